@@ -1,0 +1,38 @@
+# wasmboost: the two commands a user needs are `make run` and `make test`.
+SHELL := /bin/bash
+CARGO ?= cargo
+WASM_TARGET := wasm32-wasip2
+
+.PHONY: run test bench wasm-target examples guests build build-release fmt clippy check
+
+wasm-target:
+	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+
+examples: wasm-target
+	cd examples && $(CARGO) build --release --target $(WASM_TARGET)
+
+guests: wasm-target
+	cd tests/guests && $(CARGO) build --release --target $(WASM_TARGET)
+
+build-release:
+	$(CARGO) build --release -p wasmboost-cli
+
+build:
+	$(CARGO) build -p wasmboost-cli
+
+run: build-release examples
+	./target/release/wasmboost run examples/target/$(WASM_TARGET)/release/add.wasm --payload '{"x": 1, "y": 2}'
+
+test: wasm-target examples guests build
+	$(CARGO) test --workspace
+
+bench: build-release examples guests
+	./scripts/bench.sh
+
+fmt:
+	$(CARGO) fmt --all
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+check: fmt clippy test

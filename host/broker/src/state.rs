@@ -1,0 +1,104 @@
+//! The `StateStore` seam: what hosts keep next to their queues and a plain queue cannot hold.
+//! Task records (status + result), dedup marks, pause flags, deployed modules and their bindings,
+//! counters, host heartbeats and, for stores shared by several hosts, a global rate limiter.
+//!
+//! Values are opaque bytes (the host serialises JSON); the store only keeps, expires and
+//! notifies. The embedded store keeps them in the embedded broker's database; the Redis store in
+//! Redis, so every host pointing at it shares them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::error::StateError;
+
+#[async_trait]
+pub trait StateStore: Send + Sync + fmt::Debug + 'static {
+    /// True when several hosts share this store (then `reserve_rate` is global and must be used
+    /// for QPS instead of a host-local limiter).
+    fn is_shared(&self) -> bool;
+
+    // ---- task records -------------------------------------------------------------------
+
+    /// Store the record of `task_id`, replacing any previous one, expiring after `ttl`. When
+    /// `terminal` is true, wake every `wait_terminal` waiting on this task.
+    async fn put_record(
+        &self,
+        task_id: &str,
+        record: Bytes,
+        terminal: bool,
+        ttl: Duration,
+    ) -> Result<(), StateError>;
+
+    /// The current record of `task_id`, if any (and not expired).
+    async fn get_record(&self, task_id: &str) -> Result<Option<Bytes>, StateError>;
+
+    /// The record of `task_id` once it is terminal: at once if it already is, else as soon as a
+    /// terminal record is put (by any host sharing the store), or `None` after `timeout`. Must
+    /// not poll with sleeps.
+    async fn wait_terminal(
+        &self,
+        task_id: &str,
+        timeout: Duration,
+    ) -> Result<Option<Bytes>, StateError>;
+
+    // ---- dedup ----------------------------------------------------------------------------
+
+    /// Whether `key` was marked on `queue` and has not expired.
+    async fn dedup_seen(&self, queue: &str, key: &str) -> Result<bool, StateError>;
+
+    /// Mark `key` on `queue` for `ttl`.
+    async fn dedup_mark(&self, queue: &str, key: &str, ttl: Duration) -> Result<(), StateError>;
+
+    // ---- pause flags (persisted) ----------------------------------------------------------
+
+    async fn set_paused(&self, queue: &str, paused: bool) -> Result<(), StateError>;
+
+    /// Every queue currently paused.
+    async fn paused_queues(&self) -> Result<Vec<String>, StateError>;
+
+    // ---- modules and bindings -------------------------------------------------------------
+
+    /// Store a module's bytes under its sha256 (hex). Idempotent.
+    async fn put_module(&self, sha256: &str, wasm: Bytes) -> Result<(), StateError>;
+
+    /// A module's bytes by sha256 (hex). The caller verifies the hash.
+    async fn get_module(&self, sha256: &str) -> Result<Option<Bytes>, StateError>;
+
+    /// Replace the binding document of `queue` (which versions exist, which one is current).
+    /// Atomic: readers see the old or the new document, never a mix.
+    async fn put_binding(&self, queue: &str, binding: Bytes) -> Result<(), StateError>;
+
+    async fn get_binding(&self, queue: &str) -> Result<Option<Bytes>, StateError>;
+
+    /// Every queue with a binding.
+    async fn bound_queues(&self) -> Result<Vec<String>, StateError>;
+
+    // ---- counters and hosts ---------------------------------------------------------------
+
+    /// Add to named counters of `queue` (e.g. `succeeded`, `failed`). Counters never expire.
+    async fn add_counters(&self, queue: &str, deltas: &[(&str, i64)]) -> Result<(), StateError>;
+
+    /// All counters of `queue`.
+    async fn counters(&self, queue: &str) -> Result<BTreeMap<String, i64>, StateError>;
+
+    /// Record that `host_id` is alive, with an opaque description, for `ttl`.
+    async fn heartbeat(&self, host_id: &str, info: Bytes, ttl: Duration)
+    -> Result<(), StateError>;
+
+    /// Descriptions of hosts whose heartbeat has not expired.
+    async fn live_hosts(&self) -> Result<Vec<Bytes>, StateError>;
+
+    // ---- global rate ----------------------------------------------------------------------
+
+    /// Reserve one slot of `queue`'s global rate of `per_second` (GCRA: slots are evenly
+    /// spaced, no bursts). Returns how long the caller must wait before using its slot (zero =
+    /// now). The slot is reserved either way. Only shared stores need a real implementation.
+    async fn reserve_rate(&self, queue: &str, per_second: f64) -> Result<Duration, StateError> {
+        let _ = (queue, per_second);
+        Err(StateError::Unsupported("global rate limiting"))
+    }
+}

@@ -1,0 +1,91 @@
+//! The `wasmboost` binary: parses the command line and dispatches to one module per subcommand
+//! (`commands/`). Errors print their cause chain, never a backtrace.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod commands;
+
+/// Run task functions compiled to WebAssembly components, isolated, under budgets, from queues.
+#[derive(Debug, Parser)]
+#[command(name = "wasmboost", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a component once on a JSON payload and print its result.
+    Run(commands::run::RunCommand),
+    /// Run many isolated invocations of a component and print latency and throughput.
+    Bench(commands::bench::BenchCommand),
+    /// Scaffold a new task project.
+    New(commands::new::NewCommand),
+    /// Build a task project into a component and print its path.
+    Build(commands::build::BuildCommand),
+    /// Start a host: workers for the configured queues and the HTTP control API.
+    Serve(commands::serve::ServeCommand),
+    /// Deploy a component to a queue (a new version; the previous ones are kept).
+    Deploy(commands::deploy::DeployCommand),
+    /// List the deployed versions of a queue's module.
+    Versions(commands::versions::VersionsCommand),
+    /// Bind a queue back to an earlier version.
+    Rollback(commands::rollback::RollbackCommand),
+    /// Publish one JSON message, or many from a JSON-lines file.
+    Publish(commands::publish::PublishCommand),
+    /// Print a task's result.
+    Result(commands::result::ResultCommand),
+    /// Print a task's status.
+    Status(commands::status::StatusCommand),
+    /// Show queue statistics.
+    Queues(commands::queues::QueuesCommand),
+    /// Stop running new tasks from a queue (persists across restarts).
+    Pause(commands::pause::PauseCommand),
+    /// Resume a paused queue.
+    Resume(commands::pause::ResumeCommand),
+    /// Inspect, replay or purge a queue's dead-letter queue.
+    Dlq(commands::dlq::DlqCommand),
+    /// Compile a component into the host's cache (used by the host in a child process).
+    #[command(hide = true, name = "__compile")]
+    Compile(commands::compile::CompileCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::from(commands::EXIT_HOST_ERROR);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Run(c) => c.execute().await,
+            Command::Bench(c) => c.execute().await,
+            Command::New(c) => c.execute().await,
+            Command::Build(c) => c.execute().await,
+            Command::Serve(c) => c.execute().await,
+            Command::Deploy(c) => c.execute().await,
+            Command::Versions(c) => c.execute().await,
+            Command::Rollback(c) => c.execute().await,
+            Command::Publish(c) => c.execute().await,
+            Command::Result(c) => c.execute().await,
+            Command::Status(c) => c.execute().await,
+            Command::Queues(c) => c.execute().await,
+            Command::Pause(c) => c.execute().await,
+            Command::Resume(c) => c.execute().await,
+            Command::Dlq(c) => c.execute().await,
+            Command::Compile(c) => c.execute().await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(commands::EXIT_HOST_ERROR)
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Content-addressed module store, versions, queue -> module bindings.

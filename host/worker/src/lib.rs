@@ -1,0 +1,1 @@
+//! The loop that joins broker -> policy -> runtime -> settle -> results.

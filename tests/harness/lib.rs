@@ -1,0 +1,13 @@
+//! Test harness shared by the integration tests.
+//!
+//! - [`guests`]: builds the guest components under `tests/guests/` and `examples/` once per run.
+//! - [`host`]: finds the `wasmboost` binary and runs it (`serve` on free ports, CLI commands).
+//! - [`redis`]: a real `redis-server` on a free loopback port, stopped by PID on drop.
+//! - [`rabbit`]: one real `rabbitmq-server` node per test run.
+//! - [`python`]: componentize-py in a project-local virtualenv, Python guests.
+
+pub mod guests;
+pub mod host;
+pub mod python;
+pub mod rabbit;
+pub mod redis;
