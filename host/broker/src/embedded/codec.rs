@@ -42,7 +42,10 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
         if self.rest.len() < n {
-            return Err(format!("truncated: wanted {n} more bytes, {} left", self.rest.len()));
+            return Err(format!(
+                "truncated: wanted {n} more bytes, {} left",
+                self.rest.len()
+            ));
         }
         let (head, rest) = self.rest.split_at(n);
         self.rest = rest;
@@ -104,7 +107,12 @@ fn decode_inner(raw: &[u8]) -> Result<Entry, String> {
     } else {
         State::Ready
     };
-    Ok(Entry { message, order, due_ms, state })
+    Ok(Entry {
+        message,
+        order,
+        due_ms,
+        state,
+    })
 }
 
 #[cfg(test)]
@@ -126,7 +134,10 @@ mod tests {
             },
             order: 9,
             due_ms: 456,
-            state: State::Dead { reason: "bad".to_owned(), dead_ms: 789 },
+            state: State::Dead {
+                reason: "bad".to_owned(),
+                dead_ms: 789,
+            },
         };
         let raw = encode(&entry);
         assert_eq!(decode(1, &raw).expect("what encode wrote decodes"), entry);
