@@ -7,6 +7,13 @@
 //! in memory (shared `engine`) and is rebuilt at open: leases do not survive, so after a crash
 //! every message that was not acked is delivered again. A lock file keeps a second process out.
 //!
+//! Why redb (measured with `cargo bench -p wasmboost-broker --bench engines`, 2 loaded cores):
+//! a hand-written append-only log writes about twice as fast raw (both are bound by one fsync
+//! per batch), but redb through this broker already does ~60k publishes/s from one publisher,
+//! ~120k/s from four (group commit merges their batches) and ~110k fetch+ack/s, above the
+//! targets, while giving crash-safe transactions, checksums and the ordered tables the state
+//! store and the expiry sweep need, with no compaction or torn-tail recovery code of our own.
+//!
 //! - `tables`: layout and the pending-write overlay; `codec`: stored entries; `writer`: the
 //!   group-commit thread; `store`: [`EmbeddedStore`].
 
