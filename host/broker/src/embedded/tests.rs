@@ -93,6 +93,96 @@ async fn unsettled_messages_survive_reopen_and_acked_ones_do_not() {
 }
 
 #[tokio::test]
+async fn retries_and_delays_survive_reopen_and_come_due_on_time() {
+    let dir = temp();
+    let delay = Duration::from_millis(1500);
+    let due_at;
+    {
+        let (broker, _store) = open(dir.path()).expect("open");
+        broker.publish("q", msgs("r", 1)).await.expect("publish");
+        let mut got = broker
+            .fetch("q", 1, Duration::from_secs(60), Duration::ZERO)
+            .await
+            .expect("fetch");
+        let d = got.pop().expect("one was published");
+        due_at = tokio::time::Instant::now() + delay;
+        d.settle(Settlement::Retry { after: delay })
+            .await
+            .expect("retry is durable on return");
+    }
+    let (broker, _store) = open(dir.path()).expect("reopen");
+    assert_eq!(
+        broker.counts("q").await.expect("counts").delayed,
+        1,
+        "still delayed after reopen"
+    );
+    let got = broker
+        .fetch("q", 1, Duration::from_secs(60), Duration::from_secs(10))
+        .await
+        .expect("fetch");
+    let now = tokio::time::Instant::now();
+    assert!(
+        now + Duration::from_millis(50) >= due_at,
+        "delivered {:?} early",
+        due_at - now
+    );
+    assert!(
+        now < due_at + Duration::from_secs(3),
+        "delivered {:?} late",
+        now - due_at
+    );
+    assert_eq!(
+        got.first().map(|d| d.message().attempt),
+        Some(2),
+        "the retry's attempt is kept"
+    );
+}
+
+#[tokio::test]
+async fn sweep_deletes_expired_rows() {
+    let dir = temp();
+    let (_broker, store) = open(dir.path()).expect("open");
+    for i in 0..50 {
+        let ttl = if i < 40 {
+            Duration::from_millis(1)
+        } else {
+            Duration::from_secs(600)
+        };
+        store
+            .put_record(&format!("t{i}"), Bytes::from_static(b"r"), true, ttl)
+            .await
+            .expect("put");
+        store
+            .dedup_mark("q", &format!("k{i}"), ttl)
+            .await
+            .expect("mark");
+    }
+    // A durable write commits everything queued before it.
+    store.set_paused("q", false).await.expect("barrier");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let db = &store.shared.db;
+    super::writer::sweep(db).expect("sweep");
+    let rows = |table: super::tables::Kv| {
+        use redb::{ReadableDatabase, ReadableTableMetadata};
+        let txn = db.begin_read().expect("read txn");
+        txn.open_table(table.table())
+            .expect("table")
+            .len()
+            .expect("len")
+    };
+    assert_eq!(
+        rows(super::tables::Kv::Records),
+        10,
+        "expired records deleted, live ones kept"
+    );
+    assert_eq!(
+        rows(super::tables::Kv::Dedup),
+        10,
+        "expired marks deleted, live ones kept"
+    );
+}
+
+#[tokio::test]
 async fn state_survives_reopen() {
     let dir = temp();
     {
