@@ -136,7 +136,22 @@ async fn drain(broker: &Arc<dyn Broker>, consumers: usize) {
     }
 }
 
+/// Latency of single-message publishes, one after another (each waits for its commit).
+async fn publish_latency(name: &str, broker: &Arc<dyn Broker>) {
+    let mut took: Vec<Duration> = Vec::with_capacity(500);
+    for i in 0..500 {
+        let start = Instant::now();
+        let msg = NewMessage::new(format!("l{i}"), body(i));
+        broker.publish("latency", vec![msg]).await.expect("publish");
+        took.push(start.elapsed());
+    }
+    took.sort();
+    let (p50, p99) = (took[took.len() / 2], took[took.len() * 99 / 100]);
+    println!("{name}: single publish latency p50 {p50:.2?} p99 {p99:.2?}");
+}
+
 async fn broker_run(name: &str, broker: Arc<dyn Broker>) {
+    publish_latency(name, &broker).await;
     for (publishers, consumers) in [(1, 1), (4, 4)] {
         let start = Instant::now();
         publish(&broker, publishers).await;
