@@ -12,7 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redb::{Database, TableDefinition};
-use wasmboost_broker::{Broker, MemoryBroker, NewMessage, Settlement, open_embedded};
+use wasmboost_broker::{
+    Broker, EmbeddedOptions, MemoryBroker, MemoryStore, NewMessage, Settlement, StateStore,
+    open_embedded, open_embedded_with,
+};
 
 const N: usize = 100_000;
 const BATCH: usize = 1_000;
@@ -171,6 +174,28 @@ async fn broker_run(name: &str, broker: Arc<dyn Broker>) {
     assert_eq!(counts.ready + counts.leased, 0, "{counts:?}");
 }
 
+/// What the worker writes per task: a running and a terminal record (lazy), flushed at the end.
+async fn records(name: &str, store: Arc<dyn StateStore>) {
+    let start = Instant::now();
+    let ttl = Duration::from_secs(7 * 24 * 3600);
+    for i in 0..N {
+        let id = format!("0190b6f0-0000-7000-8000-{i:012}");
+        let record = bytes::Bytes::from(body(i));
+        store
+            .put_record(&id, record.clone(), false, ttl)
+            .await
+            .expect("put");
+        store.put_record(&id, record, true, ttl).await.expect("put");
+    }
+    // A durable write: everything before it is committed when it returns.
+    store.set_paused("flush", false).await.expect("flush");
+    rate(
+        &format!("{name}: 2 put_record per task, flushed"),
+        N,
+        start.elapsed(),
+    );
+}
+
 fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     raw_redb(dir.path()).expect("raw redb");
@@ -180,8 +205,20 @@ fn main() {
         .build()
         .expect("tokio runtime");
     rt.block_on(async {
-        let (broker, _store) = open_embedded(dir.path().join("embedded")).expect("open embedded");
+        let (broker, store) = open_embedded(dir.path().join("embedded")).expect("open embedded");
         broker_run("embedded (redb, group commit)", broker).await;
+        records("embedded store", store).await;
+        let options = EmbeddedOptions {
+            fsync_interval: Some(Duration::from_millis(20)),
+        };
+        let (lazy, _store) =
+            open_embedded_with(dir.path().join("lazy"), options).expect("open embedded");
+        publish_latency(
+            "embedded, fsync every 20 ms (opt-in)",
+            &(lazy as Arc<dyn Broker>),
+        )
+        .await;
         broker_run("memory", Arc::new(MemoryBroker::new())).await;
+        records("memory store", Arc::new(MemoryStore::new())).await;
     });
 }

@@ -100,10 +100,29 @@ impl Shared {
     }
 }
 
-/// Open (or create) the data directory `dir`: the broker and the state store over one database.
-/// Fails if another process holds the directory.
+/// How the embedded broker trades durability for latency.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EmbeddedOptions {
+    /// `None` (the default): every commit is fsynced before the writes in it return, so a
+    /// published message survives `kill -9` and power loss; a lone publish costs one fsync.
+    /// `Some(d)`: commits are fsynced at most every `d` (and when the writer is idle or stops).
+    /// Publishes return sooner, but a crash (even `kill -9`) rolls the data directory back to
+    /// the last fsync: up to `d` of publishes are lost and acks redone. Opt-in only.
+    pub fsync_interval: Option<Duration>,
+}
+
+/// Open (or create) the data directory `dir` with the default (fully durable) options: the
+/// broker and the state store over one database. Fails if another process holds the directory.
 pub fn open(
     dir: impl AsRef<Path>,
+) -> Result<(Arc<EmbeddedBroker>, Arc<EmbeddedStore>), BrokerError> {
+    open_with(dir, EmbeddedOptions::default())
+}
+
+/// [`open`] with explicit options.
+pub fn open_with(
+    dir: impl AsRef<Path>,
+    options: EmbeddedOptions,
 ) -> Result<(Arc<EmbeddedBroker>, Arc<EmbeddedStore>), BrokerError> {
     let dir = dir.as_ref();
     let io = |what: &str, e: &dyn std::fmt::Display| {
@@ -126,7 +145,7 @@ pub fn open(
         let (db, pending) = (Arc::clone(&db), Arc::clone(&pending));
         std::thread::Builder::new()
             .name("wasmboost-embedded-writer".to_owned())
-            .spawn(move || writer::run(&db, &pending, &rx))
+            .spawn(move || writer::run(&db, &pending, &rx, options.fsync_interval))
             .map_err(|e| io("cannot start the writer thread for", &e))?
     };
     let shared = Arc::new(Shared {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::open;
+use super::{EmbeddedOptions, open, open_with};
 use crate::broker::Broker;
 use crate::message::{NewMessage, Settlement, ms_after};
 use crate::state::StateStore;
@@ -250,4 +250,31 @@ async fn second_open_of_a_dir_is_refused() {
     );
     drop(first);
     let _reopened: (Arc<_>, Arc<_>) = open(dir.path()).expect("free again after drop");
+}
+
+#[tokio::test]
+async fn lazy_fsync_option_still_serves_and_flushes_on_stop() {
+    let dir = temp();
+    let options = EmbeddedOptions {
+        fsync_interval: Some(Duration::from_secs(3600)),
+    };
+    {
+        let (broker, store) = open_with(dir.path(), options).expect("open");
+        broker.publish("q", msgs("m", 3)).await.expect("publish");
+        let got = broker
+            .fetch("q", 1, Duration::from_secs(60), Duration::ZERO)
+            .await
+            .expect("fetch");
+        for d in got {
+            d.settle(Settlement::Ack).await.expect("ack");
+        }
+        store.set_paused("q", true).await.expect("pause");
+    }
+    let (broker, store) = open(dir.path()).expect("reopen");
+    assert_eq!(
+        broker.counts("q").await.expect("counts").ready,
+        2,
+        "stopping fsyncs everything"
+    );
+    assert_eq!(store.paused_queues().await.expect("paused"), ["q"]);
 }

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use redb::{Database, ReadableTable, WriteTransaction};
+use redb::{Database, Durability, ReadableTable, WriteTransaction};
 use tokio::sync::oneshot;
 
 use super::tables::{Kv, MESSAGES, Pending, expires_ms};
@@ -48,20 +48,60 @@ pub(crate) enum Op {
     Barrier(oneshot::Sender<Result<(), String>>),
 }
 
-pub(crate) fn run(db: &Database, pending: &Pending, rx: &Receiver<Op>) {
-    let mut next_sweep = Instant::now();
+/// The writer's clock: when to sweep, and (with a flush interval) when to fsync.
+struct Schedule {
+    next_sweep: Instant,
+    /// `None`: every commit is fsynced.
+    fsync_every: Option<Duration>,
+    last_fsync: Instant,
+    /// Commits since the last fsync.
+    unsynced: bool,
+}
+
+impl Schedule {
+    fn due_fsync(&self) -> Option<Instant> {
+        let every = self.fsync_every?;
+        self.unsynced.then_some(self.last_fsync + every)
+    }
+
+    /// Fsync this commit: always without an interval, else once the interval passed.
+    fn fsync_now(&self) -> bool {
+        self.fsync_every
+            .is_none_or(|every| self.last_fsync.elapsed() >= every)
+    }
+
+    fn committed(&mut self, fsynced: bool) {
+        if fsynced {
+            self.last_fsync = Instant::now();
+        }
+        self.unsynced = !fsynced;
+    }
+}
+
+pub(crate) fn run(
+    db: &Database,
+    pending: &Pending,
+    rx: &Receiver<Op>,
+    fsync_every: Option<Duration>,
+) {
+    let now = Instant::now();
+    let mut clock = Schedule {
+        next_sweep: now,
+        fsync_every,
+        last_fsync: now,
+        unsynced: false,
+    };
     loop {
-        let timeout = next_sweep.saturating_duration_since(Instant::now());
-        let first = match rx.recv_timeout(timeout) {
+        let wake = clock
+            .due_fsync()
+            .map_or(clock.next_sweep, |at| at.min(clock.next_sweep));
+        let first = match rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
             Ok(op) => op,
             Err(RecvTimeoutError::Timeout) => {
-                if let Err(e) = sweep(db) {
-                    tracing::error!("embedded broker: sweeping expired rows failed: {e}");
-                }
-                next_sweep = Instant::now() + SWEEP_EVERY;
+                idle(db, &mut clock);
                 continue;
             }
-            Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Disconnected) => break,
         };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -70,18 +110,49 @@ pub(crate) fn run(db: &Database, pending: &Pending, rx: &Receiver<Op>) {
                 Err(_) => break,
             }
         }
-        commit(db, pending, batch);
+        let fsync = clock.fsync_now();
+        commit(db, pending, batch, fsync);
+        clock.committed(fsync);
+    }
+    if clock.unsynced {
+        commit(db, pending, Vec::new(), true);
     }
 }
 
-fn commit(db: &Database, pending: &Pending, batch: Vec<Op>) {
+/// Nothing to write: fsync what is pending, or sweep (a sweep's commit is fsynced too).
+fn idle(db: &Database, clock: &mut Schedule) {
+    if Instant::now() >= clock.next_sweep {
+        if let Err(e) = sweep(db) {
+            tracing::error!("embedded broker: sweeping expired rows failed: {e}");
+        }
+        clock.next_sweep = Instant::now() + SWEEP_EVERY;
+        clock.committed(true);
+    } else if clock.due_fsync().is_some() {
+        let result = db
+            .begin_write()
+            .map_err(redb::Error::from)
+            .and_then(|txn| Ok(txn.commit()?));
+        if let Err(e) = result {
+            tracing::error!("embedded broker: fsync commit failed: {e}");
+        }
+        clock.committed(true);
+    }
+}
+
+fn commit(db: &Database, pending: &Pending, batch: Vec<Op>, fsync: bool) {
     let mut barriers = Vec::new();
     let mut flushed = HashSet::new();
-    let result = db.begin_write().map_err(redb::Error::from).and_then(|txn| {
-        apply(&txn, pending, batch, &mut barriers, &mut flushed)?;
-        txn.commit()?;
-        Ok(())
-    });
+    let result = db
+        .begin_write()
+        .map_err(redb::Error::from)
+        .and_then(|mut txn| {
+            if !fsync {
+                txn.set_durability(Durability::None)?;
+            }
+            apply(&txn, pending, batch, &mut barriers, &mut flushed)?;
+            txn.commit()?;
+            Ok(())
+        });
     let reply = match result {
         Ok(()) => {
             for (table, key, version) in flushed {
