@@ -66,6 +66,24 @@ struct WriterHandle {
     thread: Option<JoinHandle<()>>,
 }
 
+impl WriterHandle {
+    fn start(
+        db: &Arc<Database>,
+        pending: &Arc<Pending>,
+        fsync_interval: Option<Duration>,
+    ) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::channel();
+        let (db, pending) = (Arc::clone(db), Arc::clone(pending));
+        let thread = std::thread::Builder::new()
+            .name("wasmboost-embedded-writer".to_owned())
+            .spawn(move || writer::run(&db, &pending, &rx, fsync_interval))?;
+        Ok(WriterHandle {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+}
+
 impl Drop for WriterHandle {
     fn drop(&mut self) {
         // Closing the channel lets the writer commit what is queued and stop.
@@ -140,19 +158,10 @@ pub fn open_with(
     let counters = store::load_counters(&db).map_err(|e| io("cannot read counters in", &e))?;
     let db = Arc::new(db);
     let pending = Arc::new(Pending::default());
-    let (tx, rx) = mpsc::channel();
-    let thread = {
-        let (db, pending) = (Arc::clone(&db), Arc::clone(&pending));
-        std::thread::Builder::new()
-            .name("wasmboost-embedded-writer".to_owned())
-            .spawn(move || writer::run(&db, &pending, &rx, options.fsync_interval))
-            .map_err(|e| io("cannot start the writer thread for", &e))?
-    };
+    let writer = WriterHandle::start(&db, &pending, options.fsync_interval)
+        .map_err(|e| io("cannot start the writer thread for", &e))?;
     let shared = Arc::new(Shared {
-        writer: WriterHandle {
-            tx: Some(tx),
-            thread: Some(thread),
-        },
+        writer,
         db,
         pending,
         dir: dir.to_owned(),

@@ -3,7 +3,8 @@
 //! every barrier in the batch. Throughput therefore grows with load instead of paying one fsync
 //! per message. It also sweeps expired records and dedup marks every [`SWEEP_EVERY`].
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -141,7 +142,7 @@ fn idle(db: &Database, clock: &mut Schedule) {
 
 fn commit(db: &Database, pending: &Pending, batch: Vec<Op>, fsync: bool) {
     let mut barriers = Vec::new();
-    let mut flushed = HashSet::new();
+    let mut flushed = HashMap::new();
     let result = db
         .begin_write()
         .map_err(redb::Error::from)
@@ -155,7 +156,7 @@ fn commit(db: &Database, pending: &Pending, batch: Vec<Op>, fsync: bool) {
         });
     let reply = match result {
         Ok(()) => {
-            for (table, key, version) in flushed {
+            for ((table, key), version) in flushed {
                 pending.committed(table, &key, version);
             }
             Ok(())
@@ -171,59 +172,71 @@ fn commit(db: &Database, pending: &Pending, batch: Vec<Op>, fsync: bool) {
     }
 }
 
+/// The tables of one write transaction, opened once per batch.
+struct Tables<'txn> {
+    messages: redb::Table<'txn, u64, &'static [u8]>,
+    kv: Vec<redb::Table<'txn, &'static str, &'static [u8]>>,
+    expiry: Vec<Option<redb::Table<'txn, (u64, &'static str), ()>>>,
+}
+
+impl<'txn> Tables<'txn> {
+    fn open(txn: &'txn WriteTransaction) -> Result<Self, redb::Error> {
+        let mut kv = Vec::with_capacity(Kv::ALL.len());
+        let mut expiry = Vec::with_capacity(Kv::ALL.len());
+        for table in Kv::ALL {
+            kv.push(txn.open_table(table.table())?);
+            expiry.push(table.expiry().map(|def| txn.open_table(def)).transpose()?);
+        }
+        let messages = txn.open_table(MESSAGES)?;
+        Ok(Tables {
+            messages,
+            kv,
+            expiry,
+        })
+    }
+
+    fn put(&mut self, table: Kv, key: &str, value: &[u8]) -> Result<(), redb::Error> {
+        self.kv[table as usize].insert(key, value)?;
+        if let Some(index) = self.expiry[table as usize].as_mut() {
+            // Stale index rows of an overwritten key are harmless: the sweep checks the row.
+            index.insert((expires_ms(value), key), ())?;
+        }
+        Ok(())
+    }
+}
+
 fn apply(
     txn: &WriteTransaction,
     pending: &Pending,
     batch: Vec<Op>,
     barriers: &mut Vec<oneshot::Sender<Result<(), String>>>,
-    flushed: &mut HashSet<(Kv, String, u64)>,
+    flushed: &mut HashMap<(Kv, String), u64>,
 ) -> Result<(), redb::Error> {
-    let mut messages = txn.open_table(MESSAGES)?;
-    let mut kv = Vec::with_capacity(Kv::ALL.len());
-    let mut expiry = Vec::with_capacity(Kv::ALL.len());
-    for table in Kv::ALL {
-        kv.push(txn.open_table(table.table())?);
-        expiry.push(match table.expiry() {
-            Some(def) => Some(txn.open_table(def)?),
-            None => None,
-        });
-    }
-    let mut seen = HashSet::new();
+    let mut tables = Tables::open(txn)?;
     for op in batch {
-        let (table, key, value) = match op {
+        match op {
             Op::PutMessage { key, value } => {
-                messages.insert(key, value.as_slice())?;
-                continue;
+                tables.messages.insert(key, value.as_slice())?;
             }
             Op::DeleteMessage { key } => {
-                messages.remove(key)?;
-                continue;
+                tables.messages.remove(key)?;
             }
-            Op::Barrier(tx) => {
-                barriers.push(tx);
-                continue;
-            }
+            Op::Barrier(tx) => barriers.push(tx),
             Op::DeleteKv { table, key } => {
-                kv[table as usize].remove(key.as_str())?;
-                continue;
+                tables.kv[table as usize].remove(key.as_str())?;
             }
-            Op::PutKv { table, key, value } => (table, key, value),
+            Op::PutKv { table, key, value } => tables.put(table, &key, &value)?,
             Op::Flush { table, key } => {
                 // Several flushes of one key in a batch write its latest value once.
-                if !seen.insert((table, key.clone())) {
-                    continue;
-                }
-                let Some((version, value)) = pending.snapshot(table, &key) else {
+                let Entry::Vacant(slot) = flushed.entry((table, key)) else {
                     continue;
                 };
-                flushed.insert((table, key.clone(), version));
-                (table, key, value.to_vec())
+                let Some((version, value)) = pending.snapshot(table, &slot.key().1) else {
+                    continue;
+                };
+                tables.put(table, &slot.key().1, &value)?;
+                slot.insert(version);
             }
-        };
-        kv[table as usize].insert(key.as_str(), value.as_slice())?;
-        if let Some(index) = expiry[table as usize].as_mut() {
-            // Stale index rows of an overwritten key are harmless: the sweep checks the row.
-            index.insert((expires_ms(&value), key.as_str()), ())?;
         }
     }
     Ok(())
