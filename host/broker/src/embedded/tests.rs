@@ -278,3 +278,92 @@ async fn lazy_fsync_option_still_serves_and_flushes_on_stop() {
     );
     assert_eq!(store.paused_queues().await.expect("paused"), ["q"]);
 }
+
+/// Where the child of `publishes_survive_kill_9` keeps its data directory.
+const KILL_DIR_ENV: &str = "WASMBOOST_BROKER_KILL_CHILD_DIR";
+const KILL_BATCH: usize = 50;
+
+/// The child half of `publishes_survive_kill_9`: publish batches forever, printing each batch
+/// number once its publish returned. Does nothing unless started by that test.
+#[tokio::test]
+#[ignore = "run as a child process by publishes_survive_kill_9"]
+async fn kill_9_child() {
+    let Ok(dir) = std::env::var(KILL_DIR_ENV) else {
+        return;
+    };
+    let (broker, _store) = open(&dir).expect("child opens the dir");
+    for batch in 0.. {
+        broker
+            .publish("q", msgs(&format!("b{batch}-"), KILL_BATCH))
+            .await
+            .expect("publish");
+        // Ack a few so lazy acks are in flight too when the kill lands.
+        for d in broker
+            .fetch("q", 5, Duration::from_secs(600), Duration::ZERO)
+            .await
+            .expect("fetch")
+        {
+            d.settle(Settlement::Ack).await.expect("ack");
+        }
+        println!("published {batch}");
+    }
+}
+
+#[tokio::test]
+async fn publishes_survive_kill_9() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = temp();
+    let exe = std::env::current_exe().expect("the test binary knows its path");
+    let mut child = Command::new(exe)
+        .args([
+            "--exact",
+            "embedded::tests::kill_9_child",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(KILL_DIR_ENV, dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the child");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut confirmed = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("read child output");
+        if let Some(n) = line.strip_prefix("published ") {
+            confirmed = n.parse::<usize>().ok();
+            if confirmed >= Some(30) {
+                break;
+            }
+        }
+    }
+    child.kill().expect("SIGKILL the child");
+    child.wait().expect("reap the child");
+    let confirmed = confirmed.expect("the child confirmed publishes before the kill");
+    let (broker, _store) = open(dir.path()).expect("reopen after kill -9");
+    let mut stored = std::collections::HashSet::new();
+    for d in broker
+        .fetch("q", 1_000_000, Duration::from_secs(60), Duration::ZERO)
+        .await
+        .expect("fetch")
+    {
+        stored.insert(d.message().id.clone());
+    }
+    // Each round acked the five oldest messages, so only ids among the oldest 5 per round
+    // (one more round may have run after the last confirmation) may be gone; nothing else.
+    let ordered: Vec<_> = (0..=confirmed)
+        .flat_map(|b| (0..KILL_BATCH).map(move |i| format!("b{b}-{i}")))
+        .collect();
+    let may_be_acked = (5 * (confirmed + 2)).min(ordered.len());
+    let lost: Vec<_> = ordered[may_be_acked..]
+        .iter()
+        .filter(|id| !stored.contains(*id))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} confirmed, unacked messages lost: {:?}",
+        lost.len(),
+        &lost[..lost.len().min(10)]
+    );
+}
