@@ -105,8 +105,13 @@ impl<J: Journal> Engine<J> {
         validate_queue_name(queue)
     }
 
+    /// Refuse further publishes and fetches, and wake fetches waiting now so they return.
+    /// Settles and renews keep working, so in-flight deliveries can still be settled.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);
+        for slot in self.lock().values() {
+            slot.notify.notify_waiters();
+        }
     }
 
     /// Durable (through the journal) before visible: nobody can settle an entry that is not
@@ -149,6 +154,9 @@ impl<J: Journal> Engine<J> {
             let notified = notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
+            if self.closed.load(Ordering::Relaxed) {
+                return Err(BrokerError::Closed);
+            }
             let (leased, next_wake) = self.try_lease(queue, max, lease);
             if !leased.is_empty() || max == 0 {
                 return Ok(self.deliveries(queue, leased));
@@ -163,9 +171,6 @@ impl<J: Journal> Engine<J> {
             tokio::select! {
                 () = &mut notified => {}
                 () = tokio::time::sleep_until(wake) => {}
-            }
-            if self.closed.load(Ordering::Relaxed) {
-                return Err(BrokerError::Closed);
             }
         }
     }
@@ -278,9 +283,6 @@ impl<J: Journal> Engine<J> {
         lease: &EngineLease<J>,
         settlement: Settlement,
     ) -> Result<(), BrokerError> {
-        if self.closed.load(Ordering::Relaxed) {
-            return Err(BrokerError::Closed);
-        }
         let durable = settlement != Settlement::Ack;
         {
             let mut queues = self.lock();

@@ -307,11 +307,11 @@ impl Broker for EmbeddedBroker {
         self.engine.purge(queue).await
     }
 
-    /// Commits every write made so far (lazy acks included), then refuses further calls.
+    /// Refuses further publishes and fetches (waiting fetches return `Closed`), then commits
+    /// every write made so far, lazy acks included. Deliveries still out can be settled.
     async fn close(&self) -> Result<(), BrokerError> {
-        let flushed = self.engine.journal.sync().await;
         self.engine.close();
-        flushed
+        self.engine.journal.sync().await
     }
 }
 
