@@ -1,5 +1,5 @@
 //! The in-memory broker and state store: for tests and throwaway runs. Nothing survives the
-//! process. Same semantics as the embedded broker (they share [`crate::engine`]).
+//! process. Same semantics as the embedded broker (they share the crate's queue engine).
 
 mod store;
 
