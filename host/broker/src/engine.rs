@@ -23,6 +23,12 @@ use crate::message::{DeadLetter, Message, NewMessage, QueueCounts, Settlement, n
 pub(crate) trait Journal: Send + Sync + 'static {
     /// Store the entry `key` of `queue` as it is now.
     fn put(&self, queue: &str, key: u64, entry: &Entry);
+    /// Store many new entries of `queue` (a publish); one call so a journal can batch them.
+    fn put_many(&self, queue: &str, entries: &[(u64, Entry)]) {
+        for (key, entry) in entries {
+            self.put(queue, *key, entry);
+        }
+    }
     /// Forget the entry `key`.
     fn delete(&self, key: u64);
     /// Resolves once everything recorded before the call is durable.
@@ -126,9 +132,7 @@ impl<J: Journal> Engine<J> {
                 (key, new_entry(queue, key, m, now))
             })
             .collect();
-        for (key, entry) in &entries {
-            self.journal.put(queue, *key, entry);
-        }
+        self.journal.put_many(queue, &entries);
         self.journal.sync().await?;
         let mut queues = self.lock();
         let slot = queues.entry(queue.to_owned()).or_default();

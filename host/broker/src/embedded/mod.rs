@@ -248,6 +248,19 @@ impl Journal for RedbJournal {
         self.shared.send(Op::PutMessage { key, value });
     }
 
+    fn put_many(&self, _queue: &str, entries: &[(u64, Entry)]) {
+        // One buffer and one operation per publish: no allocation per message.
+        let mut buf = Vec::with_capacity(entries.len() * 160);
+        let rows = entries
+            .iter()
+            .map(|(key, entry)| {
+                codec::encode_into(entry, &mut buf);
+                (*key, buf.len())
+            })
+            .collect();
+        self.shared.send(Op::PutMessages { rows, buf });
+    }
+
     fn delete(&self, key: u64) {
         self.shared.send(Op::DeleteMessage { key });
     }
