@@ -8,10 +8,10 @@
 //! every message that was not acked is delivered again. A lock file keeps a second process out.
 //!
 //! Why redb (measured with `cargo bench -p wasmboost-broker --bench engines`, 2 loaded cores):
-//! a hand-written append-only log writes about twice as fast raw (both are bound by one fsync
-//! per batch), but redb through this broker already does ~60k publishes/s from one publisher,
-//! ~120k/s from four (group commit merges their batches) and ~110k fetch+ack/s, above the
-//! targets, while giving crash-safe transactions, checksums and the ordered tables the state
+//! a hand-written append-only log writes up to twice as fast raw (both are bound by one fsync
+//! per batch), but redb through this broker does 41–63k publishes/s from one publisher, 75–118k/s
+//! from four (group commit merges their batches) and 64–111k fetch+ack/s on this loaded machine,
+//! while giving crash-safe transactions, checksums and the ordered tables the state
 //! store and the expiry sweep need, with no compaction or torn-tail recovery code of our own.
 //!
 //! - `tables`: layout and the pending-write overlay; `codec`: stored entries; `writer`: the
