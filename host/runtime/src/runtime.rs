@@ -23,13 +23,21 @@ pub struct Runtime {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) engine: Engine,
     linker: Linker<HostState>,
     pub(crate) config: RuntimeConfig,
     cache: Option<DiskCache>,
     compilations: AtomicU64,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("config", &self.config)
+            .field("compilations", &self.compilations)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Runtime {
