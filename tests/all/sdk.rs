@@ -62,7 +62,10 @@ async fn call(module: &TaskModule, payload: &str) -> Report {
 fn ok(report: &Report) -> Value {
     match &report.outcome {
         Outcome::Ok { result } => serde_json::from_str(result).expect("the host validated it"),
-        other => panic!("expected a result, got {other:?}\nstderr: {}", report.stderr.text),
+        other => panic!(
+            "expected a result, got {other:?}\nstderr: {}",
+            report.stderr.text
+        ),
     }
 }
 
@@ -104,20 +107,30 @@ async fn missing_mistyped_and_unknown_arguments_fail_naming_them() {
     );
     let not_object = call(&add, "[1, 2]").await;
     let reason = fail_reason(&not_object);
-    assert!(reason.starts_with("the payload must be a JSON object"), "{reason}");
+    assert!(
+        reason.starts_with("the payload must be a JSON object"),
+        "{reason}"
+    );
 }
 
 #[tokio::test]
 async fn option_and_default_arguments_may_be_omitted() {
     let hello = load(&guests::example("hello"));
     assert_eq!(ok(&call(&hello, "{}").await)["greeting"], "hello, world");
-    assert_eq!(ok(&call(&hello, r#"{"name": null}"#).await)["greeting"], "hello, world");
+    assert_eq!(
+        ok(&call(&hello, r#"{"name": null}"#).await)["greeting"],
+        "hello, world"
+    );
     let wordcount = load(&guests::example("wordcount"));
     let words: Vec<String> = (0..30).map(|i| format!("w{i}")).collect();
     let payload = json!({ "text": words.join(" ") }).to_string();
     let counts = ok(&call(&wordcount, &payload).await);
     assert_eq!(counts["words"], 30);
-    assert_eq!(counts["top"].as_array().map(Vec::len), Some(10), "default top is 10");
+    assert_eq!(
+        counts["top"].as_array().map(Vec::len),
+        Some(10),
+        "default top is 10"
+    );
 }
 
 #[tokio::test]
@@ -141,7 +154,10 @@ async fn result_err_is_a_fail() {
     let report = call(&flaky, r#"{"mode": "fail"}"#).await;
     assert_eq!(fail_reason(&report), "flaky fail on attempt 1");
     let hello = load(&guests::example("hello"));
-    assert_eq!(fail_reason(&call(&hello, r#"{"name": " "}"#).await), "name must not be blank");
+    assert_eq!(
+        fail_reason(&call(&hello, r#"{"name": " "}"#).await),
+        "name must not be blank"
+    );
 }
 
 #[tokio::test]
@@ -164,14 +180,18 @@ async fn retry_carries_its_delay_and_dead_letter_its_reason() {
     let report = call(&flaky, r#"{"mode": "dead_letter"}"#).await;
     assert_eq!(
         task_error(&report),
-        &TaskError::DeadLetter { reason: "flaky dead_letter on attempt 1".to_owned() }
+        &TaskError::DeadLetter {
+            reason: "flaky dead_letter on attempt 1".to_owned()
+        }
     );
 }
 
 #[tokio::test]
 async fn context_reaches_the_task() {
     let flaky = load(&guests::guest("flaky"));
-    let report = flaky.invoke(invocation(r#"{"mode": "retry", "succeed_on": 3}"#, 3)).await;
+    let report = flaky
+        .invoke(invocation(r#"{"mode": "retry", "succeed_on": 3}"#, 3))
+        .await;
     assert_eq!(ok(&report), json!({"attempt": 3}));
     let hello = load(&guests::example("hello"));
     let before_ms = now_ms();
@@ -181,7 +201,10 @@ async fn context_reaches_the_task() {
     assert_eq!(greeting["queue"], QUEUE);
     assert_eq!(greeting["attempt"], 2);
     let deadline = greeting["deadline_ms"].as_u64().expect("a number");
-    assert!(deadline >= before_ms + 29_000, "deadline {deadline} is start + 30 s");
+    assert!(
+        deadline >= before_ms + 29_000,
+        "deadline {deadline} is start + 30 s"
+    );
 }
 
 #[tokio::test]
@@ -190,10 +213,17 @@ async fn log_lines_are_captured_with_their_level() {
     let report = call(&hello, r#"{"name": "Ada"}"#).await;
     ok(&report);
     let logs = &report.logs.text;
-    assert!(logs.contains("greeting Ada (attempt 1 on sdk)"), "logs: {logs:?}");
+    assert!(
+        logs.contains("greeting Ada (attempt 1 on sdk)"),
+        "logs: {logs:?}"
+    );
     assert!(logs.to_ascii_uppercase().contains("INFO"), "logs: {logs:?}");
     let report = call(&hello, r#"{"name": ""}"#).await;
-    assert!(report.logs.text.contains("rejecting a blank name"), "{:?}", report.logs);
+    assert!(
+        report.logs.text.contains("rejecting a blank name"),
+        "{:?}",
+        report.logs
+    );
 }
 
 #[tokio::test]
@@ -201,19 +231,35 @@ async fn a_panic_is_reported_with_its_message() {
     let panic = load(&guests::guest("panic"));
     let report = call(&panic, r#"{"message": "the answer is 42"}"#).await;
     match &report.outcome {
-        Outcome::Trap { trap: TrapKind::Panic(msg) } => {
+        Outcome::Trap {
+            trap: TrapKind::Panic(msg),
+        } => {
             assert!(msg.contains("the answer is 42"), "panic message: {msg:?}");
         }
-        Outcome::TaskError { error: TaskError::Fail { reason } } => {
-            assert!(reason.contains("the answer is 42"), "fail reason: {reason:?}");
+        Outcome::TaskError {
+            error: TaskError::Fail { reason },
+        } => {
+            assert!(
+                reason.contains("the answer is 42"),
+                "fail reason: {reason:?}"
+            );
         }
-        other => panic!("expected a panic, got {other:?}\nstderr: {}", report.stderr.text),
+        other => panic!(
+            "expected a panic, got {other:?}\nstderr: {}",
+            report.stderr.text
+        ),
     }
-    assert!(report.stderr.text.contains("panicked at "), "{:?}", report.stderr);
+    assert!(
+        report.stderr.text.contains("panicked at "),
+        "{:?}",
+        report.stderr
+    );
 }
 
 fn now_ms() -> u64 {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).expect("after 1970");
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970");
     u64::try_from(since.as_millis()).expect("fits until the year 584 million")
 }
 
@@ -236,7 +282,11 @@ async fn new_then_build_makes_a_component_that_runs() {
         .arg(&project)
         .output()
         .expect("run wasmboost new");
-    assert!(new.status.success(), "{}", String::from_utf8_lossy(&new.stderr));
+    assert!(
+        new.status.success(),
+        "{}",
+        String::from_utf8_lossy(&new.stderr)
+    );
     let manifest = std::fs::read_to_string(project.join("Cargo.toml")).expect("a manifest");
     assert!(manifest.contains("path dependency"), "{manifest}");
     assert!(project.join("README.md").is_file());
@@ -245,11 +295,18 @@ async fn new_then_build_makes_a_component_that_runs() {
     let build = std::process::Command::new(wasmboost_bin())
         .arg("build")
         .arg(&project)
-        .env("CARGO_TARGET_DIR", guests::repo_root().join("examples").join("target"))
+        .env(
+            "CARGO_TARGET_DIR",
+            guests::repo_root().join("examples").join("target"),
+        )
         .env_remove("RUSTFLAGS")
         .output()
         .expect("run wasmboost build");
-    assert!(build.status.success(), "{}", String::from_utf8_lossy(&build.stderr));
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
     let printed = String::from_utf8(build.stdout).expect("a UTF-8 path");
     let wasm = PathBuf::from(printed.trim());
     assert!(wasm.ends_with("sum_task.wasm"), "printed {printed:?}");

@@ -2,7 +2,6 @@
 
 wit_bindgen::generate!({ path: "../../../wit/0.1.0", world: "task" });
 
-
 struct BadJson;
 
 impl Guest for BadJson {

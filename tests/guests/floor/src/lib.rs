@@ -3,7 +3,6 @@
 
 wit_bindgen::generate!({ path: "../../../wit/0.1.0", world: "task" });
 
-
 struct Floor;
 
 impl Guest for Floor {
