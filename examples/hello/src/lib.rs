@@ -12,7 +12,11 @@ fn hello(ctx: &Context, name: Option<String>) -> Result<serde_json::Value, TaskE
         warn!("rejecting a blank name in task {}", ctx.task_id());
         return Err(TaskError::fail("name must not be blank"));
     }
-    info!("greeting {name} (attempt {} on {})", ctx.attempt(), ctx.queue());
+    info!(
+        "greeting {name} (attempt {} on {})",
+        ctx.attempt(),
+        ctx.queue()
+    );
     Ok(serde_json::json!({
         "greeting": format!("hello, {name}"),
         "task_id": ctx.task_id(),

@@ -30,7 +30,10 @@ const DEFAULT_TOP: usize = 10;
 fn wordcount(text: String, #[default(DEFAULT_TOP)] top: usize) -> Counts {
     let mut counts: HashMap<String, u64> = HashMap::new();
     let mut words = 0;
-    for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+    for word in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
         *counts.entry(word.to_lowercase()).or_default() += 1;
         words += 1;
     }
@@ -41,5 +44,9 @@ fn wordcount(text: String, #[default(DEFAULT_TOP)] top: usize) -> Counts {
         .collect();
     ranked.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.word.cmp(&b.word)));
     ranked.truncate(top);
-    Counts { words, distinct, top: ranked }
+    Counts {
+        words,
+        distinct,
+        top: ranked,
+    }
 }
