@@ -7,9 +7,8 @@ pub mod deploy;
 pub mod dlq;
 pub mod new;
 pub mod pause;
-#[expect(dead_code, reason = "wired into `new` and `build` by the python SDK work")]
-pub mod python;
 pub mod publish;
+pub mod python;
 pub mod queues;
 pub mod result;
 pub mod rollback;
