@@ -9,7 +9,7 @@
 //! - [`embedded`]: [`EmbeddedBroker`] and [`EmbeddedStore`], durable in one data directory (the
 //!   default broker).
 //! - `conformance` (feature `conformance`): the suites every broker and store implementation
-//!   runs, [`broker_conformance!`] and [`state_conformance!`].
+//!   runs, `broker_conformance!` and `state_conformance!`.
 //! - internal: `index` (one queue's ready/delayed/leased/dead bookkeeping), `engine` (the queue
 //!   engine shared by memory and embedded), `waiters` (in-process `wait_terminal` wake-ups).
 
@@ -29,7 +29,10 @@ mod index;
 mod waiters;
 
 pub use broker::{Broker, Delivery, Lease};
-pub use embedded::{EmbeddedBroker, EmbeddedStore, open as open_embedded};
+pub use embedded::{
+    EmbeddedBroker, EmbeddedOptions, EmbeddedStore, open as open_embedded,
+    open_with as open_embedded_with,
+};
 pub use error::{BrokerError, StateError, validate_queue_name};
 pub use memory::{MemoryBroker, MemoryStore};
 pub use message::{
