@@ -111,7 +111,7 @@ async fn start_batch(shared: &Arc<Shared>, q: &Arc<QueueWorker>, batch: Vec<Deli
         if q.settings.qps.is_some() && !wait_rate_slot(shared, q).await {
             // Stopping while waiting for a slot: hand these back now rather than after a lease.
             let rest = std::iter::once(delivery).chain(batch.by_ref());
-            return_unstarted(shared, q, rest.collect()).await;
+            return_unstarted(q, rest.collect()).await;
             return;
         }
         spawn_task(shared, q, delivery);
@@ -153,7 +153,7 @@ async fn wait_rate_slot(shared: &Shared, q: &QueueWorker) -> bool {
 }
 
 /// Give leased messages back to the broker at shutdown; their slots were never used.
-async fn return_unstarted(shared: &Shared, q: &QueueWorker, deliveries: Vec<Delivery>) {
+async fn return_unstarted(q: &QueueWorker, deliveries: Vec<Delivery>) {
     let n = deliveries.len();
     for d in deliveries {
         if let Err(err) = d.settle(Settlement::Requeue).await {

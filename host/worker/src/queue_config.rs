@@ -36,7 +36,8 @@ pub const RETRY_KINDS: &[&str] = &[
     "trap",
     "fail",
 ];
-/// Times a task may ask to be requeued before it is dead-lettered.
+/// Times a task may be handed back without counting an attempt (at shutdown) before a hand-back
+/// counts as one.
 pub const DEFAULT_MAX_REQUEUES: u32 = 10;
 /// How long a successful task's dedup key is remembered.
 pub const DEFAULT_DEDUP_TTL: Duration = Duration::from_secs(86_400);
@@ -69,8 +70,8 @@ pub struct QueueConfig {
     /// `stack-overflow`, `panic`, `trap`, `fail` (default `["timeout", "out-of-fuel"]`). A guest
     /// `retry` is always retried within `max_retries`.
     pub retry_on: Option<Vec<String>>,
-    /// Times a task may ask to be requeued (not counted as attempts) before it is dead-lettered
-    /// (default 10).
+    /// Times a running task may be handed back to the broker without counting an attempt (a
+    /// shutdown whose grace ran out) before a hand-back counts as one (default 10).
     pub max_requeues: Option<u32>,
     /// Messages older than this (since publish) are not run but recorded as expired. Default:
     /// never expire.

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use wasmboost_broker::{Delivery, Message, NewMessage, Settlement, now_ms};
 use wasmboost_policy::message::{self, ParsedMessage};
+use wasmboost_policy::requeue_allowed;
 use wasmboost_runtime::{Invocation, Limits, Report, TaskContext};
 
 use crate::engine::{Bound, QueueWorker, Shared, Slot};
@@ -204,9 +205,17 @@ async fn run(cx: &TaskCx, delivery: Delivery, parsed: &ParsedMessage, bound: Arc
         limits: limits(cx, parsed),
     };
     let Some(report) = run_guarded(cx, &delivery, &bound, invocation, started_ms).await else {
-        // The grace period ran out: hand the message back for another host or the next start.
+        // The grace period ran out: hand the message back for another host or the next start,
+        // without counting an attempt, unless it was handed back too often already (then it
+        // counts, so max_retries bounds a task that keeps outliving shutdowns).
+        let requeues = delivery.message().requeues;
+        let settlement = if requeue_allowed(requeues, cx.q.settings.max_requeues) {
+            Settlement::Requeue
+        } else {
+            Settlement::Retry { after: Duration::ZERO }
+        };
         let record = cx.record(TaskState::Queued);
-        return cx.finish(delivery, record, Settlement::Requeue).await;
+        return cx.finish(delivery, record, settlement).await;
     };
     let verdict = outcome::judge(&cx.q.settings, parsed, delivery.message(), &report);
     let record = outcome::record_of(cx, &report, &verdict, &bound, started_ms);
