@@ -1,0 +1,270 @@
+//! Group commit: one thread owns every write to the database. It takes all operations queued
+//! since its last commit, applies them in one transaction, commits once (one fsync), then answers
+//! every barrier in the batch. Throughput therefore grows with load instead of paying one fsync
+//! per message. It also sweeps expired records and dedup marks every [`SWEEP_EVERY`].
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use redb::{Database, Durability, ReadableTable, WriteTransaction};
+use tokio::sync::oneshot;
+
+use super::tables::{Kv, MESSAGES, Pending, expires_ms};
+use crate::message::now_ms;
+
+/// How often expired records and dedup marks are deleted (they are also hidden on read).
+pub(crate) const SWEEP_EVERY: Duration = Duration::from_secs(30);
+/// At most this many expired rows per table and sweep, so a sweep never stalls writers long.
+const SWEEP_LIMIT: usize = 20_000;
+/// Bounds a transaction's size (and the memory it dirties) under a flood of operations.
+const MAX_BATCH: usize = 20_000;
+
+/// One write, in the order the engine or store made it.
+#[derive(Debug)]
+pub(crate) enum Op {
+    PutMessage {
+        key: u64,
+        value: Vec<u8>,
+    },
+    DeleteMessage {
+        key: u64,
+    },
+    PutKv {
+        table: Kv,
+        key: String,
+        value: Vec<u8>,
+    },
+    DeleteKv {
+        table: Kv,
+        key: String,
+    },
+    /// Write the pending (not yet committed) value of `key`, whatever it is by now.
+    Flush {
+        table: Kv,
+        key: String,
+    },
+    /// Answered once everything before it is committed.
+    Barrier(oneshot::Sender<Result<(), String>>),
+}
+
+/// The writer's clock: when to sweep, and (with a flush interval) when to fsync.
+struct Schedule {
+    next_sweep: Instant,
+    /// `None`: every commit is fsynced.
+    fsync_every: Option<Duration>,
+    last_fsync: Instant,
+    /// Commits since the last fsync.
+    unsynced: bool,
+}
+
+impl Schedule {
+    fn due_fsync(&self) -> Option<Instant> {
+        let every = self.fsync_every?;
+        self.unsynced.then_some(self.last_fsync + every)
+    }
+
+    /// Fsync this commit: always without an interval, else once the interval passed.
+    fn fsync_now(&self) -> bool {
+        self.fsync_every
+            .is_none_or(|every| self.last_fsync.elapsed() >= every)
+    }
+
+    fn committed(&mut self, fsynced: bool) {
+        if fsynced {
+            self.last_fsync = Instant::now();
+        }
+        self.unsynced = !fsynced;
+    }
+}
+
+pub(crate) fn run(
+    db: &Database,
+    pending: &Pending,
+    rx: &Receiver<Op>,
+    fsync_every: Option<Duration>,
+) {
+    let now = Instant::now();
+    let mut clock = Schedule {
+        next_sweep: now,
+        fsync_every,
+        last_fsync: now,
+        unsynced: false,
+    };
+    loop {
+        let wake = clock
+            .due_fsync()
+            .map_or(clock.next_sweep, |at| at.min(clock.next_sweep));
+        let first = match rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
+            Ok(op) => op,
+            Err(RecvTimeoutError::Timeout) => {
+                idle(db, &mut clock);
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let fsync = clock.fsync_now();
+        commit(db, pending, batch, fsync);
+        clock.committed(fsync);
+    }
+    if clock.unsynced {
+        commit(db, pending, Vec::new(), true);
+    }
+}
+
+/// Nothing to write: fsync what is pending, or sweep (a sweep's commit is fsynced too).
+fn idle(db: &Database, clock: &mut Schedule) {
+    if Instant::now() >= clock.next_sweep {
+        if let Err(e) = sweep(db) {
+            tracing::error!("embedded broker: sweeping expired rows failed: {e}");
+        }
+        clock.next_sweep = Instant::now() + SWEEP_EVERY;
+        clock.committed(true);
+    } else if clock.due_fsync().is_some() {
+        let result = db
+            .begin_write()
+            .map_err(redb::Error::from)
+            .and_then(|txn| Ok(txn.commit()?));
+        if let Err(e) = result {
+            tracing::error!("embedded broker: fsync commit failed: {e}");
+        }
+        clock.committed(true);
+    }
+}
+
+fn commit(db: &Database, pending: &Pending, batch: Vec<Op>, fsync: bool) {
+    let mut barriers = Vec::new();
+    let mut flushed = HashMap::new();
+    let result = db
+        .begin_write()
+        .map_err(redb::Error::from)
+        .and_then(|mut txn| {
+            if !fsync {
+                txn.set_durability(Durability::None)?;
+            }
+            apply(&txn, pending, batch, &mut barriers, &mut flushed)?;
+            txn.commit()?;
+            Ok(())
+        });
+    let reply = match result {
+        Ok(()) => {
+            for ((table, key), version) in flushed {
+                pending.committed(table, &key, version);
+            }
+            Ok(())
+        }
+        Err(e) => {
+            tracing::error!("embedded broker: committing a batch failed: {e}");
+            Err(format!("embedded database write failed: {e}"))
+        }
+    };
+    for barrier in barriers {
+        // A waiter that gave up does not care about the answer.
+        let _ = barrier.send(reply.clone());
+    }
+}
+
+/// The tables of one write transaction, opened once per batch.
+struct Tables<'txn> {
+    messages: redb::Table<'txn, u64, &'static [u8]>,
+    kv: Vec<redb::Table<'txn, &'static str, &'static [u8]>>,
+    expiry: Vec<Option<redb::Table<'txn, (u64, &'static str), ()>>>,
+}
+
+impl<'txn> Tables<'txn> {
+    fn open(txn: &'txn WriteTransaction) -> Result<Self, redb::Error> {
+        let mut kv = Vec::with_capacity(Kv::ALL.len());
+        let mut expiry = Vec::with_capacity(Kv::ALL.len());
+        for table in Kv::ALL {
+            kv.push(txn.open_table(table.table())?);
+            expiry.push(table.expiry().map(|def| txn.open_table(def)).transpose()?);
+        }
+        let messages = txn.open_table(MESSAGES)?;
+        Ok(Tables {
+            messages,
+            kv,
+            expiry,
+        })
+    }
+
+    fn put(&mut self, table: Kv, key: &str, value: &[u8]) -> Result<(), redb::Error> {
+        self.kv[table as usize].insert(key, value)?;
+        if let Some(index) = self.expiry[table as usize].as_mut() {
+            // Stale index rows of an overwritten key are harmless: the sweep checks the row.
+            index.insert((expires_ms(value), key), ())?;
+        }
+        Ok(())
+    }
+}
+
+fn apply(
+    txn: &WriteTransaction,
+    pending: &Pending,
+    batch: Vec<Op>,
+    barriers: &mut Vec<oneshot::Sender<Result<(), String>>>,
+    flushed: &mut HashMap<(Kv, String), u64>,
+) -> Result<(), redb::Error> {
+    let mut tables = Tables::open(txn)?;
+    for op in batch {
+        match op {
+            Op::PutMessage { key, value } => {
+                tables.messages.insert(key, value.as_slice())?;
+            }
+            Op::DeleteMessage { key } => {
+                tables.messages.remove(key)?;
+            }
+            Op::Barrier(tx) => barriers.push(tx),
+            Op::DeleteKv { table, key } => {
+                tables.kv[table as usize].remove(key.as_str())?;
+            }
+            Op::PutKv { table, key, value } => tables.put(table, &key, &value)?,
+            Op::Flush { table, key } => {
+                // Several flushes of one key in a batch write its latest value once.
+                let Entry::Vacant(slot) = flushed.entry((table, key)) else {
+                    continue;
+                };
+                let Some((version, value)) = pending.snapshot(table, &slot.key().1) else {
+                    continue;
+                };
+                tables.put(table, &slot.key().1, &value)?;
+                slot.insert(version);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Delete rows whose expiry passed, through each table's expiry index.
+pub(crate) fn sweep(db: &Database) -> Result<(), redb::Error> {
+    let now = now_ms();
+    let txn = db.begin_write()?;
+    for table in Kv::ALL {
+        let Some(def) = table.expiry() else { continue };
+        let mut index = txn.open_table(def)?;
+        let mut rows = txn.open_table(table.table())?;
+        let due: Vec<(u64, String)> = index
+            .range(..(now, ""))?
+            .take(SWEEP_LIMIT)
+            .map(|row| row.map(|(k, _)| (k.value().0, k.value().1.to_owned())))
+            .collect::<Result<_, _>>()?;
+        for (at, key) in due {
+            index.remove((at, key.as_str()))?;
+            let expired = rows
+                .get(key.as_str())?
+                .is_some_and(|v| expires_ms(v.value()) <= now);
+            if expired {
+                rows.remove(key.as_str())?;
+            }
+        }
+    }
+    txn.commit()?;
+    Ok(())
+}
