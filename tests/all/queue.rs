@@ -7,6 +7,7 @@
 //! - `restarts`: pause and delays across restarts, graceful shutdown, kill -9.
 
 mod deploys;
+mod kill;
 mod policies;
 mod restarts;
 mod support;

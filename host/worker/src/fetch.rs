@@ -131,7 +131,10 @@ async fn wait_rate_slot(shared: &Shared, q: &QueueWorker) -> bool {
     let wait = match (&q.limiter, q.settings.qps) {
         (Some(limiter), _) if !shared.store.is_shared() => {
             let now = Instant::now();
-            let at = limiter.lock().unwrap_or_else(|p| p.into_inner()).reserve(now);
+            let at = limiter
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .reserve(now);
             at.saturating_duration_since(now)
         }
         (_, Some(qps)) => match shared.store.reserve_rate(&q.name, qps).await {

@@ -143,17 +143,29 @@ impl QueueConfig {
     pub fn validate(&self, prefix: &str, max_memory: u64) -> Result<(), ConfigError> {
         let key = |k: &str| format!("{prefix}.{k}");
         if self.concurrency == Some(0) {
-            return Err(ConfigError::invalid(key("concurrency"), "must be at least 1"));
+            return Err(ConfigError::invalid(
+                key("concurrency"),
+                "must be at least 1",
+            ));
         }
         if let Some(qps) = self.qps {
             if !(qps.is_finite() && qps > 0.0 && qps <= 1_000_000.0) {
-                return Err(ConfigError::invalid(key("qps"), format!("{qps} must be a positive rate up to 1000000")));
+                return Err(ConfigError::invalid(
+                    key("qps"),
+                    format!("{qps} must be a positive rate up to 1000000"),
+                ));
             }
         }
         if self.fuel == Some(0) {
             return Err(ConfigError::invalid(key("fuel"), "must be positive"));
         }
-        for (name, value) in [("timeout", self.timeout), ("lease", self.lease), ("dedup_ttl", self.dedup_ttl), ("result_ttl", self.result_ttl), ("msg_ttl", self.msg_ttl)] {
+        for (name, value) in [
+            ("timeout", self.timeout),
+            ("lease", self.lease),
+            ("dedup_ttl", self.dedup_ttl),
+            ("result_ttl", self.result_ttl),
+            ("msg_ttl", self.msg_ttl),
+        ] {
             if value.is_some_and(|d| d.0.is_zero()) {
                 return Err(ConfigError::invalid(key(name), "must be positive"));
             }
@@ -167,7 +179,10 @@ impl QueueConfig {
             if mem.0 < 1 << 16 || mem.0 > max_memory {
                 return Err(ConfigError::invalid(
                     key("memory"),
-                    format!("{} must be between 64KiB and runtime.max_memory ({max_memory})", mem.0),
+                    format!(
+                        "{} must be between 64KiB and runtime.max_memory ({max_memory})",
+                        mem.0
+                    ),
                 ));
             }
         }
@@ -184,19 +199,28 @@ impl QueueConfig {
             if let Some(bad) = kinds.iter().find(|k| !RETRY_KINDS.contains(&k.as_str())) {
                 return Err(ConfigError::invalid(
                     format!("{prefix}.retry_on"),
-                    format!("unknown failure kind {bad:?} (known: {})", RETRY_KINDS.join(", ")),
+                    format!(
+                        "unknown failure kind {bad:?} (known: {})",
+                        RETRY_KINDS.join(", ")
+                    ),
                 ));
             }
         }
         if let Some(b) = &self.backoff {
             if let Some(j) = b.jitter {
                 if !(0.0..=1.0).contains(&j) {
-                    return Err(ConfigError::invalid(format!("{prefix}.backoff.jitter"), format!("{j} must be between 0 and 1")));
+                    return Err(ConfigError::invalid(
+                        format!("{prefix}.backoff.jitter"),
+                        format!("{j} must be between 0 and 1"),
+                    ));
                 }
             }
             if let (Some(base), Some(max)) = (b.base, b.max) {
                 if base > max {
-                    return Err(ConfigError::invalid(format!("{prefix}.backoff.base"), "must not exceed backoff.max"));
+                    return Err(ConfigError::invalid(
+                        format!("{prefix}.backoff.base"),
+                        "must not exceed backoff.max",
+                    ));
                 }
             }
         }

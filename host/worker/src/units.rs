@@ -42,18 +42,28 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "m" | "min" | "mins" => 60.0,
             "h" | "hr" | "hrs" => 3600.0,
             "d" | "day" | "days" => 86400.0,
-            _ => return Err(format!("invalid duration {text:?}: unknown unit {unit:?} (use ms, s, m, h, d)")),
+            _ => {
+                return Err(format!(
+                    "invalid duration {text:?}: unknown unit {unit:?} (use ms, s, m, h, d)"
+                ));
+            }
         };
         total += value * scale;
         rest = rest[num_len + unit_len..].trim_start();
     }
-    Duration::try_from_secs_f64(total).map_err(|_| format!("invalid duration {text:?}: out of range"))
+    Duration::try_from_secs_f64(total)
+        .map_err(|_| format!("invalid duration {text:?}: out of range"))
 }
 
 /// Format a duration the way [`parse_duration`] reads it, in the largest exact unit.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    for (unit, size) in [("d", 86_400_000u128), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
+    for (unit, size) in [
+        ("d", 86_400_000u128),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
         if ms >= size && ms % size == 0 {
             return format!("{}{unit}", ms / size);
         }
@@ -64,11 +74,13 @@ pub fn format_duration(d: Duration) -> String {
 /// Parse `"64MiB"`, `"1MB"`, `"512"`.
 pub fn parse_bytes(text: &str) -> Result<u64, String> {
     let s = text.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let (num, unit) = (&s[..split], s[split..].trim());
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid size {text:?}: expected e.g. \"64MiB\" or a number of bytes"))?;
+    let value: f64 = num.parse().map_err(|_| {
+        format!("invalid size {text:?}: expected e.g. \"64MiB\" or a number of bytes")
+    })?;
     let scale: f64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "kb" => 1e3,
@@ -77,7 +89,11 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
         "mib" | "m" => 1024.0 * 1024.0,
         "gb" => 1e9,
         "gib" | "g" => 1024.0 * 1024.0 * 1024.0,
-        _ => return Err(format!("invalid size {text:?}: unknown unit {unit:?} (use B, KiB, MiB, GiB, KB, MB, GB)")),
+        _ => {
+            return Err(format!(
+                "invalid size {text:?}: unknown unit {unit:?} (use B, KiB, MiB, GiB, KB, MB, GB)"
+            ));
+        }
     };
     let bytes = value * scale;
     if !(0.0..=u64::MAX as f64).contains(&bytes) {
@@ -125,7 +141,11 @@ impl<'de> Deserialize<'de> for HumanDuration {
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<HumanDuration, E> {
                 Duration::try_from_secs_f64(v)
                     .map(HumanDuration)
-                    .map_err(|_| E::custom(format!("invalid duration {v}: must be a non-negative number of seconds")))
+                    .map_err(|_| {
+                        E::custom(format!(
+                            "invalid duration {v}: must be a non-negative number of seconds"
+                        ))
+                    })
             }
         }
         d.deserialize_any(V)

@@ -144,9 +144,9 @@ async fn expired_messages_are_recorded_and_not_run() {
 async fn dedup_skips_after_success_but_not_after_failure() {
     let t = start("memory", "[queues.d]\ndedup = true\nmax_retries = 0").await;
     t.deploy_guest("d", "flaky").await;
-    let a = t.publish("d", json!({"mode": "ok", "n": 1})).await;
+    let a = t.publish("d", json!({"mode": "ok", "delay_ms": 1})).await;
     assert_eq!(t.result(&a, LONG).await.state, TaskState::Succeeded);
-    let b = t.publish("d", json!({"n": 1, "mode": "ok"})).await;
+    let b = t.publish("d", json!({"delay_ms": 1, "mode": "ok"})).await;
     assert_eq!(t.result(&b, LONG).await.state, TaskState::SkippedDuplicate, "same arguments, any key order");
     let f1 = t.publish("d", json!({"mode": "fail"})).await;
     let r1 = t.result(&f1, LONG).await;
@@ -155,8 +155,8 @@ async fn dedup_skips_after_success_but_not_after_failure() {
     assert_eq!(r1.state, TaskState::Failed, "{r1:?}");
     assert_eq!(r2.state, TaskState::Failed, "a failure does not mark the key: {r2:?}");
     assert!(r2.started_ms.is_some());
-    let k1 = t.publish("d", json!({"mode": "ok", "n": 5, "extra": {"dedup_key": "k"}})).await;
-    let k2 = t.publish("d", json!({"mode": "ok", "n": 6, "extra": {"dedup_key": "k"}})).await;
+    let k1 = t.publish("d", json!({"mode": "ok", "delay_ms": 5, "extra": {"dedup_key": "k"}})).await;
+    let k2 = t.publish("d", json!({"mode": "ok", "delay_ms": 6, "extra": {"dedup_key": "k"}})).await;
     assert_eq!(t.result(&k1, LONG).await.state, TaskState::Succeeded);
     assert_eq!(t.result(&k2, LONG).await.state, TaskState::SkippedDuplicate, "explicit key wins");
     t.stop().await;
