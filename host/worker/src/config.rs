@@ -237,13 +237,13 @@ impl Config {
         if self.host.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::invalid("host.data_dir", "must not be empty"));
         }
-        if let Some(id) = &self.host.host_id {
-            if id.is_empty() || id.len() > 128 {
-                return Err(ConfigError::invalid(
-                    "host.host_id",
-                    format!("{id:?} must be 1..=128 characters"),
-                ));
-            }
+        if let Some(id) = &self.host.host_id
+            && (id.is_empty() || id.len() > 128)
+        {
+            return Err(ConfigError::invalid(
+                "host.host_id",
+                format!("{id:?} must be 1..=128 characters"),
+            ));
         }
         if self.host.max_message_bytes.0 == 0 {
             return Err(ConfigError::invalid(

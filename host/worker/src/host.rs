@@ -33,7 +33,6 @@ fn runtime_config(config: &Config) -> RuntimeConfig {
         max_instances: rt.max_instances,
         max_memory_bytes: rt.max_memory.0,
         output_cap_bytes: usize::try_from(rt.output_cap.0).unwrap_or(usize::MAX),
-        ..RuntimeConfig::default()
     }
 }
 

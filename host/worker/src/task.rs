@@ -126,10 +126,11 @@ async fn gate_and_run(cx: &TaskCx, delivery: Delivery, parsed: ParsedMessage) {
         cx.q.count(|d| d.expired += 1);
         return cx.finish(delivery, record, Settlement::Ack).await;
     }
-    if let Some(due) = due_ms(&parsed, delivery.message()) {
-        if due > now + DELAY_TOLERANCE_MS && delivery.message().attempt <= 1 {
-            return defer(cx, delivery, due).await;
-        }
+    if let Some(due) = due_ms(&parsed, delivery.message())
+        && due > now + DELAY_TOLERANCE_MS
+        && delivery.message().attempt <= 1
+    {
+        return defer(cx, delivery, due).await;
     }
     let dedup_key =
         (settings.dedup || parsed.extra.dedup_key.is_some()).then(|| parsed.dedup_key());

@@ -64,7 +64,7 @@ pub fn format_duration(d: Duration) -> String {
         ("m", 60_000),
         ("s", 1000),
     ] {
-        if ms >= size && ms % size == 0 {
+        if ms >= size && ms.is_multiple_of(size) {
             return format!("{}{unit}", ms / size);
         }
     }
@@ -106,7 +106,7 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
 /// Format a byte size in the largest binary unit that divides it.
 pub fn format_bytes(n: u64) -> String {
     for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-        if n >= size && n % size == 0 {
+        if n >= size && n.is_multiple_of(size) {
             return format!("{}{unit}", n / size);
         }
     }
@@ -192,7 +192,11 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("2.5s"), Ok(Duration::from_millis(2500)));
         assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86400)));
-        assert!(parse_duration("5 parsecs").unwrap_err().contains("parsecs"));
+        assert!(
+            parse_duration("5 parsecs")
+                .expect_err("unknown unit")
+                .contains("parsecs")
+        );
         assert!(parse_duration("").is_err());
         for d in ["30s", "7d", "250ms", "90m"] {
             assert_eq!(format_duration(parse_duration(d).expect("valid")), d);
@@ -204,7 +208,11 @@ mod tests {
         assert_eq!(parse_bytes("64MiB"), Ok(64 << 20));
         assert_eq!(parse_bytes("1MB"), Ok(1_000_000));
         assert_eq!(parse_bytes("512"), Ok(512));
-        assert!(parse_bytes("3 furlongs").unwrap_err().contains("furlongs"));
+        assert!(
+            parse_bytes("3 furlongs")
+                .expect_err("unknown unit")
+                .contains("furlongs")
+        );
         assert_eq!(format_bytes(64 << 20), "64MiB");
     }
 }

@@ -33,7 +33,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             () = tokio::time::sleep(TICK) => {}
         }
         flush_counters(&shared).await;
-        if ticks % HEARTBEAT_EVERY == 0 {
+        if ticks.is_multiple_of(HEARTBEAT_EVERY) {
             heartbeat(&shared).await;
         }
         if shared.store.is_shared() {
