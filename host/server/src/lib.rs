@@ -47,3 +47,6 @@ pub async fn serve<C: Control>(
             source,
         })
 }
+
+#[cfg(test)]
+mod tests;

@@ -31,7 +31,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             ));
         }
     };
-    Duration::try_from_secs_f64(value * scale).map_err(|_| format!("duration {text:?} is out of range"))
+    Duration::try_from_secs_f64(value * scale)
+        .map_err(|_| format!("duration {text:?} is out of range"))
 }
 
 /// `?countdown=&eta=&priority=&task_id=&wait=` of a publish.
@@ -62,9 +63,14 @@ impl PublishQuery {
             None => None,
         };
         if countdown.is_some() && eta.is_some() {
-            return Err(ApiError::bad_request("give either countdown or eta, not both"));
+            return Err(ApiError::bad_request(
+                "give either countdown or eta, not both",
+            ));
         }
-        if let Some(p) = self.priority.filter(|p| *p > wasmboost_broker::MAX_PRIORITY) {
+        if let Some(p) = self
+            .priority
+            .filter(|p| *p > wasmboost_broker::MAX_PRIORITY)
+        {
             return Err(ApiError::bad_request(format!(
                 "invalid priority {p}: use 0..={}",
                 wasmboost_broker::MAX_PRIORITY

@@ -44,7 +44,9 @@ pub async fn publish(
 /// again on `GET /v1/tasks/{id}/result?wait=`).
 pub fn record_response(task_id: String, record: Option<TaskRecord>) -> Response {
     match record {
-        Some(record) if record.state.is_terminal() => (StatusCode::OK, Json(record)).into_response(),
+        Some(record) if record.state.is_terminal() => {
+            (StatusCode::OK, Json(record)).into_response()
+        }
         Some(record) => (StatusCode::ACCEPTED, Json(record)).into_response(),
         None => (StatusCode::ACCEPTED, Json(Published { task_id })).into_response(),
     }
@@ -65,7 +67,9 @@ pub async fn publish_batch(
     let options = query.options()?;
     let bodies = split_lines(&body);
     if bodies.is_empty() {
-        return Err(ApiError::bad_request("the batch is empty: send one JSON object per line"));
+        return Err(ApiError::bad_request(
+            "the batch is empty: send one JSON object per line",
+        ));
     }
     let task_ids = control.publish_batch(&queue, bodies, options).await?;
     Ok((StatusCode::ACCEPTED, Json(PublishedBatch { task_ids })).into_response())

@@ -37,14 +37,20 @@ pub fn router(control: AppState) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/v1/queues", get(queues::list))
         .route("/v1/queues/{queue}/messages", post(messages::publish))
-        .route("/v1/queues/{queue}/messages:batch", post(messages::publish_batch))
+        .route(
+            "/v1/queues/{queue}/messages:batch",
+            post(messages::publish_batch),
+        )
         .route("/v1/queues/{queue}/module", put(modules::deploy))
         .route("/v1/queues/{queue}/versions", get(modules::versions))
         .route("/v1/queues/{queue}/rollback", post(modules::rollback))
         .route("/v1/queues/{queue}/pause", post(queues::pause))
         .route("/v1/queues/{queue}/resume", post(queues::resume))
         .route("/v1/queues/{queue}/history", get(queues::history))
-        .route("/v1/queues/{queue}/dlq", get(queues::dlq_list).delete(queues::dlq_purge))
+        .route(
+            "/v1/queues/{queue}/dlq",
+            get(queues::dlq_list).delete(queues::dlq_purge),
+        )
         .route("/v1/queues/{queue}/dlq/replay", post(queues::dlq_replay))
         .route("/v1/tasks/{id}", get(tasks::status))
         .route("/v1/tasks/{id}/result", get(tasks::result))

@@ -41,7 +41,10 @@ pub async fn pause(
     Path(queue): Path<String>,
 ) -> Result<Json<Paused>, ApiError> {
     control.set_paused(&queue, true).await?;
-    Ok(Json(Paused { queue, paused: true }))
+    Ok(Json(Paused {
+        queue,
+        paused: true,
+    }))
 }
 
 pub async fn resume(
