@@ -19,6 +19,8 @@ pub mod error;
 pub mod params;
 pub mod routes;
 
+mod host_impl;
+
 pub use control::Control;
 pub use error::{ApiError, ErrorBody, ServerError};
 pub use routes::messages::{Published, PublishedBatch};

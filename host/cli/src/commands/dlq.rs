@@ -85,7 +85,7 @@ async fn list(client: &Client, queue: &str, limit: usize, json: bool) -> anyhow:
 
 fn report(json: bool, verb: &str, queue: &str, n: u64) {
     if json {
-        println!("{}", serde_json::json!({ "queue": queue, verb: n }));
+        println!("{}", serde_json::json!({ "queue": queue, (verb): n }));
     } else {
         println!("{verb} {n} dead letter(s) of {queue}");
     }

@@ -1,7 +1,8 @@
 //! `wasmboost publish <queue> '<json>' [--countdown 5s | --eta RFC3339] [--priority N]
 //! [--wait [--timeout 30s]]` and `wasmboost publish <queue> --file tasks.jsonl` (bulk).
 
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -92,7 +93,7 @@ impl PublishCommand {
     async fn bulk(
         &self,
         client: &Client,
-        file: &PathBuf,
+        file: &Path,
         params: &PublishParams,
     ) -> anyhow::Result<ExitCode> {
         let data = read_input(file).await?;
@@ -144,11 +145,12 @@ impl PublishCommand {
     }
 }
 
-async fn read_input(file: &PathBuf) -> anyhow::Result<Vec<u8>> {
+async fn read_input(file: &Path) -> anyhow::Result<Vec<u8>> {
     if file.as_os_str() == "-" {
         let mut data = Vec::new();
-        tokio::io::AsyncReadExt::read_to_end(&mut tokio::io::stdin(), &mut data)
-            .await
+        // A CLI reading its own stdin: blocking here stalls nothing else.
+        std::io::stdin()
+            .read_to_end(&mut data)
             .context("reading messages from stdin")?;
         return Ok(data);
     }
@@ -158,7 +160,7 @@ async fn read_input(file: &PathBuf) -> anyhow::Result<Vec<u8>> {
 }
 
 /// The non-blank lines, each checked to be a JSON object; an error names `file:line:column`.
-fn message_lines<'a>(data: &'a [u8], file: &PathBuf) -> anyhow::Result<Vec<&'a [u8]>> {
+fn message_lines<'a>(data: &'a [u8], file: &Path) -> anyhow::Result<Vec<&'a [u8]>> {
     let mut lines = Vec::new();
     for (index, line) in data.split(|b| *b == b'\n').enumerate() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -219,7 +221,7 @@ mod tests {
     #[test]
     fn bulk_errors_name_the_file_line() {
         let data = b"{\"x\":1}\n\n{\"x\":2\n";
-        let err = message_lines(data, &PathBuf::from("tasks.jsonl")).expect_err("line 3 is bad");
+        let err = message_lines(data, Path::new("tasks.jsonl")).expect_err("line 3 is bad");
         assert!(err.to_string().starts_with("tasks.jsonl:3:"), "{err}");
     }
 }

@@ -48,7 +48,9 @@ pub fn print_reply(reply: &Reply, json: bool, waited: Option<Duration>) -> ExitC
                 };
                 println!("{}", value.unwrap_or_default());
             }
-            let state = record.as_ref().map_or("queued", |r| state_name(r.state));
+            let state = record
+                .as_ref()
+                .map_or_else(|| "queued".to_owned(), |r| state_name(r.state));
             match waited {
                 Some(wait) => eprintln!(
                     "error: task {task_id} did not finish within {wait:?} (it is {state}); \

@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tokio::net::TcpListener;
@@ -64,25 +65,33 @@ impl ServeCommand {
             .await
             .with_context(|| format!("cannot listen on {}", config.host.listen))?;
         let addr = listener.local_addr().context("reading the bound address")?;
-        let broker = config.broker.kind();
-        let data_dir = config.host.data_dir.clone();
+        let banner = format!(
+            "{LISTEN_MARKER}http://{addr} (broker {}, data {})",
+            config.broker.kind(),
+            config.host.data_dir.display()
+        );
         let host = Host::start(config).await.context("starting the host")?;
         let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(wasmboost_server::serve(host.clone(), listener, async move {
+        let mut server = tokio::spawn(wasmboost_server::serve(host.clone(), listener, async move {
             let _ = http_stopped.await;
         }));
-        eprintln!(
-            "{LISTEN_MARKER}http://{addr} (broker {broker}, data {})",
-            data_dir.display()
-        );
-        let signal = wait_for_signal().await?;
-        eprintln!("{signal}: shutting down, running tasks have {grace:?} to finish");
+        eprintln!("{banner}");
+        tokio::select! {
+            signal = wait_for_signal() => {
+                eprintln!("{}: shutting down, running tasks have {grace:?} to finish", signal?);
+            }
+            ended = &mut server => {
+                // The API died on its own: still hand running tasks back before failing.
+                let _ = host.shutdown(grace).await;
+                ended.context("the control API task failed")??;
+                bail!("the control API stopped unexpectedly");
+            }
+        }
         let _ = stop_http.send(());
         host.shutdown(grace).await.context("shutting the host down")?;
         // Requests still open (RPC waits) had the grace period; do not wait for them longer.
-        match tokio::time::timeout(std::time::Duration::from_secs(2), server).await {
-            Ok(Ok(result)) => result.context("the control API failed")?,
-            Ok(Err(err)) => bail!("the control API task failed: {err}"),
+        match tokio::time::timeout(Duration::from_secs(2), server).await {
+            Ok(ended) => ended.context("the control API task failed")??,
             Err(_) => tracing::warn!("closing requests still open after shutdown"),
         }
         eprintln!("wasmboost stopped");

@@ -36,8 +36,20 @@ pub async fn publish(
     let Some(wait) = query.wait() else {
         return Ok((StatusCode::ACCEPTED, Json(Published { task_id })).into_response());
     };
-    let record = control.wait_result(&task_id, wait).await?;
+    let record = wait_or_latest(&control, &task_id, wait).await?;
     Ok(record_response(task_id, record))
+}
+
+/// The terminal record if it comes within `wait`, else whatever record exists by then.
+pub async fn wait_or_latest(
+    control: &AppState,
+    task_id: &str,
+    wait: std::time::Duration,
+) -> Result<Option<TaskRecord>, ApiError> {
+    match control.wait_result(task_id, wait).await? {
+        Some(record) => Ok(Some(record)),
+        None => control.record(task_id).await,
+    }
 }
 
 /// 200 with the record when it is terminal, else 202 with what is known (the client may wait

@@ -39,7 +39,7 @@ pub async fn result(
     Params(query): Params<WaitQuery>,
 ) -> Result<Response, ApiError> {
     let record = match query.wait() {
-        Some(wait) => control.wait_result(&id, wait).await?,
+        Some(wait) => super::messages::wait_or_latest(&control, &id, wait).await?,
         None => control.record(&id).await?,
     };
     match record {
