@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod client;
 mod commands;
+mod output;
 
 /// Run task functions compiled to WebAssembly components, isolated, under budgets, from queues.
 #[derive(Debug, Parser)]

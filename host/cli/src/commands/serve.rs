@@ -1,12 +1,155 @@
-//! `wasmboost serve`.
+//! `wasmboost serve`: start a host (workers for the queues) and its HTTP control API. Loads the
+//! config file, applies the command-line overrides, validates everything before connecting, and
+//! shuts down gracefully on SIGINT / SIGTERM (running tasks finish within the grace period, the
+//! rest go back to the broker), exiting 0.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::net::TcpListener;
+use wasmboost_worker::{BrokerConfig, Config, Host};
+
+/// The stderr line the harness and scripts wait for; the address follows it.
+pub const LISTEN_MARKER: &str = "wasmboost listening on ";
 
 #[derive(Debug, clap::Args)]
-pub struct ServeCommand {}
+pub struct ServeCommand {
+    /// Config file (strict TOML). Default: `wasmboost.toml` if it exists in the current
+    /// directory, else built-in defaults.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Address of the control API (`127.0.0.1:0` picks a free port; the bound one is printed).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Directory for the embedded broker, module cache and state.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Broker to use (overrides `[broker]`; redis and amqp need their URL in the config).
+    #[arg(long, value_enum)]
+    broker: Option<BrokerChoice>,
+    /// Declare a queue with its concurrency, e.g. `--queue add=64` (repeatable).
+    #[arg(long = "queue", value_name = "NAME=CONCURRENCY", value_parser = parse_queue)]
+    queues: Vec<(String, u32)>,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum BrokerChoice {
+    /// Durable, on disk, in this process (the default).
+    Embedded,
+    /// In memory: nothing survives the process.
+    Memory,
+}
+
+fn parse_queue(text: &str) -> Result<(String, u32), String> {
+    let (name, concurrency) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=CONCURRENCY, got {text:?}"))?;
+    let concurrency: u32 = concurrency
+        .parse()
+        .map_err(|_| format!("concurrency {concurrency:?} of queue {name:?} is not a number"))?;
+    if concurrency == 0 {
+        return Err(format!("concurrency of queue {name:?} must be at least 1"));
+    }
+    Ok((name.to_owned(), concurrency))
+}
 
 impl ServeCommand {
     pub async fn execute(self) -> anyhow::Result<ExitCode> {
-        anyhow::bail!("`wasmboost serve` is not implemented yet")
+        init_tracing();
+        let config = self.config()?;
+        let grace = config.host.shutdown_grace.0;
+        let listener = TcpListener::bind(config.host.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.host.listen))?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        let banner = format!(
+            "{LISTEN_MARKER}http://{addr} (broker {}, data {})",
+            config.broker.kind(),
+            config.host.data_dir.display()
+        );
+        let host = Host::start(config).await.context("starting the host")?;
+        let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+        let mut server = tokio::spawn(wasmboost_server::serve(host.clone(), listener, async move {
+            let _ = http_stopped.await;
+        }));
+        eprintln!("{banner}");
+        tokio::select! {
+            signal = wait_for_signal() => {
+                eprintln!("{}: shutting down, running tasks have {grace:?} to finish", signal?);
+            }
+            ended = &mut server => {
+                // The API died on its own: still hand running tasks back before failing.
+                let _ = host.shutdown(grace).await;
+                ended.context("the control API task failed")??;
+                bail!("the control API stopped unexpectedly");
+            }
+        }
+        let _ = stop_http.send(());
+        host.shutdown(grace).await.context("shutting the host down")?;
+        // Requests still open (RPC waits) had the grace period; do not wait for them longer.
+        match tokio::time::timeout(Duration::from_secs(2), server).await {
+            Ok(ended) => ended.context("the control API task failed")??,
+            Err(_) => tracing::warn!("closing requests still open after shutdown"),
+        }
+        eprintln!("wasmboost stopped");
+        Ok(ExitCode::SUCCESS)
     }
+
+    /// The config file (if any), then the flags over it, validated.
+    fn config(&self) -> anyhow::Result<Config> {
+        let default_file = PathBuf::from("wasmboost.toml");
+        let path = match &self.config {
+            Some(path) => Some(path.clone()),
+            None => default_file.is_file().then_some(default_file),
+        };
+        let mut config = match &path {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        if let Some(listen) = self.listen {
+            config.host.listen = listen;
+        }
+        if let Some(dir) = &self.data_dir {
+            config.host.data_dir = dir.clone();
+        }
+        match self.broker {
+            Some(BrokerChoice::Memory) => config.broker = BrokerConfig::Memory,
+            Some(BrokerChoice::Embedded) if config.broker.kind() != "embedded" => {
+                config.broker = BrokerConfig::Embedded { path: None };
+            }
+            Some(BrokerChoice::Embedded) | None => {}
+        }
+        for (name, concurrency) in &self.queues {
+            config.queues.entry(name.clone()).or_default().concurrency = Some(*concurrency);
+        }
+        config.validate().with_context(|| match &path {
+            Some(path) => format!("invalid configuration ({} and flags)", path.display()),
+            None => "invalid configuration (flags)".to_owned(),
+        })?;
+        Ok(config)
+    }
+}
+
+/// Logs go to stderr; `RUST_LOG` filters them (default: info for wasmboost, warn otherwise).
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,wasmboost=info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Resolves on the first SIGINT or SIGTERM, naming it.
+async fn wait_for_signal() -> anyhow::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
 }

@@ -1,0 +1,6 @@
+//! The types the API speaks: those of the host contract, re-exported from `wasmboost_worker` so
+//! the server, the CLI and the host share one definition of each.
+
+pub use wasmboost_worker::{
+    Bucket, DeadLetter, History, PublishOptions, QueueStats, TaskRecord, TaskState, Version,
+};

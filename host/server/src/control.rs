@@ -1,0 +1,43 @@
+//! [`Control`]: what the HTTP API needs from a host. `wasmboost_worker::Host` implements it; the
+//! server's own tests use an in-memory fake, so the HTTP layer is tested on its own.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::contract::{DeadLetter, History, PublishOptions, QueueStats, TaskRecord, Version};
+use crate::error::ApiError;
+
+/// The host operations behind the routes, one method per operation of the host contract.
+#[async_trait]
+pub trait Control: Send + Sync + 'static {
+    /// Largest module upload the host accepts, enforced while the body streams in.
+    fn max_module_bytes(&self) -> u64;
+    async fn publish(
+        &self,
+        queue: &str,
+        body: &[u8],
+        opts: PublishOptions,
+    ) -> Result<String, ApiError>;
+    async fn publish_batch(
+        &self,
+        queue: &str,
+        bodies: Vec<Vec<u8>>,
+        opts: PublishOptions,
+    ) -> Result<Vec<String>, ApiError>;
+    async fn record(&self, task_id: &str) -> Result<Option<TaskRecord>, ApiError>;
+    async fn wait_result(
+        &self,
+        task_id: &str,
+        timeout: Duration,
+    ) -> Result<Option<TaskRecord>, ApiError>;
+    async fn deploy(&self, queue: &str, wasm: Vec<u8>) -> Result<Version, ApiError>;
+    async fn versions(&self, queue: &str) -> Result<Vec<Version>, ApiError>;
+    async fn rollback(&self, queue: &str, to: Option<u32>) -> Result<Version, ApiError>;
+    async fn set_paused(&self, queue: &str, paused: bool) -> Result<(), ApiError>;
+    async fn stats(&self) -> Result<Vec<QueueStats>, ApiError>;
+    async fn history(&self, queue: &str) -> Result<History, ApiError>;
+    async fn dlq_list(&self, queue: &str, limit: usize) -> Result<Vec<DeadLetter>, ApiError>;
+    async fn dlq_replay(&self, queue: &str) -> Result<u64, ApiError>;
+    async fn dlq_purge(&self, queue: &str) -> Result<u64, ApiError>;
+}

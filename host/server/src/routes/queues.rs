@@ -1,0 +1,85 @@
+//! `GET /v1/queues`, `GET /v1/queues/{queue}/history`, pause/resume, and the dead-letter queue.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::{AppState, Params};
+use crate::contract::{DeadLetter, History, QueueStats};
+use crate::error::ApiError;
+use crate::params::LimitQuery;
+
+/// Body of pause/resume answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Paused {
+    pub queue: String,
+    pub paused: bool,
+}
+
+/// Body of replay/purge answers: how many dead letters moved or went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Count {
+    pub queue: String,
+    pub count: u64,
+}
+
+/// One stats row per known queue.
+pub async fn list(State(control): State<AppState>) -> Result<Json<Vec<QueueStats>>, ApiError> {
+    Ok(Json(control.stats().await?))
+}
+
+pub async fn history(
+    State(control): State<AppState>,
+    Path(queue): Path<String>,
+) -> Result<Json<History>, ApiError> {
+    Ok(Json(control.history(&queue).await?))
+}
+
+pub async fn pause(
+    State(control): State<AppState>,
+    Path(queue): Path<String>,
+) -> Result<Json<Paused>, ApiError> {
+    control.set_paused(&queue, true).await?;
+    Ok(Json(Paused {
+        queue,
+        paused: true,
+    }))
+}
+
+pub async fn resume(
+    State(control): State<AppState>,
+    Path(queue): Path<String>,
+) -> Result<Json<Paused>, ApiError> {
+    control.set_paused(&queue, false).await?;
+    Ok(Json(Paused {
+        queue,
+        paused: false,
+    }))
+}
+
+/// Up to `?limit=` (default 100) dead letters, oldest first.
+pub async fn dlq_list(
+    State(control): State<AppState>,
+    Path(queue): Path<String>,
+    Params(query): Params<LimitQuery>,
+) -> Result<Json<Vec<DeadLetter>>, ApiError> {
+    Ok(Json(control.dlq_list(&queue, query.limit).await?))
+}
+
+/// Move every dead letter back onto the queue.
+pub async fn dlq_replay(
+    State(control): State<AppState>,
+    Path(queue): Path<String>,
+) -> Result<(StatusCode, Json<Count>), ApiError> {
+    let count = control.dlq_replay(&queue).await?;
+    Ok((StatusCode::OK, Json(Count { queue, count })))
+}
+
+pub async fn dlq_purge(
+    State(control): State<AppState>,
+    Path(queue): Path<String>,
+) -> Result<Json<Count>, ApiError> {
+    let count = control.dlq_purge(&queue).await?;
+    Ok(Json(Count { queue, count }))
+}

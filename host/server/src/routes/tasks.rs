@@ -1,0 +1,49 @@
+//! `GET /v1/tasks/{id}` and `GET /v1/tasks/{id}/result?wait=ms`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::messages::record_response;
+use super::{AppState, Params};
+use crate::contract::TaskRecord;
+use crate::error::ApiError;
+use crate::params::WaitQuery;
+
+fn unknown_task(id: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "unknown_task",
+        format!(
+            "no record of task {id:?}: it was never published here, is not picked up yet, or its record expired"
+        ),
+    )
+}
+
+/// The task's record in whatever state it is.
+pub async fn status(
+    State(control): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<TaskRecord>, ApiError> {
+    match control.record(&id).await? {
+        Some(record) => Ok(Json(record)),
+        None => Err(unknown_task(&id)),
+    }
+}
+
+/// 200 with the record once terminal; 202 with the record if still running after `wait`.
+pub async fn result(
+    State(control): State<AppState>,
+    Path(id): Path<String>,
+    Params(query): Params<WaitQuery>,
+) -> Result<Response, ApiError> {
+    let record = match query.wait() {
+        Some(wait) => super::messages::wait_or_latest(&control, &id, wait).await?,
+        None => control.record(&id).await?,
+    };
+    match record {
+        Some(record) => Ok(record_response(id, Some(record))),
+        None => Err(unknown_task(&id)),
+    }
+}
