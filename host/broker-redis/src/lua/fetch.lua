@@ -1,0 +1,114 @@
+-- Lease up to `max` messages of one queue for one consumer.
+-- ARGV: prefix, group, consumer, max, lease_ms, horizon_ms, aging_ms, reclaim (0|1), promote_limit
+-- Returns {entries, next_due_in_ms (-1 = none), pending, last_ids} where each entry is
+-- {level, entry_id, fields, extra_redeliveries} and last_ids[level + 1] is the group's
+-- last-delivered id on that level ('0-0' when the stream does not exist yet).
+local prefix, group, consumer = ARGV[1], ARGV[2], ARGV[3]
+local max, lease, horizon = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local aging, reclaim, promote_limit = tonumber(ARGV[7]), ARGV[8] == '1', tonumber(ARGV[9])
+local now = now_ms()
+promote(prefix, now, promote_limit)
+
+local out, pending, last_ids, keys = {}, 0, {}, {}
+for level = 0, 9 do
+  keys[level] = stream_key(prefix, level)
+  local info = group_info(keys[level], group, true)
+  keys[level] = info and keys[level] or nil
+  last_ids[level + 1] = info and info[1] or '0-0'
+  if info then pending = pending + info[2] end
+end
+
+-- The lease is the entry's idle time, set so that it reaches `horizon` when the lease ends,
+-- which is when XAUTOCLAIM with min-idle `horizon` takes it back. JUSTID: not a new delivery.
+local function lease_ids(key, ids)
+  if #ids == 0 then return end
+  local args = {key, group, consumer, 0}
+  for _, id in ipairs(ids) do args[#args + 1] = id end
+  args[#args + 1] = 'IDLE'; args[#args + 1] = horizon - lease; args[#args + 1] = 'JUSTID'
+  redis.call('XCLAIM', unpack(args))
+end
+
+-- Hand out entries; an entry without a body cannot be run and goes to the dead letters at once.
+local function take(level, key, entries, counted)
+  local ids = {}
+  for _, e in ipairs(entries) do
+    local id, f = e[1], e[2]
+    if f and field(f, 'body') then
+      local extra = 0
+      if counted then
+        extra = redis.call('XPENDING', key, group, id, id, 1)[1][4] - 1
+      end
+      out[#out + 1] = {level, id, f, extra}
+      ids[#ids + 1] = id
+    elseif f then
+      local names = {}
+      for i = 1, #f, 2 do names[#names + 1] = f[i] end
+      local dead = without(f, {entry = true, priority = true})
+      dead[#dead + 1] = 'entry'; dead[#dead + 1] = id
+      dead[#dead + 1] = 'priority'; dead[#dead + 1] = tostring(level)
+      dead[#dead + 1] = 'reason'
+      dead[#dead + 1] = 'stream entry ' .. id .. ' of ' .. key .. ' has no body field (fields: '
+        .. table.concat(names, ', ') .. ')'
+      dead[#dead + 1] = 'dead_ms'; dead[#dead + 1] = tostring(now)
+      redis.call('XADD', prefix .. 'dead', '*', unpack(dead))
+      redis.call('XACK', key, group, id)
+      redis.call('XDEL', key, id)
+    end
+  end
+  return ids
+end
+
+-- Reclaim entries whose lease ended (their host died or stalled), highest level first.
+if reclaim then
+  local cursors = prefix .. 'reclaim'
+  for level = 9, 0, -1 do
+    local key = keys[level]
+    if key and #out < max then
+      local cursor = redis.call('HGET', cursors, level) or '0-0'
+      for _ = 1, 4 do
+        local r = redis.call('XAUTOCLAIM', key, group, consumer, horizon, cursor, 'COUNT', max - #out)
+        cursor = r[1]
+        lease_ids(key, take(level, key, r[2], true))
+        if cursor == '0-0' or #out >= max then break end
+      end
+      redis.call('HSET', cursors, level, cursor)
+    end
+  end
+end
+
+-- New entries: levels ordered by the effective priority of their oldest waiting entry, which
+-- rises by one for every `aging` ms it has waited, so low levels are never starved for good.
+local cands = {}
+for level = 9, 0, -1 do
+  local key = keys[level]
+  if key then
+    local head = redis.call('XRANGE', key, '(' .. last_ids[level + 1], '+', 'COUNT', 1)
+    if #head > 0 then
+      local ms = tonumber(string.match(head[1][1], '^(%d+)')) or now
+      local eff = level + math.floor(math.max(0, now - ms) / aging)
+      cands[#cands + 1] = {eff, level, key}
+    end
+  end
+end
+table.sort(cands, function(a, b)
+  if a[1] ~= b[1] then return a[1] > b[1] end
+  return a[2] > b[2]
+end)
+for _, c in ipairs(cands) do
+  if #out >= max then break end
+  local r = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', max - #out,
+    'STREAMS', c[3], '>')
+  if r then
+    local ids = take(c[2], c[3], r[1][2], false)
+    lease_ids(c[3], ids)
+    pending = pending + #ids
+  end
+  -- The read moved the group's last-delivered id; a later block must start from there.
+  local info = group_info(c[3], group, false)
+  last_ids[c[2] + 1] = info[1]
+end
+
+local next_due = -1
+local first = redis.call('ZRANGE', prefix .. 'delayed', 0, 0, 'WITHSCORES')
+if #first > 0 then next_due = math.max(0, tonumber(first[2]) - now) end
+return {out, next_due, pending, last_ids}

@@ -1,0 +1,79 @@
+-- Shared helpers, prepended to every wasmboost queue script.
+-- ARGV[1] of every queue script is the queue's key prefix, e.g. "wasmboost:add:".
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Priority 0 lives on "<prefix>stream" so foreign producers need no suffix.
+local function stream_key(prefix, level)
+  if level == 0 then return prefix .. 'stream' end
+  return prefix .. 'stream:' .. level
+end
+
+local function field(fields, name)
+  for i = 1, #fields, 2 do
+    if fields[i] == name then return fields[i + 1] end
+  end
+  return nil
+end
+
+local function level_of(fields)
+  local p = math.floor(tonumber(field(fields, 'priority') or '0') or 0)
+  if p < 0 then return 0 elseif p > 9 then return 9 end
+  return p
+end
+
+-- Fields without the named ones (used to strip or replace bookkeeping fields).
+local function without(fields, drop)
+  local out = {}
+  for i = 1, #fields, 2 do
+    if not drop[fields[i]] then
+      out[#out + 1] = fields[i]
+      out[#out + 1] = fields[i + 1]
+    end
+  end
+  return out
+end
+
+-- Move up to `limit` due delayed messages from the parking stream onto their priority streams.
+local function promote(prefix, now, limit)
+  local zkey, park = prefix .. 'delayed', prefix .. 'parked'
+  local due = redis.call('ZRANGEBYSCORE', zkey, '-inf', now, 'LIMIT', 0, limit)
+  for _, pid in ipairs(due) do
+    local e = redis.call('XRANGE', park, pid, pid)
+    if #e > 0 then
+      local f = e[1][2]
+      redis.call('XADD', stream_key(prefix, level_of(f)), '*', unpack(f))
+      redis.call('XDEL', park, pid)
+    end
+    redis.call('ZREM', zkey, pid)
+  end
+  return #due
+end
+
+-- {last-delivered-id, pending} of `group` on stream `key`, nil when the stream does not exist.
+-- Creates the group (from the start of the stream, so entries added before any host started are
+-- delivered) when `create` is true.
+local function group_info(key, group, create)
+  if redis.call('EXISTS', key) == 0 then return nil end
+  for _, g in ipairs(redis.call('XINFO', 'GROUPS', key)) do
+    local name, last, pending
+    for i = 1, #g, 2 do
+      if g[i] == 'name' then name = g[i + 1]
+      elseif g[i] == 'last-delivered-id' then last = g[i + 1]
+      elseif g[i] == 'pending' then pending = g[i + 1] end
+    end
+    if name == group then return {last, pending} end
+  end
+  if create then redis.call('XGROUP', 'CREATE', key, group, '0') end
+  return {'0-0', 0}
+end
+
+-- Park `fields` until `due` (ms since the epoch, Redis clock).
+local function park(prefix, fields, due)
+  local pid = redis.call('XADD', prefix .. 'parked', '*', unpack(fields))
+  redis.call('ZADD', prefix .. 'delayed', due, pid)
+end
+
