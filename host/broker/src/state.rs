@@ -86,8 +86,7 @@ pub trait StateStore: Send + Sync + fmt::Debug + 'static {
     async fn counters(&self, queue: &str) -> Result<BTreeMap<String, i64>, StateError>;
 
     /// Record that `host_id` is alive, with an opaque description, for `ttl`.
-    async fn heartbeat(&self, host_id: &str, info: Bytes, ttl: Duration)
-    -> Result<(), StateError>;
+    async fn heartbeat(&self, host_id: &str, info: Bytes, ttl: Duration) -> Result<(), StateError>;
 
     /// Descriptions of hosts whose heartbeat has not expired.
     async fn live_hosts(&self) -> Result<Vec<Bytes>, StateError>;

@@ -1,0 +1,219 @@
+//! State store conformance tests. Each takes a store and uses task ids, queue names and host ids
+//! no other test uses. TTLs are short (about a second) and expiry is polled with a deadline.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use super::{eventually, unique};
+use crate::state::StateStore;
+
+const LONG: Duration = Duration::from_secs(600);
+const SHORT: Duration = Duration::from_secs(1);
+
+pub async fn records_replace_and_expire(store: Arc<dyn StateStore>) {
+    let id = unique("rec");
+    assert_eq!(
+        store.get_record(&id).await.expect("get"),
+        None,
+        "unknown task"
+    );
+    store
+        .put_record(&id, Bytes::from_static(b"one"), false, LONG)
+        .await
+        .expect("put");
+    assert_eq!(
+        store.get_record(&id).await.expect("get"),
+        Some(Bytes::from_static(b"one"))
+    );
+    store
+        .put_record(&id, Bytes::from_static(b"two"), true, LONG)
+        .await
+        .expect("put");
+    assert_eq!(
+        store.get_record(&id).await.expect("get"),
+        Some(Bytes::from_static(b"two"))
+    );
+    let short = unique("rec-ttl");
+    store
+        .put_record(&short, Bytes::from_static(b"x"), true, SHORT)
+        .await
+        .expect("put");
+    assert!(
+        store.get_record(&short).await.expect("get").is_some(),
+        "live before its ttl"
+    );
+    eventually("record expires after its ttl", || async {
+        store.get_record(&short).await.is_ok_and(|r| r.is_none())
+    })
+    .await;
+    assert!(
+        store.get_record(&id).await.expect("get").is_some(),
+        "long ttl still there"
+    );
+}
+
+pub async fn wait_terminal_wakes(store: Arc<dyn StateStore>) {
+    let id = unique("wait");
+    let waiter = {
+        let (store, id) = (Arc::clone(&store), id.clone());
+        tokio::spawn(async move { store.wait_terminal(&id, Duration::from_secs(30)).await })
+    };
+    store
+        .put_record(&id, Bytes::from_static(b"running"), false, LONG)
+        .await
+        .expect("put");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !waiter.is_finished(),
+        "a non-terminal record does not end the wait"
+    );
+    let put_at = Instant::now();
+    store
+        .put_record(&id, Bytes::from_static(b"done"), true, LONG)
+        .await
+        .expect("put");
+    let got = waiter
+        .await
+        .expect("waiter panicked")
+        .expect("wait_terminal");
+    assert_eq!(got, Some(Bytes::from_static(b"done")));
+    let took = put_at.elapsed();
+    assert!(
+        took < Duration::from_secs(3),
+        "woke {took:?} after the terminal put"
+    );
+    // Already terminal: returns at once.
+    let again = store
+        .wait_terminal(&id, Duration::from_secs(30))
+        .await
+        .expect("wait");
+    assert_eq!(again, Some(Bytes::from_static(b"done")));
+}
+
+pub async fn wait_terminal_times_out(store: Arc<dyn StateStore>) {
+    let id = unique("wait-none");
+    store
+        .put_record(&id, Bytes::from_static(b"queued"), false, LONG)
+        .await
+        .expect("put");
+    let started = Instant::now();
+    let got = store
+        .wait_terminal(&id, Duration::from_millis(300))
+        .await
+        .expect("wait");
+    assert_eq!(got, None, "no terminal record within the timeout");
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "returned before the timeout"
+    );
+}
+
+pub async fn dedup_marks_expire(store: Arc<dyn StateStore>) {
+    let (q, other) = (unique("dedup"), unique("dedup-other"));
+    assert!(!store.dedup_seen(&q, "k").await.expect("seen"), "unmarked");
+    store.dedup_mark(&q, "k", SHORT).await.expect("mark");
+    store.dedup_mark(&q, "long", LONG).await.expect("mark");
+    assert!(store.dedup_seen(&q, "k").await.expect("seen"), "marked");
+    assert!(
+        !store.dedup_seen(&other, "k").await.expect("seen"),
+        "marks are per queue"
+    );
+    eventually("dedup mark expires", || async {
+        store.dedup_seen(&q, "k").await.is_ok_and(|seen| !seen)
+    })
+    .await;
+    assert!(
+        store.dedup_seen(&q, "long").await.expect("seen"),
+        "long mark kept"
+    );
+}
+
+pub async fn pause_flags(store: Arc<dyn StateStore>) {
+    let (a, b) = (unique("pause-a"), unique("pause-b"));
+    store.set_paused(&a, true).await.expect("pause a");
+    store.set_paused(&b, true).await.expect("pause b");
+    store.set_paused(&b, false).await.expect("resume b");
+    let paused = store.paused_queues().await.expect("paused");
+    assert!(paused.contains(&a), "{a} paused: {paused:?}");
+    assert!(!paused.contains(&b), "{b} resumed: {paused:?}");
+    store.set_paused(&a, false).await.expect("resume a");
+    assert!(!store.paused_queues().await.expect("paused").contains(&a));
+}
+
+pub async fn modules(store: Arc<dyn StateStore>) {
+    let sha = unique("sha");
+    let wasm = Bytes::from(vec![7u8; 300_000]);
+    store
+        .put_module(&sha, wasm.clone())
+        .await
+        .expect("put module");
+    store
+        .put_module(&sha, wasm.clone())
+        .await
+        .expect("put module twice");
+    assert_eq!(store.get_module(&sha).await.expect("get"), Some(wasm));
+    assert_eq!(store.get_module(&unique("none")).await.expect("get"), None);
+}
+
+pub async fn bindings(store: Arc<dyn StateStore>) {
+    let q = unique("bind");
+    assert_eq!(store.get_binding(&q).await.expect("get"), None);
+    store
+        .put_binding(&q, Bytes::from_static(b"v1"))
+        .await
+        .expect("put");
+    store
+        .put_binding(&q, Bytes::from_static(b"v2"))
+        .await
+        .expect("replace");
+    assert_eq!(
+        store.get_binding(&q).await.expect("get"),
+        Some(Bytes::from_static(b"v2"))
+    );
+    assert!(store.bound_queues().await.expect("bound").contains(&q));
+}
+
+pub async fn counters(store: Arc<dyn StateStore>) {
+    let (q, other) = (unique("count"), unique("count-other"));
+    store
+        .add_counters(&q, &[("succeeded", 2), ("failed", 1)])
+        .await
+        .expect("add");
+    store
+        .add_counters(&q, &[("succeeded", 3), ("failed", -1)])
+        .await
+        .expect("add");
+    let got = store.counters(&q).await.expect("counters");
+    assert_eq!(got.get("succeeded"), Some(&5), "{got:?}");
+    assert_eq!(got.get("failed").copied().unwrap_or(0), 0, "{got:?}");
+    assert!(store.counters(&other).await.expect("counters").is_empty());
+}
+
+pub async fn heartbeats_expire(store: Arc<dyn StateStore>) {
+    let (short, long) = (unique("host"), unique("host-long"));
+    let (short_info, long_info) = (Bytes::from(short.clone()), Bytes::from(long.clone()));
+    store
+        .heartbeat(&short, short_info.clone(), SHORT)
+        .await
+        .expect("heartbeat");
+    store
+        .heartbeat(&long, long_info.clone(), LONG)
+        .await
+        .expect("heartbeat");
+    let live = store.live_hosts().await.expect("live");
+    assert!(
+        live.contains(&short_info) && live.contains(&long_info),
+        "{live:?}"
+    );
+    eventually("heartbeat expires", || async {
+        store
+            .live_hosts()
+            .await
+            .is_ok_and(|l| !l.contains(&short_info))
+    })
+    .await;
+    assert!(store.live_hosts().await.expect("live").contains(&long_info));
+}

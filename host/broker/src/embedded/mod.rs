@@ -1,0 +1,284 @@
+//! The embedded durable broker (the default) and its state store, in one data directory.
+//!
+//! One redb database holds the queues and the state; one writer thread batches every write into
+//! one transaction and one fsync (group commit). Publishes, retries, requeues and dead-letters are
+//! durable before they return; acks, task records, dedup marks and counters are committed with the
+//! next batch (a lost ack is only a redelivery, which at-least-once allows). The queue index lives
+//! in memory (shared `engine`) and is rebuilt at open: leases do not survive, so after a crash
+//! every message that was not acked is delivered again. A lock file keeps a second process out.
+//!
+//! - `tables`: layout and the pending-write overlay; `codec`: stored entries; `writer`: the
+//!   group-commit thread; `store`: [`EmbeddedStore`].
+
+mod codec;
+mod store;
+mod tables;
+mod writer;
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{self, Sender};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redb::{Database, ReadableDatabase, ReadableTable};
+use tokio::sync::oneshot;
+
+use crate::broker::{Broker, Delivery};
+use crate::engine::{Engine, Journal};
+use crate::error::BrokerError;
+use crate::index::Entry;
+use crate::message::{DeadLetter, NewMessage, QueueCounts};
+use tables::{Kv, MESSAGES, Pending};
+use writer::Op;
+
+pub use store::EmbeddedStore;
+
+/// File names inside the data directory.
+const DB_FILE: &str = "wasmboost.redb";
+const LOCK_FILE: &str = "wasmboost.lock";
+/// redb page cache; the hot set is small (the queue index is in memory).
+const CACHE_BYTES: usize = 64 << 20;
+
+/// What the broker and the store share. Field order is drop order: the writer finishes and is
+/// joined before the database closes, and the directory lock goes last.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    writer: WriterHandle,
+    pub(crate) db: Arc<Database>,
+    pub(crate) pending: Arc<Pending>,
+    dir: PathBuf,
+    _lock: File,
+}
+
+#[derive(Debug)]
+struct WriterHandle {
+    tx: Option<Sender<Op>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for WriterHandle {
+    fn drop(&mut self) {
+        // Closing the channel lets the writer commit what is queued and stop.
+        self.tx.take();
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("embedded broker: the writer thread panicked");
+        }
+    }
+}
+
+impl Shared {
+    /// Queue a write. If the writer is gone the next barrier reports it.
+    pub(crate) fn send(&self, op: Op) {
+        if let Some(tx) = &self.writer.tx {
+            let _ = tx.send(op);
+        }
+    }
+
+    /// Resolves once every write queued before it is committed and fsynced.
+    pub(crate) async fn barrier(&self) -> Result<(), String> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Op::Barrier(tx));
+        match rx.await {
+            Ok(result) => result,
+            Err(_) => Err(format!(
+                "the embedded database writer for {} stopped",
+                self.dir.display()
+            )),
+        }
+    }
+}
+
+/// Open (or create) the data directory `dir`: the broker and the state store over one database.
+/// Fails if another process holds the directory.
+pub fn open(
+    dir: impl AsRef<Path>,
+) -> Result<(Arc<EmbeddedBroker>, Arc<EmbeddedStore>), BrokerError> {
+    let dir = dir.as_ref();
+    let io = |what: &str, e: &dyn std::fmt::Display| {
+        BrokerError::Backend(format!("{what} {}: {e}", dir.display()))
+    };
+    std::fs::create_dir_all(dir).map_err(|e| io("cannot create data directory", &e))?;
+    let lock = lock_dir(dir)?;
+    let db = Database::builder()
+        .set_cache_size(CACHE_BYTES)
+        .create(dir.join(DB_FILE))
+        .map_err(|e| io("cannot open the database in", &e))?;
+    create_tables(&db).map_err(|e| io("cannot prepare the database in", &e))?;
+    writer::sweep(&db).map_err(|e| io("cannot sweep expired rows in", &e))?;
+    let (entries, next_seq) = load_messages(&db)?;
+    let counters = store::load_counters(&db).map_err(|e| io("cannot read counters in", &e))?;
+    let db = Arc::new(db);
+    let pending = Arc::new(Pending::default());
+    let (tx, rx) = mpsc::channel();
+    let thread = {
+        let (db, pending) = (Arc::clone(&db), Arc::clone(&pending));
+        std::thread::Builder::new()
+            .name("wasmboost-embedded-writer".to_owned())
+            .spawn(move || writer::run(&db, &pending, &rx))
+            .map_err(|e| io("cannot start the writer thread for", &e))?
+    };
+    let shared = Arc::new(Shared {
+        writer: WriterHandle {
+            tx: Some(tx),
+            thread: Some(thread),
+        },
+        db,
+        pending,
+        dir: dir.to_owned(),
+        _lock: lock,
+    });
+    let journal = RedbJournal {
+        shared: Arc::clone(&shared),
+    };
+    let broker = EmbeddedBroker {
+        engine: Arc::new(Engine::new(journal, entries, next_seq)),
+    };
+    Ok((
+        Arc::new(broker),
+        Arc::new(EmbeddedStore::new(shared, counters)),
+    ))
+}
+
+fn lock_dir(dir: &Path) -> Result<File, BrokerError> {
+    let path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| {
+            BrokerError::Backend(format!("cannot open lock file {}: {e}", path.display()))
+        })?;
+    file.try_lock().map_err(|e| {
+        BrokerError::Backend(format!(
+            "data directory {} is in use by another wasmboost host (lock file {} is held: {e})",
+            dir.display(),
+            path.display()
+        ))
+    })?;
+    Ok(file)
+}
+
+fn create_tables(db: &Database) -> Result<(), redb::Error> {
+    let txn = db.begin_write()?;
+    txn.open_table(MESSAGES)?;
+    for table in Kv::ALL {
+        txn.open_table(table.table())?;
+        if let Some(def) = table.expiry() {
+            txn.open_table(def)?;
+        }
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+type Loaded = (Vec<(String, u64, Entry)>, u64);
+
+/// Every stored message, for the in-memory index, and the first unused sequence number.
+fn load_messages(db: &Database) -> Result<Loaded, BrokerError> {
+    let backend =
+        |e: redb::Error| BrokerError::Backend(format!("cannot read stored messages: {e}"));
+    let txn = db.begin_read().map_err(|e| backend(e.into()))?;
+    let table = txn.open_table(MESSAGES).map_err(|e| backend(e.into()))?;
+    let mut entries = Vec::new();
+    let mut next_seq = 1;
+    for row in table.iter().map_err(|e| backend(e.into()))? {
+        let (key, value) = row.map_err(|e| backend(e.into()))?;
+        let key = key.value();
+        match codec::decode(key, value.value()) {
+            Ok(entry) => {
+                next_seq = next_seq.max(key + 1).max(entry.order + 1);
+                entries.push((entry.message.queue.clone(), key, entry));
+            }
+            // One unreadable row must not keep the host from starting; say so loudly.
+            Err(e) => tracing::error!("embedded broker: skipping a stored message: {e}"),
+        }
+    }
+    Ok((entries, next_seq))
+}
+
+/// The engine's journal: every change becomes an operation for the writer thread.
+struct RedbJournal {
+    shared: Arc<Shared>,
+}
+
+impl Journal for RedbJournal {
+    fn put(&self, _queue: &str, key: u64, entry: &Entry) {
+        let value = codec::encode(entry);
+        self.shared.send(Op::PutMessage { key, value });
+    }
+
+    fn delete(&self, key: u64) {
+        self.shared.send(Op::DeleteMessage { key });
+    }
+
+    async fn sync(&self) -> Result<(), BrokerError> {
+        self.shared.barrier().await.map_err(BrokerError::Backend)
+    }
+}
+
+/// The durable broker over a data directory; see [`open`].
+#[derive(Debug)]
+pub struct EmbeddedBroker {
+    engine: Arc<Engine<RedbJournal>>,
+}
+
+#[async_trait]
+impl Broker for EmbeddedBroker {
+    fn kind(&self) -> &'static str {
+        "embedded"
+    }
+
+    async fn publish(&self, queue: &str, messages: Vec<NewMessage>) -> Result<(), BrokerError> {
+        self.engine.publish(queue, messages).await
+    }
+
+    async fn fetch(
+        &self,
+        queue: &str,
+        max: usize,
+        lease: Duration,
+        wait: Duration,
+    ) -> Result<Vec<Delivery>, BrokerError> {
+        self.engine.fetch(queue, max, lease, wait).await
+    }
+
+    async fn counts(&self, queue: &str) -> Result<QueueCounts, BrokerError> {
+        self.engine.counts(queue)
+    }
+
+    async fn dead_letters(
+        &self,
+        queue: &str,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, BrokerError> {
+        self.engine.dead_letters(queue, limit)
+    }
+
+    async fn replay_dead_letters(
+        &self,
+        queue: &str,
+        ids: Option<&[String]>,
+    ) -> Result<u64, BrokerError> {
+        self.engine.replay(queue, ids).await
+    }
+
+    async fn purge_dead_letters(&self, queue: &str) -> Result<u64, BrokerError> {
+        self.engine.purge(queue).await
+    }
+
+    /// Commits every write made so far (lazy acks included), then refuses further calls.
+    async fn close(&self) -> Result<(), BrokerError> {
+        let flushed = self.engine.journal.sync().await;
+        self.engine.close();
+        flushed
+    }
+}
+
+#[cfg(test)]
+mod tests;

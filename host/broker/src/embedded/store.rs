@@ -1,0 +1,265 @@
+//! [`EmbeddedStore`]: the state store in the embedded broker's database.
+//!
+//! Task records and dedup marks are written lazily (visible at once through the pending
+//! overlay, committed with the writer's next batch); pause flags, modules and bindings are
+//! durable before their call returns. Counters are kept in memory and written through; host
+//! heartbeats are in memory only (one process owns the directory).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use redb::{Database, ReadableDatabase, ReadableTable};
+
+use super::Shared;
+use super::tables::{Kv, expires_ms};
+use super::writer::Op;
+use crate::error::StateError;
+use crate::message::{ms_after, now_ms};
+use crate::state::StateStore;
+use crate::waiters::Waiters;
+
+type Counters = HashMap<String, BTreeMap<String, i64>>;
+
+/// The state store of a data directory; see [`super::open`].
+#[derive(Debug)]
+pub struct EmbeddedStore {
+    shared: Arc<Shared>,
+    counters: Mutex<Counters>,
+    hosts: Mutex<HashMap<String, (Bytes, u64)>>,
+    waiters: Waiters,
+}
+
+/// Counter rows are keyed `queue \0 name`.
+fn counter_key(queue: &str, name: &str) -> String {
+    format!("{queue}\0{name}")
+}
+
+pub(crate) fn load_counters(db: &Database) -> Result<Counters, redb::Error> {
+    let txn = db.begin_read()?;
+    let table = txn.open_table(Kv::Counters.table())?;
+    let mut counters = Counters::new();
+    for row in table.iter()? {
+        let (key, value) = row?;
+        let Some((queue, name)) = key.value().split_once('\0') else {
+            continue;
+        };
+        let value = value
+            .value()
+            .first_chunk::<8>()
+            .map_or(0, |b| i64::from_le_bytes(*b));
+        counters
+            .entry(queue.to_owned())
+            .or_default()
+            .insert(name.to_owned(), value);
+    }
+    Ok(counters)
+}
+
+fn backend(e: impl Into<redb::Error>) -> StateError {
+    StateError::Backend(format!("embedded database read failed: {}", e.into()))
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Plain map updates: a panic elsewhere cannot leave them half-done.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl EmbeddedStore {
+    pub(crate) fn new(shared: Arc<Shared>, counters: Counters) -> Self {
+        EmbeddedStore {
+            shared,
+            counters: Mutex::new(counters),
+            hosts: Mutex::new(HashMap::new()),
+            waiters: Waiters::default(),
+        }
+    }
+
+    /// The value of `key`: pending if written lately, else committed.
+    fn read(&self, table: Kv, key: &str) -> Result<Option<Vec<u8>>, StateError> {
+        if let Some(value) = self.shared.pending.get(table, key) {
+            return Ok(Some(value.to_vec()));
+        }
+        let txn = self.shared.db.begin_read().map_err(backend)?;
+        let rows = txn.open_table(table.table()).map_err(backend)?;
+        Ok(rows.get(key).map_err(backend)?.map(|v| v.value().to_vec()))
+    }
+
+    /// Every key of `table`, committed.
+    fn keys(&self, table: Kv) -> Result<Vec<String>, StateError> {
+        let txn = self.shared.db.begin_read().map_err(backend)?;
+        let rows = txn.open_table(table.table()).map_err(backend)?;
+        let mut keys = Vec::new();
+        for row in rows.iter().map_err(backend)? {
+            keys.push(row.map_err(backend)?.0.value().to_owned());
+        }
+        Ok(keys)
+    }
+
+    /// Write lazily: readers see it now, the writer commits it with its next batch.
+    fn put_lazy(&self, table: Kv, key: &str, value: Vec<u8>) {
+        self.shared.pending.set(table, key, value);
+        self.shared.send(Op::Flush {
+            table,
+            key: key.to_owned(),
+        });
+    }
+
+    async fn put_durable(&self, op: Op) -> Result<(), StateError> {
+        self.shared.send(op);
+        self.shared.barrier().await.map_err(StateError::Backend)
+    }
+
+    /// A record that has not expired, and whether it is terminal.
+    fn record(&self, task_id: &str) -> Result<Option<(Bytes, bool)>, StateError> {
+        let Some(raw) = self.read(Kv::Records, task_id)? else {
+            return Ok(None);
+        };
+        if expires_ms(&raw) <= now_ms() || raw.len() < 9 {
+            return Ok(None);
+        }
+        let terminal = raw[8] == 1;
+        Ok(Some((Bytes::copy_from_slice(&raw[9..]), terminal)))
+    }
+}
+
+#[async_trait]
+impl StateStore for EmbeddedStore {
+    fn is_shared(&self) -> bool {
+        false
+    }
+
+    async fn put_record(
+        &self,
+        task_id: &str,
+        record: Bytes,
+        terminal: bool,
+        ttl: Duration,
+    ) -> Result<(), StateError> {
+        let mut value = Vec::with_capacity(9 + record.len());
+        value.extend_from_slice(&ms_after(ttl).to_le_bytes());
+        value.push(u8::from(terminal));
+        value.extend_from_slice(&record);
+        self.put_lazy(Kv::Records, task_id, value);
+        if terminal {
+            self.waiters.wake(task_id, &record);
+        }
+        Ok(())
+    }
+
+    async fn get_record(&self, task_id: &str) -> Result<Option<Bytes>, StateError> {
+        Ok(self.record(task_id)?.map(|(record, _)| record))
+    }
+
+    async fn wait_terminal(
+        &self,
+        task_id: &str,
+        timeout: Duration,
+    ) -> Result<Option<Bytes>, StateError> {
+        let lookup = || async { self.record(task_id) };
+        self.waiters.wait(task_id, timeout, lookup).await
+    }
+
+    async fn dedup_seen(&self, queue: &str, key: &str) -> Result<bool, StateError> {
+        let raw = self.read(Kv::Dedup, &counter_key(queue, key))?;
+        Ok(raw.is_some_and(|raw| expires_ms(&raw) > now_ms()))
+    }
+
+    async fn dedup_mark(&self, queue: &str, key: &str, ttl: Duration) -> Result<(), StateError> {
+        let value = ms_after(ttl).to_le_bytes().to_vec();
+        self.put_lazy(Kv::Dedup, &counter_key(queue, key), value);
+        Ok(())
+    }
+
+    async fn set_paused(&self, queue: &str, paused: bool) -> Result<(), StateError> {
+        let (table, key) = (Kv::Paused, queue.to_owned());
+        let op = if paused {
+            Op::PutKv {
+                table,
+                key,
+                value: Vec::new(),
+            }
+        } else {
+            Op::DeleteKv { table, key }
+        };
+        self.put_durable(op).await
+    }
+
+    async fn paused_queues(&self) -> Result<Vec<String>, StateError> {
+        self.keys(Kv::Paused)
+    }
+
+    async fn put_module(&self, sha256: &str, wasm: Bytes) -> Result<(), StateError> {
+        let (table, key) = (Kv::Modules, sha256.to_owned());
+        self.put_durable(Op::PutKv {
+            table,
+            key,
+            value: wasm.to_vec(),
+        })
+        .await
+    }
+
+    async fn get_module(&self, sha256: &str) -> Result<Option<Bytes>, StateError> {
+        Ok(self.read(Kv::Modules, sha256)?.map(Bytes::from))
+    }
+
+    async fn put_binding(&self, queue: &str, binding: Bytes) -> Result<(), StateError> {
+        let (table, key) = (Kv::Bindings, queue.to_owned());
+        self.put_durable(Op::PutKv {
+            table,
+            key,
+            value: binding.to_vec(),
+        })
+        .await
+    }
+
+    async fn get_binding(&self, queue: &str) -> Result<Option<Bytes>, StateError> {
+        Ok(self.read(Kv::Bindings, queue)?.map(Bytes::from))
+    }
+
+    async fn bound_queues(&self) -> Result<Vec<String>, StateError> {
+        self.keys(Kv::Bindings)
+    }
+
+    async fn add_counters(&self, queue: &str, deltas: &[(&str, i64)]) -> Result<(), StateError> {
+        let mut counters = lock(&self.counters);
+        let values = counters.entry(queue.to_owned()).or_default();
+        for (name, delta) in deltas {
+            let value = values.entry((*name).to_owned()).or_default();
+            *value = value.saturating_add(*delta);
+            // Sent under the lock so the writer sees the values in the order they were made.
+            let (table, key) = (Kv::Counters, counter_key(queue, name));
+            self.shared.send(Op::PutKv {
+                table,
+                key,
+                value: value.to_le_bytes().to_vec(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn counters(&self, queue: &str) -> Result<BTreeMap<String, i64>, StateError> {
+        Ok(lock(&self.counters).get(queue).cloned().unwrap_or_default())
+    }
+
+    async fn heartbeat(&self, host_id: &str, info: Bytes, ttl: Duration) -> Result<(), StateError> {
+        let mut hosts = lock(&self.hosts);
+        let now = now_ms();
+        hosts.retain(|_, (_, at)| *at > now);
+        hosts.insert(host_id.to_owned(), (info, ms_after(ttl)));
+        Ok(())
+    }
+
+    async fn live_hosts(&self) -> Result<Vec<Bytes>, StateError> {
+        let now = now_ms();
+        let hosts = lock(&self.hosts);
+        let mut live: Vec<_> = hosts.iter().filter(|(_, (_, at))| *at > now).collect();
+        live.sort_by(|a, b| a.0.cmp(b.0));
+        Ok(live
+            .into_iter()
+            .map(|(_, (info, _))| info.clone())
+            .collect())
+    }
+}

@@ -1,0 +1,107 @@
+//! The database layout and the pending-write overlay.
+//!
+//! Tables: `messages` (entry key -> encoded entry, see `codec`), one key/value table per
+//! [`Kv`], and for expiring tables an index `(expires_ms, key) -> ()` the sweep walks. Values of
+//! expiring tables start with their expiry time (u64, little-endian).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use redb::TableDefinition;
+
+pub(crate) const MESSAGES: TableDefinition<'static, u64, &[u8]> = TableDefinition::new("messages");
+
+type KvTable = TableDefinition<'static, &'static str, &'static [u8]>;
+type ExpiryTable = TableDefinition<'static, (u64, &'static str), ()>;
+
+/// The key/value tables of the state store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Kv {
+    Records = 0,
+    Dedup = 1,
+    Paused = 2,
+    Modules = 3,
+    Bindings = 4,
+    Counters = 5,
+}
+
+impl Kv {
+    pub const ALL: [Kv; 6] = [
+        Kv::Records,
+        Kv::Dedup,
+        Kv::Paused,
+        Kv::Modules,
+        Kv::Bindings,
+        Kv::Counters,
+    ];
+
+    pub fn table(self) -> KvTable {
+        match self {
+            Kv::Records => TableDefinition::new("records"),
+            Kv::Dedup => TableDefinition::new("dedup"),
+            Kv::Paused => TableDefinition::new("paused"),
+            Kv::Modules => TableDefinition::new("modules"),
+            Kv::Bindings => TableDefinition::new("bindings"),
+            Kv::Counters => TableDefinition::new("counters"),
+        }
+    }
+
+    /// The expiry index of an expiring table.
+    pub fn expiry(self) -> Option<ExpiryTable> {
+        match self {
+            Kv::Records => Some(TableDefinition::new("records_expiry")),
+            Kv::Dedup => Some(TableDefinition::new("dedup_expiry")),
+            _ => None,
+        }
+    }
+}
+
+/// The expiry time at the start of a value of an expiring table (0 if the value is too short,
+/// which reads as expired).
+pub(crate) fn expires_ms(value: &[u8]) -> u64 {
+    value
+        .first_chunk::<8>()
+        .map_or(0, |head| u64::from_le_bytes(*head))
+}
+
+/// Pending values by table and key: (version, value).
+type PendingMap = HashMap<(Kv, String), (u64, Arc<[u8]>)>;
+
+/// Values written but maybe not committed yet, so readers see their own writes while the writer
+/// commits lazily. The writer removes an entry once it committed that version of it.
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    map: Mutex<PendingMap>,
+    version: AtomicU64,
+}
+
+impl Pending {
+    fn lock(&self) -> MutexGuard<'_, PendingMap> {
+        // Plain inserts and removes: a panic cannot leave the map half-updated.
+        self.map.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn set(&self, table: Kv, key: &str, value: Vec<u8>) {
+        let version = self.version.fetch_add(1, Ordering::Relaxed);
+        self.lock()
+            .insert((table, key.to_owned()), (version, value.into()));
+    }
+
+    pub fn get(&self, table: Kv, key: &str) -> Option<Arc<[u8]>> {
+        self.snapshot(table, key).map(|(_, value)| value)
+    }
+
+    pub fn snapshot(&self, table: Kv, key: &str) -> Option<(u64, Arc<[u8]>)> {
+        self.lock().get(&(table, key.to_owned())).cloned()
+    }
+
+    /// `version` of `key` is committed: forget it unless a newer one was set meanwhile.
+    pub fn committed(&self, table: Kv, key: &str, version: u64) {
+        let mut map = self.lock();
+        let k = (table, key.to_owned());
+        if map.get(&k).is_some_and(|(v, _)| *v == version) {
+            map.remove(&k);
+        }
+    }
+}
