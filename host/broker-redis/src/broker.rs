@@ -120,7 +120,11 @@ fn default_consumer() -> String {
         .filter(|h| !h.is_empty() && !h.contains(char::is_whitespace))
         .unwrap_or_else(|| "host".to_owned());
     let nonce = uuid::Uuid::now_v7().simple().to_string();
-    format!("{host}-{}-{}", std::process::id(), &nonce[nonce.len() - 8..])
+    format!(
+        "{host}-{}-{}",
+        std::process::id(),
+        &nonce[nonce.len() - 8..]
+    )
 }
 
 /// The envelope a fresh publish stores.
@@ -158,7 +162,10 @@ impl Broker for RedisBroker {
                 let fields = to_fields(&m);
                 match due {
                     None => {
-                        let cmd = pipe.cmd("XADD").arg(s.keys.stream(queue, m.priority)).arg("*");
+                        let cmd = pipe
+                            .cmd("XADD")
+                            .arg(s.keys.stream(queue, m.priority))
+                            .arg("*");
                         for (k, v) in &fields {
                             cmd.arg(*k).arg(v.as_ref());
                         }

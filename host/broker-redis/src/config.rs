@@ -78,13 +78,21 @@ impl RedisConfig {
     pub fn validate(&self) -> Result<(), String> {
         let name_ok = |s: &str| !s.is_empty() && !s.chars().any(|c| c.is_whitespace());
         if !name_ok(&self.prefix) {
-            return Err(format!("redis prefix {:?} must be non-empty, without spaces", self.prefix));
+            return Err(format!(
+                "redis prefix {:?} must be non-empty, without spaces",
+                self.prefix
+            ));
         }
         if !name_ok(&self.group) {
-            return Err(format!("redis group {:?} must be non-empty, without spaces", self.group));
+            return Err(format!(
+                "redis group {:?} must be non-empty, without spaces",
+                self.group
+            ));
         }
         if let Some(c) = self.consumer.as_deref().filter(|c| !name_ok(c)) {
-            return Err(format!("redis consumer {c:?} must be non-empty, without spaces"));
+            return Err(format!(
+                "redis consumer {c:?} must be non-empty, without spaces"
+            ));
         }
         for (name, v) in [
             ("priority_aging_ms", self.priority_aging_ms),
@@ -124,7 +132,10 @@ mod tests {
             reclaim_interval_ms: 0,
             ..RedisConfig::default()
         };
-        assert!(zero.validate().is_err_and(|e| e.contains("reclaim_interval_ms")));
+        assert!(
+            zero.validate()
+                .is_err_and(|e| e.contains("reclaim_interval_ms"))
+        );
         let blank = RedisConfig {
             prefix: "a b".to_owned(),
             ..RedisConfig::default()

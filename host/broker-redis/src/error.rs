@@ -45,7 +45,9 @@ pub(crate) fn is_transient(e: &RedisError) -> bool {
         || matches!(
             e.kind(),
             ErrorKind::Server(
-                ServerErrorKind::BusyLoading | ServerErrorKind::TryAgain | ServerErrorKind::MasterDown
+                ServerErrorKind::BusyLoading
+                    | ServerErrorKind::TryAgain
+                    | ServerErrorKind::MasterDown
             )
         )
 }

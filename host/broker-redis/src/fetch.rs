@@ -112,13 +112,18 @@ fn parse(shared: &Arc<Shared>, queue: &str, reply: Value) -> Result<Found, Broke
         let lease = RedisLease::new(Arc::clone(shared), queue, level, entry.id, &message);
         deliveries.push(Delivery::new(message, Box::new(lease)));
     }
-    let next_due = u64::try_from(int(next_due, WHAT)?).ok().map(Duration::from_millis);
+    let next_due = u64::try_from(int(next_due, WHAT)?)
+        .ok()
+        .map(Duration::from_millis);
     let last_ids = array(last_ids, WHAT)?
         .into_iter()
         .map(|v| string(v, WHAT))
         .collect::<Result<Vec<_>, _>>()?;
     if last_ids.len() != usize::from(LEVELS) {
-        return Err(corrupt(WHAT, format!("{} last ids for 10 levels", last_ids.len())));
+        return Err(corrupt(
+            WHAT,
+            format!("{} last ids for 10 levels", last_ids.len()),
+        ));
     }
     Ok(Found {
         deliveries,
@@ -138,7 +143,11 @@ async fn wait_for_new(
     // BLOCK 0 would mean forever.
     let block_ms = u64::try_from(block.as_millis()).unwrap_or(u64::MAX).max(1);
     let mut cmd = redis::cmd("XREAD");
-    cmd.arg("COUNT").arg(1).arg("BLOCK").arg(block_ms).arg("STREAMS");
+    cmd.arg("COUNT")
+        .arg(1)
+        .arg("BLOCK")
+        .arg(block_ms)
+        .arg("STREAMS");
     for level in 0..LEVELS {
         cmd.arg(shared.keys.stream(queue, level));
     }

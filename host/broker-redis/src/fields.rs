@@ -37,7 +37,11 @@ impl Entry {
     }
 
     fn number<T: std::str::FromStr>(&self, name: &str) -> Option<T> {
-        std::str::from_utf8(self.get(name)?).ok()?.trim().parse().ok()
+        std::str::from_utf8(self.get(name)?)
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     }
 
     fn text(&self, name: &str) -> Option<String> {
@@ -137,7 +141,11 @@ mod tests {
         let uuid = uuid::Uuid::parse_str(&m.id).expect("derived ids are uuids");
         assert_eq!(uuid.get_version_num(), 7);
         assert_eq!(e.to_message("add", 0, 2).id, m.id, "same entry, same id");
-        assert_ne!(e.to_message("other", 0, 0).id, m.id, "the queue is part of the id");
+        assert_ne!(
+            e.to_message("other", 0, 0).id,
+            m.id,
+            "the queue is part of the id"
+        );
     }
 
     #[test]
@@ -167,7 +175,10 @@ mod tests {
 
     #[test]
     fn garbage_counters_fall_back_to_defaults() {
-        let e = entry("7-1", &[("body", "{}"), ("attempt", "zero"), ("requeues", "-3")]);
+        let e = entry(
+            "7-1",
+            &[("body", "{}"), ("attempt", "zero"), ("requeues", "-3")],
+        );
         let m = e.to_message("q", 0, 0);
         assert_eq!((m.attempt, m.requeues, m.published_ms), (1, 0, 7));
     }

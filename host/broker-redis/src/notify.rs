@@ -125,7 +125,10 @@ impl Notifier {
             id,
             inner: Arc::clone(&self.inner),
         };
-        if sub.as_ref().is_none_or(|s| !s.alive.load(Ordering::Acquire)) {
+        if sub
+            .as_ref()
+            .is_none_or(|s| !s.alive.load(Ordering::Acquire))
+        {
             *sub = Some(self.open().await?);
             first = true;
         }

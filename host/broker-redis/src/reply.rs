@@ -56,5 +56,8 @@ pub(crate) fn entry(v: Value, what: &str) -> Result<Entry, BrokerError> {
 }
 
 pub(crate) fn entries(v: Value, what: &str) -> Result<Vec<Entry>, BrokerError> {
-    array(v, what)?.into_iter().map(|e| entry(e, what)).collect()
+    array(v, what)?
+        .into_iter()
+        .map(|e| entry(e, what))
+        .collect()
 }

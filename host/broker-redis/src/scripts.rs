@@ -31,4 +31,5 @@ pub(crate) static COUNTS: LazyLock<Script> =
 pub(crate) static REPLAY: LazyLock<Script> =
     LazyLock::new(|| queue_script(include_str!("lua/replay.lua")));
 /// Reserve a slot of a global rate (GCRA).
-pub(crate) static RATE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/rate.lua")));
+pub(crate) static RATE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/rate.lua")));

@@ -244,12 +244,7 @@ impl StateStore for RedisStore {
             .map_err(state_err)
     }
 
-    async fn heartbeat(
-        &self,
-        host_id: &str,
-        info: Bytes,
-        ttl: Duration,
-    ) -> Result<(), StateError> {
+    async fn heartbeat(&self, host_id: &str, info: Bytes, ttl: Duration) -> Result<(), StateError> {
         let ttl = ttl_ms(ttl);
         redis::pipe()
             .cmd("SET")

@@ -2,7 +2,7 @@
 //! PID on drop. Shared by this crate's tests and the workspace harness (`tests/harness/redis.rs`
 //! includes this file with `#[path]`), so it depends only on std and tempfile.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -76,7 +76,11 @@ impl RedisServer {
         let deadline = Instant::now() + READY_DEADLINE;
         // The port is released once the old process is gone; retry binding until it is.
         while self.spawn().is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not restart:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not restart:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -90,7 +94,11 @@ impl RedisServer {
     pub fn start_again(&mut self) {
         let deadline = Instant::now() + READY_DEADLINE;
         while self.spawn().is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -214,6 +222,6 @@ fn ping(port: u16) -> bool {
         return false;
     }
     let mut line = String::new();
-    let ok = BufReader::new(s.by_ref()).read_line(&mut line).is_ok();
+    let ok = BufReader::new(&mut s).read_line(&mut line).is_ok();
     ok && line.starts_with("+PONG")
 }
