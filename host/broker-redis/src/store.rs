@@ -21,6 +21,9 @@ use crate::scripts::RATE;
 /// First byte of a stored record: whether it is terminal.
 const TERMINAL: u8 = b'T';
 const RUNNING: u8 = b'R';
+/// Pauses between attempts while `wait_terminal` waits out an outage.
+const RECONNECT_BACKOFF_MIN: Duration = Duration::from_millis(20);
+const RECONNECT_BACKOFF_MAX: Duration = Duration::from_millis(500);
 /// Heartbeat index entries are dropped this long after their key expired (clock skew margin).
 const HOST_INDEX_GRACE_MS: u64 = 60_000;
 
@@ -55,6 +58,27 @@ impl RedisStore {
         self.conn.manager().get(key).await.map_err(state_err)
     }
 
+    /// One subscription's worth of `wait_terminal`.
+    async fn wait_once(&self, task_id: &str, deadline: Instant) -> Result<Wait, StateError> {
+        let mut waiter = self
+            .notifier
+            .watch(&self.keys.done_channel(task_id))
+            .await?;
+        // Subscribed first, read second: a terminal put in between is seen by the read.
+        let now = self.terminal(task_id).await;
+        if !matches!(now, Ok(None)) {
+            self.notifier.unwatch(waiter).await;
+            return now.map(Wait::Done);
+        }
+        let got = tokio::time::timeout_at(deadline, waiter.recv()).await;
+        self.notifier.unwatch(waiter).await;
+        match got {
+            Ok(Some(record)) => Ok(Wait::Done(Some(record))),
+            Ok(None) if Instant::now() < deadline => Ok(Wait::Lost),
+            _ => self.terminal(task_id).await.map(Wait::Done),
+        }
+    }
+
     /// The terminal record of `task_id`, if it has one now.
     async fn terminal(&self, task_id: &str) -> Result<Option<Bytes>, StateError> {
         Ok(self
@@ -62,6 +86,14 @@ impl RedisStore {
             .await?
             .and_then(|v| decode(&v).filter(|(t, _)| *t).map(|(_, r)| r)))
     }
+}
+
+/// How one subscription's wait ended.
+enum Wait {
+    /// With the terminal record, or `None` at the deadline.
+    Done(Option<Bytes>),
+    /// The subscription connection dropped before anything arrived.
+    Lost,
 }
 
 fn ttl_ms(ttl: Duration) -> u64 {
@@ -119,21 +151,18 @@ impl StateStore for RedisStore {
         timeout: Duration,
     ) -> Result<Option<Bytes>, StateError> {
         let deadline = Instant::now() + timeout;
-        let channel = self.keys.done_channel(task_id);
+        let mut backoff = RECONNECT_BACKOFF_MIN;
         loop {
-            let mut waiter = self.notifier.watch(&channel).await?;
-            // Subscribed first, read second: a terminal put in between is seen by the read.
-            if let Some(record) = self.terminal(task_id).await? {
-                self.notifier.unwatch(waiter).await;
-                return Ok(Some(record));
-            }
-            let got = tokio::time::timeout_at(deadline, waiter.recv()).await;
-            self.notifier.unwatch(waiter).await;
-            match got {
-                Ok(Some(record)) => return Ok(Some(record)),
-                // The subscription dropped; subscribe again (the loop re-reads the record).
-                Ok(None) if Instant::now() < deadline => continue,
-                _ => return self.terminal(task_id).await,
+            match self.wait_once(task_id, deadline).await {
+                Ok(Wait::Done(record)) => return Ok(record),
+                // The subscription dropped: subscribe again (the next round re-reads the record).
+                Ok(Wait::Lost) => {}
+                // Redis is restarting: keep the caller's wait alive until its deadline.
+                Err(e) if e.is_transient() && Instant::now() + backoff < deadline => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(RECONNECT_BACKOFF_MAX);
+                }
+                Err(e) => return Err(e),
             }
         }
     }

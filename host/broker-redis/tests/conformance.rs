@@ -2,7 +2,10 @@
 //! test, on a free loopback port, stopped on drop).
 
 #[path = "support/server.rs"]
-#[allow(dead_code, reason = "shared by several test binaries, each using part of it")]
+#[allow(
+    dead_code,
+    reason = "shared by several test binaries, each using part of it"
+)]
 mod server;
 
 use std::sync::Arc;
