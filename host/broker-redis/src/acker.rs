@@ -1,6 +1,7 @@
-//! Group-committed acks. Each `ack` waits for its own XACK + XDEL, but acks that arrive while a
-//! flush is in flight are sent together in the next one (one MULTI per stream batch), so a busy
-//! host acks thousands of messages per round trip while a lone ack still takes one.
+//! Group-committed acks. Each `ack` waits for its own `XACK`, but acks that arrive while a flush
+//! is in flight are sent together in the next one (one script call per stream: `XACK` of the
+//! batch, then trim what is settled), so a busy host acks thousands of messages per round trip
+//! while a lone ack still takes one.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +11,7 @@ use tokio::task::JoinHandle;
 use wasmboost_broker::BrokerError;
 
 use crate::error::is_transient;
+use crate::scripts::ACK;
 
 /// Most acks in one flush: bounds the size of one MULTI.
 const MAX_BATCH: usize = 4096;
@@ -77,10 +79,12 @@ async fn flush(manager: &mut ConnectionManager, group: &str, batch: Vec<AckReque
         by_stream.entry(&r.stream).or_default().push(&r.entry_id);
     }
     let mut pipe = redis::pipe();
-    pipe.atomic();
+    // Loading is cheap and idempotent; it keeps the batch working after a server restart.
+    pipe.load_script(&ACK).ignore();
     for (stream, ids) in &by_stream {
-        pipe.cmd("XACK").arg(stream).arg(group).arg(ids).ignore();
-        pipe.cmd("XDEL").arg(stream).arg(ids).ignore();
+        let mut inv = ACK.prepare_invoke();
+        inv.key(*stream).arg(group).arg(ids);
+        pipe.invoke_script(&inv).ignore();
     }
     let result: redis::RedisResult<()> = pipe.query_async(manager).await;
     for r in batch {

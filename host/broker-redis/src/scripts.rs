@@ -15,6 +15,9 @@ fn queue_script(body: &str) -> Script {
 /// Lease messages: promote due ones, reclaim expired leases, read new ones by priority.
 pub(crate) static FETCH: LazyLock<Script> =
     LazyLock::new(|| queue_script(include_str!("lua/fetch.lua")));
+/// Ack a batch of one stream's entries and trim the settled ones.
+pub(crate) static ACK: LazyLock<Script> =
+    LazyLock::new(|| queue_script(include_str!("lua/ack.lua")));
 /// Retry, requeue or dead-letter one delivery, if this consumer still holds it.
 pub(crate) static SETTLE: LazyLock<Script> =
     LazyLock::new(|| queue_script(include_str!("lua/settle.lua")));

@@ -52,7 +52,7 @@ local function take(level, key, entries, counted)
       dead[#dead + 1] = 'dead_ms'; dead[#dead + 1] = tostring(now)
       redis.call('XADD', prefix .. 'dead', '*', unpack(dead))
       redis.call('XACK', key, group, id)
-      redis.call('XDEL', key, id)
+      trim(key, group)
     end
   end
   return ids

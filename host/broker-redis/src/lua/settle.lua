@@ -9,7 +9,7 @@ if type(p) ~= 'table' or p.err or #p == 0 or p[1][2] ~= consumer then return 0 e
 local fields = {}
 for i = 9, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('XACK', key, group, id)
-redis.call('XDEL', key, id)
+trim(key, group)
 local now = now_ms()
 if mode == 'retry' then
   park(prefix, fields, now + tonumber(ARGV[7]))
