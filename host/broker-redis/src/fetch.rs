@@ -20,8 +20,8 @@ use crate::scripts::FETCH;
 
 /// Most messages one fetch leases (bounds one script run and its reply).
 pub const MAX_FETCH: usize = 1_000;
-/// Leases are idle times counted back from this horizon, so no lease may be longer (1 day).
-pub(crate) const LEASE_HORIZON_MS: u64 = 86_400_000;
+/// Longest lease (1 day): a longer one is almost certainly a unit mistake.
+pub(crate) const MAX_LEASE_MS: u64 = 86_400_000;
 
 /// What one run of the fetch script found.
 struct Found {
@@ -47,7 +47,7 @@ pub(crate) async fn fetch(
     }
     let lease_ms = u64::try_from(lease.as_millis())
         .unwrap_or(u64::MAX)
-        .clamp(1, LEASE_HORIZON_MS - 1);
+        .clamp(1, MAX_LEASE_MS);
     let deadline = Instant::now() + wait;
     loop {
         let found = run_script(shared, queue, max.min(MAX_FETCH), lease_ms).await?;
@@ -79,7 +79,6 @@ async fn run_script(
         .arg(&shared.consumer)
         .arg(max)
         .arg(lease_ms)
-        .arg(LEASE_HORIZON_MS)
         .arg(shared.config.priority_aging_ms)
         .arg(if reclaim { "1" } else { "0" })
         .arg(PROMOTE_LIMIT)

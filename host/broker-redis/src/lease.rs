@@ -11,7 +11,7 @@ use wasmboost_broker::{BrokerError, Lease, Message, Settlement};
 
 use crate::broker::Shared;
 use crate::error::broker_err;
-use crate::fetch::LEASE_HORIZON_MS;
+use crate::fetch::MAX_LEASE_MS;
 use crate::fields::to_fields;
 use crate::reply::int;
 use crate::scripts::{RENEW, SETTLE};
@@ -92,7 +92,7 @@ impl Lease for RedisLease {
         let s = &self.shared;
         let lease_ms = u64::try_from(lease.as_millis())
             .unwrap_or(u64::MAX)
-            .clamp(1, LEASE_HORIZON_MS - 1);
+            .clamp(1, MAX_LEASE_MS);
         let reply = RENEW
             .arg(s.keys.queue(&self.queue))
             .arg(&s.config.group)
@@ -100,7 +100,6 @@ impl Lease for RedisLease {
             .arg(self.level)
             .arg(&self.entry_id)
             .arg(lease_ms)
-            .arg(LEASE_HORIZON_MS)
             .invoke_async(&mut s.conn.manager())
             .await
             .map_err(broker_err)?;

@@ -433,3 +433,40 @@ async fn wait_for_subscriber(server: &RedisServer, channel: &str) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_of_different_lengths_on_one_queue_each_hold() {
+    let server = RedisServer::start();
+    let (holder, other) = (
+        broker_on(&server, "holder").await,
+        broker_on(&server, "other").await,
+    );
+    broker_publish(&holder, "q", &["long".to_owned()]).await;
+    let long = fetch_n(&holder, "q", 1, LONG_LEASE).await.remove(0);
+    broker_publish(&holder, "q", &["short".to_owned()]).await;
+    let short_lease = Duration::from_millis(500);
+    let short = fetch_n(&holder, "q", 1, short_lease).await.remove(0);
+    let leased_at = Instant::now();
+    drop(short);
+    let again = fetch_n(&other, "q", 1, LONG_LEASE).await.remove(0);
+    assert!(
+        leased_at.elapsed() >= short_lease - Duration::from_millis(50),
+        "reclaimed early"
+    );
+    assert_eq!(again.message().id, "short", "only the short lease ended");
+    let more = other
+        .fetch("q", 10, LONG_LEASE, Duration::from_millis(700))
+        .await;
+    let ids: Vec<_> = more
+        .expect("fetch")
+        .iter()
+        .map(|d| d.message().id.clone())
+        .collect();
+    assert!(ids.is_empty(), "the 60 s lease still holds: {ids:?}");
+    long.renew(LONG_LEASE)
+        .await
+        .expect("the long lease is still held");
+    for d in [long, again] {
+        d.settle(Settlement::Ack).await.expect("ack");
+    }
+}

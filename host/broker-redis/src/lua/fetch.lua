@@ -1,11 +1,11 @@
 -- Lease up to `max` messages of one queue for one consumer.
--- ARGV: prefix, group, consumer, max, lease_ms, horizon_ms, aging_ms, reclaim (0|1), promote_limit
+-- ARGV: prefix, group, consumer, max, lease_ms, aging_ms, reclaim (0|1), promote_limit
 -- Returns {entries, next_due_in_ms (-1 = none), pending, last_ids} where each entry is
 -- {level, entry_id, fields, extra_redeliveries} and last_ids[level + 1] is the group's
 -- last-delivered id on that level ('0-0' when the stream does not exist yet).
 local prefix, group, consumer = ARGV[1], ARGV[2], ARGV[3]
-local max, lease, horizon = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local aging, reclaim, promote_limit = tonumber(ARGV[7]), ARGV[8] == '1', tonumber(ARGV[9])
+local max, lease, aging = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local reclaim, promote_limit = ARGV[7] == '1', tonumber(ARGV[8])
 local now = now_ms()
 promote(prefix, now, promote_limit)
 
@@ -18,10 +18,18 @@ for level = 0, 9 do
   if info then pending = pending + info[2] end
 end
 
--- The lease is the entry's idle time, set so that it reaches `horizon` when the lease ends,
--- which is when XAUTOCLAIM with min-idle `horizon` takes it back. JUSTID: not a new delivery.
+-- With nothing in flight, the horizon starts over at this fetch's lease (see the prelude).
+local horizon = horizon_of(prefix)
+if (pending == 0 or horizon == 0) and horizon ~= lease then
+  horizon = lease
+  redis.call('HSET', prefix .. 'reclaim', 'horizon', lease)
+end
+
+-- Give freshly delivered entries their lease (raising the horizon only when handing out).
 local function lease_ids(key, ids)
   if #ids == 0 then return end
+  horizon = raise_horizon(prefix, horizon, lease)
+  if horizon == lease then return end
   local args = {key, group, consumer, 0}
   for _, id in ipairs(ids) do args[#args + 1] = id end
   args[#args + 1] = 'IDLE'; args[#args + 1] = horizon - lease; args[#args + 1] = 'JUSTID'

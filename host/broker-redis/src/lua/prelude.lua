@@ -92,6 +92,22 @@ local function trim(key, group)
   redis.call('XTRIM', key, 'MINID', threshold)
 end
 
+-- Leases. A delivery's lease is its pending entry's idle time, measured against the queue's
+-- reclaim horizon H: XAUTOCLAIM with min-idle H takes back entries idle that long. A delivery
+-- with lease L is given idle time H - L (XCLAIM IDLE ... JUSTID, which counts no delivery), so
+-- it is reclaimed exactly when its lease ends. H is the longest lease in use: usually every
+-- fetch of a queue uses the same lease, H = L and nothing needs setting.
+local function horizon_of(prefix)
+  return tonumber(redis.call('HGET', prefix .. 'reclaim', 'horizon') or '0') or 0
+end
+
+-- A longer lease raises H (extending in-flight leases of the queue by the difference).
+local function raise_horizon(prefix, horizon, lease)
+  if lease <= horizon then return horizon end
+  redis.call('HSET', prefix .. 'reclaim', 'horizon', lease)
+  return lease
+end
+
 -- Park `fields` until `due` (ms since the epoch, Redis clock).
 local function park(prefix, fields, due)
   local pid = redis.call('XADD', prefix .. 'parked', '*', unpack(fields))
