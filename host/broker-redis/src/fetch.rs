@@ -97,19 +97,25 @@ fn parse(shared: &Arc<Shared>, queue: &str, reply: Value) -> Result<Found, Broke
         return Err(corrupt(WHAT, "expected four parts"));
     };
     let mut deliveries = Vec::new();
-    for item in array(entries, WHAT)? {
-        let mut item = array(item, WHAT)?.into_iter();
-        let (Some(level), Some(id), Some(fields), Some(extra)) =
-            (item.next(), item.next(), item.next(), item.next())
+    for group in array(entries, WHAT)? {
+        let mut group = array(group, WHAT)?.into_iter();
+        let (Some(level), Some(read), Some(extras)) = (group.next(), group.next(), group.next())
         else {
-            return Err(corrupt(WHAT, "expected level, id, fields, redeliveries"));
+            return Err(corrupt(WHAT, "expected level, entries, redeliveries"));
         };
         let level = u8::try_from(int(level, WHAT)?).unwrap_or(0);
-        let extra = u32::try_from(int(extra, WHAT)?).unwrap_or(0);
-        let entry = entry(Value::Array(vec![id, fields]), WHAT)?;
-        let message = entry.to_message(queue, level, extra);
-        let lease = RedisLease::new(Arc::clone(shared), queue, level, entry.id, &message);
-        deliveries.push(Delivery::new(message, Box::new(lease)));
+        let mut extras = array(extras, WHAT)?.into_iter();
+        for e in array(read, WHAT)? {
+            let entry = entry(e, WHAT)?;
+            let extra = extras
+                .next()
+                .map(|v| int(v, WHAT))
+                .transpose()?
+                .unwrap_or(0);
+            let message = entry.to_message(queue, level, u32::try_from(extra).unwrap_or(0));
+            let lease = RedisLease::new(Arc::clone(shared), queue, level, entry.id, &message);
+            deliveries.push(Delivery::new(message, Box::new(lease)));
+        }
     }
     let next_due = u64::try_from(int(next_due, WHAT)?)
         .ok()

@@ -1,8 +1,9 @@
 -- Lease up to `max` messages of one queue for one consumer.
 -- ARGV: prefix, group, consumer, max, lease_ms, aging_ms, reclaim (0|1), promote_limit
--- Returns {entries, next_due_in_ms (-1 = none), pending, last_ids} where each entry is
--- {level, entry_id, fields, extra_redeliveries} and last_ids[level + 1] is the group's
--- last-delivered id on that level ('0-0' when the stream does not exist yet).
+-- Returns {groups, next_due_in_ms (-1 = none), pending, last_ids} where each group is
+-- {level, entries ([id, fields] as XREADGROUP returns them), extra_redeliveries (one per entry,
+-- or empty when none were reclaimed)} and last_ids[level + 1] is the group's last-delivered id
+-- on that level ('0-0' when the stream does not exist yet).
 local prefix, group, consumer = ARGV[1], ARGV[2], ARGV[3]
 local max, lease, aging = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local reclaim, promote_limit = ARGV[7] == '1', tonumber(ARGV[8])
@@ -36,32 +37,46 @@ local function lease_ids(key, ids)
   redis.call('XCLAIM', unpack(args))
 end
 
--- Hand out entries; an entry without a body cannot be run and goes to the dead letters at once.
+-- An entry without a body cannot be run: it goes to the dead letters at once, with the reason.
+local function dead_letter(level, key, id, f)
+  local names = {}
+  for i = 1, #f, 2 do names[#names + 1] = f[i] end
+  local dead = without(f, {entry = true, priority = true})
+  dead[#dead + 1] = 'entry'; dead[#dead + 1] = id
+  dead[#dead + 1] = 'priority'; dead[#dead + 1] = tostring(level)
+  dead[#dead + 1] = 'reason'
+  dead[#dead + 1] = 'stream entry ' .. id .. ' of ' .. key .. ' has no body field (fields: '
+    .. table.concat(names, ', ') .. ')'
+  dead[#dead + 1] = 'dead_ms'; dead[#dead + 1] = tostring(now)
+  redis.call('XADD', prefix .. 'dead', '*', unpack(dead))
+  redis.call('XACK', key, group, id)
+  trim(key, group)
+end
+
+-- Hand out the entries read from one level, as the reply's own table (no copy per entry: the
+-- fast path for big batches). `counted`: reclaimed entries, whose delivery counts are returned.
+local taken = 0
 local function take(level, key, entries, counted)
-  local ids = {}
+  local good = entries
   for _, e in ipairs(entries) do
-    local id, f = e[1], e[2]
-    if f and field(f, 'body') then
-      local extra = 0
-      if counted then
-        extra = redis.call('XPENDING', key, group, id, id, 1)[1][4] - 1
-      end
-      out[#out + 1] = {level, id, f, extra}
-      ids[#ids + 1] = id
-    elseif f then
-      local names = {}
-      for i = 1, #f, 2 do names[#names + 1] = f[i] end
-      local dead = without(f, {entry = true, priority = true})
-      dead[#dead + 1] = 'entry'; dead[#dead + 1] = id
-      dead[#dead + 1] = 'priority'; dead[#dead + 1] = tostring(level)
-      dead[#dead + 1] = 'reason'
-      dead[#dead + 1] = 'stream entry ' .. id .. ' of ' .. key .. ' has no body field (fields: '
-        .. table.concat(names, ', ') .. ')'
-      dead[#dead + 1] = 'dead_ms'; dead[#dead + 1] = tostring(now)
-      redis.call('XADD', prefix .. 'dead', '*', unpack(dead))
-      redis.call('XACK', key, group, id)
-      trim(key, group)
+    local f = e[2]
+    if not (f and (f[1] == 'body' or field(f, 'body'))) then good = nil break end
+  end
+  if not good then
+    good = {}
+    for _, e in ipairs(entries) do
+      if e[2] and field(e[2], 'body') then good[#good + 1] = e
+      elseif e[2] then dead_letter(level, key, e[1], e[2]) end
     end
+  end
+  local ids, extras = {}, {}
+  for i, e in ipairs(good) do
+    ids[i] = e[1]
+    if counted then extras[i] = redis.call('XPENDING', key, group, e[1], e[1], 1)[1][4] - 1 end
+  end
+  if #good > 0 then
+    out[#out + 1] = {level, good, extras}
+    taken = taken + #good
   end
   return ids
 end
@@ -71,13 +86,13 @@ if reclaim then
   local cursors = prefix .. 'reclaim'
   for level = 9, 0, -1 do
     local key = keys[level]
-    if key and #out < max then
+    if key and taken < max then
       local cursor = redis.call('HGET', cursors, level) or '0-0'
       for _ = 1, 4 do
-        local r = redis.call('XAUTOCLAIM', key, group, consumer, horizon, cursor, 'COUNT', max - #out)
+        local r = redis.call('XAUTOCLAIM', key, group, consumer, horizon, cursor, 'COUNT', max - taken)
         cursor = r[1]
         lease_ids(key, take(level, key, r[2], true))
-        if cursor == '0-0' or #out >= max then break end
+        if cursor == '0-0' or taken >= max then break end
       end
       redis.call('HSET', cursors, level, cursor)
     end
@@ -103,8 +118,8 @@ table.sort(cands, function(a, b)
   return a[2] > b[2]
 end)
 for _, c in ipairs(cands) do
-  if #out >= max then break end
-  local r = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', max - #out,
+  if taken >= max then break end
+  local r = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', max - taken,
     'STREAMS', c[3], '>')
   if r then
     local ids = take(c[2], c[3], r[1][2], false)
