@@ -48,14 +48,82 @@ async fn bench_raw_broker() {
     let broker = Arc::new(RedisBroker::connect(config.clone()).await.expect("connect"));
     let store = Arc::new(RedisStore::connect(config).await.expect("connect"));
     let queue = format!("bench-{}", uuid::Uuid::now_v7().simple());
+    let cpu = Cpu::start(&url).await;
     let published = publish(&broker, &queue).await;
     println!("redis broker: bulk publish {MESSAGES} messages: {published:.0} msg/s");
+    cpu.report("publish", &url).await;
+    let cpu = Cpu::start(&url).await;
     let drained = drain(&broker, &queue).await;
     println!("redis broker: drain {MESSAGES} (fetch {FETCH_MAX}, ack each): {drained:.0} msg/s");
+    cpu.report("drain", &url).await;
     let (p50, p99) = rpc(&broker, &store, &queue).await;
     println!(
         "redis broker: rpc round trip (publish, fetch, ack, record, wake) p50 {p50:?} p99 {p99:?}"
     );
+}
+
+/// CPU time spent by this process and by the server, per message: on a loaded machine the rate
+/// says more about the neighbours than about us, the CPU cost does not.
+struct Cpu {
+    client: f64,
+    server: f64,
+}
+
+impl Cpu {
+    async fn start(url: &str) -> Cpu {
+        Cpu {
+            client: client_cpu(),
+            server: server_cpu(url).await,
+        }
+    }
+
+    async fn report(self, what: &str, url: &str) {
+        let per = |s: f64| s * 1e6 / MESSAGES as f64;
+        let (client, server) = (
+            client_cpu() - self.client,
+            server_cpu(url).await - self.server,
+        );
+        println!(
+            "redis broker: {what} cpu per message: client {:.1} µs, redis-server {:.1} µs",
+            per(client),
+            per(server)
+        );
+    }
+}
+
+/// user + system seconds of this process, from /proc/self/stat (clock ticks of 1/100 s).
+fn client_cpu() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// user + system seconds of the server, from INFO cpu.
+async fn server_cpu(url: &str) -> f64 {
+    let client = redis::Client::open(url).expect("a valid url");
+    let mut con = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let info: String = redis::cmd("INFO")
+        .arg("cpu")
+        .query_async(&mut con)
+        .await
+        .expect("info");
+    info.lines()
+        .filter(|l| l.starts_with("used_cpu_user:") || l.starts_with("used_cpu_sys:"))
+        .filter_map(|l| {
+            l.split_once(':')
+                .and_then(|(_, v)| v.trim().parse::<f64>().ok())
+        })
+        .sum()
 }
 
 async fn publish(broker: &Arc<RedisBroker>, queue: &str) -> f64 {
