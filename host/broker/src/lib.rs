@@ -29,7 +29,10 @@ mod index;
 mod waiters;
 
 pub use broker::{Broker, Delivery, Lease};
-pub use embedded::{EmbeddedBroker, EmbeddedStore, open as open_embedded};
+pub use embedded::{
+    EmbeddedBroker, EmbeddedOptions, EmbeddedStore, open as open_embedded,
+    open_with as open_embedded_with,
+};
 pub use error::{BrokerError, StateError, validate_queue_name};
 pub use memory::{MemoryBroker, MemoryStore};
 pub use message::{

@@ -1,1 +1,28 @@
-//! Pure per-queue policy logic: QPS limiter, retry/backoff decision, expiry, dedup keys, allowed windows. No I/O.
+//! Pure per-queue policy logic: no I/O, no clocks of its own (every function takes `now`), so
+//! the worker can test it with fixed times.
+//!
+//! - [`rate`]: [`RateLimiter`], a smooth GCRA limiter for any positive rate (0.5/s .. 5000/s+).
+//! - [`retry`]: [`RetryPolicy::decide`] turns a failed attempt into a [`Decision`]; requeue bound.
+//! - [`expiry`]: [`is_expired`] from a queue's `msg_ttl` and a message's `expire_at`.
+//! - [`dedup`]: [`dedup_key`], sha256 of the canonical JSON of the arguments.
+//! - [`window`]: [`Window`], allowed run windows like `"mon-fri 09:00-17:00 Europe/Berlin"`.
+//! - [`message`]: [`parse`] a message body and [`stamp`] its `extra` on publish.
+//! - [`duration`]: `"30s"` / `"5m"` durations for config files (serde `with` module).
+//! - [`error`]: [`PolicyError`] for invalid settings.
+
+pub mod dedup;
+pub mod duration;
+pub mod error;
+pub mod expiry;
+pub mod message;
+pub mod rate;
+pub mod retry;
+pub mod window;
+
+pub use dedup::{dedup_key, dedup_key_of_args};
+pub use error::PolicyError;
+pub use expiry::is_expired;
+pub use message::{DEFAULT_MAX_MESSAGE_BYTES, Extra, MessageError, ParsedMessage, parse, stamp};
+pub use rate::RateLimiter;
+pub use retry::{Decision, FailureKind, RetryPolicy, requeue_allowed};
+pub use window::Window;

@@ -139,6 +139,13 @@ async fn dead_letter(broker: &Arc<dyn Broker>, q: &str, reason: &str) {
     settle(d, Settlement::DeadLetter { reason }).await;
 }
 
+async fn replay(broker: &Arc<dyn Broker>, q: &str, ids: Option<&[String]>) -> u64 {
+    match broker.replay_dead_letters(q, ids).await {
+        Ok(n) => n,
+        Err(e) => panic!("replaying dead letters of {q} failed: {e}"),
+    }
+}
+
 pub async fn dead_letter_list_replay_purge(broker: Arc<dyn Broker>) {
     let q = unique("dlq");
     publish(&broker, &q, vec![msg("first"), msg("second")]).await;
@@ -158,49 +165,32 @@ pub async fn dead_letter_list_replay_purge(broker: Arc<dyn Broker>) {
         .dead_letters(&q, 10)
         .await
         .expect("list dead letters");
-    let listed: Vec<_> = dead
-        .iter()
-        .map(|d| (d.message.id.as_str(), d.reason.as_str()))
-        .collect();
-    assert_eq!(listed.len(), 2, "both dead-lettered: {listed:?}");
-    assert_eq!(listed[0].1, "reason one", "oldest first: {listed:?}");
+    let reasons: Vec<_> = dead.iter().map(|d| d.reason.as_str()).collect();
+    assert_eq!(reasons, ["reason one", "reason two"], "oldest first");
     assert_eq!(broker.counts(&q).await.expect("counts").dead, 2);
     let one = [dead[0].message.id.clone()];
-    assert_eq!(
-        broker
-            .replay_dead_letters(&q, Some(&one))
-            .await
-            .expect("replay one"),
-        1
-    );
+    assert_eq!(replay(&broker, &q, Some(&one)).await, 1, "replay by id");
     let d = fetch_one(&broker, &q).await;
+    let m = d.message();
     assert_eq!(
-        (d.message().id.as_str(), d.message().attempt),
-        (one[0].as_str(), 1)
+        (m.id.as_str(), m.attempt),
+        (one[0].as_str(), 1),
+        "replay resets attempt"
     );
-    settle(
-        d,
-        Settlement::DeadLetter {
-            reason: "again".to_owned(),
-        },
-    )
-    .await;
-    assert_eq!(
-        broker
-            .replay_dead_letters(&q, None)
-            .await
-            .expect("replay all"),
-        2
-    );
+    dead_letter_delivery(d, "again").await;
+    assert_eq!(replay(&broker, &q, None).await, 2, "replay all");
     dead_letter(&broker, &q, "x").await;
     dead_letter(&broker, &q, "y").await;
     assert_eq!(broker.purge_dead_letters(&q).await.expect("purge"), 2);
-    assert!(
-        broker.dead_letters(&q, 10).await.expect("list").is_empty(),
-        "purged"
-    );
+    let left = broker.dead_letters(&q, 10).await.expect("list");
+    assert!(left.is_empty(), "purged, yet listed: {left:?}");
     assert_eq!(broker.counts(&q).await.expect("counts").dead, 0);
     assert_empty(&broker, &q, "purged messages are gone").await;
+}
+
+async fn dead_letter_delivery(d: Delivery, reason: &str) {
+    let reason = reason.to_owned();
+    settle(d, Settlement::DeadLetter { reason }).await;
 }
 
 pub async fn lease_expiry_redelivers(broker: Arc<dyn Broker>) {

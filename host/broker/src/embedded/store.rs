@@ -26,7 +26,7 @@ type Counters = HashMap<String, BTreeMap<String, i64>>;
 /// The state store of a data directory; see [`super::open`].
 #[derive(Debug)]
 pub struct EmbeddedStore {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     counters: Mutex<Counters>,
     hosts: Mutex<HashMap<String, (Bytes, u64)>>,
     waiters: Waiters,

@@ -3,11 +3,12 @@
 //! every barrier in the batch. Throughput therefore grows with load instead of paying one fsync
 //! per message. It also sweeps expired records and dedup marks every [`SWEEP_EVERY`].
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use redb::{Database, ReadableTable, WriteTransaction};
+use redb::{Database, Durability, ReadableTable, WriteTransaction};
 use tokio::sync::oneshot;
 
 use super::tables::{Kv, MESSAGES, Pending, expires_ms};
@@ -48,20 +49,60 @@ pub(crate) enum Op {
     Barrier(oneshot::Sender<Result<(), String>>),
 }
 
-pub(crate) fn run(db: &Database, pending: &Pending, rx: &Receiver<Op>) {
-    let mut next_sweep = Instant::now();
+/// The writer's clock: when to sweep, and (with a flush interval) when to fsync.
+struct Schedule {
+    next_sweep: Instant,
+    /// `None`: every commit is fsynced.
+    fsync_every: Option<Duration>,
+    last_fsync: Instant,
+    /// Commits since the last fsync.
+    unsynced: bool,
+}
+
+impl Schedule {
+    fn due_fsync(&self) -> Option<Instant> {
+        let every = self.fsync_every?;
+        self.unsynced.then_some(self.last_fsync + every)
+    }
+
+    /// Fsync this commit: always without an interval, else once the interval passed.
+    fn fsync_now(&self) -> bool {
+        self.fsync_every
+            .is_none_or(|every| self.last_fsync.elapsed() >= every)
+    }
+
+    fn committed(&mut self, fsynced: bool) {
+        if fsynced {
+            self.last_fsync = Instant::now();
+        }
+        self.unsynced = !fsynced;
+    }
+}
+
+pub(crate) fn run(
+    db: &Database,
+    pending: &Pending,
+    rx: &Receiver<Op>,
+    fsync_every: Option<Duration>,
+) {
+    let now = Instant::now();
+    let mut clock = Schedule {
+        next_sweep: now,
+        fsync_every,
+        last_fsync: now,
+        unsynced: false,
+    };
     loop {
-        let timeout = next_sweep.saturating_duration_since(Instant::now());
-        let first = match rx.recv_timeout(timeout) {
+        let wake = clock
+            .due_fsync()
+            .map_or(clock.next_sweep, |at| at.min(clock.next_sweep));
+        let first = match rx.recv_timeout(wake.saturating_duration_since(Instant::now())) {
             Ok(op) => op,
             Err(RecvTimeoutError::Timeout) => {
-                if let Err(e) = sweep(db) {
-                    tracing::error!("embedded broker: sweeping expired rows failed: {e}");
-                }
-                next_sweep = Instant::now() + SWEEP_EVERY;
+                idle(db, &mut clock);
                 continue;
             }
-            Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Disconnected) => break,
         };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -70,21 +111,52 @@ pub(crate) fn run(db: &Database, pending: &Pending, rx: &Receiver<Op>) {
                 Err(_) => break,
             }
         }
-        commit(db, pending, batch);
+        let fsync = clock.fsync_now();
+        commit(db, pending, batch, fsync);
+        clock.committed(fsync);
+    }
+    if clock.unsynced {
+        commit(db, pending, Vec::new(), true);
     }
 }
 
-fn commit(db: &Database, pending: &Pending, batch: Vec<Op>) {
+/// Nothing to write: fsync what is pending, or sweep (a sweep's commit is fsynced too).
+fn idle(db: &Database, clock: &mut Schedule) {
+    if Instant::now() >= clock.next_sweep {
+        if let Err(e) = sweep(db) {
+            tracing::error!("embedded broker: sweeping expired rows failed: {e}");
+        }
+        clock.next_sweep = Instant::now() + SWEEP_EVERY;
+        clock.committed(true);
+    } else if clock.due_fsync().is_some() {
+        let result = db
+            .begin_write()
+            .map_err(redb::Error::from)
+            .and_then(|txn| Ok(txn.commit()?));
+        if let Err(e) = result {
+            tracing::error!("embedded broker: fsync commit failed: {e}");
+        }
+        clock.committed(true);
+    }
+}
+
+fn commit(db: &Database, pending: &Pending, batch: Vec<Op>, fsync: bool) {
     let mut barriers = Vec::new();
-    let mut flushed = HashSet::new();
-    let result = db.begin_write().map_err(redb::Error::from).and_then(|txn| {
-        apply(&txn, pending, batch, &mut barriers, &mut flushed)?;
-        txn.commit()?;
-        Ok(())
-    });
+    let mut flushed = HashMap::new();
+    let result = db
+        .begin_write()
+        .map_err(redb::Error::from)
+        .and_then(|mut txn| {
+            if !fsync {
+                txn.set_durability(Durability::None)?;
+            }
+            apply(&txn, pending, batch, &mut barriers, &mut flushed)?;
+            txn.commit()?;
+            Ok(())
+        });
     let reply = match result {
         Ok(()) => {
-            for (table, key, version) in flushed {
+            for ((table, key), version) in flushed {
                 pending.committed(table, &key, version);
             }
             Ok(())
@@ -100,59 +172,71 @@ fn commit(db: &Database, pending: &Pending, batch: Vec<Op>) {
     }
 }
 
+/// The tables of one write transaction, opened once per batch.
+struct Tables<'txn> {
+    messages: redb::Table<'txn, u64, &'static [u8]>,
+    kv: Vec<redb::Table<'txn, &'static str, &'static [u8]>>,
+    expiry: Vec<Option<redb::Table<'txn, (u64, &'static str), ()>>>,
+}
+
+impl<'txn> Tables<'txn> {
+    fn open(txn: &'txn WriteTransaction) -> Result<Self, redb::Error> {
+        let mut kv = Vec::with_capacity(Kv::ALL.len());
+        let mut expiry = Vec::with_capacity(Kv::ALL.len());
+        for table in Kv::ALL {
+            kv.push(txn.open_table(table.table())?);
+            expiry.push(table.expiry().map(|def| txn.open_table(def)).transpose()?);
+        }
+        let messages = txn.open_table(MESSAGES)?;
+        Ok(Tables {
+            messages,
+            kv,
+            expiry,
+        })
+    }
+
+    fn put(&mut self, table: Kv, key: &str, value: &[u8]) -> Result<(), redb::Error> {
+        self.kv[table as usize].insert(key, value)?;
+        if let Some(index) = self.expiry[table as usize].as_mut() {
+            // Stale index rows of an overwritten key are harmless: the sweep checks the row.
+            index.insert((expires_ms(value), key), ())?;
+        }
+        Ok(())
+    }
+}
+
 fn apply(
     txn: &WriteTransaction,
     pending: &Pending,
     batch: Vec<Op>,
     barriers: &mut Vec<oneshot::Sender<Result<(), String>>>,
-    flushed: &mut HashSet<(Kv, String, u64)>,
+    flushed: &mut HashMap<(Kv, String), u64>,
 ) -> Result<(), redb::Error> {
-    let mut messages = txn.open_table(MESSAGES)?;
-    let mut kv = Vec::with_capacity(Kv::ALL.len());
-    let mut expiry = Vec::with_capacity(Kv::ALL.len());
-    for table in Kv::ALL {
-        kv.push(txn.open_table(table.table())?);
-        expiry.push(match table.expiry() {
-            Some(def) => Some(txn.open_table(def)?),
-            None => None,
-        });
-    }
-    let mut seen = HashSet::new();
+    let mut tables = Tables::open(txn)?;
     for op in batch {
-        let (table, key, value) = match op {
+        match op {
             Op::PutMessage { key, value } => {
-                messages.insert(key, value.as_slice())?;
-                continue;
+                tables.messages.insert(key, value.as_slice())?;
             }
             Op::DeleteMessage { key } => {
-                messages.remove(key)?;
-                continue;
+                tables.messages.remove(key)?;
             }
-            Op::Barrier(tx) => {
-                barriers.push(tx);
-                continue;
-            }
+            Op::Barrier(tx) => barriers.push(tx),
             Op::DeleteKv { table, key } => {
-                kv[table as usize].remove(key.as_str())?;
-                continue;
+                tables.kv[table as usize].remove(key.as_str())?;
             }
-            Op::PutKv { table, key, value } => (table, key, value),
+            Op::PutKv { table, key, value } => tables.put(table, &key, &value)?,
             Op::Flush { table, key } => {
                 // Several flushes of one key in a batch write its latest value once.
-                if !seen.insert((table, key.clone())) {
-                    continue;
-                }
-                let Some((version, value)) = pending.snapshot(table, &key) else {
+                let Entry::Vacant(slot) = flushed.entry((table, key)) else {
                     continue;
                 };
-                flushed.insert((table, key.clone(), version));
-                (table, key, value.to_vec())
+                let Some((version, value)) = pending.snapshot(table, &slot.key().1) else {
+                    continue;
+                };
+                tables.put(table, &slot.key().1, &value)?;
+                slot.insert(version);
             }
-        };
-        kv[table as usize].insert(key.as_str(), value.as_slice())?;
-        if let Some(index) = expiry[table as usize].as_mut() {
-            // Stale index rows of an overwritten key are harmless: the sweep checks the row.
-            index.insert((expires_ms(&value), key.as_str()), ())?;
         }
     }
     Ok(())

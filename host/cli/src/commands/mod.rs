@@ -7,7 +7,6 @@ pub mod deploy;
 pub mod dlq;
 pub mod new;
 pub mod pause;
-#[expect(dead_code, reason = "wired into `new` and `build` by the python SDK work")]
 pub mod python;
 pub mod publish;
 pub mod queues;

@@ -1,0 +1,243 @@
+//! How an upload is compiled: in this process, or in a child process that can be killed.
+//!
+//! Cranelift can take tens of seconds on a pathological component, and a compile cannot be
+//! interrupted from inside the process. [`Compiler::Child`] runs
+//! `<exe> __compile [--cache-dir DIR] --max-bytes N --max-memory-bytes M` with the wasm on stdin;
+//! the child validates, compiles into the host's `.cwasm` cache and prints the sha256. The parent
+//! kills it when the time limit passes, then loads from the cache it writes itself, so it never
+//! deserializes anything a user supplied.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+use crate::error::RegistryError;
+
+/// Default time limit on compiling one upload in a child process.
+pub const DEFAULT_COMPILE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The hidden subcommand of the `wasmboost` binary that compiles into the cache.
+pub const COMPILE_SUBCOMMAND: &str = "__compile";
+/// How much of the child's error output is kept in the rejection reason.
+const MAX_REASON_BYTES: usize = 4096;
+
+/// Where uploads are compiled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Compiler {
+    /// In this process, unbounded in time: for tests and trusted uploads.
+    InProcess,
+    /// In a child process running `exe __compile`, killed after `timeout`.
+    Child { exe: PathBuf, timeout: Duration },
+}
+
+impl Compiler {
+    /// A child compiler running `exe` with [`DEFAULT_COMPILE_TIMEOUT`].
+    pub fn child(exe: impl Into<PathBuf>) -> Compiler {
+        Compiler::Child {
+            exe: exe.into(),
+            timeout: DEFAULT_COMPILE_TIMEOUT,
+        }
+    }
+}
+
+/// The settings the child needs to build an engine whose artifacts the parent can load.
+#[derive(Debug, Clone)]
+pub(crate) struct ChildJob<'a> {
+    pub exe: &'a Path,
+    pub timeout: Duration,
+    pub cache_dir: Option<&'a Path>,
+    pub max_bytes: u64,
+    pub max_memory_bytes: u64,
+}
+
+impl ChildJob<'_> {
+    /// Compile `wasm` (whose sha256 is `sha256`) in a child; `Ok` once it is in the cache.
+    pub(crate) async fn run(&self, wasm: &[u8], sha256: &str) -> Result<(), RegistryError> {
+        let mut command = self.command();
+        let mut child = command.spawn().map_err(|e| self.host_error(e.to_string()))?;
+        let mut stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| self.host_error("its stdin was not captured".to_owned()))?;
+        let work = async move {
+            // A write error means the child exited early; its stderr says why.
+            let _ = stdin.write_all(wasm).await;
+            drop(stdin);
+            child.wait_with_output().await
+        };
+        // On timeout the future (and with it the child handle) is dropped: `kill_on_drop`
+        // sends SIGKILL and tokio reaps the process in the background.
+        let output = tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| RegistryError::CompileTimeout {
+                timeout: self.timeout,
+            })?
+            .map_err(|e| self.host_error(e.to_string()))?;
+        if !output.status.success() {
+            return Err(RegistryError::Rejected {
+                reason: child_reason(&output.stderr, output.status),
+            });
+        }
+        let printed = String::from_utf8_lossy(&output.stdout);
+        if printed.trim() != sha256 {
+            let detail = format!("it printed {:?}, expected the sha256 {sha256}", printed.trim());
+            return Err(self.host_error(detail));
+        }
+        Ok(())
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new(self.exe);
+        command.arg(COMPILE_SUBCOMMAND);
+        if let Some(dir) = self.cache_dir {
+            command.arg("--cache-dir").arg(dir);
+        }
+        command
+            .arg("--max-bytes")
+            .arg(self.max_bytes.to_string())
+            .arg("--max-memory-bytes")
+            .arg(self.max_memory_bytes.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        command
+    }
+
+    fn host_error(&self, detail: String) -> RegistryError {
+        RegistryError::Compiler {
+            exe: self.exe.display().to_string(),
+            detail,
+        }
+    }
+}
+
+/// The child's explanation: its last `error: ...` text, bounded, or how it died.
+fn child_reason(stderr: &[u8], status: std::process::ExitStatus) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    let text = text.trim();
+    let text = text.rsplit_once("error: ").map_or(text, |(_, last)| last).trim();
+    if text.is_empty() {
+        return format!("the compiler process failed ({status}) without saying why");
+    }
+    let mut end = text.len().min(MAX_REASON_BYTES);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    /// A stand-in compiler: a shell script with the given body.
+    fn script(dir: &Path, body: &str) -> PathBuf {
+        let path = dir.join("fake-wasmboost");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write script");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        path
+    }
+
+    fn job(exe: &Path, timeout: Duration) -> ChildJob<'_> {
+        ChildJob {
+            exe,
+            timeout,
+            cache_dir: None,
+            max_bytes: 1000,
+            max_memory_bytes: 1 << 20,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_slow_compile_is_killed_at_the_time_limit() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pid_file = dir.path().join("pid");
+        let exe = script(dir.path(), &format!("echo $$ > {}; exec sleep 30", pid_file.display()));
+        let started = std::time::Instant::now();
+        let err = job(&exe, Duration::from_millis(500))
+            .run(b"wasm", "sha")
+            .await
+            .expect_err("times out");
+        assert!(matches!(err, RegistryError::CompileTimeout { .. }), "{err}");
+        assert!(err.is_rejection());
+        assert!(started.elapsed() < Duration::from_secs(20), "did not wait for the child");
+        let pid = std::fs::read_to_string(&pid_file).expect("child wrote its pid");
+        let proc_dir = PathBuf::from(format!("/proc/{}", pid.trim()));
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        // Killed and reaped in the background: poll until the process is gone.
+        while proc_dir.exists() && !is_zombie(&proc_dir) {
+            assert!(std::time::Instant::now() < deadline, "child {pid} still running");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn is_zombie(proc_dir: &Path) -> bool {
+        std::fs::read_to_string(proc_dir.join("stat"))
+            .map(|stat| stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')))
+            .unwrap_or(true)
+    }
+
+    #[tokio::test]
+    async fn a_refusal_carries_the_childs_error() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let exe = script(
+            dir.path(),
+            "cat >/dev/null; echo 'warning: noise' >&2; echo 'error: this is a core module' >&2; exit 3",
+        );
+        let err = job(&exe, Duration::from_secs(30))
+            .run(b"wasm", "sha")
+            .await
+            .expect_err("refused");
+        assert_eq!(err.to_string(), "this is a core module");
+        assert!(err.is_rejection());
+    }
+
+    #[tokio::test]
+    async fn the_child_gets_the_bytes_and_the_flags() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let seen = dir.path().join("seen");
+        let exe = script(
+            dir.path(),
+            &format!("cat > {0}.stdin; echo \"$@\" > {0}.args; echo abc123", seen.display()),
+        );
+        let cache = dir.path().join("cache");
+        let job = ChildJob {
+            cache_dir: Some(&cache),
+            ..job(&exe, Duration::from_secs(30))
+        };
+        job.run(b"the wasm bytes", "abc123").await.expect("child succeeds");
+        let stdin = std::fs::read(seen.with_extension("stdin")).expect("stdin captured");
+        assert_eq!(stdin, b"the wasm bytes");
+        let args = std::fs::read_to_string(seen.with_extension("args")).expect("args captured");
+        let want = format!(
+            "__compile --cache-dir {} --max-bytes 1000 --max-memory-bytes 1048576",
+            cache.display()
+        );
+        assert_eq!(args.trim(), want);
+    }
+
+    #[tokio::test]
+    async fn a_wrong_answer_or_missing_exe_is_a_host_error() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let exe = script(dir.path(), "cat >/dev/null; echo other");
+        let err = job(&exe, Duration::from_secs(30)).run(b"w", "abc").await.expect_err("bad sha");
+        assert!(matches!(err, RegistryError::Compiler { .. }), "{err}");
+        assert!(!err.is_rejection());
+        let missing = dir.path().join("missing");
+        let err = job(&missing, Duration::from_secs(30)).run(b"w", "abc").await.expect_err("no exe");
+        assert!(err.to_string().contains("missing"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_child_killed_by_a_signal_is_a_rejection() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let exe = script(dir.path(), "cat >/dev/null; kill -9 $$");
+        let err = job(&exe, Duration::from_secs(30)).run(b"w", "abc").await.expect_err("killed");
+        assert!(err.to_string().contains("signal"), "{err}");
+    }
+}

@@ -1,0 +1,144 @@
+//! Queue engine benchmark, in process, on the embedded durable broker (what `make bench` and
+//! `scripts/bench-queue.sh` run):
+//!
+//! ```text
+//! cargo run --release -p wasmboost-worker --example queue_bench -- <add.wasm> <sleep.wasm> [n]
+//! ```
+//!
+//! 1. bulk publish of `n` (default 100 000) no-op `add` tasks, batches of 1 000;
+//! 2. drain them (queue paused while publishing, then resumed);
+//! 3. RPC latency: publish + wait for the result, sequentially, p50 / p99;
+//! 4. 2 000 tasks sleeping 50 ms at concurrency 50 (ideal 2.0 s);
+//! 5. 10 000 tasks sleeping at once on one host, and the host's memory.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use wasmboost_worker::{Config, Host, PublishOptions};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn config(dir: &std::path::Path) -> Result<Config, BoxError> {
+    let text = format!(
+        r#"
+        [host]
+        data_dir = {dir:?}
+        [runtime]
+        compile_in_child = false
+        max_instances = 10100
+        [queues.add]
+        concurrency = 200
+        [queues.sleep50]
+        concurrency = 50
+        [queues.sleep10k]
+        concurrency = 10000
+        memory = "1MiB"
+        "#,
+        dir = dir.display().to_string()
+    );
+    Ok(Config::parse(&text)?)
+}
+
+async fn drained(host: &Host, queue: &str) -> Result<bool, BoxError> {
+    let stats = host.stats().await?;
+    Ok(stats
+        .iter()
+        .find(|s| s.queue == queue)
+        .is_some_and(|s| s.queued == 0 && s.running == 0 && s.delayed == 0))
+}
+
+async fn wait_drained(host: &Host, queue: &str) -> Result<(), BoxError> {
+    while !drained(host, queue).await? {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(())
+}
+
+async fn publish_bulk(host: &Host, queue: &str, n: usize, body: &str) -> Result<Duration, BoxError> {
+    let t0 = Instant::now();
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(1000);
+        let bodies = vec![body.as_bytes().to_vec(); k];
+        host.publish_batch(queue, bodies, PublishOptions::default()).await?;
+        left -= k;
+    }
+    Ok(t0.elapsed())
+}
+
+fn rate(n: usize, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64()
+}
+
+async fn throughput(host: &Host, n: usize) -> Result<(), BoxError> {
+    host.set_paused("add", true).await?;
+    let took = publish_bulk(host, "add", n, r#"{"x":1,"y":2}"#).await?;
+    println!("bulk publish   {n:>7} tasks  {:>8.0} tasks/s  ({took:.2?})", rate(n, took));
+    let t0 = Instant::now();
+    host.set_paused("add", false).await?;
+    wait_drained(host, "add").await?;
+    let took = t0.elapsed();
+    println!("drain          {n:>7} tasks  {:>8.0} tasks/s  ({took:.2?})", rate(n, took));
+    Ok(())
+}
+
+async fn rpc(host: &Host, n: usize) -> Result<(), BoxError> {
+    let mut lat = Vec::with_capacity(n);
+    for i in 0..n {
+        let body = format!(r#"{{"x":{i},"y":1}}"#);
+        let t0 = Instant::now();
+        let id = host.publish("add", body.as_bytes(), PublishOptions::default()).await?;
+        let r = host.wait_result(&id, Duration::from_secs(10)).await?;
+        lat.push(t0.elapsed());
+        if r.is_none() {
+            return Err(format!("rpc {i} timed out").into());
+        }
+    }
+    lat.sort();
+    let p = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
+    println!("rpc            {n:>7} calls  p50 {:.3?}  p99 {:.3?}", p(0.50), p(0.99));
+    Ok(())
+}
+
+async fn sleepers(host: &Host, queue: &str, n: usize, ms: u64) -> Result<Duration, BoxError> {
+    host.set_paused(queue, true).await?;
+    publish_bulk(host, queue, n, &format!(r#"{{"ms":{ms}}}"#)).await?;
+    let t0 = Instant::now();
+    host.set_paused(queue, false).await?;
+    wait_drained(host, queue).await?;
+    Ok(t0.elapsed())
+}
+
+fn rss_kib() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .filter(|l| l.starts_with("VmRSS") || l.starts_with("VmHWM"))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(add), Some(sleep)) = (args.get(1), args.get(2)) else {
+        return Err("usage: queue_bench <add.wasm> <sleep.wasm> [n]".into());
+    };
+    let n: usize = args.get(3).map_or(Ok(100_000), |s| s.parse())?;
+    let dir = tempfile::tempdir()?;
+    let host = Host::start(config(dir.path())?).await?;
+    host.deploy("add", std::fs::read(PathBuf::from(add))?).await?;
+    let sleep_wasm = std::fs::read(PathBuf::from(sleep))?;
+    host.deploy("sleep50", sleep_wasm.clone()).await?;
+    host.deploy("sleep10k", sleep_wasm).await?;
+
+    throughput(&host, n).await?;
+    rpc(&host, 2000).await?;
+    let took = sleepers(&host, "sleep50", 2000, 50).await?;
+    println!("sleep 50ms x2000 @50  {took:.2?}  (ideal 2.00s, {:+.1}%)", (took.as_secs_f64() / 2.0 - 1.0) * 100.0);
+    let took = sleepers(&host, "sleep10k", 10_000, 2000).await?;
+    println!("sleep 2s x10000 @10000  {took:.2?}  memory: {}", rss_kib());
+    host.shutdown(Duration::from_secs(10)).await?;
+    Ok(())
+}

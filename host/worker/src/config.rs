@@ -1,0 +1,317 @@
+//! The host's configuration: one strict TOML file (`wasmboost.toml`). Unknown keys are errors
+//! that name the key; every value is validated by [`Config::validate`] before anything connects.
+//! `deploy/wasmboost.example.toml` shows every key with its default.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::units::{ByteSize, HumanDuration};
+
+pub use crate::queue_config::{
+    BackoffConfig, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_JITTER, DEFAULT_BACKOFF_MAX,
+    DEFAULT_CONCURRENCY, DEFAULT_DEDUP_TTL, DEFAULT_FUEL, DEFAULT_LEASE, DEFAULT_MAX_REQUEUES,
+    DEFAULT_MAX_RETRIES, DEFAULT_MEMORY, DEFAULT_RESULT_TTL, DEFAULT_RETRY_ON, DEFAULT_TIMEOUT,
+    QueueConfig, RETRY_KINDS,
+};
+
+/// Where the embedded broker, the module cache and the results live by default.
+pub const DEFAULT_DATA_DIR: &str = "./wasmboost-data";
+/// The control API listens on loopback only by default.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
+/// How long a shutdown waits for running tasks before returning them to the broker.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// Largest message accepted at publish.
+pub const DEFAULT_MAX_MESSAGE_BYTES: u64 = 1 << 20;
+/// Largest component accepted by deploy.
+pub const DEFAULT_MAX_COMPONENT_BYTES: u64 = 50 << 20;
+/// Instances that may be alive at once (running tasks, over all queues).
+pub const DEFAULT_MAX_INSTANCES: u32 = 1000;
+/// Largest memory budget any queue or message may ask for (the size of one pool slot).
+pub const DEFAULT_MAX_MEMORY: u64 = 256 << 20;
+/// Bound on captured stdout / stderr / log output per invocation.
+pub const DEFAULT_OUTPUT_CAP: u64 = 64 << 10;
+/// A deploy whose compilation takes longer than this is rejected.
+pub const DEFAULT_COMPILE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Everything needed to run a host. Loaded from `wasmboost.toml`; the CLI overrides some fields.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// This process: where it keeps data, where it listens, how it shuts down.
+    pub host: HostConfig,
+    /// Where the queues and the shared state live.
+    pub broker: BrokerConfig,
+    /// The WebAssembly runtime: module size, instance pool, compile cache.
+    pub runtime: RuntimeConfigToml,
+    /// Queue policy that applies to every queue, field by field, unless the queue overrides it.
+    pub defaults: QueueConfig,
+    /// Declared queues and their overrides of `defaults`. Deploying to an undeclared queue
+    /// creates it with `defaults`.
+    pub queues: BTreeMap<String, QueueConfig>,
+}
+
+/// The `[host]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostConfig {
+    /// Directory for the embedded broker, the compiled-module cache and other host state.
+    pub data_dir: PathBuf,
+    /// Address of the HTTP control API. Keep it on loopback unless it is behind a proxy.
+    pub listen: SocketAddr,
+    /// Name of this host in stats and heartbeats. Default: `<hostname>-<pid>`.
+    pub host_id: Option<String>,
+    /// How long a shutdown waits for running tasks before returning them to the broker.
+    pub shutdown_grace: HumanDuration,
+    /// Largest message accepted at publish (bytes or e.g. `"1MiB"`).
+    pub max_message_bytes: ByteSize,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        HostConfig {
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            listen: DEFAULT_LISTEN
+                .parse()
+                .expect("DEFAULT_LISTEN is a valid socket address"),
+            host_id: None,
+            shutdown_grace: HumanDuration(DEFAULT_SHUTDOWN_GRACE),
+            max_message_bytes: ByteSize(DEFAULT_MAX_MESSAGE_BYTES),
+        }
+    }
+}
+
+/// The `[broker]` table, chosen by its `type`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum BrokerConfig {
+    /// The durable on-disk broker in this process (the default; one host per directory).
+    Embedded {
+        /// Database directory. Default: `<data_dir>/broker`.
+        path: Option<PathBuf>,
+    },
+    /// In memory only: nothing survives the process. For tests and throwaway runs.
+    Memory,
+    /// A Redis server, shared by every host pointing at it (queues and state).
+    Redis {
+        /// e.g. `redis://127.0.0.1:6379/0`.
+        url: String,
+    },
+    /// A RabbitMQ server for the queues; state (results, dedup, pause) in Redis when given.
+    Amqp {
+        /// e.g. `amqp://guest:guest@127.0.0.1:5672/%2f`.
+        url: String,
+        /// Redis URL for the shared state store; without it the state is kept on this host.
+        state_redis_url: Option<String>,
+    },
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig::Embedded { path: None }
+    }
+}
+
+impl BrokerConfig {
+    /// The `type` string of this config.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BrokerConfig::Embedded { .. } => "embedded",
+            BrokerConfig::Memory => "memory",
+            BrokerConfig::Redis { .. } => "redis",
+            BrokerConfig::Amqp { .. } => "amqp",
+        }
+    }
+}
+
+/// The `[runtime]` table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfigToml {
+    /// Directory of compiled modules (`.cwasm`), written only by the host. Default:
+    /// `<data_dir>/cache`.
+    pub cache_dir: Option<PathBuf>,
+    /// Largest component accepted by deploy.
+    pub max_component_bytes: ByteSize,
+    /// Instances that may be alive at once, over all queues (the pool's capacity). Raise it for
+    /// many concurrently sleeping tasks.
+    pub max_instances: u32,
+    /// Largest memory budget a queue or message may ask for.
+    pub max_memory: ByteSize,
+    /// Bound on captured stdout / stderr / log output per invocation.
+    pub output_cap: ByteSize,
+    /// A deploy whose compilation takes longer than this is rejected.
+    pub compile_timeout: HumanDuration,
+    /// Compile uploads in a child process (`wasmboost __compile`) so a pathological module
+    /// cannot stall or crash the host. Turn off only when the host is not the `wasmboost` binary.
+    pub compile_in_child: bool,
+}
+
+impl Default for RuntimeConfigToml {
+    fn default() -> Self {
+        RuntimeConfigToml {
+            cache_dir: None,
+            max_component_bytes: ByteSize(DEFAULT_MAX_COMPONENT_BYTES),
+            max_instances: DEFAULT_MAX_INSTANCES,
+            max_memory: ByteSize(DEFAULT_MAX_MEMORY),
+            output_cap: ByteSize(DEFAULT_OUTPUT_CAP),
+            compile_timeout: HumanDuration(DEFAULT_COMPILE_TIMEOUT),
+            compile_in_child: true,
+        }
+    }
+}
+
+/// A config that could not be read or is not valid.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Syntax errors and unknown keys; toml's message names the key and its position.
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    /// A value that parses but is not allowed.
+    #[error("invalid config value `{key}`: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+impl ConfigError {
+    pub(crate) fn invalid(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl Config {
+    /// Read, parse strictly and validate a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let config = Config::parse(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            },
+            other => other,
+        })?;
+        Ok(config)
+    }
+
+    /// Parse strictly and validate config text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::from("<text>"),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Check every value; the error names the offending key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_host()?;
+        self.validate_runtime()?;
+        let max_memory = self.runtime.max_memory.0;
+        self.defaults.validate("defaults", max_memory)?;
+        for (name, queue) in &self.queues {
+            wasmboost_broker::validate_queue_name(name)
+                .map_err(|e| ConfigError::invalid(format!("queues.{name}"), e.to_string()))?;
+            let merged = queue.merged_over(&self.defaults);
+            merged.validate(&format!("queues.{name}"), max_memory)?;
+        }
+        Ok(())
+    }
+
+    fn validate_host(&self) -> Result<(), ConfigError> {
+        if self.host.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::invalid("host.data_dir", "must not be empty"));
+        }
+        if let Some(id) = &self.host.host_id {
+            if id.is_empty() || id.len() > 128 {
+                return Err(ConfigError::invalid("host.host_id", format!("{id:?} must be 1..=128 characters")));
+            }
+        }
+        if self.host.max_message_bytes.0 == 0 {
+            return Err(ConfigError::invalid("host.max_message_bytes", "must be positive"));
+        }
+        match &self.broker {
+            BrokerConfig::Redis { url } if url.is_empty() => {
+                Err(ConfigError::invalid("broker.url", "must not be empty"))
+            }
+            BrokerConfig::Amqp { url, .. } if url.is_empty() => {
+                Err(ConfigError::invalid("broker.url", "must not be empty"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn validate_runtime(&self) -> Result<(), ConfigError> {
+        let rt = &self.runtime;
+        if rt.max_component_bytes.0 == 0 {
+            return Err(ConfigError::invalid("runtime.max_component_bytes", "must be positive"));
+        }
+        if rt.max_instances == 0 {
+            return Err(ConfigError::invalid("runtime.max_instances", "must be at least 1"));
+        }
+        if rt.max_memory.0 < 1 << 16 {
+            return Err(ConfigError::invalid(
+                "runtime.max_memory",
+                format!("{} is below one wasm page (64KiB)", rt.max_memory.0),
+            ));
+        }
+        if rt.compile_timeout.0.is_zero() {
+            return Err(ConfigError::invalid("runtime.compile_timeout", "must be positive"));
+        }
+        Ok(())
+    }
+
+    /// Where the embedded broker keeps its database.
+    pub fn embedded_path(&self) -> PathBuf {
+        match &self.broker {
+            BrokerConfig::Embedded { path: Some(p) } => p.clone(),
+            _ => self.host.data_dir.join("broker"),
+        }
+    }
+
+    /// Where compiled modules are cached.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.runtime
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| self.host.data_dir.join("cache"))
+    }
+
+    /// This host's id: configured, or `<hostname>-<pid>`.
+    pub fn host_id(&self) -> String {
+        self.host.host_id.clone().unwrap_or_else(|| {
+            let name = std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "host".to_owned());
+            format!("{name}-{}", std::process::id())
+        })
+    }
+
+    /// The effective policy of `queue`: its overrides merged over `defaults`.
+    pub fn queue(&self, queue: &str) -> QueueConfig {
+        match self.queues.get(queue) {
+            Some(q) => q.merged_over(&self.defaults),
+            None => self.defaults.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

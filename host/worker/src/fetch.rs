@@ -1,0 +1,164 @@
+//! One queue's fetch loop: wait for a free slot, check the queue-level gates (paused, allowed
+//! window), lease a batch from the broker, pace it by the queue's rate, and start a task per
+//! message. The broker's `fetch(wait)` wakes on publish, so there is no poll interval on the hot
+//! path; the bounded wait only lets the loop notice shutdown and pause.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmboost_broker::{Delivery, Settlement};
+
+use crate::engine::{QueueWorker, Shared, Slot};
+use crate::task;
+
+/// Most messages leased in one fetch.
+pub const FETCH_BATCH: usize = 256;
+/// How long one fetch waits for a message before the loop looks at its gates again.
+pub const FETCH_WAIT: Duration = Duration::from_millis(500);
+/// With a rate set, lease at most this much of the rate ahead (so leases do not age waiting).
+const RATE_LOOKAHEAD_SECS: f64 = 0.2;
+/// Pause after a broker error before fetching again.
+const ERROR_BACKOFF: Duration = Duration::from_millis(500);
+/// Longest sleep while the queue is outside its window (the window is checked again after it).
+const WINDOW_RECHECK: Duration = Duration::from_secs(60);
+
+/// Run the loop until the host stops.
+pub(crate) async fn run(shared: Arc<Shared>, q: Arc<QueueWorker>) {
+    while !shared.stop.is_cancelled() {
+        if let Some(wait) = closed_for(&shared, &q) {
+            tokio::select! {
+                () = shared.stop.cancelled() => break,
+                () = shared.paused.changed.notified() => {}
+                () = q.module_changed.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+            continue;
+        }
+        let Some(taken) = take_slots(&shared, &q).await else {
+            break;
+        };
+        match shared
+            .broker
+            .fetch(&q.name, taken, q.settings.lease, FETCH_WAIT)
+            .await
+        {
+            Ok(batch) => {
+                q.slots.add_permits(taken - batch.len());
+                start_batch(&shared, &q, batch).await;
+            }
+            Err(err) => {
+                q.slots.add_permits(taken);
+                tracing::warn!(queue = %q.name, error = %err, "fetch failed; retrying");
+                tokio::select! {
+                    () = shared.stop.cancelled() => break,
+                    () = tokio::time::sleep(ERROR_BACKOFF) => {}
+                }
+            }
+        }
+    }
+    tracing::debug!(queue = %q.name, "fetch loop stopped");
+}
+
+/// `Some(how long to wait)` when the queue must not fetch now: paused, no module, or outside
+/// its allowed window.
+fn closed_for(shared: &Shared, q: &QueueWorker) -> Option<Duration> {
+    if shared.paused.contains(&q.name) || q.bound().is_none() {
+        return Some(Duration::from_secs(1));
+    }
+    let window = q.settings.window.as_ref()?;
+    let now = jiff::Timestamp::now();
+    if window.contains(now) {
+        return None;
+    }
+    let wait = window
+        .next_open(now)
+        .and_then(|open| Duration::try_from(open.duration_since(now)).ok())
+        .map_or(WINDOW_RECHECK, |d| d.min(WINDOW_RECHECK));
+    Some(wait.max(Duration::from_millis(10)))
+}
+
+/// Wait for one free slot, then take every other free one up to the batch size (fewer with a
+/// rate). Returns how many were taken (forgotten permits: `Slot` gives each back), or `None`
+/// when the host stops.
+async fn take_slots(shared: &Shared, q: &QueueWorker) -> Option<usize> {
+    let first = tokio::select! {
+        permit = q.slots.acquire() => permit.ok()?,
+        () = shared.stop.cancelled() => return None,
+    };
+    first.forget();
+    let want = match q.settings.qps {
+        // Truncation is fine: a small positive number of messages.
+        Some(qps) => ((qps * RATE_LOOKAHEAD_SECS).ceil() as usize).clamp(1, FETCH_BATCH),
+        None => FETCH_BATCH,
+    };
+    let mut taken = 1;
+    while taken < want {
+        match q.slots.try_acquire() {
+            Ok(p) => {
+                p.forget();
+                taken += 1;
+            }
+            Err(_) => break,
+        }
+    }
+    Some(taken)
+}
+
+/// Start a task per delivery, each at its rate slot when the queue has a rate.
+async fn start_batch(shared: &Arc<Shared>, q: &Arc<QueueWorker>, batch: Vec<Delivery>) {
+    let mut batch = batch.into_iter();
+    while let Some(delivery) = batch.next() {
+        if q.settings.qps.is_some() && !wait_rate_slot(shared, q).await {
+            // Stopping while waiting for a slot: hand these back now rather than after a lease.
+            let rest = std::iter::once(delivery).chain(batch.by_ref());
+            return_unstarted(q, rest.collect()).await;
+            return;
+        }
+        spawn_task(shared, q, delivery);
+    }
+}
+
+fn spawn_task(shared: &Arc<Shared>, q: &Arc<QueueWorker>, delivery: Delivery) {
+    let slot = Slot(Arc::clone(&q.slots));
+    let (shared2, q2) = (Arc::clone(shared), Arc::clone(q));
+    shared
+        .tracker
+        .spawn(async move { task::process(shared2, q2, delivery, slot).await });
+}
+
+/// Wait for this queue's next rate slot; false if the host stops first.
+async fn wait_rate_slot(shared: &Shared, q: &QueueWorker) -> bool {
+    let wait = match (&q.limiter, q.settings.qps) {
+        (Some(limiter), _) if !shared.store.is_shared() => {
+            let now = Instant::now();
+            let at = limiter.lock().unwrap_or_else(|p| p.into_inner()).reserve(now);
+            at.saturating_duration_since(now)
+        }
+        (_, Some(qps)) => match shared.store.reserve_rate(&q.name, qps).await {
+            Ok(wait) => wait,
+            Err(err) => {
+                tracing::warn!(queue = %q.name, error = %err, "global rate limiter failed; pacing locally");
+                Duration::from_secs_f64(1.0 / qps)
+            }
+        },
+        _ => Duration::ZERO,
+    };
+    if wait.is_zero() {
+        return true;
+    }
+    tokio::select! {
+        () = shared.stop.cancelled() => false,
+        () = tokio::time::sleep(wait) => true,
+    }
+}
+
+/// Give leased messages back to the broker at shutdown; their slots were never used.
+async fn return_unstarted(q: &QueueWorker, deliveries: Vec<Delivery>) {
+    let n = deliveries.len();
+    for d in deliveries {
+        if let Err(err) = d.settle(Settlement::Requeue).await {
+            tracing::warn!(queue = %q.name, error = %err, "could not return a message; it comes back after its lease");
+        }
+    }
+    q.slots.add_permits(n);
+}

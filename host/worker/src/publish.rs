@@ -1,0 +1,132 @@
+//! Turning a published body into a broker message: check it (size, JSON object, `extra`),
+//! give it a task id and publish time, and work out its priority and first visible time.
+
+use std::time::Duration;
+
+use wasmboost_broker::{MAX_PRIORITY, NewMessage};
+use wasmboost_policy::message::{self, MessageError};
+
+use crate::error::HostError;
+use crate::record::TaskState;
+
+/// Options of one publish; each overrides the same field of the message's `extra`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublishOptions {
+    /// Run no earlier than this long from now.
+    pub countdown: Option<Duration>,
+    /// Run no earlier than this time.
+    pub eta: Option<jiff::Timestamp>,
+    /// 0..=9, higher runs first.
+    pub priority: Option<u8>,
+    /// The task id to use instead of a fresh UUIDv7.
+    pub task_id: Option<String>,
+}
+
+/// A checked message ready for the broker.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub message: NewMessage,
+    /// `Queued` or `Delayed`.
+    pub state: TaskState,
+    pub published_ms: u64,
+}
+
+fn bad(err: MessageError, max: u64) -> HostError {
+    match err {
+        MessageError::TooLarge { size, .. } => HostError::TooLarge {
+            size: size as u64,
+            max,
+        },
+        other => HostError::BadMessage {
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// Check `body` and build its broker message. `now_ms` is the publish time.
+pub(crate) fn prepare(body: &[u8], opts: &PublishOptions, max: u64, now_ms: u64) -> Result<Prepared, HostError> {
+    let cap = usize::try_from(max).unwrap_or(usize::MAX);
+    let parsed = message::parse(body, cap).map_err(|e| bad(e, max))?;
+    let task_id = match opts.task_id.clone().or_else(|| parsed.extra.task_id.clone()) {
+        Some(id) if id.is_empty() || id.len() > 256 => {
+            return Err(HostError::BadMessage {
+                reason: format!("task id {id:?} must be 1..=256 characters"),
+            });
+        }
+        Some(id) => id,
+        None => uuid::Uuid::now_v7().to_string(),
+    };
+    let priority = opts.priority.or(parsed.extra.priority).unwrap_or(0);
+    if priority > MAX_PRIORITY {
+        return Err(HostError::BadMessage {
+            reason: format!("priority {priority} is out of range 0..={MAX_PRIORITY}"),
+        });
+    }
+    let published_ms = parsed.extra.publish_time_ms.unwrap_or(now_ms);
+    let not_before_ms = match (opts.eta, opts.countdown) {
+        (Some(eta), _) => Some(u64::try_from(eta.as_millisecond()).unwrap_or(0)),
+        (None, Some(c)) => Some(now_ms.saturating_add(u64::try_from(c.as_millis()).unwrap_or(u64::MAX))),
+        (None, None) => parsed.not_before_ms(now_ms),
+    }
+    .filter(|&at| at > now_ms);
+    let body = parsed.stamp(body, &task_id, published_ms);
+    Ok(Prepared {
+        message: NewMessage {
+            id: task_id,
+            body: body.into(),
+            priority,
+            not_before_ms,
+        },
+        state: if not_before_ms.is_some() { TaskState::Delayed } else { TaskState::Queued },
+        published_ms,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_700_000_000_000;
+
+    #[test]
+    fn stamps_id_and_time_and_keeps_arguments() {
+        let p = prepare(br#"{"x":1,"y":2}"#, &PublishOptions::default(), 1 << 20, NOW).expect("valid");
+        let v: serde_json::Value = serde_json::from_slice(&p.message.body).expect("json");
+        assert_eq!(v["x"], 1);
+        assert_eq!(v["extra"]["task_id"], p.message.id.as_str());
+        assert_eq!(v["extra"]["publish_time"], NOW);
+        assert_eq!(p.state, TaskState::Queued);
+        assert_eq!(p.message.not_before_ms, None);
+    }
+
+    #[test]
+    fn countdown_priority_and_task_id_options_apply() {
+        let opts = PublishOptions {
+            countdown: Some(Duration::from_secs(5)),
+            priority: Some(7),
+            task_id: Some("mine".to_owned()),
+            ..PublishOptions::default()
+        };
+        let p = prepare(br#"{"x":1}"#, &opts, 1 << 20, NOW).expect("valid");
+        assert_eq!(p.message.id, "mine");
+        assert_eq!(p.message.priority, 7);
+        assert_eq!(p.message.not_before_ms, Some(NOW + 5000));
+        assert_eq!(p.state, TaskState::Delayed);
+        let extra = prepare(br#"{"extra":{"countdown":2}}"#, &PublishOptions::default(), 1 << 20, NOW).expect("valid");
+        assert_eq!(extra.message.not_before_ms, Some(NOW + 2000));
+    }
+
+    #[test]
+    fn refuses_bad_bodies_with_their_cause() {
+        let opts = PublishOptions::default();
+        let err = prepare(b"{\"x\":", &opts, 1 << 20, NOW).expect_err("malformed");
+        assert!(matches!(err, HostError::BadMessage { .. }), "{err}");
+        assert!(err.to_string().contains("line 1"), "{err}");
+        let err = prepare(b"[1,2]", &opts, 1 << 20, NOW).expect_err("array");
+        assert!(err.to_string().contains("array"), "{err}");
+        let err = prepare(&[b' '; 100], &opts, 10, NOW).expect_err("too large");
+        assert_eq!(err.status_code(), 413);
+        let high = PublishOptions { priority: Some(12), ..opts };
+        assert!(prepare(b"{}", &high, 1 << 20, NOW).expect_err("priority").to_string().contains("12"));
+    }
+}

@@ -1,0 +1,205 @@
+//! Per-queue policy as written in the config (`[defaults]` and `[queues.<name>]`): every field is
+//! optional and a queue's fields are merged over `[defaults]`, then over the named defaults here.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::ConfigError;
+use crate::units::{ByteSize, HumanDuration};
+
+/// Tasks of one queue running at once on one host.
+pub const DEFAULT_CONCURRENCY: u32 = 100;
+/// Fuel (about one unit per wasm instruction) one invocation may burn.
+pub const DEFAULT_FUEL: u64 = 10_000_000_000;
+/// Wall-clock budget of one invocation.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Linear-memory budget of one invocation.
+pub const DEFAULT_MEMORY: u64 = 64 << 20;
+/// Retries after the first attempt before a task is dead-lettered.
+pub const DEFAULT_MAX_RETRIES: u32 = 3;
+/// First retry delay; doubles per attempt.
+pub const DEFAULT_BACKOFF_BASE: Duration = Duration::from_secs(1);
+/// Longest retry delay.
+pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// Random spread of a retry delay, as a fraction of it.
+pub const DEFAULT_BACKOFF_JITTER: f64 = 0.2;
+/// Failure kinds that are retried by default (a guest `retry` always is).
+pub const DEFAULT_RETRY_ON: &[&str] = &["timeout", "out-of-fuel"];
+/// Every failure kind `retry_on` accepts.
+pub const RETRY_KINDS: &[&str] = &[
+    "timeout",
+    "out-of-fuel",
+    "memory-limit",
+    "stack-overflow",
+    "panic",
+    "trap",
+    "fail",
+];
+/// Times a task may be handed back without counting an attempt (at shutdown) before a hand-back
+/// counts as one.
+pub const DEFAULT_MAX_REQUEUES: u32 = 10;
+/// How long a successful task's dedup key is remembered.
+pub const DEFAULT_DEDUP_TTL: Duration = Duration::from_secs(86_400);
+/// How long task records (status, result) are kept.
+pub const DEFAULT_RESULT_TTL: Duration = Duration::from_secs(7 * 86_400);
+/// How long a fetched task stays invisible to other hosts without a renewal.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+
+/// Per-queue policy. Every field may be left out; it then comes from `[defaults]`, then from
+/// the built-in default named in its doc.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    /// Tasks of this queue running at once on one host (default 100).
+    pub concurrency: Option<u32>,
+    /// Tasks started per second over all hosts sharing the broker; fractional allowed (`0.5` =
+    /// one every 2 s). Smooth, no bursts. Default: unlimited.
+    pub qps: Option<f64>,
+    /// Fuel budget of one invocation (default 10 000 000 000).
+    pub fuel: Option<u64>,
+    /// Wall-clock budget of one invocation (default `"60s"`).
+    pub timeout: Option<HumanDuration>,
+    /// Memory budget of one invocation (default `"64MiB"`).
+    pub memory: Option<ByteSize>,
+    /// Retries after the first attempt before dead-lettering (default 3).
+    pub max_retries: Option<u32>,
+    /// Retry delays: exponential from `base`, capped at `max`, spread by `jitter`.
+    pub backoff: Option<BackoffConfig>,
+    /// Failure kinds that are retried: `timeout`, `out-of-fuel`, `memory-limit`,
+    /// `stack-overflow`, `panic`, `trap`, `fail` (default `["timeout", "out-of-fuel"]`). A guest
+    /// `retry` is always retried within `max_retries`.
+    pub retry_on: Option<Vec<String>>,
+    /// Times a running task may be handed back to the broker without counting an attempt (a
+    /// shutdown whose grace ran out) before a hand-back counts as one (default 10).
+    pub max_requeues: Option<u32>,
+    /// Messages older than this (since publish) are not run but recorded as expired. Default:
+    /// never expire.
+    pub msg_ttl: Option<HumanDuration>,
+    /// Skip a message whose arguments (or `extra.dedup_key`) succeeded within `dedup_ttl`
+    /// (default false; a message with an explicit `extra.dedup_key` is always checked).
+    pub dedup: Option<bool>,
+    /// How long a successful run's dedup key is remembered (default `"1d"`).
+    pub dedup_ttl: Option<HumanDuration>,
+    /// How long task records (status, result) are kept (default `"7d"`).
+    pub result_ttl: Option<HumanDuration>,
+    /// When tasks may start, e.g. `"mon-fri 09:00-17:00"`; several windows joined by `;`.
+    /// Outside it messages wait in the queue. Default: always.
+    pub window: Option<String>,
+    /// How long a fetched message stays leased without renewal; a host that dies releases its
+    /// tasks after at most this (default `"30s"`). Renewed while a task runs.
+    pub lease: Option<HumanDuration>,
+}
+
+/// Retry backoff.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackoffConfig {
+    /// Delay before the first retry; doubles per attempt (default `"1s"`).
+    pub base: Option<HumanDuration>,
+    /// Longest delay (default `"5m"`).
+    pub max: Option<HumanDuration>,
+    /// Random spread as a fraction of the delay, 0..=1 (default 0.2).
+    pub jitter: Option<f64>,
+}
+
+impl BackoffConfig {
+    fn merged_over(&self, base: &BackoffConfig) -> BackoffConfig {
+        BackoffConfig {
+            base: self.base.or(base.base),
+            max: self.max.or(base.max),
+            jitter: self.jitter.or(base.jitter),
+        }
+    }
+}
+
+impl QueueConfig {
+    /// `self`'s fields where set, else `base`'s.
+    pub fn merged_over(&self, base: &QueueConfig) -> QueueConfig {
+        let backoff = match (&self.backoff, &base.backoff) {
+            (Some(a), Some(b)) => Some(a.merged_over(b)),
+            (a, b) => a.clone().or_else(|| b.clone()),
+        };
+        QueueConfig {
+            concurrency: self.concurrency.or(base.concurrency),
+            qps: self.qps.or(base.qps),
+            fuel: self.fuel.or(base.fuel),
+            timeout: self.timeout.or(base.timeout),
+            memory: self.memory.or(base.memory),
+            max_retries: self.max_retries.or(base.max_retries),
+            backoff,
+            retry_on: self.retry_on.clone().or_else(|| base.retry_on.clone()),
+            max_requeues: self.max_requeues.or(base.max_requeues),
+            msg_ttl: self.msg_ttl.or(base.msg_ttl),
+            dedup: self.dedup.or(base.dedup),
+            dedup_ttl: self.dedup_ttl.or(base.dedup_ttl),
+            result_ttl: self.result_ttl.or(base.result_ttl),
+            window: self.window.clone().or_else(|| base.window.clone()),
+            lease: self.lease.or(base.lease),
+        }
+    }
+
+    /// Check the values; `prefix` is the table (`defaults` or `queues.<name>`) for the error.
+    pub fn validate(&self, prefix: &str, max_memory: u64) -> Result<(), ConfigError> {
+        let key = |k: &str| format!("{prefix}.{k}");
+        if self.concurrency == Some(0) {
+            return Err(ConfigError::invalid(key("concurrency"), "must be at least 1"));
+        }
+        if let Some(qps) = self.qps {
+            if !(qps.is_finite() && qps > 0.0 && qps <= 1_000_000.0) {
+                return Err(ConfigError::invalid(key("qps"), format!("{qps} must be a positive rate up to 1000000")));
+            }
+        }
+        if self.fuel == Some(0) {
+            return Err(ConfigError::invalid(key("fuel"), "must be positive"));
+        }
+        for (name, value) in [("timeout", self.timeout), ("lease", self.lease), ("dedup_ttl", self.dedup_ttl), ("result_ttl", self.result_ttl), ("msg_ttl", self.msg_ttl)] {
+            if value.is_some_and(|d| d.0.is_zero()) {
+                return Err(ConfigError::invalid(key(name), "must be positive"));
+            }
+        }
+        if let Some(lease) = self.lease {
+            if lease.0 < Duration::from_millis(100) {
+                return Err(ConfigError::invalid(key("lease"), "must be at least 100ms"));
+            }
+        }
+        if let Some(mem) = self.memory {
+            if mem.0 < 1 << 16 || mem.0 > max_memory {
+                return Err(ConfigError::invalid(
+                    key("memory"),
+                    format!("{} must be between 64KiB and runtime.max_memory ({max_memory})", mem.0),
+                ));
+            }
+        }
+        self.validate_retries(prefix)?;
+        if let Some(window) = &self.window {
+            crate::settings::parse_window(window)
+                .map_err(|reason| ConfigError::invalid(key("window"), reason))?;
+        }
+        Ok(())
+    }
+
+    fn validate_retries(&self, prefix: &str) -> Result<(), ConfigError> {
+        if let Some(kinds) = &self.retry_on {
+            if let Some(bad) = kinds.iter().find(|k| !RETRY_KINDS.contains(&k.as_str())) {
+                return Err(ConfigError::invalid(
+                    format!("{prefix}.retry_on"),
+                    format!("unknown failure kind {bad:?} (known: {})", RETRY_KINDS.join(", ")),
+                ));
+            }
+        }
+        if let Some(b) = &self.backoff {
+            if let Some(j) = b.jitter {
+                if !(0.0..=1.0).contains(&j) {
+                    return Err(ConfigError::invalid(format!("{prefix}.backoff.jitter"), format!("{j} must be between 0 and 1")));
+                }
+            }
+            if let (Some(base), Some(max)) = (b.base, b.max) {
+                if base > max {
+                    return Err(ConfigError::invalid(format!("{prefix}.backoff.base"), "must not exceed backoff.max"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
