@@ -1,1 +1,37 @@
-//! Redis broker and state store: streams with consumer groups, delayed sorted sets, shared registry, global QPS.
+//! Redis broker and state store: many `wasmboost serve` hosts share queues, modules, limits
+//! and results through one Redis (7.0 or newer; no modules needed).
+//!
+//! - [`config`]: [`RedisConfig`], the `[broker] type = "redis"` settings.
+//! - [`broker`]: [`RedisBroker`], queues on Redis Streams with one consumer group per queue.
+//! - `fetch`: leasing messages (priorities with aging, delayed promotion, lease reclaim).
+//! - `lease`: renewing and settling one delivery; `acker`: group-committed acks.
+//! - `dead`: the dead-letter stream (list, replay, purge).
+//! - [`store`]: [`RedisStore`], the shared state store; `notify`: terminal-record pub/sub.
+//! - `keys`: every key name; `fields`: stream entry fields <-> messages; `scripts` and
+//!   `src/lua/`: the Lua scripts; `reply`: reply parsing; `conn`: connections; [`error`].
+//!
+//! The key layout and delivery guarantees are documented in this crate's README.md.
+
+mod acker;
+pub mod broker;
+pub mod config;
+mod conn;
+mod dead;
+pub mod error;
+mod fetch;
+mod fields;
+mod keys;
+mod lease;
+mod notify;
+mod reply;
+mod scripts;
+pub mod store;
+
+pub use broker::RedisBroker;
+pub use config::RedisConfig;
+pub use error::ConnectError;
+pub use fetch::MAX_FETCH;
+pub use store::RedisStore;
+
+/// The config `type` string that selects this broker.
+pub const TYPE: &str = "redis";

@@ -1,0 +1,99 @@
+//! Group-committed acks. Each `ack` waits for its own `XACK`, but acks that arrive while a flush
+//! is in flight are sent together in the next one (one script call per stream: `XACK` of the
+//! batch, then trim what is settled), so a busy host acks thousands of messages per round trip
+//! while a lone ack still takes one.
+
+use std::collections::BTreeMap;
+
+use redis::aio::ConnectionManager;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use wasmboost_broker::BrokerError;
+
+use crate::error::is_transient;
+use crate::scripts::ACK;
+
+/// Most acks in one flush: bounds the size of one MULTI.
+const MAX_BATCH: usize = 4096;
+
+struct AckRequest {
+    stream: String,
+    entry_id: String,
+    done: oneshot::Sender<Result<(), BrokerError>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Acker {
+    requests: mpsc::UnboundedSender<AckRequest>,
+    task: JoinHandle<()>,
+}
+
+impl Acker {
+    pub(crate) fn spawn(manager: ConnectionManager, group: String) -> Self {
+        let (requests, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(run(manager, group, rx));
+        Acker { requests, task }
+    }
+
+    /// Ack and delete `entry_id` of `stream`; returns once Redis has done it.
+    pub(crate) async fn ack(&self, stream: String, entry_id: String) -> Result<(), BrokerError> {
+        let (done, rx) = oneshot::channel();
+        let request = AckRequest {
+            stream,
+            entry_id,
+            done,
+        };
+        self.requests
+            .send(request)
+            .map_err(|_| BrokerError::Closed)?;
+        rx.await.map_err(|_| BrokerError::Closed)?
+    }
+}
+
+impl Drop for Acker {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn run(
+    mut manager: ConnectionManager,
+    group: String,
+    mut rx: mpsc::UnboundedReceiver<AckRequest>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(request) => batch.push(request),
+                Err(_) => break,
+            }
+        }
+        flush(&mut manager, &group, batch).await;
+    }
+}
+
+async fn flush(manager: &mut ConnectionManager, group: &str, batch: Vec<AckRequest>) {
+    let mut by_stream: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for r in &batch {
+        by_stream.entry(&r.stream).or_default().push(&r.entry_id);
+    }
+    let mut pipe = redis::pipe();
+    // Loading is cheap and idempotent; it keeps the batch working after a server restart.
+    pipe.load_script(&ACK).ignore();
+    for (stream, ids) in &by_stream {
+        let mut inv = ACK.prepare_invoke();
+        inv.key(*stream).arg(group).arg(ids);
+        pipe.invoke_script(&inv).ignore();
+    }
+    let result: redis::RedisResult<()> = pipe.query_async(manager).await;
+    for r in batch {
+        let outcome = match &result {
+            Ok(()) => Ok(()),
+            Err(e) if is_transient(e) => Err(BrokerError::Unavailable(format!("redis: {e}"))),
+            Err(e) => Err(BrokerError::Backend(format!("redis: {e}"))),
+        };
+        // The caller may have given up waiting; its ack happened anyway.
+        let _ = r.done.send(outcome);
+    }
+}

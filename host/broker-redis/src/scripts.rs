@@ -1,0 +1,38 @@
+//! The Lua scripts, each run atomically by Redis. Queue scripts share `lua/prelude.lua`
+//! (key names, field access, promotion of due delayed messages). `redis::Script` runs them by
+//! EVALSHA and loads them again after a server restart forgot them.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+const PRELUDE: &str = include_str!("lua/prelude.lua");
+
+fn queue_script(body: &str) -> Script {
+    Script::new(&format!("{PRELUDE}\n{body}"))
+}
+
+/// Lease messages: promote due ones, reclaim expired leases, read new ones by priority.
+pub(crate) static FETCH: LazyLock<Script> =
+    LazyLock::new(|| queue_script(include_str!("lua/fetch.lua")));
+/// Ack a batch of one stream's entries and trim the settled ones.
+pub(crate) static ACK: LazyLock<Script> =
+    LazyLock::new(|| queue_script(include_str!("lua/ack.lua")));
+/// Retry, requeue or dead-letter one delivery, if this consumer still holds it.
+pub(crate) static SETTLE: LazyLock<Script> =
+    LazyLock::new(|| queue_script(include_str!("lua/settle.lua")));
+/// Extend one lease, if this consumer still holds it.
+pub(crate) static RENEW: LazyLock<Script> =
+    LazyLock::new(|| queue_script(include_str!("lua/renew.lua")));
+/// Publish one delayed message (park it, schedule it).
+pub(crate) static DELAY: LazyLock<Script> =
+    LazyLock::new(|| queue_script(include_str!("lua/delay.lua")));
+/// Count a queue's messages by state.
+pub(crate) static COUNTS: LazyLock<Script> =
+    LazyLock::new(|| queue_script(include_str!("lua/counts.lua")));
+/// Move dead letters back onto the queue.
+pub(crate) static REPLAY: LazyLock<Script> =
+    LazyLock::new(|| queue_script(include_str!("lua/replay.lua")));
+/// Reserve a slot of a global rate (GCRA).
+pub(crate) static RATE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/rate.lua")));

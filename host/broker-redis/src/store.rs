@@ -1,0 +1,329 @@
+//! [`RedisStore`]: the `StateStore` seam on Redis, shared by every host using the same server
+//! and prefix: task records with TTLs and terminal notifications, dedup marks, pause flags,
+//! modules and bindings, counters, host heartbeats and a global rate limiter (GCRA in Lua).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use redis::AsyncCommands;
+use tokio::time::Instant;
+use wasmboost_broker::{StateError, StateStore, now_ms};
+
+use crate::config::RedisConfig;
+use crate::conn::Conn;
+use crate::error::{ConnectError, state_err};
+use crate::keys::Keys;
+use crate::notify::Notifier;
+use crate::scripts::RATE;
+
+/// First byte of a stored record: whether it is terminal.
+const TERMINAL: u8 = b'T';
+const RUNNING: u8 = b'R';
+/// Pauses between attempts while `wait_terminal` waits out an outage.
+const RECONNECT_BACKOFF_MIN: Duration = Duration::from_millis(20);
+const RECONNECT_BACKOFF_MAX: Duration = Duration::from_millis(500);
+/// Heartbeat index entries are dropped this long after their key expired (clock skew margin).
+const HOST_INDEX_GRACE_MS: u64 = 60_000;
+
+/// Shared state for every host pointing at one Redis.
+pub struct RedisStore {
+    conn: Conn,
+    keys: Keys,
+    notifier: Notifier,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("conn", &self.conn)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Validate `config` and connect (see `RedisBroker::connect` for outages).
+    pub async fn connect(config: RedisConfig) -> Result<Self, ConnectError> {
+        let conn = Conn::open(&config).await?;
+        let notifier = Notifier::new(conn.client().clone());
+        Ok(RedisStore {
+            keys: Keys::new(&config.prefix),
+            conn,
+            notifier,
+        })
+    }
+
+    async fn get(&self, key: String) -> Result<Option<Vec<u8>>, StateError> {
+        self.conn.manager().get(key).await.map_err(state_err)
+    }
+
+    /// One subscription's worth of `wait_terminal`.
+    async fn wait_once(&self, task_id: &str, deadline: Instant) -> Result<Wait, StateError> {
+        let mut waiter = self
+            .notifier
+            .watch(&self.keys.done_channel(task_id))
+            .await?;
+        // Subscribed first, read second: a terminal put in between is seen by the read.
+        let now = self.terminal(task_id).await;
+        if !matches!(now, Ok(None)) {
+            self.notifier.unwatch(waiter).await;
+            return now.map(Wait::Done);
+        }
+        let got = tokio::time::timeout_at(deadline, waiter.recv()).await;
+        self.notifier.unwatch(waiter).await;
+        match got {
+            Ok(Some(record)) => Ok(Wait::Done(Some(record))),
+            Ok(None) if Instant::now() < deadline => Ok(Wait::Lost),
+            _ => self.terminal(task_id).await.map(Wait::Done),
+        }
+    }
+
+    /// The terminal record of `task_id`, if it has one now.
+    async fn terminal(&self, task_id: &str) -> Result<Option<Bytes>, StateError> {
+        Ok(self
+            .get(self.keys.task(task_id))
+            .await?
+            .and_then(|v| decode(&v).filter(|(t, _)| *t).map(|(_, r)| r)))
+    }
+}
+
+/// How one subscription's wait ended.
+enum Wait {
+    /// With the terminal record, or `None` at the deadline.
+    Done(Option<Bytes>),
+    /// The subscription connection dropped before anything arrived.
+    Lost,
+}
+
+fn ttl_ms(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+fn decode(stored: &[u8]) -> Option<(bool, Bytes)> {
+    let (flag, record) = stored.split_first()?;
+    Some((*flag == TERMINAL, Bytes::copy_from_slice(record)))
+}
+
+#[async_trait]
+impl StateStore for RedisStore {
+    fn is_shared(&self) -> bool {
+        true
+    }
+
+    async fn put_record(
+        &self,
+        task_id: &str,
+        record: Bytes,
+        terminal: bool,
+        ttl: Duration,
+    ) -> Result<(), StateError> {
+        let mut stored = Vec::with_capacity(record.len() + 1);
+        stored.push(if terminal { TERMINAL } else { RUNNING });
+        stored.extend_from_slice(&record);
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(self.keys.task(task_id))
+            .arg(stored)
+            .arg("PX")
+            .arg(ttl_ms(ttl))
+            .ignore();
+        if terminal {
+            // After the SET on the same connection: a woken waiter may read the key at once.
+            pipe.cmd("PUBLISH")
+                .arg(self.keys.done_channel(task_id))
+                .arg(record.as_ref())
+                .ignore();
+        }
+        pipe.query_async::<()>(&mut self.conn.manager())
+            .await
+            .map_err(state_err)
+    }
+
+    async fn get_record(&self, task_id: &str) -> Result<Option<Bytes>, StateError> {
+        let stored = self.get(self.keys.task(task_id)).await?;
+        Ok(stored.and_then(|v| decode(&v)).map(|(_, record)| record))
+    }
+
+    async fn wait_terminal(
+        &self,
+        task_id: &str,
+        timeout: Duration,
+    ) -> Result<Option<Bytes>, StateError> {
+        let deadline = Instant::now() + timeout;
+        let mut backoff = RECONNECT_BACKOFF_MIN;
+        loop {
+            match self.wait_once(task_id, deadline).await {
+                Ok(Wait::Done(record)) => return Ok(record),
+                // The subscription dropped: subscribe again (the next round re-reads the record).
+                Ok(Wait::Lost) => {}
+                // Redis is restarting: keep the caller's wait alive until its deadline.
+                Err(e) if e.is_transient() && Instant::now() + backoff < deadline => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(RECONNECT_BACKOFF_MAX);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn dedup_seen(&self, queue: &str, key: &str) -> Result<bool, StateError> {
+        self.conn
+            .manager()
+            .exists(self.keys.dedup(queue, key))
+            .await
+            .map_err(state_err)
+    }
+
+    async fn dedup_mark(&self, queue: &str, key: &str, ttl: Duration) -> Result<(), StateError> {
+        redis::cmd("SET")
+            .arg(self.keys.dedup(queue, key))
+            .arg(1)
+            .arg("PX")
+            .arg(ttl_ms(ttl))
+            .query_async(&mut self.conn.manager())
+            .await
+            .map_err(state_err)
+    }
+
+    async fn set_paused(&self, queue: &str, paused: bool) -> Result<(), StateError> {
+        let mut m = self.conn.manager();
+        let key = self.keys.paused();
+        let r: redis::RedisResult<i64> = if paused {
+            m.sadd(key, queue).await
+        } else {
+            m.srem(key, queue).await
+        };
+        r.map(drop).map_err(state_err)
+    }
+
+    async fn paused_queues(&self) -> Result<Vec<String>, StateError> {
+        let mut queues: Vec<String> = self
+            .conn
+            .manager()
+            .smembers(self.keys.paused())
+            .await
+            .map_err(state_err)?;
+        queues.sort();
+        Ok(queues)
+    }
+
+    async fn put_module(&self, sha256: &str, wasm: Bytes) -> Result<(), StateError> {
+        // NX: content-addressed, so an existing value is already the same bytes.
+        redis::cmd("SET")
+            .arg(self.keys.module(sha256))
+            .arg(wasm.as_ref())
+            .arg("NX")
+            .query_async::<()>(&mut self.conn.manager())
+            .await
+            .map_err(state_err)
+    }
+
+    async fn get_module(&self, sha256: &str) -> Result<Option<Bytes>, StateError> {
+        Ok(self.get(self.keys.module(sha256)).await?.map(Bytes::from))
+    }
+
+    async fn put_binding(&self, queue: &str, binding: Bytes) -> Result<(), StateError> {
+        redis::pipe()
+            .atomic()
+            .set(self.keys.binding(queue), binding.as_ref())
+            .ignore()
+            .sadd(self.keys.bound(), queue)
+            .ignore()
+            .query_async::<()>(&mut self.conn.manager())
+            .await
+            .map_err(state_err)
+    }
+
+    async fn get_binding(&self, queue: &str) -> Result<Option<Bytes>, StateError> {
+        Ok(self.get(self.keys.binding(queue)).await?.map(Bytes::from))
+    }
+
+    async fn bound_queues(&self) -> Result<Vec<String>, StateError> {
+        let mut queues: Vec<String> = self
+            .conn
+            .manager()
+            .smembers(self.keys.bound())
+            .await
+            .map_err(state_err)?;
+        queues.sort();
+        Ok(queues)
+    }
+
+    async fn add_counters(&self, queue: &str, deltas: &[(&str, i64)]) -> Result<(), StateError> {
+        if deltas.is_empty() {
+            return Ok(());
+        }
+        let key = self.keys.counters(queue);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for (name, delta) in deltas {
+            pipe.hincr(&key, *name, *delta).ignore();
+        }
+        pipe.query_async::<()>(&mut self.conn.manager())
+            .await
+            .map_err(state_err)
+    }
+
+    async fn counters(&self, queue: &str) -> Result<BTreeMap<String, i64>, StateError> {
+        self.conn
+            .manager()
+            .hgetall(self.keys.counters(queue))
+            .await
+            .map_err(state_err)
+    }
+
+    async fn heartbeat(&self, host_id: &str, info: Bytes, ttl: Duration) -> Result<(), StateError> {
+        let ttl = ttl_ms(ttl);
+        redis::pipe()
+            .cmd("SET")
+            .arg(self.keys.host(host_id))
+            .arg(info.as_ref())
+            .arg("PX")
+            .arg(ttl)
+            .ignore()
+            .zadd(self.keys.hosts(), host_id, now_ms().saturating_add(ttl))
+            .ignore()
+            .query_async::<()>(&mut self.conn.manager())
+            .await
+            .map_err(state_err)
+    }
+
+    async fn live_hosts(&self) -> Result<Vec<Bytes>, StateError> {
+        let mut m = self.conn.manager();
+        let index = self.keys.hosts();
+        let stale = now_ms().saturating_sub(HOST_INDEX_GRACE_MS);
+        let ((), ids): ((), Vec<String>) = redis::pipe()
+            .zrembyscore(&index, "-inf", stale)
+            .zrange(&index, 0, -1)
+            .query_async(&mut m)
+            .await
+            .map_err(state_err)?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids.iter().map(|id| self.keys.host(id)).collect();
+        let infos: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+            .arg(&keys)
+            .query_async(&mut m)
+            .await
+            .map_err(state_err)?;
+        Ok(infos.into_iter().flatten().map(Bytes::from).collect())
+    }
+
+    async fn reserve_rate(&self, queue: &str, per_second: f64) -> Result<Duration, StateError> {
+        if !(per_second.is_finite() && per_second > 0.0) {
+            return Err(StateError::Backend(format!(
+                "rate of queue {queue} must be a positive number per second, got {per_second}"
+            )));
+        }
+        let interval_us = 1_000_000.0 / per_second;
+        let wait_us: i64 = RATE
+            .key(self.keys.rate(queue))
+            .arg(format!("{interval_us:.3}"))
+            .invoke_async(&mut self.conn.manager())
+            .await
+            .map_err(state_err)?;
+        Ok(Duration::from_micros(u64::try_from(wait_us).unwrap_or(0)))
+    }
+}
