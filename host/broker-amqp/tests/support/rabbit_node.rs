@@ -14,7 +14,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How long a boot may take on a loaded 2-core machine.
-const BOOT_DEADLINE: Duration = Duration::from_secs(90);
+const BOOT_DEADLINE: Duration = Duration::from_secs(240);
 const SERVER: &str = "/usr/lib/rabbitmq/bin/rabbitmq-server";
 
 /// One rabbitmq-server node. `shared_node()` gives the per-process one; `RabbitNode::start()` a
