@@ -119,7 +119,10 @@ impl QueueConsumer {
     fn mark_dead(&self) {
         self.dead.store(true, Ordering::Release);
         // Buffered deliveries belong to a dead channel: RabbitMQ delivers them again.
-        self.buffer.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.buffer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         self.notify.notify_waiters();
     }
 }

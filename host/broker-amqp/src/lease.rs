@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use lapin::Channel;
 use lapin::Acker;
+use lapin::Channel;
 use lapin::options::BasicAckOptions;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -123,7 +123,11 @@ impl Shared {
             .ack(BasicAckOptions::default())
             .await
             .map_err(|e| map_err(&format!("acking message {:?}", m.id), &e))?;
-        if done { Ok(()) } else { Err(self.channel_gone()) }
+        if done {
+            Ok(())
+        } else {
+            Err(self.channel_gone())
+        }
     }
 }
 

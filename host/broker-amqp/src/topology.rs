@@ -136,9 +136,18 @@ mod tests {
     #[test]
     fn buckets_pick_the_largest_that_fits() {
         assert_eq!(bucket_for("q", 10), None, "due now");
-        assert_eq!(bucket_for("q", 50).as_deref(), Some("wasmboost.q.delay.100"));
-        assert_eq!(bucket_for("q", 700).as_deref(), Some("wasmboost.q.delay.400"));
-        assert_eq!(bucket_for("q", 800).as_deref(), Some("wasmboost.q.delay.800"));
+        assert_eq!(
+            bucket_for("q", 50).as_deref(),
+            Some("wasmboost.q.delay.100")
+        );
+        assert_eq!(
+            bucket_for("q", 700).as_deref(),
+            Some("wasmboost.q.delay.400")
+        );
+        assert_eq!(
+            bucket_for("q", 800).as_deref(),
+            Some("wasmboost.q.delay.800")
+        );
         let top = bucket_name("q", bucket_ms(BUCKETS - 1));
         assert_eq!(bucket_for("q", u64::MAX).as_deref(), Some(top.as_str()));
     }

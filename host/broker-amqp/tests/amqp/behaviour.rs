@@ -38,7 +38,10 @@ async fn declare_like_a_foreign_producer(channel: &Channel, queue: &str) {
     let dlx = LongString::from("wasmboost.dlx");
     args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(dlx));
     let key = LongString::from(queue);
-    args.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(key));
+    args.insert(
+        "x-dead-letter-routing-key".into(),
+        AMQPValue::LongString(key),
+    );
     channel
         .queue_declare(queue.into(), QueueDeclareOptions::durable(), args)
         .await
@@ -73,14 +76,23 @@ async fn raw_amqp_publish_is_fetched() {
     let first = fetch_one(&broker, &q).await;
     let m = first.message().clone();
     assert_eq!(
-        (m.id.as_str(), &m.body[..], m.priority, m.attempt, m.queue.as_str()),
+        (
+            m.id.as_str(),
+            &m.body[..],
+            m.priority,
+            m.attempt,
+            m.queue.as_str()
+        ),
         ("celery-1", &br#"{"x":1}"#[..], 3, 1, q.as_str())
     );
     first.settle(Settlement::Ack).await.expect("ack");
     let second = fetch_one(&broker, &q).await;
     let m = second.message().clone();
     assert!(m.id.starts_with("amqp-"), "an id is made up: {}", m.id);
-    assert_eq!((&m.body[..], m.attempt, m.redeliveries), (&br#"{"x":2}"#[..], 1, 0));
+    assert_eq!(
+        (&m.body[..], m.attempt, m.redeliveries),
+        (&br#"{"x":2}"#[..], 1, 0)
+    );
     second.settle(Settlement::Ack).await.expect("ack");
 }
 
@@ -94,7 +106,11 @@ async fn non_json_body_is_handed_out_and_dead_lettered_with_reason() {
     let body = b"\xff\xfe definitely not json";
     raw_publish(&channel, &q, body, BasicProperties::default()).await;
     let d = fetch_one(&broker, &q).await;
-    assert_eq!(&d.message().body[..], &body[..], "the body is handed out as is");
+    assert_eq!(
+        &d.message().body[..],
+        &body[..],
+        "the body is handed out as is"
+    );
     let id = d.message().id.clone();
     let reason = "body is not json: expected value at line 1".to_owned();
     d.settle(Settlement::DeadLetter {
@@ -102,9 +118,15 @@ async fn non_json_body_is_handed_out_and_dead_lettered_with_reason() {
     })
     .await
     .expect("dead-letter");
-    let dead = broker.dead_letters(&q, 10).await.expect("list dead letters");
+    let dead = broker
+        .dead_letters(&q, 10)
+        .await
+        .expect("list dead letters");
     assert_eq!(dead.len(), 1, "{dead:?}");
-    assert_eq!((dead[0].message.id.as_str(), dead[0].reason.as_str()), (id.as_str(), reason.as_str()));
+    assert_eq!(
+        (dead[0].message.id.as_str(), dead[0].reason.as_str()),
+        (id.as_str(), reason.as_str())
+    );
     assert_eq!(&dead[0].message.body[..], &body[..]);
 }
 
@@ -173,19 +195,29 @@ async fn server_restart_reconnects_and_keeps_every_confirmed_message() {
         .expect("a private node for the restart");
     let q = unique("restart");
     let broker = broker(&node.amqp_url()).await;
-    let before: Vec<_> = (0..300).map(|i| NewMessage::new(format!("a{i}"), "{}")).collect();
-    broker.publish(&q, before).await.expect("publish before restart");
+    let before: Vec<_> = (0..300)
+        .map(|i| NewMessage::new(format!("a{i}"), "{}"))
+        .collect();
+    broker
+        .publish(&q, before)
+        .await
+        .expect("publish before restart");
     let due = NewMessage {
         not_before_ms: Some(ms_after(Duration::from_secs(2))),
         ..NewMessage::new("delayed", "{}")
     };
-    broker.publish(&q, vec![due]).await.expect("publish delayed");
+    broker
+        .publish(&q, vec![due])
+        .await
+        .expect("publish delayed");
     let early = drain(&broker, &q, 50).await;
     let node = tokio::task::spawn_blocking(move || node.restart().map(|()| node))
         .await
         .expect("restart task")
         .expect("restart the node");
-    let after: Vec<_> = (0..100).map(|i| NewMessage::new(format!("b{i}"), "{}")).collect();
+    let after: Vec<_> = (0..100)
+        .map(|i| NewMessage::new(format!("b{i}"), "{}"))
+        .collect();
     publish_retrying(&broker, &q, after)
         .await
         .expect("publish after restart (reconnects)");

@@ -40,7 +40,10 @@ pub async fn drain_ids(
     queue: &str,
     want: &HashSet<String>,
 ) -> HashMap<String, (Message, usize)> {
-    drain_until(broker, queue, |seen| want.iter().all(|id| seen.contains_key(id))).await
+    drain_until(broker, queue, |seen| {
+        want.iter().all(|id| seen.contains_key(id))
+    })
+    .await
 }
 
 type Seen = HashMap<String, (Message, usize)>;
@@ -55,7 +58,12 @@ async fn drain_until(broker: &Arc<dyn Broker>, queue: &str, done: impl Fn(&Seen)
             seen.len()
         );
         let got = match broker
-            .fetch(queue, 64, Duration::from_secs(60), Duration::from_millis(500))
+            .fetch(
+                queue,
+                64,
+                Duration::from_secs(60),
+                Duration::from_millis(500),
+            )
             .await
         {
             Ok(got) => got,

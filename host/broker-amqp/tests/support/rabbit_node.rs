@@ -124,7 +124,10 @@ impl RabbitNode {
             .env("ERL_EPMD_PORT", self.epmd_port.to_string())
             .env("RABBITMQ_MNESIA_BASE", self.dir.join("mnesia"))
             .env("RABBITMQ_LOG_BASE", self.dir.join("log"))
-            .env("RABBITMQ_ENABLED_PLUGINS_FILE", self.dir.join("enabled_plugins"))
+            .env(
+                "RABBITMQ_ENABLED_PLUGINS_FILE",
+                self.dir.join("enabled_plugins"),
+            )
             .env("RABBITMQ_CONFIG_FILE", self.dir.join("rabbitmq.conf"))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
