@@ -1,0 +1,223 @@
+//! The connection to RabbitMQ: one [`Session`] (connection + confirm-mode publishing channel) at a
+//! time, replaced with backoff when it dies. Topology is declared once per queue per session, so
+//! a reconnect re-declares it on first use.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use tokio::time::Instant;
+use wasmboost_broker::BrokerError;
+
+use crate::topology;
+
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// A server that accepts TCP but never answers the handshake counts as down.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One live connection and its confirm-mode publishing channel.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub conn: Connection,
+    publisher: Channel,
+    /// Increases with each reconnect; consumers of an older session are stale.
+    pub generation: u64,
+    declared: Mutex<HashSet<String>>,
+}
+
+/// One message to publish with a confirm.
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    pub exchange: String,
+    pub routing_key: String,
+    pub body: bytes::Bytes,
+    pub properties: BasicProperties,
+    /// Names the message in errors.
+    pub id: String,
+}
+
+impl Session {
+    async fn open(url: &str, generation: u64) -> lapin::Result<Session> {
+        let props = ConnectionProperties::default().with_connection_name("wasmboost".into());
+        let conn = Connection::connect(url, props).await?;
+        let publisher = conn.create_channel().await?;
+        publisher
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        Ok(Session {
+            conn,
+            publisher,
+            generation,
+            declared: Mutex::new(HashSet::new()),
+        })
+    }
+
+    pub fn alive(&self) -> bool {
+        self.conn.status().connected() && self.publisher.status().connected()
+    }
+
+    /// Declare the objects behind `queue` unless this session already did.
+    pub async fn ensure_topology(&self, queue: &str) -> Result<(), BrokerError> {
+        if self.declared_lock().contains(queue) {
+            return Ok(());
+        }
+        topology::declare(&self.publisher, queue)
+            .await
+            .map_err(|e| map_err(&format!("declaring queue {queue:?}"), &e))?;
+        self.declared_lock().insert(queue.to_owned());
+        Ok(())
+    }
+
+    fn declared_lock(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.declared.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Publish every message, then wait for all confirms: `Ok` means RabbitMQ has them all.
+    pub async fn publish_confirmed(&self, batch: Vec<Outgoing>) -> Result<(), BrokerError> {
+        let mut pending = Vec::with_capacity(batch.len());
+        for out in batch {
+            let confirm = self
+                .publisher
+                .basic_publish(
+                    out.exchange.as_str().into(),
+                    out.routing_key.as_str().into(),
+                    BasicPublishOptions::default(),
+                    &out.body,
+                    out.properties,
+                )
+                .await
+                .map_err(|e| map_err(&format!("publishing {:?}", out.id), &e))?;
+            pending.push((out.id, confirm));
+        }
+        for (id, confirm) in pending {
+            let confirmation = confirm
+                .await
+                .map_err(|e| map_err(&format!("confirming {id:?}"), &e))?;
+            if confirmation.is_nack() {
+                return Err(BrokerError::Backend(format!(
+                    "rabbitmq refused message {id:?} (publisher nack)"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// A channel of this session's connection for one-off work (listing dead letters).
+    pub async fn channel(&self) -> Result<Channel, BrokerError> {
+        self.conn
+            .create_channel()
+            .await
+            .map_err(|e| map_err("opening a channel", &e))
+    }
+
+    pub fn publisher(&self) -> &Channel {
+        &self.publisher
+    }
+}
+
+/// Owns the current session and reconnects with exponential backoff when it is gone.
+#[derive(Debug)]
+pub(crate) struct Link {
+    url: String,
+    state: tokio::sync::Mutex<LinkState>,
+}
+
+#[derive(Debug)]
+struct LinkState {
+    session: Option<Arc<Session>>,
+    generation: u64,
+    backoff: Duration,
+    next_try: Instant,
+    closed: bool,
+}
+
+impl Link {
+    pub fn new(url: &str) -> Link {
+        Link {
+            url: url.to_owned(),
+            state: tokio::sync::Mutex::new(LinkState {
+                session: None,
+                generation: 0,
+                backoff: MIN_BACKOFF,
+                next_try: Instant::now(),
+                closed: false,
+            }),
+        }
+    }
+
+    /// The live session, connecting (once, after the current backoff) if there is none.
+    pub async fn session(&self) -> Result<Arc<Session>, BrokerError> {
+        let mut st = self.state.lock().await;
+        if st.closed {
+            return Err(BrokerError::Closed);
+        }
+        if let Some(s) = &st.session {
+            if s.alive() {
+                return Ok(Arc::clone(s));
+            }
+            tracing::warn!(url = %redact(&self.url), "rabbitmq connection lost; reconnecting");
+            st.session = None;
+        }
+        tokio::time::sleep_until(st.next_try).await;
+        st.generation += 1;
+        let attempt =
+            tokio::time::timeout(CONNECT_TIMEOUT, Session::open(&self.url, st.generation));
+        let opened = match attempt.await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(_) => Err(format!("no answer within {CONNECT_TIMEOUT:?}")),
+        };
+        match opened {
+            Ok(s) => {
+                let s = Arc::new(s);
+                st.session = Some(Arc::clone(&s));
+                st.backoff = MIN_BACKOFF;
+                Ok(s)
+            }
+            Err(e) => {
+                st.next_try = Instant::now() + st.backoff;
+                st.backoff = (st.backoff * 2).min(MAX_BACKOFF);
+                Err(BrokerError::Unavailable(format!(
+                    "cannot connect to rabbitmq at {}: {e}",
+                    redact(&self.url)
+                )))
+            }
+        }
+    }
+
+    /// Close the connection; later calls fail with `Closed`.
+    pub async fn close(&self) -> Result<(), BrokerError> {
+        let mut st = self.state.lock().await;
+        st.closed = true;
+        if let Some(s) = st.session.take() {
+            s.conn
+                .close(200, "wasmboost broker closed".into())
+                .await
+                .map_err(|e| map_err("closing the connection", &e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Protocol refusals (a queue declared with other arguments, access refused) are permanent;
+/// everything else (io, closed channel or connection) is worth retrying after a reconnect.
+pub(crate) fn map_err(what: &str, e: &lapin::Error) -> BrokerError {
+    match e.kind() {
+        lapin::ErrorKind::ProtocolError(_) => BrokerError::Backend(format!("{what}: {e}")),
+        _ => BrokerError::Unavailable(format!("{what}: {e}")),
+    }
+}
+
+/// The url without its password, for logs and errors.
+pub(crate) fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}

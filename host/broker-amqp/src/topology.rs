@@ -1,0 +1,154 @@
+//! Names and declarations of the RabbitMQ objects behind one wasmboost queue `q`:
+//!
+//! | object | name | arguments |
+//! |---|---|---|
+//! | work queue | `q` | durable, `x-max-priority: 10`, `x-dead-letter-exchange: wasmboost.dlx` |
+//! | dead-letter exchange | `wasmboost.dlx` | direct, durable, shared by all queues |
+//! | dead-letter queue | `wasmboost.q.dlq` | durable, bound to `wasmboost.dlx` with key `q` |
+//! | delay buckets | `wasmboost.q.delay.<ms>` | durable, `x-message-ttl: <ms>`, dead-letter to `q` |
+//!
+//! Delay buckets hold 100 ms × 2^k (k = 0..=20, up to ~29 h). A message due in `d` waits in the
+//! largest bucket not longer than `d`, expires into the work queue, and is routed on through the
+//! next bucket by the consumer until it is due (at most one hop per set bit of `d / 100 ms`).
+
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Channel, ExchangeKind};
+
+use crate::codec::long_string;
+
+/// The dead-letter exchange every wasmboost queue shares.
+pub(crate) const DLX: &str = "wasmboost.dlx";
+/// Highest AMQP priority of the work queues (wasmboost priorities are 0..=9).
+pub(crate) const MAX_PRIORITY_ARG: u8 = 10;
+const BUCKET_BASE_MS: u64 = 100;
+const BUCKETS: u32 = 21;
+/// A message due within this is delivered rather than delayed once more.
+pub(crate) const DUE_SLACK_MS: u64 = 20;
+
+pub(crate) fn dlq(queue: &str) -> String {
+    format!("wasmboost.{queue}.dlq")
+}
+
+fn bucket_ms(k: u32) -> u64 {
+    BUCKET_BASE_MS << k
+}
+
+pub(crate) fn bucket_name(queue: &str, ms: u64) -> String {
+    format!("wasmboost.{queue}.delay.{ms}")
+}
+
+pub(crate) fn all_buckets(queue: &str) -> impl Iterator<Item = String> + '_ {
+    (0..BUCKETS).map(move |k| bucket_name(queue, bucket_ms(k)))
+}
+
+/// The bucket a message still `remaining_ms` from due waits in next, or `None` if it is due.
+pub(crate) fn bucket_for(queue: &str, remaining_ms: u64) -> Option<String> {
+    if remaining_ms <= DUE_SLACK_MS {
+        return None;
+    }
+    let k = (0..BUCKETS)
+        .rev()
+        .find(|k| bucket_ms(*k) <= remaining_ms)
+        .unwrap_or(0);
+    Some(bucket_name(queue, bucket_ms(k)))
+}
+
+pub(crate) fn work_queue_args(queue: &str) -> FieldTable {
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-max-priority".into(),
+        AMQPValue::ShortShortUInt(MAX_PRIORITY_ARG),
+    );
+    args.insert("x-dead-letter-exchange".into(), long_string(DLX));
+    args.insert("x-dead-letter-routing-key".into(), long_string(queue));
+    args
+}
+
+fn bucket_args(queue: &str, ms: u64) -> FieldTable {
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-message-ttl".into(),
+        AMQPValue::LongLongInt(crate::codec::clamp_i64(ms)),
+    );
+    // The default exchange routes by queue name: expired messages land in the work queue.
+    args.insert("x-dead-letter-exchange".into(), long_string(""));
+    args.insert("x-dead-letter-routing-key".into(), long_string(queue));
+    args
+}
+
+/// Declare everything behind `queue` (idempotent: same names, same arguments).
+pub(crate) async fn declare(channel: &Channel, queue: &str) -> lapin::Result<()> {
+    let durable = QueueDeclareOptions::durable();
+    channel
+        .exchange_declare(
+            DLX.into(),
+            ExchangeKind::Direct,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..ExchangeDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    channel
+        .queue_declare(queue.into(), durable, work_queue_args(queue))
+        .await?;
+    let dead = dlq(queue);
+    channel
+        .queue_declare(dead.as_str().into(), durable, FieldTable::default())
+        .await?;
+    channel
+        .queue_bind(
+            dead.as_str().into(),
+            DLX.into(),
+            queue.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    for k in 0..BUCKETS {
+        let ms = bucket_ms(k);
+        let name = bucket_name(queue, ms);
+        channel
+            .queue_declare(name.as_str().into(), durable, bucket_args(queue, ms))
+            .await?;
+    }
+    Ok(())
+}
+
+/// How many messages `name` holds ready (not counting those handed out), without creating it.
+pub(crate) async fn message_count(channel: &Channel, name: &str) -> lapin::Result<u64> {
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..QueueDeclareOptions::default()
+    };
+    let q = channel
+        .queue_declare(name.into(), passive, FieldTable::default())
+        .await?;
+    Ok(u64::from(q.message_count()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_pick_the_largest_that_fits() {
+        assert_eq!(bucket_for("q", 10), None, "due now");
+        assert_eq!(
+            bucket_for("q", 50).as_deref(),
+            Some("wasmboost.q.delay.100")
+        );
+        assert_eq!(
+            bucket_for("q", 700).as_deref(),
+            Some("wasmboost.q.delay.400")
+        );
+        assert_eq!(
+            bucket_for("q", 800).as_deref(),
+            Some("wasmboost.q.delay.800")
+        );
+        let top = bucket_name("q", bucket_ms(BUCKETS - 1));
+        assert_eq!(bucket_for("q", u64::MAX).as_deref(), Some(top.as_str()));
+    }
+}
