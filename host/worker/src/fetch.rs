@@ -42,6 +42,11 @@ pub(crate) async fn run(shared: Arc<Shared>, q: Arc<QueueWorker>) {
             .fetch(&q.name, taken, q.settings.lease, FETCH_WAIT)
             .await
         {
+            Ok(batch) if shared.paused.contains(&q.name) => {
+                // Paused while this fetch waited: hand the batch back untouched.
+                q.slots.add_permits(taken - batch.len());
+                return_unstarted(&q, batch).await;
+            }
             Ok(batch) => {
                 q.slots.add_permits(taken - batch.len());
                 start_batch(&shared, &q, batch).await;
@@ -155,7 +160,7 @@ async fn wait_rate_slot(shared: &Shared, q: &QueueWorker) -> bool {
     }
 }
 
-/// Give leased messages back to the broker at shutdown; their slots were never used.
+/// Give leased messages back to the broker (shutdown, pause); their slots were never used.
 async fn return_unstarted(q: &QueueWorker, deliveries: Vec<Delivery>) {
     let n = deliveries.len();
     for d in deliveries {
