@@ -102,6 +102,8 @@ impl RuntimeConfig {
             .wasm_component_model(true)
             // WASIp2 hosts never run component-model async; skipping its per-store state is faster.
             .concurrency_support(false)
+            // Tasks are Rust/Python compiled to linear memory; no wasm GC proposal, no collector.
+            .gc_support(false)
             .consume_fuel(true)
             .epoch_interruption(true)
             .max_wasm_stack(MAX_WASM_STACK)
