@@ -1,7 +1,34 @@
-//! The only crate that touches wasmtime.
+//! The only crate that touches wasmtime: one engine per process, the pooling allocator, compile
+//! and `.cwasm` cache, per-invocation budgets (fuel, wall clock, memory) and typed outcomes.
 //!
+//! - [`config`]: [`RuntimeConfig`] and the wasmtime configuration built from it.
+//! - [`error`]: [`RuntimeError`], [`LoadError`].
 //! - [`outcome`]: what an invocation asks for ([`Invocation`], [`Limits`]) and reports ([`Report`]).
+//! - `runtime`: [`Runtime`] (engine, linker, epoch ticker, load).
+//! - `module`: [`TaskModule`] and its `invoke`.
+//! - `host`: per-invocation store data, the memory limiter, the `log` import.
+//! - `capture`: bounded stdout/stderr/log buffers.
+//! - `cache`: the HMAC-checked `.cwasm` cache.
+//! - `validate`: size and component checks before compiling.
+//! - `trap`: mapping errors to [`TrapKind`].
+//! - `swap`: whether the dirty-page reset is safe (no swap).
+//! - `bindings`: host bindings for `wit/0.1.0`.
 
+mod bindings;
+mod cache;
+mod capture;
+pub mod config;
+pub mod error;
+mod host;
+mod module;
 pub mod outcome;
+mod runtime;
+mod swap;
+mod trap;
+mod validate;
 
+pub use config::RuntimeConfig;
+pub use error::{LoadError, RuntimeError};
+pub use module::TaskModule;
 pub use outcome::{Captured, Invocation, Limits, Outcome, Report, TaskContext, TaskError, TrapKind};
+pub use runtime::Runtime;

@@ -1,12 +1,246 @@
-//! `wasmboost run`.
+//! `wasmboost run`: one invocation of a component on a JSON payload, printed.
 
+use std::io::Read;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use anyhow::Context as _;
+use wasmboost_runtime::{
+    Invocation, Limits, Outcome, Report, Runtime, RuntimeConfig, TaskContext, config,
+};
+
+use super::{EXIT_HOST_ERROR, EXIT_TASK_ERROR, EXIT_TRAP};
+
+/// Run a component once on a JSON payload: the result on stdout, a summary on stderr.
 #[derive(Debug, clap::Args)]
-pub struct RunCommand {}
+pub struct RunCommand {
+    /// The task component (`.wasm`, built for wasm32-wasip2).
+    pub component: PathBuf,
+    /// The message as JSON (`{"x": 1, "y": 2}`). Without it and `--payload-file`, stdin is read.
+    #[arg(long, conflicts_with = "payload_file")]
+    pub payload: Option<String>,
+    /// Read the message from this file.
+    #[arg(long)]
+    pub payload_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub budget: BudgetArgs,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// Per-invocation budgets shared by `run` and `bench`.
+#[derive(Debug, clap::Args)]
+pub struct BudgetArgs {
+    /// Fuel budget (about one unit per wasm instruction).
+    #[arg(long, default_value_t = config::DEFAULT_FUEL)]
+    pub fuel: u64,
+    /// Wall-clock budget: `200ms`, `5s`, `2m` (a bare number is milliseconds).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Memory budget: `64MiB`, `512KiB`, `1GiB` (a bare number is bytes).
+    #[arg(long, default_value = "64MiB", value_parser = parse_bytes)]
+    pub memory: u64,
+}
+
+impl BudgetArgs {
+    pub fn limits(&self) -> Limits {
+        Limits { fuel: self.fuel, timeout: self.timeout, memory_bytes: self.memory }
+    }
+}
+
+/// Engine settings shared by `run` and `bench`.
+#[derive(Debug, clap::Args)]
+pub struct EngineArgs {
+    /// Directory for compiled components (default: `$XDG_CACHE_HOME/wasmboost` or
+    /// `~/.cache/wasmboost`).
+    #[arg(long, env = "WASMBOOST_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Compile every time; keep nothing on disk.
+    #[arg(long, conflicts_with = "cache_dir")]
+    pub no_cache: bool,
+}
+
+impl EngineArgs {
+    /// A runtime whose pool holds at least `instances` live instances.
+    pub fn runtime(&self, instances: u32, memory: u64) -> anyhow::Result<Runtime> {
+        let cache_dir = if self.no_cache { None } else { self.cache_dir.clone().or_else(default_cache_dir) };
+        let defaults = RuntimeConfig::default();
+        let config = RuntimeConfig {
+            cache_dir,
+            max_instances: instances.max(1),
+            max_memory_bytes: memory.max(defaults.max_memory_bytes),
+            ..defaults
+        };
+        Runtime::new(config).context("cannot start the wasm runtime")
+    }
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+    Some(base.join("wasmboost"))
+}
 
 impl RunCommand {
     pub async fn execute(self) -> anyhow::Result<ExitCode> {
-        anyhow::bail!("`wasmboost run` is not implemented yet")
+        let payload = self.read_payload()?;
+        let runtime = self.engine.runtime(1, self.budget.memory)?;
+        let module = runtime
+            .load_file(&self.component)
+            .with_context(|| format!("cannot load {}", self.component.display()))?;
+        let invocation = Invocation { context: run_context(), payload, limits: self.budget.limits() };
+        let report = module.invoke(invocation).await;
+        print_guest_output(&report);
+        Ok(print_outcome(&report))
+    }
+
+    fn read_payload(&self) -> anyhow::Result<String> {
+        let payload = match (&self.payload, &self.payload_file) {
+            (Some(payload), _) => payload.clone(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read payload file {}", path.display()))?,
+            (None, None) => {
+                let mut payload = String::new();
+                std::io::stdin().read_to_string(&mut payload).context("cannot read payload from stdin")?;
+                payload
+            }
+        };
+        let value: serde_json::Value =
+            serde_json::from_str(&payload).context("the payload is not valid JSON")?;
+        anyhow::ensure!(value.is_object(), "the payload must be a JSON object, got: {value}");
+        Ok(payload)
+    }
+}
+
+/// A context for a one-off run: a unique task id, queue `run`, first attempt, published now.
+pub fn run_context() -> TaskContext {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    TaskContext {
+        task_id: format!("run-{}-{}", std::process::id(), now.as_nanos()),
+        queue: "run".into(),
+        attempt: 1,
+        publish_time_ms: u64::try_from(now.as_millis()).unwrap_or(u64::MAX),
+    }
+}
+
+fn print_guest_output(report: &Report) {
+    for (name, captured) in [("stdout", &report.stdout), ("stderr", &report.stderr), ("log", &report.logs)] {
+        for line in captured.text.lines() {
+            eprintln!("[guest {name}] {line}");
+        }
+        if captured.truncated {
+            eprintln!("[guest {name}] ... (truncated)");
+        }
+    }
+}
+
+/// Prints the result or the reason and returns the exit code.
+fn print_outcome(report: &Report) -> ExitCode {
+    let summary = format!(
+        "{:.3} ms, fuel {}, peak memory {}",
+        report.duration.as_secs_f64() * 1e3,
+        report.fuel_used,
+        format_bytes(report.peak_memory_bytes)
+    );
+    match &report.outcome {
+        Outcome::Ok { result } => {
+            println!("{result}");
+            eprintln!("ok: {summary}");
+            ExitCode::SUCCESS
+        }
+        Outcome::TaskError { error } => {
+            eprintln!("task error: {}; {summary}", describe_task_error(error));
+            ExitCode::from(EXIT_TASK_ERROR)
+        }
+        Outcome::Trap { trap } => {
+            let detail = match trap {
+                wasmboost_runtime::TrapKind::Panic(m) | wasmboost_runtime::TrapKind::Other(m) => {
+                    format!(": {m}")
+                }
+                _ => String::new(),
+            };
+            eprintln!("trap: {}{detail}; {summary}", trap.name());
+            ExitCode::from(EXIT_TRAP)
+        }
+    }
+}
+
+fn describe_task_error(error: &wasmboost_runtime::TaskError) -> String {
+    use wasmboost_runtime::TaskError;
+    match error {
+        TaskError::Fail { reason } => format!("fail: {reason}"),
+        TaskError::Retry { reason, delay: Some(delay) } => {
+            format!("retry after {} ms: {reason}", delay.as_millis())
+        }
+        TaskError::Retry { reason, delay: None } => format!("retry: {reason}"),
+        TaskError::DeadLetter { reason } => format!("dead-letter: {reason}"),
+    }
+}
+
+/// `1.5 MiB`-style sizes for humans.
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+/// `200ms`, `5s`, `2m`, or a bare number of milliseconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, scale_ms) = if let Some(n) = text.strip_suffix("ms") {
+        (n, 1)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1000)
+    } else if let Some(n) = text.strip_suffix('m') {
+        (n, 60_000)
+    } else {
+        (text, 1)
+    };
+    let value: u64 = number.trim().parse().map_err(|_| format!("invalid duration `{text}` (try 200ms, 5s, 2m)"))?;
+    Ok(Duration::from_millis(value.saturating_mul(scale_ms)))
+}
+
+/// `64MiB`, `512KiB`, `1GiB` (also `K`, `M`, `G`, `KB`, `MB`, `GB` as binary units), or bytes.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: u64 = number.parse().map_err(|_| format!("invalid size `{text}` (try 64MiB)"))?;
+    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        other => return Err(format!("unknown size unit `{other}` in `{text}` (try KiB, MiB, GiB)")),
+    };
+    value.checked_mul(scale).ok_or_else(|| format!("size `{text}` is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_durations() {
+        assert_eq!(parse_duration("200ms"), Ok(Duration::from_millis(200)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("150"), Ok(Duration::from_millis(150)));
+        assert!(parse_duration("fast").is_err());
+    }
+
+    #[test]
+    fn parses_sizes() {
+        assert_eq!(parse_bytes("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_bytes("512k"), Ok(512 << 10));
+        assert_eq!(parse_bytes("100"), Ok(100));
+        assert!(parse_bytes("3 parsecs").is_err());
     }
 }

@@ -1,0 +1,187 @@
+//! [`TaskModule`]: a loaded component and its invocation, each call on a fresh instance.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::de::IgnoredAny;
+use wasmtime::{Store, UpdateDeadline};
+
+use crate::bindings::TaskPre;
+use crate::bindings::wasmboost::task::types::{Context, TaskError as WitTaskError};
+use crate::host::{HostState, Pipes};
+use crate::outcome::{Captured, Invocation, Outcome, Report, TaskError};
+use crate::runtime::Inner;
+use crate::trap::{DeadlineExceeded, classify};
+
+/// Cap on a deadline far in the future, so `start + timeout` never overflows.
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// A loaded, pre-linked component. `Send + Sync`; cloning shares it.
+#[derive(Clone)]
+pub struct TaskModule {
+    inner: Arc<ModuleInner>,
+}
+
+struct ModuleInner {
+    runtime: Arc<Inner>,
+    sha256: String,
+    pre: TaskPre<HostState>,
+}
+
+impl std::fmt::Debug for TaskModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskModule").field("sha256", &self.inner.sha256).finish_non_exhaustive()
+    }
+}
+
+/// What the call produced before the store was dropped.
+struct Finished {
+    result: wasmtime::Result<Result<String, WitTaskError>>,
+    fuel_used: u64,
+    peak_memory_bytes: u64,
+}
+
+impl TaskModule {
+    pub(crate) fn new(runtime: Arc<Inner>, sha256: String, pre: TaskPre<HostState>) -> Self {
+        TaskModule { inner: Arc::new(ModuleInner { runtime, sha256, pre }) }
+    }
+
+    /// Lowercase hex sha256 of the component's bytes.
+    pub fn sha256(&self) -> &str {
+        &self.inner.sha256
+    }
+
+    /// Runs the task once on a fresh instance under the invocation's budgets. Never panics:
+    /// host-side failures are reported as `Trap(Other)`.
+    pub async fn invoke(&self, invocation: Invocation) -> Report {
+        let started = Instant::now();
+        let timeout = invocation.limits.timeout.min(FOREVER);
+        let deadline = started + timeout;
+        let config = &self.inner.runtime.config;
+        let memory_limit = invocation.limits.memory_bytes.min(config.max_memory_bytes);
+        let (state, pipes) =
+            HostState::new(invocation.context.task_id.clone(), memory_limit, config.output_cap_bytes);
+        let finished = self.run(state, &invocation, deadline, timeout).await;
+        let duration = started.elapsed();
+        report(finished, pipes, &invocation.context.task_id, duration)
+    }
+
+    async fn run(
+        &self,
+        state: HostState,
+        invocation: &Invocation,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Finished {
+        let fuel = invocation.limits.fuel;
+        let mut store = Store::new(&self.inner.runtime.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        if let Err(err) = store.set_fuel(fuel) {
+            return Finished { result: Err(err), fuel_used: 0, peak_memory_bytes: 0 };
+        }
+        // Every epoch tick the guest yields to the executor (so CPU-bound guests share threads)
+        // and the deadline is checked.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(wasmtime::Error::new(DeadlineExceeded))
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        let ctx = guest_context(invocation, timeout);
+        let pre = &self.inner.pre;
+        let call = async {
+            let task = pre.instantiate_async(&mut store).await?;
+            task.call_handle(&mut store, &ctx, &invocation.payload).await
+        };
+        // The tokio timeout also bounds a guest blocked in a host call, where epochs do not fire.
+        let result = tokio::time::timeout_at(deadline.into(), call)
+            .await
+            .unwrap_or_else(|_| Err(wasmtime::Error::new(DeadlineExceeded)));
+        let fuel_used = fuel.saturating_sub(store.get_fuel().unwrap_or(0));
+        let peak_memory_bytes = store.data().limiter.peak;
+        Finished { result, fuel_used, peak_memory_bytes }
+    }
+}
+
+fn guest_context(invocation: &Invocation, timeout: Duration) -> Context {
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
+    let deadline_ms = u64::try_from(now_ms.saturating_add(timeout.as_millis())).unwrap_or(u64::MAX);
+    let context = &invocation.context;
+    Context {
+        task_id: context.task_id.clone(),
+        queue: context.queue.clone(),
+        attempt: context.attempt,
+        publish_time_ms: context.publish_time_ms,
+        deadline_ms,
+    }
+}
+
+fn report(finished: Finished, pipes: Pipes, task_id: &str, duration: Duration) -> Report {
+    let stdout = pipes.stdout.take();
+    let stderr = pipes.stderr.take();
+    let logs = pipes.logs.take();
+    let outcome = match finished.result {
+        Ok(Ok(result)) => ok_outcome(result),
+        Ok(Err(error)) => Outcome::TaskError { error: task_error(error) },
+        Err(err) => Outcome::Trap { trap: classify(&err, &stderr.text) },
+    };
+    trace_output(task_id, "stdout", &stdout);
+    trace_output(task_id, "stderr", &stderr);
+    Report {
+        outcome,
+        fuel_used: finished.fuel_used,
+        duration,
+        peak_memory_bytes: finished.peak_memory_bytes,
+        stdout,
+        stderr,
+        logs,
+    }
+}
+
+/// A result that is not valid JSON is the task's failure, not the host's.
+fn ok_outcome(result: String) -> Outcome {
+    match serde_json::from_str::<IgnoredAny>(&result) {
+        Ok(_) => Outcome::Ok { result },
+        Err(err) => Outcome::TaskError {
+            error: TaskError::Fail { reason: format!("task returned invalid JSON: {err}") },
+        },
+    }
+}
+
+fn task_error(error: WitTaskError) -> TaskError {
+    match error {
+        WitTaskError::Fail(reason) => TaskError::Fail { reason },
+        WitTaskError::Retry(request) => TaskError::Retry {
+            reason: request.reason,
+            delay: request.delay_ms.map(Duration::from_millis),
+        },
+        WitTaskError::DeadLetter(reason) => TaskError::DeadLetter { reason },
+    }
+}
+
+fn trace_output(task_id: &str, stream: &'static str, captured: &Captured) {
+    if !captured.text.is_empty() {
+        tracing::debug!(task_id, stream, truncated = captured.truncated, "{}", captured.text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+
+    #[test]
+    fn task_module_is_send_sync_clone() {
+        assert_send_sync::<TaskModule>();
+    }
+
+    #[test]
+    fn invalid_json_result_is_a_fail() {
+        let outcome = ok_outcome("not json{".into());
+        assert!(matches!(outcome, Outcome::TaskError { error: TaskError::Fail { .. } }));
+        assert_eq!(ok_outcome("3".into()), Outcome::Ok { result: "3".into() });
+    }
+}

@@ -1,0 +1,152 @@
+//! [`Runtime`]: the process's wasmtime engine, its linker, the epoch ticker and the `.cwasm`
+//! cache; loads components into [`TaskModule`]s.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Engine, EngineWeak};
+
+use crate::bindings::{Task, TaskPre};
+use crate::cache::DiskCache;
+use crate::config::{EPOCH_TICK, RuntimeConfig};
+use crate::error::{LoadError, RuntimeError};
+use crate::host::HostState;
+use crate::module::TaskModule;
+use crate::swap;
+
+/// The shared engine. Cheap to clone; create one per process and share it.
+#[derive(Clone, Debug)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) engine: Engine,
+    linker: Linker<HostState>,
+    pub(crate) config: RuntimeConfig,
+    cache: Option<DiskCache>,
+    compilations: AtomicU64,
+}
+
+impl Runtime {
+    /// Builds the engine (pooling allocator, fuel, epochs), the WASI + `log` linker, starts the
+    /// epoch ticker and opens the cache directory.
+    pub fn new(config: RuntimeConfig) -> Result<Runtime, RuntimeError> {
+        config.validate()?;
+        let reset_dirty_pages = swap::pagemap_reset_is_safe();
+        let engine = Engine::new(&config.wasmtime_config(reset_dirty_pages)?)
+            .map_err(|err| RuntimeError::Engine(format!("{err:#}")))?;
+        let linker = build_linker(&engine)?;
+        let cache = match &config.cache_dir {
+            Some(dir) => Some(DiskCache::open(dir, &engine)?),
+            None => None,
+        };
+        spawn_epoch_ticker(engine.weak());
+        let compilations = AtomicU64::new(0);
+        let inner = Inner { engine, linker, config, cache, compilations };
+        Ok(Runtime { inner: Arc::new(inner) })
+    }
+
+    /// Validates, loads from the cache or compiles, and pre-links a component.
+    pub fn load(&self, wasm: &[u8]) -> Result<TaskModule, LoadError> {
+        let (sha256, component) = self.component(wasm)?;
+        let pre = self
+            .inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|err| LoadError::WrongWorld(format!("{err:#}")))?;
+        let pre = TaskPre::new(pre).map_err(|err| LoadError::WrongWorld(format!("{err:#}")))?;
+        Ok(TaskModule::new(self.inner.clone(), sha256, pre))
+    }
+
+    /// Reads a component file (refusing it early if it is over the size cap) and loads it.
+    pub fn load_file(&self, path: &Path) -> Result<TaskModule, LoadError> {
+        let read_err = |source| LoadError::Read { path: path.to_path_buf(), source };
+        let size = std::fs::metadata(path).map_err(read_err)?.len();
+        let max = self.inner.config.max_component_bytes;
+        if size > max {
+            return Err(LoadError::TooLarge { size, max });
+        }
+        self.load(&std::fs::read(path).map_err(read_err)?)
+    }
+
+    /// Compiles into the cache only (the host runs this in a child process to bound compile
+    /// time). Returns the wasm's sha256. Without a cache directory it only validates.
+    pub fn compile_to_cache(&self, wasm: &[u8]) -> Result<String, LoadError> {
+        let (sha256, component) = self.component(wasm)?;
+        self.inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|err| LoadError::WrongWorld(format!("{err:#}")))?;
+        Ok(sha256)
+    }
+
+    /// How many times Cranelift ran in this process (a cache hit does not count).
+    pub fn compilations(&self) -> u64 {
+        self.inner.compilations.load(Ordering::Relaxed)
+    }
+
+    /// Lowercase hex sha256 of a component's bytes: its identity in caches and registries.
+    pub fn sha256_hex(wasm: &[u8]) -> String {
+        hex::encode(Sha256::digest(wasm))
+    }
+
+    /// The configuration this runtime was built with.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.inner.config
+    }
+
+    /// Where the cache keeps the compiled form of a component, when there is a cache.
+    pub fn cache_path(&self, sha256: &str) -> Option<std::path::PathBuf> {
+        self.inner.cache.as_ref().map(|cache| cache.artifact_path(sha256))
+    }
+
+    /// Prechecks, then the cached or freshly compiled component.
+    fn component(&self, wasm: &[u8]) -> Result<(String, Component), LoadError> {
+        crate::validate::precheck(wasm, self.inner.config.max_component_bytes)?;
+        let sha256 = Self::sha256_hex(wasm);
+        let engine = &self.inner.engine;
+        if let Some(component) = self.inner.cache.as_ref().and_then(|c| c.load(engine, &sha256)) {
+            return Ok((sha256, component));
+        }
+        self.inner.compilations.fetch_add(1, Ordering::Relaxed);
+        let component =
+            Component::new(engine, wasm).map_err(|err| LoadError::Compile(format!("{err:#}")))?;
+        if let Some(cache) = &self.inner.cache {
+            let cwasm = component.serialize().map_err(|err| LoadError::Cache {
+                path: cache.artifact_path(&sha256),
+                message: format!("{err:#}"),
+            })?;
+            cache.store(&sha256, &cwasm)?;
+        }
+        Ok((sha256, component))
+    }
+}
+
+fn build_linker(engine: &Engine) -> Result<Linker<HostState>, RuntimeError> {
+    let mut linker = Linker::new(engine);
+    let link_err = |err: wasmtime::Error| RuntimeError::Engine(format!("{err:#}"));
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link_err)?;
+    Task::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
+        .map_err(link_err)?;
+    Ok(linker)
+}
+
+/// One thread per engine advances the epoch; it exits once the engine is dropped.
+fn spawn_epoch_ticker(engine: EngineWeak) {
+    let spawned = std::thread::Builder::new().name("wasmboost-epoch".into()).spawn(move || {
+        while let Some(engine) = engine.upgrade() {
+            engine.increment_epoch();
+            drop(engine);
+            std::thread::sleep(EPOCH_TICK);
+        }
+    });
+    if let Err(err) = spawned {
+        // Without the ticker the tokio timeout still bounds every call, just less promptly.
+        tracing::error!("cannot start the epoch ticker thread: {err}");
+    }
+}
