@@ -50,7 +50,10 @@ fn load(path: &Path) -> TaskModule {
     type Slot = Arc<OnceLock<TaskModule>>;
     static MODULES: OnceLock<Mutex<Vec<(PathBuf, Slot)>>> = OnceLock::new();
     let slot = {
-        let mut modules = MODULES.get_or_init(Default::default).lock().expect("not poisoned");
+        let mut modules = MODULES
+            .get_or_init(Default::default)
+            .lock()
+            .expect("not poisoned");
         match modules.iter().find(|(p, _)| p == path) {
             Some((_, slot)) => slot.clone(),
             None => {
@@ -99,15 +102,22 @@ async fn call(module: &TaskModule, payload: Value) -> Report {
 
 fn ok_json(report: &Report) -> Value {
     match &report.outcome {
-        Outcome::Ok { result } => serde_json::from_str(result).expect("the host validated the JSON"),
+        Outcome::Ok { result } => {
+            serde_json::from_str(result).expect("the host validated the JSON")
+        }
         other => panic!("expected ok, got {other:?}\nstderr: {}", report.stderr.text),
     }
 }
 
 fn fail_reason(report: &Report) -> &str {
     match &report.outcome {
-        Outcome::TaskError { error: TaskError::Fail { reason } } => reason,
-        other => panic!("expected fail, got {other:?}\nstderr: {}", report.stderr.text),
+        Outcome::TaskError {
+            error: TaskError::Fail { reason },
+        } => reason,
+        other => panic!(
+            "expected fail, got {other:?}\nstderr: {}",
+            report.stderr.text
+        ),
     }
 }
 
@@ -121,7 +131,10 @@ fn trap(report: &Report) -> &TrapKind {
 #[tokio::test]
 async fn add_returns_the_sum_and_applies_extra_and_types() {
     let module = add();
-    assert_eq!(ok_json(&call(&module, json!({"x": 1, "y": 2})).await), json!(3));
+    assert_eq!(
+        ok_json(&call(&module, json!({"x": 1, "y": 2})).await),
+        json!(3)
+    );
     let with_extra = json!({"x": 40, "y": 2, "extra": {"task_id": "abc", "max_retries": 1}});
     assert_eq!(ok_json(&call(&module, with_extra).await), json!(42));
 }
@@ -136,7 +149,10 @@ async fn missing_unknown_and_mistyped_arguments_fail_naming_them() {
     let mistyped = call(&module, json!({"x": "1", "y": 2})).await;
     assert_eq!(fail_reason(&mistyped), "argument 'x' must be int, got str");
     let not_object = call(&module, json!([1, 2])).await;
-    assert_eq!(fail_reason(&not_object), "payload must be a JSON object, got list");
+    assert_eq!(
+        fail_reason(&not_object),
+        "payload must be a JSON object, got list"
+    );
 }
 
 #[tokio::test]
@@ -150,10 +166,17 @@ async fn csv_example_aggregates_by_group() {
     assert_eq!(result["skipped"], json!([5]));
     assert_eq!(result["groups"]["Oslo"]["mean"], json!(4.0));
     assert_eq!(result["groups"]["Rome"]["count"], json!(1));
-    assert!(report.logs.text.contains("WARN [csv_stats] skipped 1 rows"), "{:?}", report.logs);
+    assert!(
+        report.logs.text.contains("WARN [csv_stats] skipped 1 rows"),
+        "{:?}",
+        report.logs
+    );
     let bad_column = json!({"csv_text": csv, "group_by": "country", "value": "temp"});
     let reason = fail_reason(&call(&module, bad_column).await).to_owned();
-    assert!(reason.starts_with("column 'country' not in header"), "{reason}");
+    assert!(
+        reason.starts_with("column 'country' not in header"),
+        "{reason}"
+    );
 }
 
 #[tokio::test]
@@ -161,7 +184,10 @@ async fn an_exception_fails_with_type_message_and_traceback() {
     let report = call(&probe(), json!({"mode": "raise", "n": 7})).await;
     let reason = fail_reason(&report);
     assert!(reason.starts_with("ValueError: bad value 7\n"), "{reason}");
-    assert!(reason.contains("Traceback (most recent call last)"), "{reason}");
+    assert!(
+        reason.contains("Traceback (most recent call last)"),
+        "{reason}"
+    );
     assert!(reason.contains("in probe"), "{reason}");
     let not_json = call(&probe(), json!({"mode": "set"})).await;
     assert!(fail_reason(&not_json).starts_with("return value is not JSON-serialisable"));
@@ -171,13 +197,24 @@ async fn an_exception_fails_with_type_message_and_traceback() {
 async fn retry_and_dead_letter_map_to_the_wit_errors() {
     let module = probe();
     let retry = call(&module, json!({"mode": "retry", "n": 5})).await;
-    let expected = TaskError::Retry { reason: "not yet".into(), delay: Some(Duration::from_secs(5)) };
+    let expected = TaskError::Retry {
+        reason: "not yet".into(),
+        delay: Some(Duration::from_secs(5)),
+    };
     assert_eq!(retry.outcome, Outcome::TaskError { error: expected });
     let default_delay = call(&module, json!({"mode": "retry-default"})).await;
-    let expected = TaskError::Retry { reason: "not yet".into(), delay: None };
-    assert_eq!(default_delay.outcome, Outcome::TaskError { error: expected });
+    let expected = TaskError::Retry {
+        reason: "not yet".into(),
+        delay: None,
+    };
+    assert_eq!(
+        default_delay.outcome,
+        Outcome::TaskError { error: expected }
+    );
     let dead = call(&module, json!({"mode": "dead"})).await;
-    let expected = TaskError::DeadLetter { reason: "poison message".into() };
+    let expected = TaskError::DeadLetter {
+        reason: "poison message".into(),
+    };
     assert_eq!(dead.outcome, Outcome::TaskError { error: expected });
 }
 
@@ -191,7 +228,10 @@ async fn context_reaches_the_task() {
     assert_eq!(result[2], json!(3));
     let deadline_ms = result[3].as_u64().expect("deadline_ms is a number");
     let timeout_ms = u64::try_from(LIMITS.timeout.as_millis()).expect("fits");
-    assert!(deadline_ms >= before_ms + timeout_ms, "{deadline_ms} vs {before_ms}");
+    assert!(
+        deadline_ms >= before_ms + timeout_ms,
+        "{deadline_ms} vs {before_ms}"
+    );
 }
 
 #[tokio::test]
@@ -199,35 +239,60 @@ async fn logging_and_print_are_captured_and_bounded() {
     let module = probe();
     let few = call(&module, json!({"mode": "log", "n": 3})).await;
     assert_eq!(ok_json(&few), json!(3));
-    assert!(few.logs.text.starts_with("INFO log line 0 xxx"), "{:?}", few.logs);
+    assert!(
+        few.logs.text.starts_with("INFO log line 0 xxx"),
+        "{:?}",
+        few.logs
+    );
     assert_eq!(few.logs.text.lines().count(), 3);
     assert!(!few.logs.truncated);
     // ~115 bytes a line: 5 000 lines is far past the 64 KiB capture bound.
     let many = call(&module, json!({"mode": "log", "n": 5000})).await;
     assert_eq!(ok_json(&many), json!(5000));
-    assert!(many.logs.truncated, "5000 lines should overflow the capture");
+    assert!(
+        many.logs.truncated,
+        "5000 lines should overflow the capture"
+    );
     assert!(many.logs.text.len() <= runtime().config().output_cap_bytes);
     let printed = call(&module, json!({"mode": "print", "n": 5000})).await;
     assert_eq!(ok_json(&printed), json!(5000));
-    assert!(printed.stdout.text.starts_with("print line 0 yyy"), "{:?}", printed.stdout.text.get(..40));
+    assert!(
+        printed.stdout.text.starts_with("print line 0 yyy"),
+        "{:?}",
+        printed.stdout.text.get(..40)
+    );
     assert!(printed.stdout.truncated);
     assert!(printed.stdout.text.len() <= runtime().config().output_cap_bytes);
 }
 
 #[tokio::test]
 async fn an_endless_loop_runs_out_of_fuel() {
-    let limits = Limits { fuel: 500_000_000, ..LIMITS };
-    let report = probe().invoke(invocation(json!({"mode": "spin"}), limits)).await;
+    let limits = Limits {
+        fuel: 500_000_000,
+        ..LIMITS
+    };
+    let report = probe()
+        .invoke(invocation(json!({"mode": "spin"}), limits))
+        .await;
     assert_eq!(trap(&report), &TrapKind::OutOfFuel);
 }
 
 #[tokio::test]
 async fn an_endless_loop_times_out() {
-    let limits = Limits { fuel: u64::MAX / 2, timeout: Duration::from_secs(2), ..LIMITS };
-    let report = probe().invoke(invocation(json!({"mode": "spin"}), limits)).await;
+    let limits = Limits {
+        fuel: u64::MAX / 2,
+        timeout: Duration::from_secs(2),
+        ..LIMITS
+    };
+    let report = probe()
+        .invoke(invocation(json!({"mode": "spin"}), limits))
+        .await;
     assert_eq!(trap(&report), &TrapKind::Timeout);
     // The host is still fine: the next call on the same module succeeds.
-    assert_eq!(ok_json(&call(&probe(), json!({"mode": "counter"})).await), json!(1));
+    assert_eq!(
+        ok_json(&call(&probe(), json!({"mode": "counter"})).await),
+        json!(1)
+    );
 }
 
 #[tokio::test]
@@ -237,20 +302,31 @@ async fn a_huge_list_hits_the_memory_limit() {
     assert_eq!(trap(&report), &TrapKind::MemoryLimit);
     assert!(report.peak_memory_bytes <= LIMITS.memory_bytes);
     // A list that fits is fine.
-    assert_eq!(ok_json(&call(&probe(), json!({"mode": "alloc", "n": 1})).await), json!(1 << 20));
+    assert_eq!(
+        ok_json(&call(&probe(), json!({"mode": "alloc", "n": 1})).await),
+        json!(1 << 20)
+    );
 }
 
 #[tokio::test]
 async fn deep_recursion_is_a_clean_error() {
     let report = call(&probe(), json!({"mode": "recurse"})).await;
     match &report.outcome {
-        Outcome::TaskError { error: TaskError::Fail { reason } } => {
-            assert!(reason.starts_with("RecursionError: maximum recursion depth"), "{reason}");
+        Outcome::TaskError {
+            error: TaskError::Fail { reason },
+        } => {
+            assert!(
+                reason.starts_with("RecursionError: maximum recursion depth"),
+                "{reason}"
+            );
         }
         Outcome::Trap { trap } => assert_eq!(trap, &TrapKind::StackOverflow),
         other => panic!("expected RecursionError or a stack overflow, got {other:?}"),
     }
-    assert_eq!(ok_json(&call(&probe(), json!({"mode": "counter"})).await), json!(1));
+    assert_eq!(
+        ok_json(&call(&probe(), json!({"mode": "counter"})).await),
+        json!(1)
+    );
 }
 
 #[tokio::test]
@@ -268,7 +344,9 @@ async fn files_are_denied() {
 #[tokio::test]
 async fn sockets_are_denied_and_the_listener_sees_nothing() {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback listener");
-    listener.set_nonblocking(true).expect("non-blocking listener");
+    listener
+        .set_nonblocking(true)
+        .expect("non-blocking listener");
     let port = listener.local_addr().expect("bound address").port();
     let report = call(&probe(), json!({"mode": "connect", "port": port})).await;
     let reason = fail_reason(&report);
@@ -285,7 +363,10 @@ async fn sockets_are_denied_and_the_listener_sees_nothing() {
 async fn every_invocation_gets_fresh_globals() {
     let module = probe();
     for _ in 0..3 {
-        assert_eq!(ok_json(&call(&module, json!({"mode": "counter"})).await), json!(1));
+        assert_eq!(
+            ok_json(&call(&module, json!({"mode": "counter"})).await),
+            json!(1)
+        );
     }
 }
 
@@ -300,8 +381,15 @@ async fn a_second_runtime_loads_from_the_cwasm_cache() {
     };
     let second = Runtime::new(config).expect("a second runtime on the same cache");
     let module = second.load_file(&path).expect("loads from the cache");
-    assert_eq!(second.compilations(), 0, "the .cwasm cache should have been used");
-    assert_eq!(ok_json(&call(&module, json!({"x": 2, "y": 2})).await), json!(4));
+    assert_eq!(
+        second.compilations(),
+        0,
+        "the .cwasm cache should have been used"
+    );
+    assert_eq!(
+        ok_json(&call(&module, json!({"x": 2, "y": 2})).await),
+        json!(4)
+    );
 }
 
 #[test]
@@ -313,5 +401,8 @@ fn a_module_without_a_task_is_a_build_error() {
 #[test]
 fn a_module_with_two_tasks_is_a_build_error() {
     let err = python::built("two_tasks", python::TWO_TASKS_APP).expect_err("build must fail");
-    assert!(err.contains("app.py defines 2 @task functions (one, two)"), "{err}");
+    assert!(
+        err.contains("app.py defines 2 @task functions (one, two)"),
+        "{err}"
+    );
 }

@@ -18,6 +18,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 /// The componentize-py pinned by `scripts/setup-python.sh`.
 pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
 
+/// How a failed componentize-py run's error starts (as opposed to a failure to run it at all).
+const COMPONENTIZE_FAILED: &str = "componentize-py exited with";
+
 /// A test guest that exercises the sandbox from Python: `probe(mode=..., n=..., port=...)`.
 pub const PROBE_APP: &str = r#"
 import logging
@@ -101,7 +104,10 @@ pub fn repo_root() -> PathBuf {
 
 /// `examples/python/<name>/app.py`, built (cached); panics with the build error.
 pub fn example(name: &str) -> PathBuf {
-    let app = repo_root().join("examples/python").join(name).join("app.py");
+    let app = repo_root()
+        .join("examples/python")
+        .join(name)
+        .join("app.py");
     let source = fs::read_to_string(&app)
         .unwrap_or_else(|e| panic!("cannot read example {}: {e}", app.display()));
     built(name, &source).unwrap_or_else(|e| panic!("building example {name} failed:\n{e}"))
@@ -119,7 +125,10 @@ pub fn built(name: &str, source: &str) -> Result<PathBuf, String> {
         OnceLock::new();
     let key = cache_key(source);
     let slot = {
-        let mut builds = BUILDS.get_or_init(Default::default).lock().expect("no panics while held");
+        let mut builds = BUILDS
+            .get_or_init(Default::default)
+            .lock()
+            .expect("no panics while held");
         builds.entry(key).or_default().clone()
     };
     // Different guests build in parallel; the same one is built once and shared.
@@ -132,6 +141,22 @@ fn build_cached(name: &str, source: &str, key: u64) -> Result<PathBuf, String> {
     if wasm.is_file() {
         return Ok(wasm);
     }
+    // A failed build is as deterministic as a good one: remember its output too.
+    let failure = cache_dir().join(format!("{name}-{key:016x}.err"));
+    if let Ok(error) = fs::read_to_string(&failure) {
+        return Err(error);
+    }
+    let result = componentize(name, source, key, &dir);
+    if let Err(error) = &result
+        && error.starts_with(COMPONENTIZE_FAILED)
+    {
+        let _ = fs::write(&failure, error);
+    }
+    result
+}
+
+fn componentize(name: &str, source: &str, key: u64, dir: &Path) -> Result<PathBuf, String> {
+    let wasm = dir.join(format!("{name}.wasm"));
     let tool = componentize_py()?;
     let scratch = cache_dir().join(format!("{name}-{key:016x}.tmp-{}", std::process::id()));
     let _ = fs::remove_dir_all(&scratch);
@@ -141,7 +166,13 @@ fn build_cached(name: &str, source: &str, key: u64) -> Result<PathBuf, String> {
     let output = Command::new(&tool)
         .args(["--quiet", "-d"])
         .arg(repo_root().join("wit/0.1.0"))
-        .args(["-w", "task", "componentize", "wasmboost_guest._component", "-p"])
+        .args([
+            "-w",
+            "task",
+            "componentize",
+            "wasmboost_guest._component",
+            "-p",
+        ])
         .arg(&scratch)
         .arg("-p")
         .arg(repo_root().join("guest-sdk/python"))
@@ -153,14 +184,14 @@ fn build_cached(name: &str, source: &str, key: u64) -> Result<PathBuf, String> {
     if !output.status.success() {
         let _ = fs::remove_dir_all(&scratch);
         return Err(format!(
-            "componentize-py exited with {}\n{}{}",
+            "{COMPONENTIZE_FAILED} {}\n{}{}",
             output.status,
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         ));
     }
     // Another process may have finished the same build first; either copy is fine.
-    match fs::rename(&scratch, &dir) {
+    match fs::rename(&scratch, dir) {
         Ok(()) => Ok(wasm),
         Err(_) if wasm.is_file() => {
             let _ = fs::remove_dir_all(&scratch);

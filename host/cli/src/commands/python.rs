@@ -32,14 +32,38 @@ const TASK_WIT: &str = include_str!("../../../../wit/0.1.0/task.wit");
 const SETUP_SCRIPT: &str = include_str!("../../../../scripts/setup-python.sh");
 /// The guest SDK package, compiled in: `(file name, contents)`.
 const SDK_FILES: &[(&str, &str)] = &[
-    ("__init__.py", include_str!("../../../../guest-sdk/python/wasmboost_guest/__init__.py")),
-    ("_component.py", include_str!("../../../../guest-sdk/python/wasmboost_guest/_component.py")),
-    ("_context.py", include_str!("../../../../guest-sdk/python/wasmboost_guest/_context.py")),
-    ("_dispatch.py", include_str!("../../../../guest-sdk/python/wasmboost_guest/_dispatch.py")),
-    ("_errors.py", include_str!("../../../../guest-sdk/python/wasmboost_guest/_errors.py")),
-    ("_logging.py", include_str!("../../../../guest-sdk/python/wasmboost_guest/_logging.py")),
-    ("_task.py", include_str!("../../../../guest-sdk/python/wasmboost_guest/_task.py")),
-    ("_types.py", include_str!("../../../../guest-sdk/python/wasmboost_guest/_types.py")),
+    (
+        "__init__.py",
+        include_str!("../../../../guest-sdk/python/wasmboost_guest/__init__.py"),
+    ),
+    (
+        "_component.py",
+        include_str!("../../../../guest-sdk/python/wasmboost_guest/_component.py"),
+    ),
+    (
+        "_context.py",
+        include_str!("../../../../guest-sdk/python/wasmboost_guest/_context.py"),
+    ),
+    (
+        "_dispatch.py",
+        include_str!("../../../../guest-sdk/python/wasmboost_guest/_dispatch.py"),
+    ),
+    (
+        "_errors.py",
+        include_str!("../../../../guest-sdk/python/wasmboost_guest/_errors.py"),
+    ),
+    (
+        "_logging.py",
+        include_str!("../../../../guest-sdk/python/wasmboost_guest/_logging.py"),
+    ),
+    (
+        "_task.py",
+        include_str!("../../../../guest-sdk/python/wasmboost_guest/_task.py"),
+    ),
+    (
+        "_types.py",
+        include_str!("../../../../guest-sdk/python/wasmboost_guest/_types.py"),
+    ),
 ];
 
 /// True when `dir` holds a Python task project (an `app.py`).
@@ -92,8 +116,18 @@ pub fn build(dir: &Path) -> anyhow::Result<PathBuf> {
 /// componentize-py's command line for a project (`work` holds the SDK and the WIT).
 fn componentize_args(work: &Path, dir: &Path, output: &Path) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec!["--quiet".into(), "-d".into(), work.join("wit").into()];
-    args.extend(["-w".into(), WORLD.into(), "componentize".into(), ENTRY_MODULE.into()]);
-    args.extend(["-p".into(), dir.into(), "-p".into(), work.join("sdk").into()]);
+    args.extend([
+        "-w".into(),
+        WORLD.into(),
+        "componentize".into(),
+        ENTRY_MODULE.into(),
+    ]);
+    args.extend([
+        "-p".into(),
+        dir.into(),
+        "-p".into(),
+        work.join("sdk").into(),
+    ]);
     args.extend(["-o".into(), output.into()]);
     args
 }
@@ -133,7 +167,8 @@ fn build_failure(result: &Output) -> String {
 
 /// The SDK's build-time message inside a traceback line such as `RuntimeError: wasmboost: ...`.
 fn sdk_message(line: &str) -> Option<&str> {
-    line.find("wasmboost: ").map(|at| &line[at + "wasmboost: ".len()..])
+    line.find("wasmboost: ")
+        .map(|at| &line[at + "wasmboost: ".len()..])
 }
 
 /// The component's name: `[project] name` in `pyproject.toml`, else the directory's name.
@@ -172,7 +207,9 @@ fn pyproject_name(text: &str) -> Option<String> {
 fn check_name(name: &str) -> anyhow::Result<()> {
     let valid = !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !valid {
         bail!("invalid project name {name:?}: use 1-64 letters, digits, '-' or '_'");
     }
@@ -310,13 +347,17 @@ mod tests {
     #[test]
     fn sdk_messages_are_found_in_tracebacks() {
         let line = "RuntimeError: wasmboost: app.py defines no @task function; exactly one";
-        assert_eq!(sdk_message(line), Some("app.py defines no @task function; exactly one"));
+        assert_eq!(
+            sdk_message(line),
+            Some("app.py defines no @task function; exactly one")
+        );
         assert_eq!(sdk_message("Traceback (most recent call last):"), None);
     }
 
     #[test]
     fn the_compiled_in_sdk_lists_every_module() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../guest-sdk/python/wasmboost_guest");
+        let dir =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../guest-sdk/python/wasmboost_guest");
         let mut on_disk: Vec<String> = fs::read_dir(&dir)
             .expect("the SDK sources are in the checkout")
             .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
