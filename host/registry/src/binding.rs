@@ -53,7 +53,10 @@ impl Binding {
             return Err(corrupt(format!("unknown format {}", binding.format)));
         }
         if binding.entry(binding.current).is_none() {
-            return Err(corrupt(format!("current version {} is not listed", binding.current)));
+            return Err(corrupt(format!(
+                "current version {} is not listed",
+                binding.current
+            )));
         }
         Ok(binding)
     }
@@ -195,11 +198,17 @@ mod tests {
         b.rollback("q", None).expect("has a previous version");
         assert_eq!(b.current().number, 1);
         let err = b.rollback("q", None).expect_err("nothing before 1");
-        assert_eq!(err.to_string(), "queue \"q\" has no version before 1 to roll back to");
+        assert_eq!(
+            err.to_string(),
+            "queue \"q\" has no version before 1 to roll back to"
+        );
         b.rollback("q", Some(3)).expect("version 3 exists");
         assert_eq!(b.current().sha256, "c");
         let err = b.rollback("q", Some(7)).expect_err("no version 7");
-        assert_eq!(err.to_string(), "queue \"q\" has no version 7 (versions: 1, 2, 3)");
+        assert_eq!(
+            err.to_string(),
+            "queue \"q\" has no version 7 (versions: 1, 2, 3)"
+        );
         assert_eq!(b.current().number, 3, "a failed rollback changes nothing");
     }
 
@@ -216,9 +225,15 @@ mod tests {
         let b = deployed(&["a", "b"]);
         assert_eq!(Binding::decode("q", &b.encode()).expect("round trip"), b);
         let err = Binding::decode("q", b"{nope").expect_err("not json");
-        assert!(err.to_string().starts_with("corrupt registry data for the binding of queue \"q\""));
+        assert!(
+            err.to_string()
+                .starts_with("corrupt registry data for the binding of queue \"q\"")
+        );
         let dangling = br#"{"format":1,"current":4,"versions":[{"number":1,"sha256":"a","size":1,"deployed_ms":1}]}"#;
         let err = Binding::decode("q", dangling).expect_err("current not listed");
-        assert!(err.to_string().contains("current version 4 is not listed"), "{err}");
+        assert!(
+            err.to_string().contains("current version 4 is not listed"),
+            "{err}"
+        );
     }
 }

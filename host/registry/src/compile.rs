@@ -56,7 +56,9 @@ impl ChildJob<'_> {
     /// Compile `wasm` (whose sha256 is `sha256`) in a child; `Ok` once it is in the cache.
     pub(crate) async fn run(&self, wasm: &[u8], sha256: &str) -> Result<(), RegistryError> {
         let mut command = self.command();
-        let mut child = command.spawn().map_err(|e| self.host_error(e.to_string()))?;
+        let mut child = command
+            .spawn()
+            .map_err(|e| self.host_error(e.to_string()))?;
         let mut stdin = child
             .stdin
             .take()
@@ -82,7 +84,10 @@ impl ChildJob<'_> {
         }
         let printed = String::from_utf8_lossy(&output.stdout);
         if printed.trim() != sha256 {
-            let detail = format!("it printed {:?}, expected the sha256 {sha256}", printed.trim());
+            let detail = format!(
+                "it printed {:?}, expected the sha256 {sha256}",
+                printed.trim()
+            );
             return Err(self.host_error(detail));
         }
         Ok(())
@@ -118,7 +123,10 @@ impl ChildJob<'_> {
 fn child_reason(stderr: &[u8], status: std::process::ExitStatus) -> String {
     let text = String::from_utf8_lossy(stderr);
     let text = text.trim();
-    let text = text.rsplit_once("error: ").map_or(text, |(_, last)| last).trim();
+    let text = text
+        .rsplit_once("error: ")
+        .map_or(text, |(_, last)| last)
+        .trim();
     if text.is_empty() {
         return format!("the compiler process failed ({status}) without saying why");
     }
@@ -157,7 +165,10 @@ mod tests {
     async fn a_slow_compile_is_killed_at_the_time_limit() {
         let dir = tempfile::tempdir().expect("temp dir");
         let pid_file = dir.path().join("pid");
-        let exe = script(dir.path(), &format!("echo $$ > {}; exec sleep 30", pid_file.display()));
+        let exe = script(
+            dir.path(),
+            &format!("echo $$ > {}; exec sleep 30", pid_file.display()),
+        );
         let started = std::time::Instant::now();
         let err = job(&exe, Duration::from_millis(500))
             .run(b"wasm", "sha")
@@ -165,20 +176,29 @@ mod tests {
             .expect_err("times out");
         assert!(matches!(err, RegistryError::CompileTimeout { .. }), "{err}");
         assert!(err.is_rejection());
-        assert!(started.elapsed() < Duration::from_secs(20), "did not wait for the child");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "did not wait for the child"
+        );
         let pid = std::fs::read_to_string(&pid_file).expect("child wrote its pid");
         let proc_dir = PathBuf::from(format!("/proc/{}", pid.trim()));
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         // Killed and reaped in the background: poll until the process is gone.
         while proc_dir.exists() && !is_zombie(&proc_dir) {
-            assert!(std::time::Instant::now() < deadline, "child {pid} still running");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "child {pid} still running"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
     fn is_zombie(proc_dir: &Path) -> bool {
         std::fs::read_to_string(proc_dir.join("stat"))
-            .map(|stat| stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')))
+            .map(|stat| {
+                stat.rsplit_once(") ")
+                    .is_some_and(|(_, rest)| rest.starts_with('Z'))
+            })
             .unwrap_or(true)
     }
 
@@ -203,14 +223,19 @@ mod tests {
         let seen = dir.path().join("seen");
         let exe = script(
             dir.path(),
-            &format!("cat > {0}.stdin; echo \"$@\" > {0}.args; echo abc123", seen.display()),
+            &format!(
+                "cat > {0}.stdin; echo \"$@\" > {0}.args; echo abc123",
+                seen.display()
+            ),
         );
         let cache = dir.path().join("cache");
         let job = ChildJob {
             cache_dir: Some(&cache),
             ..job(&exe, Duration::from_secs(30))
         };
-        job.run(b"the wasm bytes", "abc123").await.expect("child succeeds");
+        job.run(b"the wasm bytes", "abc123")
+            .await
+            .expect("child succeeds");
         let stdin = std::fs::read(seen.with_extension("stdin")).expect("stdin captured");
         assert_eq!(stdin, b"the wasm bytes");
         let args = std::fs::read_to_string(seen.with_extension("args")).expect("args captured");
@@ -225,11 +250,17 @@ mod tests {
     async fn a_wrong_answer_or_missing_exe_is_a_host_error() {
         let dir = tempfile::tempdir().expect("temp dir");
         let exe = script(dir.path(), "cat >/dev/null; echo other");
-        let err = job(&exe, Duration::from_secs(30)).run(b"w", "abc").await.expect_err("bad sha");
+        let err = job(&exe, Duration::from_secs(30))
+            .run(b"w", "abc")
+            .await
+            .expect_err("bad sha");
         assert!(matches!(err, RegistryError::Compiler { .. }), "{err}");
         assert!(!err.is_rejection());
         let missing = dir.path().join("missing");
-        let err = job(&missing, Duration::from_secs(30)).run(b"w", "abc").await.expect_err("no exe");
+        let err = job(&missing, Duration::from_secs(30))
+            .run(b"w", "abc")
+            .await
+            .expect_err("no exe");
         assert!(err.to_string().contains("missing"), "{err}");
     }
 
@@ -237,7 +268,10 @@ mod tests {
     async fn a_child_killed_by_a_signal_is_a_rejection() {
         let dir = tempfile::tempdir().expect("temp dir");
         let exe = script(dir.path(), "cat >/dev/null; kill -9 $$");
-        let err = job(&exe, Duration::from_secs(30)).run(b"w", "abc").await.expect_err("killed");
+        let err = job(&exe, Duration::from_secs(30))
+            .run(b"w", "abc")
+            .await
+            .expect_err("killed");
         assert!(err.to_string().contains("signal"), "{err}");
     }
 }

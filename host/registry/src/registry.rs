@@ -47,7 +47,8 @@ impl Modules {
         self.by_sha.insert(sha256.to_owned(), module.clone());
         self.in_use.insert(queue.to_owned(), sha256.to_owned());
         let in_use = &self.in_use;
-        self.by_sha.retain(|sha, _| in_use.values().any(|s| s == sha));
+        self.by_sha
+            .retain(|sha, _| in_use.values().any(|s| s == sha));
     }
 }
 
@@ -103,7 +104,10 @@ impl Registry {
         if changed {
             // The blob goes first: a binding must never name a blob that is not stored.
             self.inner.store.put_module(&sha256, wasm).await?;
-            self.inner.store.put_binding(queue, binding.encode().into()).await?;
+            self.inner
+                .store
+                .put_binding(queue, binding.encode().into())
+                .await?;
             tracing::info!(queue, version = binding.current().number, %sha256, "deployed");
         }
         self.lock_modules().bind(queue, &sha256, &module);
@@ -125,13 +129,19 @@ impl Registry {
     pub async fn rollback(&self, queue: &str, to: Option<u32>) -> Result<Version, RegistryError> {
         check_queue(queue)?;
         let _writing = self.inner.writes.lock().await;
-        let mut binding = self.read_binding(queue).await?.ok_or_else(|| RegistryError::NoModule {
-            queue: queue.to_owned(),
-        })?;
+        let mut binding =
+            self.read_binding(queue)
+                .await?
+                .ok_or_else(|| RegistryError::NoModule {
+                    queue: queue.to_owned(),
+                })?;
         binding.rollback(queue, to)?;
         let current = binding.current();
         let module = self.load_stored(queue, &current.sha256).await?;
-        self.inner.store.put_binding(queue, binding.encode().into()).await?;
+        self.inner
+            .store
+            .put_binding(queue, binding.encode().into())
+            .await?;
         self.lock_modules().bind(queue, &current.sha256, &module);
         tracing::info!(queue, version = current.number, "rolled back");
         Ok(current)
@@ -195,18 +205,24 @@ impl Registry {
         if actual != sha256 {
             return Err(corrupt(format!("the stored bytes hash to {actual}")));
         }
-        self.compile_and_load(&wasm, sha256).await.map_err(|err| match err {
-            RegistryError::Rejected { reason } => RegistryError::Load {
-                queue: queue.to_owned(),
-                sha256: sha256.to_owned(),
-                detail: reason,
-            },
-            other => other,
-        })
+        self.compile_and_load(&wasm, sha256)
+            .await
+            .map_err(|err| match err {
+                RegistryError::Rejected { reason } => RegistryError::Load {
+                    queue: queue.to_owned(),
+                    sha256: sha256.to_owned(),
+                    detail: reason,
+                },
+                other => other,
+            })
     }
 
     /// Compile with the configured compiler, then load (from the cache the child filled).
-    async fn compile_and_load(&self, wasm: &Bytes, sha256: &str) -> Result<TaskModule, RegistryError> {
+    async fn compile_and_load(
+        &self,
+        wasm: &Bytes,
+        sha256: &str,
+    ) -> Result<TaskModule, RegistryError> {
         if let Compiler::Child { exe, timeout } = &self.inner.compiler {
             let config = self.inner.runtime.config();
             let job = ChildJob {
@@ -238,7 +254,10 @@ impl Registry {
     fn lock_modules(&self) -> std::sync::MutexGuard<'_, Modules> {
         // The map is only ever left consistent (single inserts and a retain), so a panic
         // elsewhere while holding the lock cannot have broken it.
-        self.inner.modules.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .modules
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 

@@ -48,7 +48,10 @@ async fn answer(module: &TaskModule) -> String {
         panic!("echo failed: {report:?}");
     };
     let value: serde_json::Value = serde_json::from_str(result).expect("echo returns json");
-    value["version"].as_str().expect("echo names its version").to_owned()
+    value["version"]
+        .as_str()
+        .expect("echo names its version")
+        .to_owned()
 }
 
 async fn current_answer(registry: &Registry, queue: &str) -> (u32, String) {
@@ -79,15 +82,28 @@ async fn deploy_binds_a_version_and_current_runs_it() {
 #[tokio::test]
 async fn redeploy_keeps_old_versions_and_in_flight_modules() {
     let registry = memory_registry();
-    registry.deploy("q", guest_bytes("echo_v1")).await.expect("v1 deploys");
+    registry
+        .deploy("q", guest_bytes("echo_v1"))
+        .await
+        .expect("v1 deploys");
     let (_, in_flight) = registry.current("q").await.expect("lookup").expect("bound");
-    let v2 = registry.deploy("q", guest_bytes("echo_v2")).await.expect("v2 deploys");
+    let v2 = registry
+        .deploy("q", guest_bytes("echo_v2"))
+        .await
+        .expect("v2 deploys");
     assert_eq!(v2.number, 2);
     assert_eq!(current_answer(&registry, "q").await, (2, "v2".into()));
-    assert_eq!(answer(&in_flight).await, "v1", "a module taken before the deploy keeps running v1");
+    assert_eq!(
+        answer(&in_flight).await,
+        "v1",
+        "a module taken before the deploy keeps running v1"
+    );
     let versions = registry.versions("q").await.expect("versions");
     assert_eq!(numbers(&versions), [(1, false), (2, true)]);
-    let again = registry.deploy("q", guest_bytes("echo_v2")).await.expect("same bytes");
+    let again = registry
+        .deploy("q", guest_bytes("echo_v2"))
+        .await
+        .expect("same bytes");
     assert_eq!(again, v2, "redeploying the current bytes changes nothing");
 }
 
@@ -95,18 +111,33 @@ async fn redeploy_keeps_old_versions_and_in_flight_modules() {
 async fn rollback_to_previous_and_to_a_number() {
     let registry = memory_registry();
     for name in ["echo_v1", "echo_v2"] {
-        registry.deploy("q", guest_bytes(name)).await.expect("deploys");
+        registry
+            .deploy("q", guest_bytes(name))
+            .await
+            .expect("deploys");
     }
     let back = registry.rollback("q", None).await.expect("rolls back");
     assert_eq!((back.number, back.current), (1, true));
     assert_eq!(current_answer(&registry, "q").await, (1, "v1".into()));
-    let err = registry.rollback("q", None).await.expect_err("nothing before 1");
+    let err = registry
+        .rollback("q", None)
+        .await
+        .expect_err("nothing before 1");
     assert!(err.is_not_found(), "{err}");
     registry.rollback("q", Some(2)).await.expect("forward to 2");
     assert_eq!(current_answer(&registry, "q").await, (2, "v2".into()));
-    let err = registry.rollback("q", Some(9)).await.expect_err("no version 9");
-    assert_eq!(err.to_string(), "queue \"q\" has no version 9 (versions: 1, 2)");
-    let err = registry.rollback("nothing-here", None).await.expect_err("no deployment");
+    let err = registry
+        .rollback("q", Some(9))
+        .await
+        .expect_err("no version 9");
+    assert_eq!(
+        err.to_string(),
+        "queue \"q\" has no version 9 (versions: 1, 2)"
+    );
+    let err = registry
+        .rollback("nothing-here", None)
+        .await
+        .expect_err("no deployment");
     assert!(matches!(err, RegistryError::NoModule { .. }), "{err}");
     let versions = registry.versions("q").await.expect("versions");
     assert_eq!(numbers(&versions), [(1, false), (2, true)]);
@@ -115,18 +146,33 @@ async fn rollback_to_previous_and_to_a_number() {
 #[tokio::test]
 async fn refused_uploads_leave_the_binding_serving() {
     let registry = memory_registry();
-    registry.deploy("q", guest_bytes("echo_v1")).await.expect("v1 deploys");
+    registry
+        .deploy("q", guest_bytes("echo_v1"))
+        .await
+        .expect("v1 deploys");
     let cases: [(&str, Vec<u8>, &str); 4] = [
         ("core module", core_module_bytes(), "wasm32-wasip2"),
-        ("garbage", b"definitely not wasm".to_vec(), "not a WebAssembly component"),
+        (
+            "garbage",
+            b"definitely not wasm".to_vec(),
+            "not a WebAssembly component",
+        ),
         ("wrong world", guest_bytes("other_world"), "wasmboost:task"),
-        ("oversized", vec![0; MAX_BYTES as usize + 1], "over the limit of 10485760 bytes"),
+        (
+            "oversized",
+            vec![0; MAX_BYTES as usize + 1],
+            "over the limit of 10485760 bytes",
+        ),
     ];
     for (what, wasm, want) in cases {
         let err = registry.deploy("q", wasm).await.expect_err(what);
         assert!(err.is_rejection(), "{what}: {err}");
         assert!(err.to_string().contains(want), "{what}: {err}");
-        assert_eq!(current_answer(&registry, "q").await, (1, "v1".into()), "after {what}");
+        assert_eq!(
+            current_answer(&registry, "q").await,
+            (1, "v1".into()),
+            "after {what}"
+        );
     }
     assert_eq!(registry.versions("q").await.expect("versions").len(), 1);
 }
@@ -134,7 +180,10 @@ async fn refused_uploads_leave_the_binding_serving() {
 #[tokio::test]
 async fn bad_queue_names_are_refused() {
     let registry = memory_registry();
-    let err = registry.deploy("no spaces", guest_bytes("echo_v1")).await.expect_err("bad name");
+    let err = registry
+        .deploy("no spaces", guest_bytes("echo_v1"))
+        .await
+        .expect_err("bad name");
     assert!(err.to_string().contains("\"no spaces\""), "{err}");
 }
 
@@ -142,9 +191,13 @@ async fn bad_queue_names_are_refused() {
 async fn another_registry_on_the_same_store_sees_deploys() {
     let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
     let (a, b) = (registry(Arc::clone(&store)), registry(store));
-    a.deploy("q", guest_bytes("echo_v1")).await.expect("v1 deploys");
+    a.deploy("q", guest_bytes("echo_v1"))
+        .await
+        .expect("v1 deploys");
     assert_eq!(current_answer(&b, "q").await, (1, "v1".into()));
-    a.deploy("q", guest_bytes("echo_v2")).await.expect("v2 deploys");
+    a.deploy("q", guest_bytes("echo_v2"))
+        .await
+        .expect("v2 deploys");
     assert_eq!(current_answer(&b, "q").await, (2, "v2".into()));
 }
 
@@ -152,13 +205,19 @@ async fn another_registry_on_the_same_store_sees_deploys() {
 async fn a_tampered_blob_is_detected() {
     let store: Arc<dyn StateStore> = Arc::new(MemoryStore::new());
     let first = registry(Arc::clone(&store));
-    let v1 = first.deploy("q", guest_bytes("echo_v1")).await.expect("v1 deploys");
+    let v1 = first
+        .deploy("q", guest_bytes("echo_v1"))
+        .await
+        .expect("v1 deploys");
     store
         .put_module(&v1.sha256, guest_bytes("echo_v2").into())
         .await
         .expect("overwrite the blob");
     // A fresh registry (a restarted host) has nothing loaded and must read the blob.
-    let err = registry(store).current("q").await.expect_err("hash mismatch");
+    let err = registry(store)
+        .current("q")
+        .await
+        .expect_err("hash mismatch");
     assert!(matches!(err, RegistryError::Corrupt { .. }), "{err}");
     assert!(err.to_string().contains(&v1.sha256), "{err}");
 }
@@ -169,11 +228,19 @@ async fn bindings_survive_reopening_the_embedded_store() {
     {
         let (broker, store) = wasmboost_broker::open_embedded(dir.path()).expect("opens");
         let registry = registry(store);
-        registry.deploy("q", guest_bytes("echo_v1")).await.expect("v1 deploys");
-        registry.deploy("q", guest_bytes("echo_v2")).await.expect("v2 deploys");
+        registry
+            .deploy("q", guest_bytes("echo_v1"))
+            .await
+            .expect("v1 deploys");
+        registry
+            .deploy("q", guest_bytes("echo_v2"))
+            .await
+            .expect("v2 deploys");
         registry.rollback("q", Some(1)).await.expect("rolls back");
         drop(registry);
-        wasmboost_broker::Broker::close(&*broker).await.expect("closes");
+        wasmboost_broker::Broker::close(&*broker)
+            .await
+            .expect("closes");
     }
     let (_broker, store) = wasmboost_broker::open_embedded(dir.path()).expect("reopens");
     let registry = registry(store);
@@ -212,10 +279,16 @@ async fn a_child_compile_fills_the_cache_the_parent_loads_from() {
     };
     let store = Arc::new(MemoryStore::new());
     let registry = Registry::new(store, runtime.clone(), compiler, MAX_BYTES);
-    registry.deploy("q", guest_bytes("echo_v1")).await.expect("v1 deploys");
+    registry
+        .deploy("q", guest_bytes("echo_v1"))
+        .await
+        .expect("v1 deploys");
     assert_eq!(current_answer(&registry, "q").await, (1, "v1".into()));
     assert_eq!(runtime.compilations(), 0, "the parent never ran Cranelift");
-    let err = registry.deploy("q", core_module_bytes()).await.expect_err("core module");
+    let err = registry
+        .deploy("q", core_module_bytes())
+        .await
+        .expect_err("core module");
     assert!(err.is_rejection(), "{err}");
     assert!(err.to_string().contains("wasm32-wasip2"), "{err}");
     assert_eq!(current_answer(&registry, "q").await, (1, "v1".into()));
@@ -227,8 +300,16 @@ async fn a_child_compile_past_its_time_limit_is_refused() {
         exe: wasmboost_bin(),
         timeout: Duration::from_millis(1),
     };
-    let registry = Registry::new(Arc::new(MemoryStore::new()), runtime(None), compiler, MAX_BYTES);
-    let err = registry.deploy("q", guest_bytes("echo_v1")).await.expect_err("times out");
+    let registry = Registry::new(
+        Arc::new(MemoryStore::new()),
+        runtime(None),
+        compiler,
+        MAX_BYTES,
+    );
+    let err = registry
+        .deploy("q", guest_bytes("echo_v1"))
+        .await
+        .expect_err("times out");
     assert!(matches!(err, RegistryError::CompileTimeout { .. }), "{err}");
     assert!(registry.current("q").await.expect("lookup").is_none());
 }
