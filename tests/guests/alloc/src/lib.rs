@@ -11,8 +11,7 @@ const PAGE: usize = 4096;
 fn alloc(mb: u64) -> u64 {
     let mut chunks: Vec<Vec<u8>> = Vec::new();
     for _ in 0..mb {
-        let mut chunk = Vec::with_capacity(CHUNK);
-        chunk.resize(CHUNK, 0u8);
+        let mut chunk = vec![0u8; CHUNK];
         for i in (0..CHUNK).step_by(PAGE) {
             chunk[i] = 1;
         }
