@@ -35,18 +35,30 @@ pub(crate) struct DiskCache {
 impl DiskCache {
     /// Creates (or secures) the directory and loads or creates its key.
     pub(crate) fn open(dir: &Path, engine: &Engine) -> Result<Self, RuntimeError> {
-        let io_err = |source| RuntimeError::CacheDir { path: dir.to_path_buf(), source };
-        fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io_err)?;
+        let io_err = |source| RuntimeError::CacheDir {
+            path: dir.to_path_buf(),
+            source,
+        };
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io_err)?;
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_err)?;
         let key = load_or_create_key(&dir.join(KEY_FILE)).map_err(io_err)?;
         let mut hasher = DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        Ok(DiskCache { dir: dir.to_path_buf(), key, engine_hash: format!("{:016x}", hasher.finish()) })
+        Ok(DiskCache {
+            dir: dir.to_path_buf(),
+            key,
+            engine_hash: format!("{:016x}", hasher.finish()),
+        })
     }
 
     /// Path of the compiled artifact for a wasm sha256.
     pub(crate) fn artifact_path(&self, sha256: &str) -> PathBuf {
-        self.dir.join(format!("{sha256}-{}.cwasm", self.engine_hash))
+        self.dir
+            .join(format!("{sha256}-{}.cwasm", self.engine_hash))
     }
 
     fn tag_path(&self, sha256: &str) -> PathBuf {
@@ -77,7 +89,10 @@ impl DiskCache {
     /// Writes a compiled artifact and its tag atomically (write to a temporary name, rename).
     pub(crate) fn store(&self, sha256: &str, cwasm: &[u8]) -> Result<(), LoadError> {
         let path = self.artifact_path(sha256);
-        let cache_err = |err: std::io::Error| LoadError::Cache { path: path.clone(), message: err.to_string() };
+        let cache_err = |err: std::io::Error| LoadError::Cache {
+            path: path.clone(),
+            message: err.to_string(),
+        };
         write_atomic(&path, cwasm).map_err(cache_err)?;
         write_atomic(&self.tag_path(sha256), &hmac_sha256(&self.key, cwasm)).map_err(cache_err)
     }
@@ -90,7 +105,10 @@ impl DiskCache {
 }
 
 /// Deserializes an artifact this host compiled and tagged.
-#[expect(unsafe_code, reason = "deserializing runs native code; callers verify the HMAC tag first")]
+#[expect(
+    unsafe_code,
+    reason = "deserializing runs native code; callers verify the HMAC tag first"
+)]
 fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Component> {
     // SAFETY: the bytes were produced by `Component::serialize` in this cache directory (their
     // HMAC, keyed by a secret only the host can read, verified) and wasmtime checks that they
@@ -100,7 +118,12 @@ fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Component> {
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut file = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
     file.write_all(bytes)?;
     file.sync_all()?;
     fs::rename(&tmp, path)
@@ -113,7 +136,9 @@ fn load_or_create_key(path: &Path) -> std::io::Result<[u8; KEY_LEN]> {
             key.copy_from_slice(&bytes);
             return Ok(key);
         }
-        Ok(_) => tracing::warn!(path = %path.display(), "cache key has the wrong length; replacing it"),
+        Ok(_) => {
+            tracing::warn!(path = %path.display(), "cache key has the wrong length; replacing it")
+        }
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
         Err(err) => return Err(err),
     }
@@ -130,8 +155,15 @@ fn hmac_sha256(key: &[u8; KEY_LEN], message: &[u8]) -> Vec<u8> {
         ipad[i] ^= k;
         opad[i] ^= k;
     }
-    let inner = Sha256::new().chain_update(ipad).chain_update(message).finalize();
-    Sha256::new().chain_update(opad).chain_update(inner).finalize().to_vec()
+    let inner = Sha256::new()
+        .chain_update(ipad)
+        .chain_update(message)
+        .finalize();
+    Sha256::new()
+        .chain_update(opad)
+        .chain_update(inner)
+        .finalize()
+        .to_vec()
 }
 
 #[cfg(test)]

@@ -33,7 +33,10 @@ pub(crate) struct BoundedPipe {
 
 impl BoundedPipe {
     pub(crate) fn new(cap: usize) -> Self {
-        BoundedPipe { cap, buffer: Arc::default() }
+        BoundedPipe {
+            cap,
+            buffer: Arc::default(),
+        }
     }
 
     /// Appends what fits under the bound; marks the capture truncated if anything was dropped.
@@ -65,7 +68,9 @@ impl BoundedPipe {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Buffer> {
         // A poisoned lock only means another writer panicked mid-append; the bytes are still valid.
-        self.buffer.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.buffer
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 }
 
@@ -106,7 +111,11 @@ impl OutputStream for BoundedPipe {
 }
 
 impl tokio::io::AsyncWrite for BoundedPipe {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.append(buf);
         Poll::Ready(Ok(buf.len()))
     }
@@ -138,6 +147,12 @@ mod tests {
     fn under_the_bound_is_not_truncated() {
         let pipe = BoundedPipe::new(8);
         pipe.append(b"hello");
-        assert_eq!(pipe.take(), Captured { text: "hello".into(), truncated: false });
+        assert_eq!(
+            pipe.take(),
+            Captured {
+                text: "hello".into(),
+                truncated: false
+            }
+        );
     }
 }

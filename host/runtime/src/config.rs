@@ -82,7 +82,9 @@ impl RuntimeConfig {
     /// Rejects values the engine cannot honour.
     pub fn validate(&self) -> Result<(), RuntimeError> {
         if self.max_instances == 0 {
-            return Err(RuntimeError::InvalidConfig("max_instances must be at least 1".into()));
+            return Err(RuntimeError::InvalidConfig(
+                "max_instances must be at least 1".into(),
+            ));
         }
         if self.max_memory_bytes < 65536 || self.max_memory_bytes > 4 * 1024 * 1024 * 1024 {
             return Err(RuntimeError::InvalidConfig(format!(
@@ -111,7 +113,10 @@ impl RuntimeConfig {
         Ok(config)
     }
 
-    fn pooling_config(&self, reset_dirty_pages: bool) -> Result<PoolingAllocationConfig, RuntimeError> {
+    fn pooling_config(
+        &self,
+        reset_dirty_pages: bool,
+    ) -> Result<PoolingAllocationConfig, RuntimeError> {
         let instances = self.max_instances;
         let max_memory = usize::try_from(self.max_memory_bytes)
             .map_err(|_| RuntimeError::InvalidConfig("max_memory_bytes exceeds usize".into()))?;

@@ -1,8 +1,8 @@
 //! Per-invocation store data: the WASI context (no ambient authority), the resource limiter and
 //! the bounded captures, plus the host side of the `log` import.
 
-use wasmtime::component::ResourceTable;
 use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::wasmboost::task::log::{self, Level};
@@ -37,7 +37,11 @@ pub(crate) struct Limiter {
 
 impl Limiter {
     fn new(limit: u64) -> Self {
-        Limiter { limit, current: 0, peak: 0 }
+        Limiter {
+            limit,
+            current: 0,
+            peak: 0,
+        }
     }
 }
 
@@ -105,7 +109,9 @@ pub(crate) struct HostState {
 
 impl std::fmt::Debug for HostState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HostState").field("task_id", &self.task_id).finish_non_exhaustive()
+        f.debug_struct("HostState")
+            .field("task_id", &self.task_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -146,7 +152,10 @@ impl HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 

@@ -30,5 +30,7 @@ mod validate;
 pub use config::RuntimeConfig;
 pub use error::{LoadError, RuntimeError};
 pub use module::TaskModule;
-pub use outcome::{Captured, Invocation, Limits, Outcome, Report, TaskContext, TaskError, TrapKind};
+pub use outcome::{
+    Captured, Invocation, Limits, Outcome, Report, TaskContext, TaskError, TrapKind,
+};
 pub use runtime::Runtime;

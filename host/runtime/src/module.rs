@@ -30,7 +30,9 @@ struct ModuleInner {
 
 impl std::fmt::Debug for TaskModule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TaskModule").field("sha256", &self.inner.sha256).finish_non_exhaustive()
+        f.debug_struct("TaskModule")
+            .field("sha256", &self.inner.sha256)
+            .finish_non_exhaustive()
     }
 }
 
@@ -43,7 +45,13 @@ struct Finished {
 
 impl TaskModule {
     pub(crate) fn new(runtime: Arc<Inner>, sha256: String, pre: TaskPre<HostState>) -> Self {
-        TaskModule { inner: Arc::new(ModuleInner { runtime, sha256, pre }) }
+        TaskModule {
+            inner: Arc::new(ModuleInner {
+                runtime,
+                sha256,
+                pre,
+            }),
+        }
     }
 
     /// Lowercase hex sha256 of the component's bytes.
@@ -59,8 +67,11 @@ impl TaskModule {
         let deadline = started + timeout;
         let config = &self.inner.runtime.config;
         let memory_limit = invocation.limits.memory_bytes.min(config.max_memory_bytes);
-        let (state, pipes) =
-            HostState::new(invocation.context.task_id.clone(), memory_limit, config.output_cap_bytes);
+        let (state, pipes) = HostState::new(
+            invocation.context.task_id.clone(),
+            memory_limit,
+            config.output_cap_bytes,
+        );
         let finished = self.run(state, &invocation, deadline, timeout).await;
         let duration = started.elapsed();
         report(finished, pipes, &invocation.context.task_id, duration)
@@ -77,7 +88,11 @@ impl TaskModule {
         let mut store = Store::new(&self.inner.runtime.engine, state);
         store.limiter(|state| &mut state.limiter);
         if let Err(err) = store.set_fuel(fuel) {
-            return Finished { result: Err(err), fuel_used: 0, peak_memory_bytes: 0 };
+            return Finished {
+                result: Err(err),
+                fuel_used: 0,
+                peak_memory_bytes: 0,
+            };
         }
         // Every epoch tick the guest yields to the executor (so CPU-bound guests share threads)
         // and the deadline is checked.
@@ -93,7 +108,8 @@ impl TaskModule {
         let pre = &self.inner.pre;
         let call = async {
             let task = pre.instantiate_async(&mut store).await?;
-            task.call_handle(&mut store, &ctx, &invocation.payload).await
+            task.call_handle(&mut store, &ctx, &invocation.payload)
+                .await
         };
         // The tokio timeout also bounds a guest blocked in a host call, where epochs do not fire.
         let result = tokio::time::timeout_at(deadline.into(), call)
@@ -101,12 +117,19 @@ impl TaskModule {
             .unwrap_or_else(|_| Err(wasmtime::Error::new(DeadlineExceeded)));
         let fuel_used = fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         let peak_memory_bytes = store.data().limiter.peak;
-        Finished { result, fuel_used, peak_memory_bytes }
+        Finished {
+            result,
+            fuel_used,
+            peak_memory_bytes,
+        }
     }
 }
 
 fn guest_context(invocation: &Invocation, timeout: Duration) -> Context {
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
     let deadline_ms = u64::try_from(now_ms.saturating_add(timeout.as_millis())).unwrap_or(u64::MAX);
     let context = &invocation.context;
     Context {
@@ -124,8 +147,12 @@ fn report(finished: Finished, pipes: Pipes, task_id: &str, duration: Duration) -
     let logs = pipes.logs.take();
     let outcome = match finished.result {
         Ok(Ok(result)) => ok_outcome(result),
-        Ok(Err(error)) => Outcome::TaskError { error: task_error(error) },
-        Err(err) => Outcome::Trap { trap: classify(&err, &stderr.text) },
+        Ok(Err(error)) => Outcome::TaskError {
+            error: task_error(error),
+        },
+        Err(err) => Outcome::Trap {
+            trap: classify(&err, &stderr.text),
+        },
     };
     trace_output(task_id, "stdout", &stdout);
     trace_output(task_id, "stderr", &stderr);
@@ -145,7 +172,9 @@ fn ok_outcome(result: String) -> Outcome {
     match serde_json::from_str::<IgnoredAny>(&result) {
         Ok(_) => Outcome::Ok { result },
         Err(err) => Outcome::TaskError {
-            error: TaskError::Fail { reason: format!("task returned invalid JSON: {err}") },
+            error: TaskError::Fail {
+                reason: format!("task returned invalid JSON: {err}"),
+            },
         },
     }
 }
@@ -163,7 +192,13 @@ fn task_error(error: WitTaskError) -> TaskError {
 
 fn trace_output(task_id: &str, stream: &'static str, captured: &Captured) {
     if !captured.text.is_empty() {
-        tracing::debug!(task_id, stream, truncated = captured.truncated, "{}", captured.text);
+        tracing::debug!(
+            task_id,
+            stream,
+            truncated = captured.truncated,
+            "{}",
+            captured.text
+        );
     }
 }
 
@@ -181,7 +216,12 @@ mod tests {
     #[test]
     fn invalid_json_result_is_a_fail() {
         let outcome = ok_outcome("not json{".into());
-        assert!(matches!(outcome, Outcome::TaskError { error: TaskError::Fail { .. } }));
+        assert!(matches!(
+            outcome,
+            Outcome::TaskError {
+                error: TaskError::Fail { .. }
+            }
+        ));
         assert_eq!(ok_outcome("3".into()), Outcome::Ok { result: "3".into() });
     }
 }

@@ -23,13 +23,21 @@ pub struct Runtime {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) engine: Engine,
     linker: Linker<HostState>,
     pub(crate) config: RuntimeConfig,
     cache: Option<DiskCache>,
     compilations: AtomicU64,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("config", &self.config)
+            .field("compilations", &self.compilations)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Runtime {
@@ -47,8 +55,16 @@ impl Runtime {
         };
         spawn_epoch_ticker(engine.weak());
         let compilations = AtomicU64::new(0);
-        let inner = Inner { engine, linker, config, cache, compilations };
-        Ok(Runtime { inner: Arc::new(inner) })
+        let inner = Inner {
+            engine,
+            linker,
+            config,
+            cache,
+            compilations,
+        };
+        Ok(Runtime {
+            inner: Arc::new(inner),
+        })
     }
 
     /// Validates, loads from the cache or compiles, and pre-links a component.
@@ -65,7 +81,10 @@ impl Runtime {
 
     /// Reads a component file (refusing it early if it is over the size cap) and loads it.
     pub fn load_file(&self, path: &Path) -> Result<TaskModule, LoadError> {
-        let read_err = |source| LoadError::Read { path: path.to_path_buf(), source };
+        let read_err = |source| LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
         let size = std::fs::metadata(path).map_err(read_err)?.len();
         let max = self.inner.config.max_component_bytes;
         if size > max {
@@ -102,7 +121,10 @@ impl Runtime {
 
     /// Where the cache keeps the compiled form of a component, when there is a cache.
     pub fn cache_path(&self, sha256: &str) -> Option<std::path::PathBuf> {
-        self.inner.cache.as_ref().map(|cache| cache.artifact_path(sha256))
+        self.inner
+            .cache
+            .as_ref()
+            .map(|cache| cache.artifact_path(sha256))
     }
 
     /// Prechecks, then the cached or freshly compiled component.
@@ -110,7 +132,12 @@ impl Runtime {
         crate::validate::precheck(wasm, self.inner.config.max_component_bytes)?;
         let sha256 = Self::sha256_hex(wasm);
         let engine = &self.inner.engine;
-        if let Some(component) = self.inner.cache.as_ref().and_then(|c| c.load(engine, &sha256)) {
+        if let Some(component) = self
+            .inner
+            .cache
+            .as_ref()
+            .and_then(|c| c.load(engine, &sha256))
+        {
             return Ok((sha256, component));
         }
         self.inner.compilations.fetch_add(1, Ordering::Relaxed);
@@ -138,13 +165,15 @@ fn build_linker(engine: &Engine) -> Result<Linker<HostState>, RuntimeError> {
 
 /// One thread per engine advances the epoch; it exits once the engine is dropped.
 fn spawn_epoch_ticker(engine: EngineWeak) {
-    let spawned = std::thread::Builder::new().name("wasmboost-epoch".into()).spawn(move || {
-        while let Some(engine) = engine.upgrade() {
-            engine.increment_epoch();
-            drop(engine);
-            std::thread::sleep(EPOCH_TICK);
-        }
-    });
+    let spawned = std::thread::Builder::new()
+        .name("wasmboost-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        });
     if let Err(err) = spawned {
         // Without the ticker the tokio timeout still bounds every call, just less promptly.
         tracing::error!("cannot start the epoch ticker thread: {err}");

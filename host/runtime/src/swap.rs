@@ -17,7 +17,9 @@ pub(crate) fn pagemap_reset_is_safe() -> bool {
         }
     };
     if safe {
-        tracing::info!("no swap active: keeping guest memory resident and resetting dirty pages only");
+        tracing::info!(
+            "no swap active: keeping guest memory resident and resetting dirty pages only"
+        );
     } else {
         tracing::info!("swap is active or unknown: guest memory is unmapped after every instance");
     }
@@ -25,7 +27,10 @@ pub(crate) fn pagemap_reset_is_safe() -> bool {
 }
 
 fn no_active_swap(proc_swaps: &str) -> bool {
-    proc_swaps.lines().skip(1).all(|line| line.trim().is_empty())
+    proc_swaps
+        .lines()
+        .skip(1)
+        .all(|line| line.trim().is_empty())
 }
 
 #[cfg(test)]

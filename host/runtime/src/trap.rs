@@ -36,7 +36,10 @@ pub(crate) fn panic_message(stderr: &str) -> Option<String> {
     let start = stderr.rfind("panicked at ")?;
     let rest = &stderr[start..];
     // Rust >= 1.73 prints the location line, then the message on the following lines.
-    let after_location = rest.split_once('\n').map(|(_, msg)| msg).unwrap_or_default();
+    let after_location = rest
+        .split_once('\n')
+        .map(|(_, msg)| msg)
+        .unwrap_or_default();
     let message: Vec<&str> = after_location
         .lines()
         .take_while(|line| !line.starts_with("note: ") && !line.starts_with("stack backtrace"))

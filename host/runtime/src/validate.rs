@@ -1,11 +1,13 @@
 //! Cheap checks before compiling: size, and whether the bytes are a component at all.
 
-use wasmtime::wasmparser::Parser;
-
 use crate::error::LoadError;
 
 /// The WebAssembly binary magic, `\0asm`.
 const WASM_MAGIC: &[u8; 4] = b"\0asm";
+/// Version and layer after the magic of a core module (version 1, layer 0).
+const CORE_VERSION: [u8; 4] = [0x01, 0x00, 0x00, 0x00];
+/// Version and layer after the magic of a component (pre-release version 0xd, layer 1).
+const COMPONENT_VERSION: [u8; 4] = [0x0d, 0x00, 0x01, 0x00];
 
 /// Rejects anything over `max` bytes, anything that is not WebAssembly and core modules.
 pub(crate) fn precheck(wasm: &[u8], max: u64) -> Result<(), LoadError> {
@@ -18,13 +20,13 @@ pub(crate) fn precheck(wasm: &[u8], max: u64) -> Result<(), LoadError> {
             "the file ({size} bytes) does not start with the WebAssembly magic `\\0asm`"
         )));
     }
-    if Parser::is_core_wasm(wasm) {
-        return Err(LoadError::CoreModule);
+    match wasm.get(4..8) {
+        Some(version) if version == CORE_VERSION => Err(LoadError::CoreModule),
+        Some(version) if version == COMPONENT_VERSION => Ok(()),
+        version => Err(LoadError::NotWasm(format!(
+            "unknown WebAssembly version/layer {version:02x?} (expected a component, {COMPONENT_VERSION:02x?})"
+        ))),
     }
-    if !Parser::is_component(wasm) {
-        return Err(LoadError::NotWasm("unknown WebAssembly binary version or layer".into()));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -74,7 +74,10 @@ impl Stats {
 
 impl BenchCommand {
     pub async fn execute(self) -> anyhow::Result<ExitCode> {
-        anyhow::ensure!(self.threads >= 1 && self.concurrency >= 1, "--threads and -c must be at least 1");
+        anyhow::ensure!(
+            self.threads >= 1 && self.concurrency >= 1,
+            "--threads and -c must be at least 1"
+        );
         let payload = pad_payload(&self.payload, self.payload_size)?;
         let concurrency = self.concurrency.max(self.threads);
         let slots = u32::try_from(concurrency + self.threads).context("-c is too large")?;
@@ -88,7 +91,14 @@ impl BenchCommand {
             module.invoke(invocation(&payload, limits)).await;
         }
         let (threads, n) = (self.threads, self.invocations);
-        let job = Job { module, payload: payload.into(), limits, threads, concurrency, invocations: n };
+        let job = Job {
+            module,
+            payload: payload.into(),
+            limits,
+            threads,
+            concurrency,
+            invocations: n,
+        };
         let stats = tokio::task::spawn_blocking(move || job.run())
             .await
             .context("the benchmark threads failed")??;
@@ -117,7 +127,11 @@ impl BenchCommand {
 }
 
 fn invocation(payload: &str, limits: Limits) -> Invocation {
-    Invocation { context: run_context(), payload: payload.to_owned(), limits }
+    Invocation {
+        context: run_context(),
+        payload: payload.to_owned(),
+        limits,
+    }
 }
 
 /// Refuses to measure a task that does not succeed.
@@ -131,13 +145,22 @@ async fn check_first(module: &TaskModule, payload: &str, limits: Limits) -> anyh
 
 /// Adds `extra.pad` so the JSON text is about `size` bytes.
 fn pad_payload(payload: &str, size: Option<usize>) -> anyhow::Result<String> {
-    let mut value: serde_json::Value = serde_json::from_str(payload).context("the payload is not valid JSON")?;
-    let Some(size) = size else { return Ok(payload.to_owned()) };
-    let object = value.as_object_mut().context("the payload must be a JSON object")?;
-    let extra = object.entry("extra").or_insert_with(|| serde_json::json!({}));
+    let mut value: serde_json::Value =
+        serde_json::from_str(payload).context("the payload is not valid JSON")?;
+    let Some(size) = size else {
+        return Ok(payload.to_owned());
+    };
+    let object = value
+        .as_object_mut()
+        .context("the payload must be a JSON object")?;
+    let extra = object
+        .entry("extra")
+        .or_insert_with(|| serde_json::json!({}));
     let extra = extra.as_object_mut().context("`extra` must be an object")?;
     extra.insert("pad".into(), serde_json::Value::String(String::new()));
-    let base = serde_json::to_string(&value).context("cannot encode the payload")?.len();
+    let base = serde_json::to_string(&value)
+        .context("cannot encode the payload")?
+        .len();
     let pad = "x".repeat(size.saturating_sub(base));
     if let Some(extra) = value.get_mut("extra").and_then(|e| e.as_object_mut()) {
         extra.insert("pad".into(), serde_json::Value::String(pad));
@@ -168,7 +191,10 @@ impl Job {
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("a benchmark thread panicked"))))
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("a benchmark thread panicked")))
+                })
                 .collect()
         });
         let wall = started.elapsed();
@@ -191,7 +217,12 @@ impl Job {
             let mut set = tokio::task::JoinSet::new();
             for lane in 0..lanes {
                 let (module, payload) = (self.module.clone(), self.payload.clone());
-                set.spawn(run_lane(module, payload, self.limits, share(count, lanes, lane)));
+                set.spawn(run_lane(
+                    module,
+                    payload,
+                    self.limits,
+                    share(count, lanes, lane),
+                ));
             }
             let mut latencies = Vec::with_capacity(count);
             let mut not_ok = 0;
@@ -207,7 +238,11 @@ impl Job {
     fn stats(&self, mut latencies: Vec<Duration>, not_ok: usize, wall: Duration) -> Stats {
         latencies.sort_unstable();
         let us = |d: Duration| d.as_secs_f64() * 1e6;
-        let pick = |q: f64| latencies.get(((latencies.len() as f64 - 1.0) * q).round() as usize).copied();
+        let pick = |q: f64| {
+            latencies
+                .get(((latencies.len() as f64 - 1.0) * q).round() as usize)
+                .copied()
+        };
         let total: Duration = latencies.iter().sum();
         Stats {
             invocations: latencies.len(),
@@ -229,7 +264,12 @@ fn share(total: usize, parts: usize, i: usize) -> usize {
 }
 
 /// One in-flight slot: `count` invocations back to back, each timed.
-async fn run_lane(module: TaskModule, payload: Arc<str>, limits: Limits, count: usize) -> (Vec<Duration>, usize) {
+async fn run_lane(
+    module: TaskModule,
+    payload: Arc<str>,
+    limits: Limits,
+    count: usize,
+) -> (Vec<Duration>, usize) {
     let mut latencies = Vec::with_capacity(count);
     let mut not_ok = 0;
     for _ in 0..count {

@@ -45,7 +45,11 @@ pub struct BudgetArgs {
 
 impl BudgetArgs {
     pub fn limits(&self) -> Limits {
-        Limits { fuel: self.fuel, timeout: self.timeout, memory_bytes: self.memory }
+        Limits {
+            fuel: self.fuel,
+            timeout: self.timeout,
+            memory_bytes: self.memory,
+        }
     }
 }
 
@@ -64,7 +68,11 @@ pub struct EngineArgs {
 impl EngineArgs {
     /// A runtime whose pool holds at least `instances` live instances.
     pub fn runtime(&self, instances: u32, memory: u64) -> anyhow::Result<Runtime> {
-        let cache_dir = if self.no_cache { None } else { self.cache_dir.clone().or_else(default_cache_dir) };
+        let cache_dir = if self.no_cache {
+            None
+        } else {
+            self.cache_dir.clone().or_else(default_cache_dir)
+        };
         let defaults = RuntimeConfig::default();
         let config = RuntimeConfig {
             cache_dir,
@@ -90,7 +98,11 @@ impl RunCommand {
         let module = runtime
             .load_file(&self.component)
             .with_context(|| format!("cannot load {}", self.component.display()))?;
-        let invocation = Invocation { context: run_context(), payload, limits: self.budget.limits() };
+        let invocation = Invocation {
+            context: run_context(),
+            payload,
+            limits: self.budget.limits(),
+        };
         let report = module.invoke(invocation).await;
         print_guest_output(&report);
         Ok(print_outcome(&report))
@@ -103,20 +115,27 @@ impl RunCommand {
                 .with_context(|| format!("cannot read payload file {}", path.display()))?,
             (None, None) => {
                 let mut payload = String::new();
-                std::io::stdin().read_to_string(&mut payload).context("cannot read payload from stdin")?;
+                std::io::stdin()
+                    .read_to_string(&mut payload)
+                    .context("cannot read payload from stdin")?;
                 payload
             }
         };
         let value: serde_json::Value =
             serde_json::from_str(&payload).context("the payload is not valid JSON")?;
-        anyhow::ensure!(value.is_object(), "the payload must be a JSON object, got: {value}");
+        anyhow::ensure!(
+            value.is_object(),
+            "the payload must be a JSON object, got: {value}"
+        );
         Ok(payload)
     }
 }
 
 /// A context for a one-off run: a unique task id, queue `run`, first attempt, published now.
 pub fn run_context() -> TaskContext {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     TaskContext {
         task_id: format!("run-{}-{}", std::process::id(), now.as_nanos()),
         queue: "run".into(),
@@ -126,7 +145,11 @@ pub fn run_context() -> TaskContext {
 }
 
 fn print_guest_output(report: &Report) {
-    for (name, captured) in [("stdout", &report.stdout), ("stderr", &report.stderr), ("log", &report.logs)] {
+    for (name, captured) in [
+        ("stdout", &report.stdout),
+        ("stderr", &report.stderr),
+        ("log", &report.logs),
+    ] {
         for line in captured.text.lines() {
             eprintln!("[guest {name}] {line}");
         }
@@ -171,10 +194,16 @@ fn describe_task_error(error: &wasmboost_runtime::TaskError) -> String {
     use wasmboost_runtime::TaskError;
     match error {
         TaskError::Fail { reason } => format!("fail: {reason}"),
-        TaskError::Retry { reason, delay: Some(delay) } => {
+        TaskError::Retry {
+            reason,
+            delay: Some(delay),
+        } => {
             format!("retry after {} ms: {reason}", delay.as_millis())
         }
-        TaskError::Retry { reason, delay: None } => format!("retry: {reason}"),
+        TaskError::Retry {
+            reason,
+            delay: None,
+        } => format!("retry: {reason}"),
         TaskError::DeadLetter { reason } => format!("dead-letter: {reason}"),
     }
 }
@@ -188,7 +217,11 @@ pub fn format_bytes(bytes: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 /// `200ms`, `5s`, `2m`, or a bare number of milliseconds.
@@ -203,24 +236,37 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     } else {
         (text, 1)
     };
-    let value: u64 = number.trim().parse().map_err(|_| format!("invalid duration `{text}` (try 200ms, 5s, 2m)"))?;
+    let value: u64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid duration `{text}` (try 200ms, 5s, 2m)"))?;
     Ok(Duration::from_millis(value.saturating_mul(scale_ms)))
 }
 
 /// `64MiB`, `512KiB`, `1GiB` (also `K`, `M`, `G`, `KB`, `MB`, `GB` as binary units), or bytes.
 pub fn parse_bytes(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let value: u64 = number.parse().map_err(|_| format!("invalid size `{text}` (try 64MiB)"))?;
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("invalid size `{text}` (try 64MiB)"))?;
     let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1 << 10,
         "m" | "mb" | "mib" => 1 << 20,
         "g" | "gb" | "gib" => 1 << 30,
-        other => return Err(format!("unknown size unit `{other}` in `{text}` (try KiB, MiB, GiB)")),
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}` in `{text}` (try KiB, MiB, GiB)"
+            ));
+        }
     };
-    value.checked_mul(scale).ok_or_else(|| format!("size `{text}` is too large"))
+    value
+        .checked_mul(scale)
+        .ok_or_else(|| format!("size `{text}` is too large"))
 }
 
 #[cfg(test)]
