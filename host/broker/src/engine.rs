@@ -23,6 +23,12 @@ use crate::message::{DeadLetter, Message, NewMessage, QueueCounts, Settlement, n
 pub(crate) trait Journal: Send + Sync + 'static {
     /// Store the entry `key` of `queue` as it is now.
     fn put(&self, queue: &str, key: u64, entry: &Entry);
+    /// Store many new entries of `queue` (a publish); one call so a journal can batch them.
+    fn put_many(&self, queue: &str, entries: &[(u64, Entry)]) {
+        for (key, entry) in entries {
+            self.put(queue, *key, entry);
+        }
+    }
     /// Forget the entry `key`.
     fn delete(&self, key: u64);
     /// Resolves once everything recorded before the call is durable.
@@ -105,8 +111,13 @@ impl<J: Journal> Engine<J> {
         validate_queue_name(queue)
     }
 
+    /// Refuse further publishes and fetches, and wake fetches waiting now so they return.
+    /// Settles and renews keep working, so in-flight deliveries can still be settled.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);
+        for slot in self.lock().values() {
+            slot.notify.notify_waiters();
+        }
     }
 
     /// Durable (through the journal) before visible: nobody can settle an entry that is not
@@ -121,9 +132,7 @@ impl<J: Journal> Engine<J> {
                 (key, new_entry(queue, key, m, now))
             })
             .collect();
-        for (key, entry) in &entries {
-            self.journal.put(queue, *key, entry);
-        }
+        self.journal.put_many(queue, &entries);
         self.journal.sync().await?;
         let mut queues = self.lock();
         let slot = queues.entry(queue.to_owned()).or_default();
@@ -149,6 +158,9 @@ impl<J: Journal> Engine<J> {
             let notified = notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
+            if self.closed.load(Ordering::Relaxed) {
+                return Err(BrokerError::Closed);
+            }
             let (leased, next_wake) = self.try_lease(queue, max, lease);
             if !leased.is_empty() || max == 0 {
                 return Ok(self.deliveries(queue, leased));
@@ -163,9 +175,6 @@ impl<J: Journal> Engine<J> {
             tokio::select! {
                 () = &mut notified => {}
                 () = tokio::time::sleep_until(wake) => {}
-            }
-            if self.closed.load(Ordering::Relaxed) {
-                return Err(BrokerError::Closed);
             }
         }
     }
@@ -278,9 +287,6 @@ impl<J: Journal> Engine<J> {
         lease: &EngineLease<J>,
         settlement: Settlement,
     ) -> Result<(), BrokerError> {
-        if self.closed.load(Ordering::Relaxed) {
-            return Err(BrokerError::Closed);
-        }
         let durable = settlement != Settlement::Ack;
         {
             let mut queues = self.lock();

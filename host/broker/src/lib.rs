@@ -9,7 +9,7 @@
 //! - [`embedded`]: [`EmbeddedBroker`] and [`EmbeddedStore`], durable in one data directory (the
 //!   default broker).
 //! - `conformance` (feature `conformance`): the suites every broker and store implementation
-//!   runs, [`broker_conformance!`] and [`state_conformance!`].
+//!   runs, `broker_conformance!` and `state_conformance!`.
 //! - internal: `index` (one queue's ready/delayed/leased/dead bookkeeping), `engine` (the queue
 //!   engine shared by memory and embedded), `waiters` (in-process `wait_terminal` wake-ups).
 

@@ -54,13 +54,19 @@ async fn wait_drained(host: &Host, queue: &str) -> Result<(), BoxError> {
     Ok(())
 }
 
-async fn publish_bulk(host: &Host, queue: &str, n: usize, body: &str) -> Result<Duration, BoxError> {
+async fn publish_bulk(
+    host: &Host,
+    queue: &str,
+    n: usize,
+    body: &str,
+) -> Result<Duration, BoxError> {
     let t0 = Instant::now();
     let mut left = n;
     while left > 0 {
         let k = left.min(1000);
         let bodies = vec![body.as_bytes().to_vec(); k];
-        host.publish_batch(queue, bodies, PublishOptions::default()).await?;
+        host.publish_batch(queue, bodies, PublishOptions::default())
+            .await?;
         left -= k;
     }
     Ok(t0.elapsed())
@@ -73,12 +79,18 @@ fn rate(n: usize, d: Duration) -> f64 {
 async fn throughput(host: &Host, n: usize) -> Result<(), BoxError> {
     host.set_paused("add", true).await?;
     let took = publish_bulk(host, "add", n, r#"{"x":1,"y":2}"#).await?;
-    println!("bulk publish   {n:>7} tasks  {:>8.0} tasks/s  ({took:.2?})", rate(n, took));
+    println!(
+        "bulk publish   {n:>7} tasks  {:>8.0} tasks/s  ({took:.2?})",
+        rate(n, took)
+    );
     let t0 = Instant::now();
     host.set_paused("add", false).await?;
     wait_drained(host, "add").await?;
     let took = t0.elapsed();
-    println!("drain          {n:>7} tasks  {:>8.0} tasks/s  ({took:.2?})", rate(n, took));
+    println!(
+        "drain          {n:>7} tasks  {:>8.0} tasks/s  ({took:.2?})",
+        rate(n, took)
+    );
     Ok(())
 }
 
@@ -87,7 +99,9 @@ async fn rpc(host: &Host, n: usize) -> Result<(), BoxError> {
     for i in 0..n {
         let body = format!(r#"{{"x":{i},"y":1}}"#);
         let t0 = Instant::now();
-        let id = host.publish("add", body.as_bytes(), PublishOptions::default()).await?;
+        let id = host
+            .publish("add", body.as_bytes(), PublishOptions::default())
+            .await?;
         let r = host.wait_result(&id, Duration::from_secs(10)).await?;
         lat.push(t0.elapsed());
         if r.is_none() {
@@ -96,7 +110,11 @@ async fn rpc(host: &Host, n: usize) -> Result<(), BoxError> {
     }
     lat.sort();
     let p = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
-    println!("rpc            {n:>7} calls  p50 {:.3?}  p99 {:.3?}", p(0.50), p(0.99));
+    println!(
+        "rpc            {n:>7} calls  p50 {:.3?}  p99 {:.3?}",
+        p(0.50),
+        p(0.99)
+    );
     Ok(())
 }
 
@@ -128,7 +146,8 @@ async fn main() -> Result<(), BoxError> {
     let n: usize = args.get(3).map_or(Ok(100_000), |s| s.parse())?;
     let dir = tempfile::tempdir()?;
     let host = Host::start(config(dir.path())?).await?;
-    host.deploy("add", std::fs::read(PathBuf::from(add))?).await?;
+    host.deploy("add", std::fs::read(PathBuf::from(add))?)
+        .await?;
     let sleep_wasm = std::fs::read(PathBuf::from(sleep))?;
     host.deploy("sleep50", sleep_wasm.clone()).await?;
     host.deploy("sleep10k", sleep_wasm).await?;
@@ -136,7 +155,10 @@ async fn main() -> Result<(), BoxError> {
     throughput(&host, n).await?;
     rpc(&host, 2000).await?;
     let took = sleepers(&host, "sleep50", 2000, 50).await?;
-    println!("sleep 50ms x2000 @50  {took:.2?}  (ideal 2.00s, {:+.1}%)", (took.as_secs_f64() / 2.0 - 1.0) * 100.0);
+    println!(
+        "sleep 50ms x2000 @50  {took:.2?}  (ideal 2.00s, {:+.1}%)",
+        (took.as_secs_f64() / 2.0 - 1.0) * 100.0
+    );
     let took = sleepers(&host, "sleep10k", 10_000, 2000).await?;
     println!("sleep 2s x10000 @10000  {took:.2?}  memory: {}", rss_kib());
     host.shutdown(Duration::from_secs(10)).await?;

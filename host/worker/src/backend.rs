@@ -9,7 +9,9 @@ use crate::config::{BrokerConfig, Config};
 use crate::error::HostError;
 
 /// The broker and state store of `config`.
-pub(crate) async fn open(config: &Config) -> Result<(Arc<dyn Broker>, Arc<dyn StateStore>), HostError> {
+pub(crate) async fn open(
+    config: &Config,
+) -> Result<(Arc<dyn Broker>, Arc<dyn StateStore>), HostError> {
     match &config.broker {
         BrokerConfig::Embedded { .. } => {
             let path = config.embedded_path();
@@ -17,9 +19,11 @@ pub(crate) async fn open(config: &Config) -> Result<(Arc<dyn Broker>, Arc<dyn St
             Ok((broker, store))
         }
         BrokerConfig::Memory => Ok((Arc::new(MemoryBroker::new()), Arc::new(MemoryStore::new()))),
-        BrokerConfig::Redis { .. } | BrokerConfig::Amqp { .. } => Err(HostError::Internal(format!(
-            "broker type {:?} is not built into this host yet",
-            config.broker.kind()
-        ))),
+        BrokerConfig::Redis { .. } | BrokerConfig::Amqp { .. } => {
+            Err(HostError::Internal(format!(
+                "broker type {:?} is not built into this host yet",
+                config.broker.kind()
+            )))
+        }
     }
 }

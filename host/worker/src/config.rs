@@ -237,13 +237,19 @@ impl Config {
         if self.host.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::invalid("host.data_dir", "must not be empty"));
         }
-        if let Some(id) = &self.host.host_id {
-            if id.is_empty() || id.len() > 128 {
-                return Err(ConfigError::invalid("host.host_id", format!("{id:?} must be 1..=128 characters")));
-            }
+        if let Some(id) = &self.host.host_id
+            && (id.is_empty() || id.len() > 128)
+        {
+            return Err(ConfigError::invalid(
+                "host.host_id",
+                format!("{id:?} must be 1..=128 characters"),
+            ));
         }
         if self.host.max_message_bytes.0 == 0 {
-            return Err(ConfigError::invalid("host.max_message_bytes", "must be positive"));
+            return Err(ConfigError::invalid(
+                "host.max_message_bytes",
+                "must be positive",
+            ));
         }
         match &self.broker {
             BrokerConfig::Redis { url } if url.is_empty() => {
@@ -259,10 +265,16 @@ impl Config {
     fn validate_runtime(&self) -> Result<(), ConfigError> {
         let rt = &self.runtime;
         if rt.max_component_bytes.0 == 0 {
-            return Err(ConfigError::invalid("runtime.max_component_bytes", "must be positive"));
+            return Err(ConfigError::invalid(
+                "runtime.max_component_bytes",
+                "must be positive",
+            ));
         }
         if rt.max_instances == 0 {
-            return Err(ConfigError::invalid("runtime.max_instances", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "runtime.max_instances",
+                "must be at least 1",
+            ));
         }
         if rt.max_memory.0 < 1 << 16 {
             return Err(ConfigError::invalid(
@@ -271,7 +283,10 @@ impl Config {
             ));
         }
         if rt.compile_timeout.0.is_zero() {
-            return Err(ConfigError::invalid("runtime.compile_timeout", "must be positive"));
+            return Err(ConfigError::invalid(
+                "runtime.compile_timeout",
+                "must be positive",
+            ));
         }
         Ok(())
     }

@@ -90,7 +90,10 @@ impl QueueWorker {
     }
 
     pub(crate) fn bound(&self) -> Option<Arc<Bound>> {
-        self.module.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.module
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub(crate) fn set_bound(&self, bound: Option<Arc<Bound>>) {
@@ -134,7 +137,10 @@ pub(crate) struct Paused {
 
 impl Paused {
     pub(crate) fn contains(&self, queue: &str) -> bool {
-        self.set.read().unwrap_or_else(|p| p.into_inner()).contains(queue)
+        self.set
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(queue)
     }
 
     pub(crate) fn replace(&self, queues: impl IntoIterator<Item = String>) {
@@ -180,11 +186,20 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn worker(&self, queue: &str) -> Option<Arc<QueueWorker>> {
-        self.workers.read().unwrap_or_else(|p| p.into_inner()).get(queue).cloned()
+        self.workers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(queue)
+            .cloned()
     }
 
     pub(crate) fn all_workers(&self) -> Vec<Arc<QueueWorker>> {
-        self.workers.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+        self.workers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Declared or deployed queues, sorted.
@@ -197,7 +212,11 @@ impl Shared {
 
     pub(crate) fn is_known(&self, queue: &str) -> bool {
         self.config.queues.contains_key(queue)
-            || self.bound.read().unwrap_or_else(|p| p.into_inner()).contains(queue)
+            || self
+                .bound
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(queue)
     }
 
     pub(crate) fn settings(&self, queue: &str) -> QueueSettings {

@@ -50,7 +50,9 @@ impl HostError {
     /// The HTTP status this error maps to.
     pub fn status_code(&self) -> u16 {
         match self {
-            HostError::UnknownQueue { .. } | HostError::NoModule { .. } | HostError::NotFound { .. } => 404,
+            HostError::UnknownQueue { .. }
+            | HostError::NoModule { .. }
+            | HostError::NotFound { .. } => 404,
             HostError::BadMessage { .. } | HostError::Config(_) => 400,
             HostError::TooLarge { .. } => 413,
             HostError::Rejected { .. } => 422,
@@ -75,6 +77,26 @@ impl HostError {
             HostError::State(_) => "state_error",
             HostError::ShuttingDown => "shutting_down",
             HostError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl From<wasmboost_registry::RegistryError> for HostError {
+    fn from(err: wasmboost_registry::RegistryError) -> Self {
+        use wasmboost_registry::RegistryError as R;
+        match err {
+            R::TooLarge { size, max } => HostError::TooLarge { size, max },
+            R::Rejected { .. } | R::CompileTimeout { .. } | R::InvalidQueue(_) => {
+                HostError::Rejected {
+                    reason: err.to_string(),
+                }
+            }
+            R::NoModule { queue } => HostError::NoModule { queue },
+            R::NoSuchVersion { .. } | R::NoPreviousVersion { .. } => HostError::NotFound {
+                what: err.to_string(),
+            },
+            R::State(e) => HostError::State(e),
+            other => HostError::Internal(other.to_string()),
         }
     }
 }

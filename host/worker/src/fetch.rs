@@ -42,6 +42,11 @@ pub(crate) async fn run(shared: Arc<Shared>, q: Arc<QueueWorker>) {
             .fetch(&q.name, taken, q.settings.lease, FETCH_WAIT)
             .await
         {
+            Ok(batch) if shared.paused.contains(&q.name) => {
+                // Paused while this fetch waited: hand the batch back untouched.
+                q.slots.add_permits(taken - batch.len());
+                return_unstarted(&q, batch).await;
+            }
             Ok(batch) => {
                 q.slots.add_permits(taken - batch.len());
                 start_batch(&shared, &q, batch).await;
@@ -131,7 +136,10 @@ async fn wait_rate_slot(shared: &Shared, q: &QueueWorker) -> bool {
     let wait = match (&q.limiter, q.settings.qps) {
         (Some(limiter), _) if !shared.store.is_shared() => {
             let now = Instant::now();
-            let at = limiter.lock().unwrap_or_else(|p| p.into_inner()).reserve(now);
+            let at = limiter
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .reserve(now);
             at.saturating_duration_since(now)
         }
         (_, Some(qps)) => match shared.store.reserve_rate(&q.name, qps).await {
@@ -152,7 +160,7 @@ async fn wait_rate_slot(shared: &Shared, q: &QueueWorker) -> bool {
     }
 }
 
-/// Give leased messages back to the broker at shutdown; their slots were never used.
+/// Give leased messages back to the broker (shutdown, pause); their slots were never used.
 async fn return_unstarted(q: &QueueWorker, deliveries: Vec<Delivery>) {
     let n = deliveries.len();
     for d in deliveries {

@@ -33,7 +33,6 @@ fn runtime_config(config: &Config) -> RuntimeConfig {
         max_instances: rt.max_instances,
         max_memory_bytes: rt.max_memory.0,
         output_cap_bytes: usize::try_from(rt.output_cap.0).unwrap_or(usize::MAX),
-        ..RuntimeConfig::default()
     }
 }
 
@@ -126,17 +125,30 @@ impl Host {
     }
 
     /// Validate and publish one message; durable when it returns. Returns the task id.
-    pub async fn publish(&self, queue: &str, body: &[u8], opts: PublishOptions) -> Result<String, HostError> {
+    pub async fn publish(
+        &self,
+        queue: &str,
+        body: &[u8],
+        opts: PublishOptions,
+    ) -> Result<String, HostError> {
         self.check_open()?;
         self.check_queue(queue)?;
         let now = now_ms();
-        let prepared = publish::prepare(body, &opts, self.shared.config.host.max_message_bytes.0, now)?;
+        let prepared = publish::prepare(
+            body,
+            &opts,
+            self.shared.config.host.max_message_bytes.0,
+            now,
+        )?;
         let id = prepared.message.id.clone();
         let record = TaskRecord::new(&id, queue, prepared.state, prepared.published_ms);
         let ttl = self.shared.settings(queue).result_ttl;
         // Both go to the same group commit on the embedded store; the record is queued first,
         // so a fast worker's terminal record cannot be overwritten by it.
-        let put = self.shared.store.put_record(&id, record.to_bytes(), false, ttl);
+        let put = self
+            .shared
+            .store
+            .put_record(&id, record.to_bytes(), false, ttl);
         let publish = self.shared.broker.publish(queue, vec![prepared.message]);
         let (put, published) = tokio::join!(put, publish);
         published?;
@@ -146,7 +158,12 @@ impl Host {
 
     /// Validate and publish many messages in one broker call. A bad one fails the whole call,
     /// naming its index; nothing is published then. Records appear when the tasks start.
-    pub async fn publish_batch(&self, queue: &str, bodies: Vec<Vec<u8>>, opts: PublishOptions) -> Result<Vec<String>, HostError> {
+    pub async fn publish_batch(
+        &self,
+        queue: &str,
+        bodies: Vec<Vec<u8>>,
+        opts: PublishOptions,
+    ) -> Result<Vec<String>, HostError> {
         self.check_open()?;
         self.check_queue(queue)?;
         let now = now_ms();
@@ -172,7 +189,11 @@ impl Host {
     }
 
     /// Wait until the task's record is terminal (woken by the store), or `None` after `timeout`.
-    pub async fn wait_result(&self, task_id: &str, timeout: Duration) -> Result<Option<TaskRecord>, HostError> {
+    pub async fn wait_result(
+        &self,
+        task_id: &str,
+        timeout: Duration,
+    ) -> Result<Option<TaskRecord>, HostError> {
         let bytes = self.shared.store.wait_terminal(task_id, timeout).await?;
         bytes.map(|b| parse_record(task_id, &b)).transpose()
     }
@@ -216,7 +237,11 @@ impl Host {
         self.check_queue(queue)?;
         let now = now_ms();
         Ok(match self.shared.worker(queue) {
-            Some(q) => q.meter.lock().unwrap_or_else(|p| p.into_inner()).history(queue, now),
+            Some(q) => q
+                .meter
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .history(queue, now),
             None => Meter::new(now).history(queue, now),
         })
     }
@@ -243,8 +268,18 @@ impl Host {
         let shared = &self.shared;
         shared.stop.cancel();
         shared.tracker.close();
-        if tokio::time::timeout(grace, shared.tracker.wait()).await.is_err() {
-            tracing::warn!(running = shared.all_workers().iter().map(|q| q.running()).sum::<u64>(), "grace period over; returning running tasks to the broker");
+        if tokio::time::timeout(grace, shared.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                running = shared
+                    .all_workers()
+                    .iter()
+                    .map(|q| q.running())
+                    .sum::<u64>(),
+                "grace period over; returning running tasks to the broker"
+            );
             shared.abandon.cancel();
             shared.tracker.wait().await;
         }
@@ -268,15 +303,22 @@ fn at_index(i: usize, err: HostError) -> HostError {
 }
 
 fn parse_record(task_id: &str, bytes: &[u8]) -> Result<TaskRecord, HostError> {
-    TaskRecord::from_bytes(bytes)
-        .map_err(|e| HostError::Internal(format!("stored record of task {task_id} is unreadable: {e}")))
+    TaskRecord::from_bytes(bytes).map_err(|e| {
+        HostError::Internal(format!(
+            "stored record of task {task_id} is unreadable: {e}"
+        ))
+    })
 }
 
 /// Make sure every queue with a deployment has a running worker on its current module.
 pub(crate) async fn sync_bindings(shared: &Arc<Shared>) -> Result<(), HostError> {
     let queues = shared.registry.queues().await?;
     let new: BTreeSet<String> = queues.iter().cloned().collect();
-    shared.bound.write().unwrap_or_else(|p| p.into_inner()).extend(new);
+    shared
+        .bound
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .extend(new);
     for queue in queues {
         rebind(shared, &queue).await?;
     }
@@ -293,7 +335,9 @@ async fn rebind(shared: &Arc<Shared>, queue: &str) -> Result<(), HostError> {
         .insert(queue.to_owned());
     let worker = ensure_worker(shared, queue);
     let unchanged = match (worker.bound(), &current) {
-        (Some(old), Some((v, _))) => old.version.number == v.number && old.version.sha256 == v.sha256,
+        (Some(old), Some((v, _))) => {
+            old.version.number == v.number && old.version.sha256 == v.sha256
+        }
         _ => false,
     };
     if !unchanged {
@@ -309,6 +353,8 @@ fn ensure_worker(shared: &Arc<Shared>, queue: &str) -> Arc<QueueWorker> {
     }
     let q = Arc::new(QueueWorker::new(queue, shared.settings(queue)));
     workers.insert(queue.to_owned(), Arc::clone(&q));
-    shared.tracker.spawn(fetch::run(Arc::clone(shared), Arc::clone(&q)));
+    shared
+        .tracker
+        .spawn(fetch::run(Arc::clone(shared), Arc::clone(&q)));
     q
 }

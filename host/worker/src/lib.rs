@@ -5,7 +5,7 @@
 //! - [`host`]: [`Host`], a running host and its API (publish, results, deploy, stats, ...).
 //! - [`record`]: [`TaskRecord`], [`TaskState`], a task's status and result.
 //! - [`stats`]: [`QueueStats`] and the bucketed [`History`].
-//! - [`publish`]: [`PublishOptions`].
+//! - [`publish`]: [`PublishOptions`], what a publish may override.
 //! - [`error`]: [`HostError`] and its HTTP status mapping.
 //! - [`units`]: human durations and sizes in the config.
 //!

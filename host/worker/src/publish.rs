@@ -44,10 +44,19 @@ fn bad(err: MessageError, max: u64) -> HostError {
 }
 
 /// Check `body` and build its broker message. `now_ms` is the publish time.
-pub(crate) fn prepare(body: &[u8], opts: &PublishOptions, max: u64, now_ms: u64) -> Result<Prepared, HostError> {
+pub(crate) fn prepare(
+    body: &[u8],
+    opts: &PublishOptions,
+    max: u64,
+    now_ms: u64,
+) -> Result<Prepared, HostError> {
     let cap = usize::try_from(max).unwrap_or(usize::MAX);
     let parsed = message::parse(body, cap).map_err(|e| bad(e, max))?;
-    let task_id = match opts.task_id.clone().or_else(|| parsed.extra.task_id.clone()) {
+    let task_id = match opts
+        .task_id
+        .clone()
+        .or_else(|| parsed.extra.task_id.clone())
+    {
         Some(id) if id.is_empty() || id.len() > 256 => {
             return Err(HostError::BadMessage {
                 reason: format!("task id {id:?} must be 1..=256 characters"),
@@ -65,7 +74,9 @@ pub(crate) fn prepare(body: &[u8], opts: &PublishOptions, max: u64, now_ms: u64)
     let published_ms = parsed.extra.publish_time_ms.unwrap_or(now_ms);
     let not_before_ms = match (opts.eta, opts.countdown) {
         (Some(eta), _) => Some(u64::try_from(eta.as_millisecond()).unwrap_or(0)),
-        (None, Some(c)) => Some(now_ms.saturating_add(u64::try_from(c.as_millis()).unwrap_or(u64::MAX))),
+        (None, Some(c)) => {
+            Some(now_ms.saturating_add(u64::try_from(c.as_millis()).unwrap_or(u64::MAX)))
+        }
         (None, None) => parsed.not_before_ms(now_ms),
     }
     .filter(|&at| at > now_ms);
@@ -77,7 +88,11 @@ pub(crate) fn prepare(body: &[u8], opts: &PublishOptions, max: u64, now_ms: u64)
             priority,
             not_before_ms,
         },
-        state: if not_before_ms.is_some() { TaskState::Delayed } else { TaskState::Queued },
+        state: if not_before_ms.is_some() {
+            TaskState::Delayed
+        } else {
+            TaskState::Queued
+        },
         published_ms,
     })
 }
@@ -90,7 +105,13 @@ mod tests {
 
     #[test]
     fn stamps_id_and_time_and_keeps_arguments() {
-        let p = prepare(br#"{"x":1,"y":2}"#, &PublishOptions::default(), 1 << 20, NOW).expect("valid");
+        let p = prepare(
+            br#"{"x":1,"y":2}"#,
+            &PublishOptions::default(),
+            1 << 20,
+            NOW,
+        )
+        .expect("valid");
         let v: serde_json::Value = serde_json::from_slice(&p.message.body).expect("json");
         assert_eq!(v["x"], 1);
         assert_eq!(v["extra"]["task_id"], p.message.id.as_str());
@@ -112,7 +133,13 @@ mod tests {
         assert_eq!(p.message.priority, 7);
         assert_eq!(p.message.not_before_ms, Some(NOW + 5000));
         assert_eq!(p.state, TaskState::Delayed);
-        let extra = prepare(br#"{"extra":{"countdown":2}}"#, &PublishOptions::default(), 1 << 20, NOW).expect("valid");
+        let extra = prepare(
+            br#"{"extra":{"countdown":2}}"#,
+            &PublishOptions::default(),
+            1 << 20,
+            NOW,
+        )
+        .expect("valid");
         assert_eq!(extra.message.not_before_ms, Some(NOW + 2000));
     }
 
@@ -126,7 +153,15 @@ mod tests {
         assert!(err.to_string().contains("array"), "{err}");
         let err = prepare(&[b' '; 100], &opts, 10, NOW).expect_err("too large");
         assert_eq!(err.status_code(), 413);
-        let high = PublishOptions { priority: Some(12), ..opts };
-        assert!(prepare(b"{}", &high, 1 << 20, NOW).expect_err("priority").to_string().contains("12"));
+        let high = PublishOptions {
+            priority: Some(12),
+            ..opts
+        };
+        assert!(
+            prepare(b"{}", &high, 1 << 20, NOW)
+                .expect_err("priority")
+                .to_string()
+                .contains("12")
+        );
     }
 }

@@ -143,33 +143,48 @@ impl QueueConfig {
     pub fn validate(&self, prefix: &str, max_memory: u64) -> Result<(), ConfigError> {
         let key = |k: &str| format!("{prefix}.{k}");
         if self.concurrency == Some(0) {
-            return Err(ConfigError::invalid(key("concurrency"), "must be at least 1"));
+            return Err(ConfigError::invalid(
+                key("concurrency"),
+                "must be at least 1",
+            ));
         }
-        if let Some(qps) = self.qps {
-            if !(qps.is_finite() && qps > 0.0 && qps <= 1_000_000.0) {
-                return Err(ConfigError::invalid(key("qps"), format!("{qps} must be a positive rate up to 1000000")));
-            }
+        if let Some(qps) = self.qps
+            && !(qps.is_finite() && qps > 0.0 && qps <= 1_000_000.0)
+        {
+            return Err(ConfigError::invalid(
+                key("qps"),
+                format!("{qps} must be a positive rate up to 1000000"),
+            ));
         }
         if self.fuel == Some(0) {
             return Err(ConfigError::invalid(key("fuel"), "must be positive"));
         }
-        for (name, value) in [("timeout", self.timeout), ("lease", self.lease), ("dedup_ttl", self.dedup_ttl), ("result_ttl", self.result_ttl), ("msg_ttl", self.msg_ttl)] {
+        for (name, value) in [
+            ("timeout", self.timeout),
+            ("lease", self.lease),
+            ("dedup_ttl", self.dedup_ttl),
+            ("result_ttl", self.result_ttl),
+            ("msg_ttl", self.msg_ttl),
+        ] {
             if value.is_some_and(|d| d.0.is_zero()) {
                 return Err(ConfigError::invalid(key(name), "must be positive"));
             }
         }
-        if let Some(lease) = self.lease {
-            if lease.0 < Duration::from_millis(100) {
-                return Err(ConfigError::invalid(key("lease"), "must be at least 100ms"));
-            }
+        if let Some(lease) = self.lease
+            && lease.0 < Duration::from_millis(100)
+        {
+            return Err(ConfigError::invalid(key("lease"), "must be at least 100ms"));
         }
-        if let Some(mem) = self.memory {
-            if mem.0 < 1 << 16 || mem.0 > max_memory {
-                return Err(ConfigError::invalid(
-                    key("memory"),
-                    format!("{} must be between 64KiB and runtime.max_memory ({max_memory})", mem.0),
-                ));
-            }
+        if let Some(mem) = self.memory
+            && (mem.0 < 1 << 16 || mem.0 > max_memory)
+        {
+            return Err(ConfigError::invalid(
+                key("memory"),
+                format!(
+                    "{} must be between 64KiB and runtime.max_memory ({max_memory})",
+                    mem.0
+                ),
+            ));
         }
         self.validate_retries(prefix)?;
         if let Some(window) = &self.window {
@@ -180,24 +195,33 @@ impl QueueConfig {
     }
 
     fn validate_retries(&self, prefix: &str) -> Result<(), ConfigError> {
-        if let Some(kinds) = &self.retry_on {
-            if let Some(bad) = kinds.iter().find(|k| !RETRY_KINDS.contains(&k.as_str())) {
-                return Err(ConfigError::invalid(
-                    format!("{prefix}.retry_on"),
-                    format!("unknown failure kind {bad:?} (known: {})", RETRY_KINDS.join(", ")),
-                ));
-            }
+        if let Some(kinds) = &self.retry_on
+            && let Some(bad) = kinds.iter().find(|k| !RETRY_KINDS.contains(&k.as_str()))
+        {
+            return Err(ConfigError::invalid(
+                format!("{prefix}.retry_on"),
+                format!(
+                    "unknown failure kind {bad:?} (known: {})",
+                    RETRY_KINDS.join(", ")
+                ),
+            ));
         }
         if let Some(b) = &self.backoff {
-            if let Some(j) = b.jitter {
-                if !(0.0..=1.0).contains(&j) {
-                    return Err(ConfigError::invalid(format!("{prefix}.backoff.jitter"), format!("{j} must be between 0 and 1")));
-                }
+            if let Some(j) = b.jitter
+                && !(0.0..=1.0).contains(&j)
+            {
+                return Err(ConfigError::invalid(
+                    format!("{prefix}.backoff.jitter"),
+                    format!("{j} must be between 0 and 1"),
+                ));
             }
-            if let (Some(base), Some(max)) = (b.base, b.max) {
-                if base > max {
-                    return Err(ConfigError::invalid(format!("{prefix}.backoff.base"), "must not exceed backoff.max"));
-                }
+            if let (Some(base), Some(max)) = (b.base, b.max)
+                && base > max
+            {
+                return Err(ConfigError::invalid(
+                    format!("{prefix}.backoff.base"),
+                    "must not exceed backoff.max",
+                ));
             }
         }
         Ok(())

@@ -130,7 +130,10 @@ mod tests {
         r.result = Some(serde_json::json!({"x": 1}));
         let text = String::from_utf8(r.to_bytes().to_vec()).expect("json is utf-8");
         assert!(text.contains("\"skipped_duplicate\""), "{text}");
-        assert_eq!(TaskRecord::from_bytes(text.as_bytes()).expect("round trip"), r);
+        assert_eq!(
+            TaskRecord::from_bytes(text.as_bytes()).expect("round trip"),
+            r
+        );
         assert!(TaskState::DeadLettered.is_terminal());
         assert!(!TaskState::Retrying.is_terminal());
         assert!(!TaskState::Running.is_terminal());

@@ -39,7 +39,10 @@ fn retry_kinds(names: Option<&Vec<String>>) -> BTreeSet<FailureKind> {
     match names {
         // Names were checked by `QueueConfig::validate`; an unknown one cannot get here.
         Some(list) => list.iter().filter_map(|n| n.parse().ok()).collect(),
-        None => DEFAULT_RETRY_ON.iter().filter_map(|n| n.parse().ok()).collect(),
+        None => DEFAULT_RETRY_ON
+            .iter()
+            .filter_map(|n| n.parse().ok())
+            .collect(),
     }
 }
 

@@ -98,7 +98,11 @@ impl Ring {
         let end = now_ms - now_ms % self.width_ms;
         let first = end.saturating_sub(self.width_ms * (self.len as u64 - 1));
         let mut out = Vec::with_capacity(self.len);
-        let mut stored = self.buckets.iter().filter(|b| b.start_ms >= first).peekable();
+        let mut stored = self
+            .buckets
+            .iter()
+            .filter(|b| b.start_ms >= first)
+            .peekable();
         let mut start = first;
         while start <= end {
             match stored.peek() {
@@ -178,9 +182,13 @@ impl Meter {
             .buckets
             .iter()
             .filter(|b| b.start_ms >= window_start);
-        let (n, us) = recent.fold((0u64, 0u64), |(n, us), b| (n + b.finished(), us + b.duration_us));
+        let (n, us) = recent.fold((0u64, 0u64), |(n, us), b| {
+            (n + b.finished(), us + b.duration_us)
+        });
         // A host up for 5 s has a 5 s window, not a minute.
-        let span_ms = now_ms.saturating_sub(self.started_ms.max(window_start)).max(SECOND);
+        let span_ms = now_ms
+            .saturating_sub(self.started_ms.max(window_start))
+            .max(SECOND);
         let rate = n as f64 * 1000.0 / span_ms as f64;
         let avg = if n > 0 {
             us as f64 / n as f64 / 1000.0
@@ -225,7 +233,11 @@ mod tests {
         let total: u64 = h.per_minute.iter().map(Bucket::finished).sum();
         assert_eq!(total, 200);
         assert!(m.rings[0].buckets.len() <= 60);
-        assert!(h.per_second.windows(2).all(|w| w[1].start_ms == w[0].start_ms + SECOND));
+        assert!(
+            h.per_second
+                .windows(2)
+                .all(|w| w[1].start_ms == w[0].start_ms + SECOND)
+        );
     }
 
     #[test]
@@ -238,7 +250,10 @@ mod tests {
         let (rate, avg) = m.rate_and_avg(t0 + 60 * SECOND);
         assert!((rate - 10.0).abs() < 0.5, "rate {rate}");
         assert!((avg - 2.0).abs() < 1e-9, "avg {avg}");
-        assert_eq!(eta_secs(100, rate).map(f64::round), Some((100.0 / rate).round()));
+        assert_eq!(
+            eta_secs(100, rate).map(f64::round),
+            Some((100.0 / rate).round())
+        );
         assert_eq!(eta_secs(5, 0.0), None);
         assert_eq!(eta_secs(0, 0.0), Some(0.0));
     }

@@ -35,7 +35,9 @@ async fn live_hosts(shared: &Shared) -> Vec<HostInfo> {
 }
 
 fn counter(counters: &BTreeMap<String, i64>, name: &str) -> u64 {
-    counters.get(name).map_or(0, |&v| u64::try_from(v).unwrap_or(0))
+    counters
+        .get(name)
+        .map_or(0, |&v| u64::try_from(v).unwrap_or(0))
 }
 
 async fn one(shared: &Shared, queue: &str, hosts: &[HostInfo]) -> Result<QueueStats, HostError> {
@@ -44,7 +46,10 @@ async fn one(shared: &Shared, queue: &str, hosts: &[HostInfo]) -> Result<QueueSt
     let worker = shared.worker(queue);
     let now = now_ms();
     let (rate, avg) = worker.as_ref().map_or((0.0, 0.0), |q| {
-        q.meter.lock().unwrap_or_else(|p| p.into_inner()).rate_and_avg(now)
+        q.meter
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .rate_and_avg(now)
     });
     let mut host_ids: Vec<String> = hosts
         .iter()

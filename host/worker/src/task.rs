@@ -11,8 +11,8 @@ use wasmboost_policy::requeue_allowed;
 use wasmboost_runtime::{Invocation, Limits, Report, TaskContext};
 
 use crate::engine::{Bound, QueueWorker, Shared, Slot};
-use crate::verdict::{self as outcome, Verdict};
 use crate::record::{TaskRecord, TaskState};
+use crate::verdict::{self as outcome, Verdict};
 
 /// A task still running after this gets a `running` record (shorter ones never need one, which
 /// saves a store write per task on the hot path).
@@ -38,7 +38,12 @@ impl TaskCx {
 
     /// Store `record` and settle the delivery, together (one group commit on the embedded
     /// store). Failures are logged: an unsettled delivery comes back after its lease.
-    pub(crate) async fn finish(&self, delivery: Delivery, record: TaskRecord, settlement: Settlement) {
+    pub(crate) async fn finish(
+        &self,
+        delivery: Delivery,
+        record: TaskRecord,
+        settlement: Settlement,
+    ) {
         let terminal = record.state.is_terminal();
         let put = self.shared.store.put_record(
             &self.task_id,
@@ -66,7 +71,12 @@ impl Drop for InFlight<'_> {
 }
 
 /// Handle one delivery; `_slot` frees the concurrency permit when this returns.
-pub(crate) async fn process(shared: Arc<Shared>, q: Arc<QueueWorker>, delivery: Delivery, _slot: Slot) {
+pub(crate) async fn process(
+    shared: Arc<Shared>,
+    q: Arc<QueueWorker>,
+    delivery: Delivery,
+    _slot: Slot,
+) {
     q.in_flight.fetch_add(1, Ordering::Relaxed);
     let _in_flight = InFlight(&q);
     let max = usize::try_from(shared.config.host.max_message_bytes.0).unwrap_or(usize::MAX);
@@ -100,7 +110,8 @@ async fn dead_letter(cx: &TaskCx, delivery: Delivery, reason: String) {
     record.error = Some(reason.clone());
     record.finished_ms = Some(now_ms());
     cx.q.count(|d| d.dead_lettered += 1);
-    cx.finish(delivery, record, Settlement::DeadLetter { reason }).await;
+    cx.finish(delivery, record, Settlement::DeadLetter { reason })
+        .await;
 }
 
 /// The message-level gates, then the run.
@@ -115,12 +126,14 @@ async fn gate_and_run(cx: &TaskCx, delivery: Delivery, parsed: ParsedMessage) {
         cx.q.count(|d| d.expired += 1);
         return cx.finish(delivery, record, Settlement::Ack).await;
     }
-    if let Some(due) = due_ms(&parsed, delivery.message()) {
-        if due > now + DELAY_TOLERANCE_MS && delivery.message().attempt <= 1 {
-            return defer(cx, delivery, due).await;
-        }
+    if let Some(due) = due_ms(&parsed, delivery.message())
+        && due > now + DELAY_TOLERANCE_MS
+        && delivery.message().attempt <= 1
+    {
+        return defer(cx, delivery, due).await;
     }
-    let dedup_key = (settings.dedup || parsed.extra.dedup_key.is_some()).then(|| parsed.dedup_key());
+    let dedup_key =
+        (settings.dedup || parsed.extra.dedup_key.is_some()).then(|| parsed.dedup_key());
     if let Some(key) = &dedup_key {
         match cx.shared.store.dedup_seen(&cx.q.name, key).await {
             Ok(true) => {
@@ -131,7 +144,9 @@ async fn gate_and_run(cx: &TaskCx, delivery: Delivery, parsed: ParsedMessage) {
                 return cx.finish(delivery, record, Settlement::Ack).await;
             }
             Ok(false) => {}
-            Err(err) => tracing::warn!(task_id = %cx.task_id, error = %err, "dedup check failed; running anyway"),
+            Err(err) => {
+                tracing::warn!(task_id = %cx.task_id, error = %err, "dedup check failed; running anyway")
+            }
         }
     }
     let Some(bound) = cx.q.bound() else {
@@ -192,7 +207,13 @@ fn limits(cx: &TaskCx, parsed: &ParsedMessage) -> Limits {
     }
 }
 
-async fn run(cx: &TaskCx, delivery: Delivery, parsed: &ParsedMessage, bound: Arc<Bound>, dedup_key: Option<String>) {
+async fn run(
+    cx: &TaskCx,
+    delivery: Delivery,
+    parsed: &ParsedMessage,
+    bound: Arc<Bound>,
+    dedup_key: Option<String>,
+) {
     let started_ms = now_ms();
     let invocation = Invocation {
         context: TaskContext {
@@ -212,7 +233,9 @@ async fn run(cx: &TaskCx, delivery: Delivery, parsed: &ParsedMessage, bound: Arc
         let settlement = if requeue_allowed(requeues, cx.q.settings.max_requeues) {
             Settlement::Requeue
         } else {
-            Settlement::Retry { after: Duration::ZERO }
+            Settlement::Retry {
+                after: Duration::ZERO,
+            }
         };
         let record = cx.record(TaskState::Queued);
         return cx.finish(delivery, record, settlement).await;
@@ -249,7 +272,13 @@ fn count(cx: &TaskCx, report: &Report, verdict: &Verdict) {
 
 /// Run the invocation; meanwhile record `running` once it takes a while, and renew the lease.
 /// `None` when the host gave up waiting (shutdown grace over).
-async fn run_guarded(cx: &TaskCx, delivery: &Delivery, bound: &Bound, invocation: Invocation, started_ms: u64) -> Option<Report> {
+async fn run_guarded(
+    cx: &TaskCx,
+    delivery: &Delivery,
+    bound: &Bound,
+    invocation: Invocation,
+    started_ms: u64,
+) -> Option<Report> {
     let lease = cx.q.settings.lease;
     let renew_every = lease / 3;
     let call = bound.module.invoke(invocation);
@@ -278,7 +307,12 @@ async fn mark_running(cx: &TaskCx, bound: &Bound, started_ms: u64) {
     let mut record = cx.record(TaskState::Running);
     record.started_ms = Some(started_ms);
     record.module_version = Some(bound.version.number);
-    let put = cx.shared.store.put_record(&cx.task_id, record.to_bytes(), false, cx.q.settings.result_ttl);
+    let put = cx.shared.store.put_record(
+        &cx.task_id,
+        record.to_bytes(),
+        false,
+        cx.q.settings.result_ttl,
+    );
     if let Err(err) = put.await {
         tracing::warn!(task_id = %cx.task_id, error = %err, "could not store the running record");
     }

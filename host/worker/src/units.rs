@@ -42,19 +42,29 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "m" | "min" | "mins" => 60.0,
             "h" | "hr" | "hrs" => 3600.0,
             "d" | "day" | "days" => 86400.0,
-            _ => return Err(format!("invalid duration {text:?}: unknown unit {unit:?} (use ms, s, m, h, d)")),
+            _ => {
+                return Err(format!(
+                    "invalid duration {text:?}: unknown unit {unit:?} (use ms, s, m, h, d)"
+                ));
+            }
         };
         total += value * scale;
         rest = rest[num_len + unit_len..].trim_start();
     }
-    Duration::try_from_secs_f64(total).map_err(|_| format!("invalid duration {text:?}: out of range"))
+    Duration::try_from_secs_f64(total)
+        .map_err(|_| format!("invalid duration {text:?}: out of range"))
 }
 
 /// Format a duration the way [`parse_duration`] reads it, in the largest exact unit.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    for (unit, size) in [("d", 86_400_000u128), ("h", 3_600_000), ("m", 60_000), ("s", 1000)] {
-        if ms >= size && ms % size == 0 {
+    for (unit, size) in [
+        ("d", 86_400_000u128),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
+        if ms >= size && ms.is_multiple_of(size) {
             return format!("{}{unit}", ms / size);
         }
     }
@@ -64,11 +74,13 @@ pub fn format_duration(d: Duration) -> String {
 /// Parse `"64MiB"`, `"1MB"`, `"512"`.
 pub fn parse_bytes(text: &str) -> Result<u64, String> {
     let s = text.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let (num, unit) = (&s[..split], s[split..].trim());
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("invalid size {text:?}: expected e.g. \"64MiB\" or a number of bytes"))?;
+    let value: f64 = num.parse().map_err(|_| {
+        format!("invalid size {text:?}: expected e.g. \"64MiB\" or a number of bytes")
+    })?;
     let scale: f64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "kb" => 1e3,
@@ -77,7 +89,11 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
         "mib" | "m" => 1024.0 * 1024.0,
         "gb" => 1e9,
         "gib" | "g" => 1024.0 * 1024.0 * 1024.0,
-        _ => return Err(format!("invalid size {text:?}: unknown unit {unit:?} (use B, KiB, MiB, GiB, KB, MB, GB)")),
+        _ => {
+            return Err(format!(
+                "invalid size {text:?}: unknown unit {unit:?} (use B, KiB, MiB, GiB, KB, MB, GB)"
+            ));
+        }
     };
     let bytes = value * scale;
     if !(0.0..=u64::MAX as f64).contains(&bytes) {
@@ -90,7 +106,7 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
 /// Format a byte size in the largest binary unit that divides it.
 pub fn format_bytes(n: u64) -> String {
     for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-        if n >= size && n % size == 0 {
+        if n >= size && n.is_multiple_of(size) {
             return format!("{}{unit}", n / size);
         }
     }
@@ -125,7 +141,11 @@ impl<'de> Deserialize<'de> for HumanDuration {
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<HumanDuration, E> {
                 Duration::try_from_secs_f64(v)
                     .map(HumanDuration)
-                    .map_err(|_| E::custom(format!("invalid duration {v}: must be a non-negative number of seconds")))
+                    .map_err(|_| {
+                        E::custom(format!(
+                            "invalid duration {v}: must be a non-negative number of seconds"
+                        ))
+                    })
             }
         }
         d.deserialize_any(V)
@@ -172,7 +192,11 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("2.5s"), Ok(Duration::from_millis(2500)));
         assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86400)));
-        assert!(parse_duration("5 parsecs").unwrap_err().contains("parsecs"));
+        assert!(
+            parse_duration("5 parsecs")
+                .expect_err("unknown unit")
+                .contains("parsecs")
+        );
         assert!(parse_duration("").is_err());
         for d in ["30s", "7d", "250ms", "90m"] {
             assert_eq!(format_duration(parse_duration(d).expect("valid")), d);
@@ -184,7 +208,11 @@ mod tests {
         assert_eq!(parse_bytes("64MiB"), Ok(64 << 20));
         assert_eq!(parse_bytes("1MB"), Ok(1_000_000));
         assert_eq!(parse_bytes("512"), Ok(512));
-        assert!(parse_bytes("3 furlongs").unwrap_err().contains("furlongs"));
+        assert!(
+            parse_bytes("3 furlongs")
+                .expect_err("unknown unit")
+                .contains("furlongs")
+        );
         assert_eq!(format_bytes(64 << 20), "64MiB");
     }
 }

@@ -33,7 +33,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             () = tokio::time::sleep(TICK) => {}
         }
         flush_counters(&shared).await;
-        if ticks % HEARTBEAT_EVERY == 0 {
+        if ticks.is_multiple_of(HEARTBEAT_EVERY) {
             heartbeat(&shared).await;
         }
         if shared.store.is_shared() {
@@ -68,12 +68,20 @@ pub(crate) async fn flush_counters(shared: &Shared) {
 async fn heartbeat(shared: &Shared) {
     let info = HostInfo {
         host_id: shared.host_id.clone(),
-        queues: shared.all_workers().iter().map(|q| q.name.to_string()).collect(),
+        queues: shared
+            .all_workers()
+            .iter()
+            .map(|q| q.name.to_string())
+            .collect(),
         started_ms: shared.started_ms,
     };
     // Plain strings and numbers: serializing cannot fail.
     let bytes = serde_json::to_vec(&info).unwrap_or_default();
-    if let Err(err) = shared.store.heartbeat(&shared.host_id, bytes.into(), HEARTBEAT_TTL).await {
+    if let Err(err) = shared
+        .store
+        .heartbeat(&shared.host_id, bytes.into(), HEARTBEAT_TTL)
+        .await
+    {
         tracing::warn!(error = %err, "heartbeat failed");
     }
 }

@@ -16,11 +16,21 @@ use crate::task::TaskCx;
 /// How one attempt ended, for the record and the settlement.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Verdict {
-    Succeeded { result: serde_json::Value },
+    Succeeded {
+        result: serde_json::Value,
+    },
     /// Failed and not retried (the failure kind is not in `retry_on`).
-    Failed { error: String },
-    Retry { error: String, after: Duration },
-    DeadLetter { error: String, reason: String },
+    Failed {
+        error: String,
+    },
+    Retry {
+        error: String,
+        after: Duration,
+    },
+    DeadLetter {
+        error: String,
+        reason: String,
+    },
 }
 
 impl Verdict {
@@ -74,7 +84,12 @@ fn trap_text(trap: &TrapKind) -> String {
 
 /// Judge one finished attempt under the queue's retry policy (with the message's
 /// `extra.max_retries` override).
-pub(crate) fn judge(settings: &QueueSettings, parsed: &ParsedMessage, msg: &Message, report: &Report) -> Verdict {
+pub(crate) fn judge(
+    settings: &QueueSettings,
+    parsed: &ParsedMessage,
+    msg: &Message,
+    report: &Report,
+) -> Verdict {
     let (kind, error, delay) = match &report.outcome {
         Outcome::Ok { result } => {
             // The runtime validated the JSON; keep the text if it somehow is not.
@@ -105,7 +120,13 @@ pub(crate) fn judge(settings: &QueueSettings, parsed: &ParsedMessage, msg: &Mess
 }
 
 /// The record of a finished attempt.
-pub(crate) fn record_of(cx: &TaskCx, report: &Report, verdict: &Verdict, bound: &Bound, started_ms: u64) -> TaskRecord {
+pub(crate) fn record_of(
+    cx: &TaskCx,
+    report: &Report,
+    verdict: &Verdict,
+    bound: &Bound,
+    started_ms: u64,
+) -> TaskRecord {
     let mut r = cx.record(verdict.state());
     r.started_ms = Some(started_ms);
     r.finished_ms = Some(now_ms());

@@ -14,23 +14,40 @@ const LONG: Duration = Duration::from_secs(60);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_task_runs_max_retries_plus_one_then_dead_letters_and_replays() {
-    let t = start("memory", "[queues.poison]\nmax_retries = 2\nbackoff = { base = \"10ms\", max = \"40ms\" }").await;
+    let t = start(
+        "memory",
+        "[queues.poison]\nmax_retries = 2\nbackoff = { base = \"10ms\", max = \"40ms\" }",
+    )
+    .await;
     t.deploy_guest("poison", "flaky").await;
     let id = t.publish("poison", json!({"mode": "retry"})).await;
     let r = t.result(&id, LONG).await;
     assert_eq!(r.state, TaskState::DeadLettered, "{r:?}");
     assert_eq!(r.attempts, 3, "max_retries + 1 attempts: {r:?}");
-    let dead = t.host.dlq_list("poison", 10).await.expect("dlq list");
+    // The record and the dead-letter settle are written together; wait for the latter.
+    let dead = eventually("the dead letter", LONG, || async {
+        let dead = t.host.dlq_list("poison", 10).await.expect("dlq list");
+        (!dead.is_empty()).then_some(dead)
+    })
+    .await;
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].message.id, id);
-    assert!(dead[0].reason.contains("3 attempts"), "reason says why: {}", dead[0].reason);
+    assert!(
+        dead[0].reason.contains("3 attempts"),
+        "reason says why: {}",
+        dead[0].reason
+    );
 
     let first_finish = r.finished_ms;
     assert_eq!(t.host.dlq_replay("poison").await.expect("replay"), 1);
-    let again = eventually("the replayed task to be dead-lettered again", LONG, || async {
-        let r = t.host.record(&id).await.expect("record")?;
-        (r.state == TaskState::DeadLettered && r.finished_ms > first_finish).then_some(r)
-    })
+    let again = eventually(
+        "the replayed task to be dead-lettered again",
+        LONG,
+        || async {
+            let r = t.host.record(&id).await.expect("record")?;
+            (r.state == TaskState::DeadLettered && r.finished_ms > first_finish).then_some(r)
+        },
+    )
     .await;
     assert_eq!(again.attempts, 3, "a replay starts the attempts again");
     assert_eq!(t.host.dlq_purge("poison").await.expect("purge"), 1);
@@ -45,13 +62,20 @@ async fn malformed_message_in_storage_is_dead_lettered_and_the_queue_keeps_going
         NewMessage::new("bad-1", b"{\"x\": ".to_vec()),
         NewMessage::new("bad-2", b"[1, 2, 3]".to_vec()),
     ];
-    t.host.broker().publish("q", raw).await.expect("inject raw messages");
+    t.host
+        .broker()
+        .publish("q", raw)
+        .await
+        .expect("inject raw messages");
     let ok = t.publish("q", json!({"x": 1})).await;
     assert_eq!(t.result(&ok, LONG).await.state, TaskState::Succeeded);
     for id in ["bad-1", "bad-2"] {
         let r = t.result(id, LONG).await;
         assert_eq!(r.state, TaskState::DeadLettered, "{r:?}");
-        assert!(r.error.as_deref().unwrap_or("").contains("malformed"), "{r:?}");
+        assert!(
+            r.error.as_deref().unwrap_or("").contains("malformed"),
+            "{r:?}"
+        );
     }
     let dead = t.host.dlq_list("q", 10).await.expect("dlq");
     assert_eq!(dead.len(), 2);
@@ -62,19 +86,49 @@ async fn malformed_message_in_storage_is_dead_lettered_and_the_queue_keeps_going
 async fn publish_refuses_bad_messages_with_their_cause() {
     let t = start("memory", "[queues.q]\nconcurrency = 1\n").await;
     let opts = PublishOptions::default;
-    let err = t.host.publish("q", b"{\"x\": 1,", opts()).await.expect_err("malformed");
-    assert!(matches!(err, HostError::BadMessage { .. }) && err.to_string().contains("line 1"), "{err}");
-    let err = t.host.publish("q", b"\"just a string\"", opts()).await.expect_err("not an object");
+    let err = t
+        .host
+        .publish("q", b"{\"x\": 1,", opts())
+        .await
+        .expect_err("malformed");
+    assert!(
+        matches!(err, HostError::BadMessage { .. }) && err.to_string().contains("line 1"),
+        "{err}"
+    );
+    let err = t
+        .host
+        .publish("q", b"\"just a string\"", opts())
+        .await
+        .expect_err("not an object");
     assert!(err.to_string().contains("a string"), "{err}");
     let big = format!("{{\"x\": \"{}\"}}", "a".repeat(2 << 20));
-    let err = t.host.publish("q", big.as_bytes(), opts()).await.expect_err("too large");
+    let err = t
+        .host
+        .publish("q", big.as_bytes(), opts())
+        .await
+        .expect_err("too large");
     assert_eq!(err.status_code(), 413, "{err}");
-    let err = t.host.publish("nope", b"{}", opts()).await.expect_err("unknown queue");
-    assert!(matches!(err, HostError::UnknownQueue { .. }) && err.to_string().contains("q"), "{err}");
+    let err = t
+        .host
+        .publish("nope", b"{}", opts())
+        .await
+        .expect_err("unknown queue");
+    assert!(
+        matches!(err, HostError::UnknownQueue { .. }) && err.to_string().contains("q"),
+        "{err}"
+    );
     let bodies = vec![b"{}".to_vec(), b"{oops".to_vec()];
-    let err = t.host.publish_batch("q", bodies, opts()).await.expect_err("bad line");
+    let err = t
+        .host
+        .publish_batch("q", bodies, opts())
+        .await
+        .expect_err("bad line");
     assert!(err.to_string().contains("message 1"), "{err}");
-    assert_eq!(t.host.stats().await.expect("stats")[0].queued, 0, "a failed batch publishes nothing");
+    assert_eq!(
+        t.host.stats().await.expect("stats")[0].queued,
+        0,
+        "a failed batch publishes nothing"
+    );
     t.stop().await;
 }
 
@@ -83,15 +137,23 @@ async fn qps_holds_within_5_percent_with_random_durations() {
     let t = start("memory", "[queues.rate]\nqps = 20.0\nconcurrency = 200").await;
     t.deploy_guest("rate", "sleep").await;
     let mut rng = rand::rng();
-    let bodies = (0..260).map(|_| json!({"ms": rng.random_range(10..2000)})).collect();
+    let bodies = (0..260)
+        .map(|_| json!({"ms": rng.random_range(10..2000)}))
+        .collect();
     let ids = t.publish_many("rate", bodies).await;
     let records = t.results(&ids, Duration::from_secs(90)).await;
     let mut starts: Vec<u64> = records.iter().filter_map(|r| r.started_ms).collect();
     starts.sort_unstable();
     let t0 = starts[0];
     let in_10s = starts.iter().filter(|&&s| s < t0 + 10_000).count();
-    assert!((190..=210).contains(&in_10s), "20/s over 10 s: {in_10s} starts");
-    assert!(max_overlap(&records) > 1, "long tasks overlap so the rate can hold");
+    assert!(
+        (190..=210).contains(&in_10s),
+        "20/s over 10 s: {in_10s} starts"
+    );
+    assert!(
+        max_overlap(&records) > 1,
+        "long tasks overlap so the rate can hold"
+    );
     t.stop().await;
 }
 
@@ -99,13 +161,18 @@ async fn qps_holds_within_5_percent_with_random_durations() {
 async fn fractional_qps_spaces_starts_evenly() {
     let t = start("memory", "[queues.slow]\nqps = 0.5").await;
     t.deploy_guest("slow", "sleep").await;
-    let ids = t.publish_many("slow", (0..4).map(|_| json!({"ms": 10})).collect()).await;
+    let ids = t
+        .publish_many("slow", (0..4).map(|_| json!({"ms": 10})).collect())
+        .await;
     let records = t.results(&ids, LONG).await;
     let mut starts: Vec<u64> = records.iter().filter_map(|r| r.started_ms).collect();
     starts.sort_unstable();
     for pair in starts.windows(2) {
         let gap = pair[1] - pair[0];
-        assert!((1900..=2100).contains(&gap), "0.5/s means 2 s apart, got {gap} ms");
+        assert!(
+            (1900..=2100).contains(&gap),
+            "0.5/s means 2 s apart, got {gap} ms"
+        );
     }
     t.stop().await;
 }
@@ -114,7 +181,12 @@ async fn fractional_qps_spaces_starts_evenly() {
 async fn concurrency_is_never_exceeded() {
     let t = start("memory", "[queues.c]\nconcurrency = 5").await;
     t.deploy_guest("c", "sleep").await;
-    let ids = t.publish_many("c", (0..40).map(|i| json!({"ms": 50 + (i % 5) * 20})).collect()).await;
+    let ids = t
+        .publish_many(
+            "c",
+            (0..40).map(|i| json!({"ms": 50 + (i % 5) * 20})).collect(),
+        )
+        .await;
     let records = t.results(&ids, LONG).await;
     assert!(records.iter().all(|r| r.state == TaskState::Succeeded));
     let overlap = max_overlap(&records);
@@ -128,8 +200,15 @@ async fn expired_messages_are_recorded_and_not_run() {
     let t = start("memory", "[queues.e]\nmsg_ttl = \"5s\"").await;
     t.deploy_guest("e", "echo_v1").await;
     let now = wasmboost_broker::now_ms();
-    let old = t.publish("e", json!({"x": 1, "extra": {"publish_time": now - 60_000}})).await;
-    let past = t.publish("e", json!({"x": 2, "extra": {"expire_at": now - 1}})).await;
+    let old = t
+        .publish(
+            "e",
+            json!({"x": 1, "extra": {"publish_time": now - 60_000}}),
+        )
+        .await;
+    let past = t
+        .publish("e", json!({"x": 2, "extra": {"expire_at": now - 1}}))
+        .await;
     let fresh = t.publish("e", json!({"x": 3})).await;
     for id in [&old, &past] {
         let r = t.result(id, LONG).await;
@@ -144,33 +223,59 @@ async fn expired_messages_are_recorded_and_not_run() {
 async fn dedup_skips_after_success_but_not_after_failure() {
     let t = start("memory", "[queues.d]\ndedup = true\nmax_retries = 0").await;
     t.deploy_guest("d", "flaky").await;
-    let a = t.publish("d", json!({"mode": "ok", "n": 1})).await;
+    let a = t.publish("d", json!({"mode": "ok", "delay_ms": 1})).await;
     assert_eq!(t.result(&a, LONG).await.state, TaskState::Succeeded);
-    let b = t.publish("d", json!({"n": 1, "mode": "ok"})).await;
-    assert_eq!(t.result(&b, LONG).await.state, TaskState::SkippedDuplicate, "same arguments, any key order");
+    let b = t.publish("d", json!({"delay_ms": 1, "mode": "ok"})).await;
+    assert_eq!(
+        t.result(&b, LONG).await.state,
+        TaskState::SkippedDuplicate,
+        "same arguments, any key order"
+    );
     let f1 = t.publish("d", json!({"mode": "fail"})).await;
     let r1 = t.result(&f1, LONG).await;
     let f2 = t.publish("d", json!({"mode": "fail"})).await;
     let r2 = t.result(&f2, LONG).await;
     assert_eq!(r1.state, TaskState::Failed, "{r1:?}");
-    assert_eq!(r2.state, TaskState::Failed, "a failure does not mark the key: {r2:?}");
+    assert_eq!(
+        r2.state,
+        TaskState::Failed,
+        "a failure does not mark the key: {r2:?}"
+    );
     assert!(r2.started_ms.is_some());
-    let k1 = t.publish("d", json!({"mode": "ok", "n": 5, "extra": {"dedup_key": "k"}})).await;
-    let k2 = t.publish("d", json!({"mode": "ok", "n": 6, "extra": {"dedup_key": "k"}})).await;
+    let k1 = t
+        .publish(
+            "d",
+            json!({"mode": "ok", "delay_ms": 5, "extra": {"dedup_key": "k"}}),
+        )
+        .await;
+    let k2 = t
+        .publish(
+            "d",
+            json!({"mode": "ok", "delay_ms": 6, "extra": {"dedup_key": "k"}}),
+        )
+        .await;
     assert_eq!(t.result(&k1, LONG).await.state, TaskState::Succeeded);
-    assert_eq!(t.result(&k2, LONG).await.state, TaskState::SkippedDuplicate, "explicit key wins");
+    assert_eq!(
+        t.result(&k2, LONG).await.state,
+        TaskState::SkippedDuplicate,
+        "explicit key wins"
+    );
     t.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn higher_priority_runs_first() {
     let t = start("memory", "[queues.p]\nconcurrency = 1").await;
-    t.deploy_guest("p", "echo_v1").await;
+    // Tasks of 20 ms, so start times (ms) tell the order.
+    t.deploy_guest("p", "sleep").await;
     t.host.set_paused("p", true).await.expect("pause");
     let mut ids = Vec::new();
     for (i, p) in [3u8, 9, 0, 5, 9, 1, 7].into_iter().enumerate() {
-        let opts = PublishOptions { priority: Some(p), ..PublishOptions::default() };
-        ids.push((p, i, t.publish_with("p", json!({"i": i}), opts).await));
+        let opts = PublishOptions {
+            priority: Some(p),
+            ..PublishOptions::default()
+        };
+        ids.push((p, i, t.publish_with("p", json!({"ms": 20}), opts).await));
     }
     t.host.set_paused("p", false).await.expect("resume");
     let mut runs = Vec::new();
@@ -193,16 +298,33 @@ fn closed_window() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_wait_outside_the_allowed_window() {
-    let extra = format!("[queues.shut]\nwindow = \"{}\"\n[queues.open]\nwindow = \"* 00:00-24:00\"", closed_window());
+    let extra = format!(
+        "[queues.shut]\nwindow = \"{}\"\n[queues.open]\nwindow = \"* 00:00-24:00\"",
+        closed_window()
+    );
     let t = start("memory", &extra).await;
     t.deploy_guest("shut", "echo_v1").await;
     t.deploy_guest("open", "echo_v1").await;
     let waiting = t.publish("shut", json!({"x": 1})).await;
     let runs = t.publish("open", json!({"x": 1})).await;
     assert_eq!(t.result(&runs, LONG).await.state, TaskState::Succeeded);
-    let none = t.host.wait_result(&waiting, Duration::from_millis(1500)).await.expect("wait");
-    assert!(none.is_none(), "outside its window the task waits: {none:?}");
-    let row = t.host.stats().await.expect("stats").into_iter().find(|s| s.queue == "shut").expect("row");
+    let none = t
+        .host
+        .wait_result(&waiting, Duration::from_millis(1500))
+        .await
+        .expect("wait");
+    assert!(
+        none.is_none(),
+        "outside its window the task waits: {none:?}"
+    );
+    let row = t
+        .host
+        .stats()
+        .await
+        .expect("stats")
+        .into_iter()
+        .find(|s| s.queue == "shut")
+        .expect("row");
     assert_eq!(row.queued, 1, "{row:?}");
     t.stop().await;
 }
@@ -211,11 +333,20 @@ async fn messages_wait_outside_the_allowed_window() {
 async fn countdown_delays_the_run() {
     let t = start("memory", "[queues.later]\n").await;
     t.deploy_guest("later", "echo_v1").await;
-    let opts = PublishOptions { countdown: Some(Duration::from_secs(2)), ..PublishOptions::default() };
+    let opts = PublishOptions {
+        countdown: Some(Duration::from_secs(2)),
+        ..PublishOptions::default()
+    };
     let id = t.publish_with("later", json!({"x": 1}), opts).await;
-    assert_eq!(t.host.record(&id).await.expect("record").map(|r| r.state), Some(TaskState::Delayed));
+    assert_eq!(
+        t.host.record(&id).await.expect("record").map(|r| r.state),
+        Some(TaskState::Delayed)
+    );
     let r = t.result(&id, LONG).await;
     let waited = r.started_ms.expect("ran") - r.published_ms;
-    assert!((2000..3000).contains(&waited), "ran {waited} ms after publish");
+    assert!(
+        (2000..3000).contains(&waited),
+        "ran {waited} ms after publish"
+    );
     t.stop().await;
 }

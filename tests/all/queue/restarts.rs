@@ -17,10 +17,21 @@ async fn pause_persists_across_a_restart() {
     t.host.set_paused("p", true).await.expect("pause");
     t.stop().await;
     let t = t.restart().await;
-    let row = t.host.stats().await.expect("stats").into_iter().find(|s| s.queue == "p").expect("row");
+    let row = t
+        .host
+        .stats()
+        .await
+        .expect("stats")
+        .into_iter()
+        .find(|s| s.queue == "p")
+        .expect("row");
     assert!(row.paused, "{row:?}");
     let id = t.publish("p", json!({"x": 1})).await;
-    let none = t.host.wait_result(&id, Duration::from_millis(1000)).await.expect("wait");
+    let none = t
+        .host
+        .wait_result(&id, Duration::from_millis(1000))
+        .await
+        .expect("wait");
     assert!(none.is_none(), "a paused queue runs nothing");
     t.host.set_paused("p", false).await.expect("resume");
     assert_eq!(t.result(&id, LONG).await.state, TaskState::Succeeded);
@@ -31,13 +42,19 @@ async fn pause_persists_across_a_restart() {
 async fn delayed_task_survives_a_restart_and_runs_on_time() {
     let t = start("embedded", "").await;
     t.deploy_guest("d", "echo_v1").await;
-    let opts = PublishOptions { countdown: Some(Duration::from_secs(3)), ..PublishOptions::default() };
+    let opts = PublishOptions {
+        countdown: Some(Duration::from_secs(3)),
+        ..PublishOptions::default()
+    };
     let id = t.publish_with("d", json!({"x": 1}), opts).await;
     t.stop().await;
     let t = t.restart().await;
     let r = t.result(&id, LONG).await;
     let late = r.started_ms.expect("ran") as i64 - (r.published_ms as i64 + 3000);
-    assert!((-50..=1000).contains(&late), "due at publish + 3 s, ran {late} ms after that");
+    assert!(
+        (-50..=1000).contains(&late),
+        "due at publish + 3 s, ran {late} ms after that"
+    );
     t.stop().await;
 }
 
@@ -45,7 +62,9 @@ async fn delayed_task_survives_a_restart_and_runs_on_time() {
 async fn graceful_shutdown_loses_nothing() {
     let t = start("embedded", "[queues.g]\nconcurrency = 20").await;
     t.deploy_guest("g", "sleep").await;
-    let ids = t.publish_many("g", (0..200).map(|_| json!({"ms": 100})).collect()).await;
+    let ids = t
+        .publish_many("g", (0..200).map(|_| json!({"ms": 100})).collect())
+        .await;
     super::support::eventually("some tasks to finish", LONG, || async {
         let rows = t.host.stats().await.ok()?;
         rows.iter().any(|r| r.succeeded >= 20).then_some(())

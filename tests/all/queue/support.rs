@@ -26,8 +26,14 @@ pub fn config(dir: &TempDir, broker: &str, extra: &str) -> Config {
 
 /// Start a host on `broker` (`memory` or `embedded`) with `extra` config.
 pub async fn start(broker: &str, extra: &str) -> TestHost {
+    start_with(broker, extra, |_| {}).await
+}
+
+/// [`start`], with a last change to the parsed config.
+pub async fn start_with(broker: &str, extra: &str, tweak: impl FnOnce(&mut Config)) -> TestHost {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = config(&dir, broker, extra);
+    let mut config = config(&dir, broker, extra);
+    tweak(&mut config);
     let host = Host::start(config.clone()).await.expect("host starts");
     TestHost { host, dir, config }
 }
@@ -35,8 +41,14 @@ pub async fn start(broker: &str, extra: &str) -> TestHost {
 impl TestHost {
     /// Start again on the same data directory (after `shutdown`).
     pub async fn restart(self) -> TestHost {
-        let host = Host::start(self.config.clone()).await.expect("host restarts");
-        TestHost { host, ..self }
+        let TestHost { host, dir, config } = self;
+        drop(host);
+        // The old host's last tasks release the data directory's lock as they end.
+        let host = eventually("the host to restart", Duration::from_secs(20), || async {
+            Host::start(config.clone()).await.ok()
+        })
+        .await;
+        TestHost { host, dir, config }
     }
 
     pub async fn deploy_guest(&self, queue: &str, guest: &str) -> u32 {
@@ -45,12 +57,21 @@ impl TestHost {
     }
 
     pub async fn publish(&self, queue: &str, body: serde_json::Value) -> String {
-        self.publish_with(queue, body, PublishOptions::default()).await
+        self.publish_with(queue, body, PublishOptions::default())
+            .await
     }
 
-    pub async fn publish_with(&self, queue: &str, body: serde_json::Value, opts: PublishOptions) -> String {
+    pub async fn publish_with(
+        &self,
+        queue: &str,
+        body: serde_json::Value,
+        opts: PublishOptions,
+    ) -> String {
         let bytes = serde_json::to_vec(&body).expect("json");
-        self.host.publish(queue, &bytes, opts).await.expect("publish")
+        self.host
+            .publish(queue, &bytes, opts)
+            .await
+            .expect("publish")
     }
 
     pub async fn publish_many(&self, queue: &str, bodies: Vec<serde_json::Value>) -> Vec<String> {
@@ -102,7 +123,10 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {within:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

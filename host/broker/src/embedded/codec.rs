@@ -12,13 +12,18 @@ const HEADER: usize = 1 + 1 + 1 + 4 * 3 + 8 * 4;
 
 /// Encode `entry` of `queue`. A leased entry is stored as ready: leases do not survive a restart.
 pub(crate) fn encode(entry: &Entry) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER + 64 + entry.message.body.len());
+    encode_into(entry, &mut out);
+    out
+}
+
+/// Append the stored form of `entry` to `out`.
+pub(crate) fn encode_into(entry: &Entry, out: &mut Vec<u8>) {
     let m = &entry.message;
     let (dead, reason, dead_ms) = match &entry.state {
         State::Dead { reason, dead_ms } => (1u8, reason.as_str(), *dead_ms),
         _ => (0, "", 0),
     };
-    let mut out =
-        Vec::with_capacity(HEADER + 10 + m.queue.len() + m.id.len() + reason.len() + m.body.len());
     out.extend_from_slice(&[VERSION, m.priority, dead]);
     for n in [m.attempt, m.requeues, m.redeliveries] {
         out.extend_from_slice(&n.to_le_bytes());
@@ -32,7 +37,6 @@ pub(crate) fn encode(entry: &Entry) -> Vec<u8> {
         out.extend_from_slice(s.as_bytes());
     }
     out.extend_from_slice(&m.body);
-    out
 }
 
 struct Reader<'a> {

@@ -367,3 +367,111 @@ async fn publishes_survive_kill_9() {
         &lost[..lost.len().min(10)]
     );
 }
+
+/// Consumers settle every message at random (ack, short retry, requeue, dead-letter) until the
+/// queue is drained. Nobody may hold a message another consumer holds, and at the end every
+/// message is acked or dead, exactly once.
+async fn random_settles(broker: Arc<dyn Broker>, total: usize) -> (usize, usize) {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+
+    broker
+        .publish("mix", msgs("m", total))
+        .await
+        .expect("publish");
+    let held = Arc::new(Mutex::new(HashSet::new()));
+    let done = Arc::new(Mutex::new((HashSet::new(), HashSet::new())));
+    let consumers: Vec<_> = (0..4u64)
+        .map(|seed| {
+            let (broker, held, done) = (Arc::clone(&broker), Arc::clone(&held), Arc::clone(&done));
+            tokio::spawn(async move {
+                let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                loop {
+                    let finished = {
+                        let d = done.lock().expect("lock");
+                        d.0.len() + d.1.len()
+                    };
+                    if finished == total {
+                        return;
+                    }
+                    let got = broker
+                        .fetch(
+                            "mix",
+                            8,
+                            Duration::from_secs(60),
+                            Duration::from_millis(100),
+                        )
+                        .await
+                        .expect("fetch");
+                    for d in got {
+                        let id = d.message().id.clone();
+                        assert!(
+                            held.lock().expect("lock").insert(id.clone()),
+                            "{id} held twice"
+                        );
+                        rng ^= rng << 13;
+                        rng ^= rng >> 7;
+                        rng ^= rng << 17;
+                        let settlement = match (rng % 10, d.message().attempt, d.message().requeues)
+                        {
+                            (0, a, _) if a < 3 => Settlement::Retry {
+                                after: Duration::from_millis(rng % 30),
+                            },
+                            (1, _, r) if r < 3 => Settlement::Requeue,
+                            (2, _, _) => Settlement::DeadLetter {
+                                reason: "random".into(),
+                            },
+                            _ => Settlement::Ack,
+                        };
+                        held.lock().expect("lock").remove(&id);
+                        let outcome = settlement.clone();
+                        d.settle(settlement).await.expect("settle");
+                        let mut done = done.lock().expect("lock");
+                        match outcome {
+                            Settlement::Ack => {
+                                assert!(done.0.insert(id.clone()), "{id} acked twice")
+                            }
+                            Settlement::DeadLetter { .. } => {
+                                assert!(done.1.insert(id.clone()), "{id} dead twice")
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for c in consumers {
+        tokio::time::timeout(Duration::from_secs(60), c)
+            .await
+            .expect("drained in time")
+            .expect("consumer");
+    }
+    let done = done.lock().expect("lock");
+    assert!(done.0.is_disjoint(&done.1), "a message both acked and dead");
+    (done.0.len(), done.1.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_settles_on_memory() {
+    let (acked, dead) = random_settles(Arc::new(crate::memory::MemoryBroker::new()), 2000).await;
+    assert_eq!(acked + dead, 2000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_settles_on_embedded_then_reopen() {
+    let dir = temp();
+    let dead = {
+        let (broker, _store) = open(dir.path()).expect("open");
+        let (acked, dead) = random_settles(broker, 2000).await;
+        assert_eq!(acked + dead, 2000);
+        dead
+    };
+    let (broker, _store) = open(dir.path()).expect("reopen");
+    let counts = broker.counts("mix").await.expect("counts");
+    assert_eq!(
+        (counts.ready, counts.delayed, counts.dead),
+        (0, 0, dead as u64),
+        "only dead letters remain"
+    );
+}

@@ -28,6 +28,11 @@ pub(crate) enum Op {
         key: u64,
         value: Vec<u8>,
     },
+    /// Many messages in one buffer: `rows` holds each key and where its value ends in `buf`.
+    PutMessages {
+        rows: Vec<(u64, usize)>,
+        buf: Vec<u8>,
+    },
     DeleteMessage {
         key: u64,
     },
@@ -217,6 +222,13 @@ fn apply(
         match op {
             Op::PutMessage { key, value } => {
                 tables.messages.insert(key, value.as_slice())?;
+            }
+            Op::PutMessages { rows, buf } => {
+                let mut start = 0;
+                for (key, end) in rows {
+                    tables.messages.insert(key, &buf[start..end])?;
+                    start = end;
+                }
             }
             Op::DeleteMessage { key } => {
                 tables.messages.remove(key)?;

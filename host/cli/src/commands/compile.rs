@@ -20,10 +20,10 @@ pub struct CompileCommand {
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
     /// Refuse components larger than this many bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = wasmboost_runtime::DEFAULT_MAX_COMPONENT_BYTES)]
+    #[arg(long, value_name = "BYTES", default_value_t = wasmboost_runtime::config::DEFAULT_MAX_COMPONENT_BYTES)]
     max_bytes: u64,
     /// The parent's largest per-invocation memory (its pool slot size).
-    #[arg(long, value_name = "BYTES", default_value_t = wasmboost_runtime::DEFAULT_MAX_MEMORY_BYTES)]
+    #[arg(long, value_name = "BYTES", default_value_t = wasmboost_runtime::config::DEFAULT_MAX_MEMORY_BYTES)]
     max_memory_bytes: u64,
 }
 

@@ -17,7 +17,10 @@ fn unknown_keys_are_errors_naming_the_key() {
         ("[host]\nlisten_addr = \"x\"", "listen_addr"),
         ("[defaults]\nconcurency = 5", "concurency"),
         ("[queues.a]\nqps = 1\nbogus = 2", "bogus"),
-        ("[broker]\ntype = \"redis\"\nurl = \"redis://x\"\nport = 1", "port"),
+        (
+            "[broker]\ntype = \"redis\"\nurl = \"redis://x\"\nport = 1",
+            "port",
+        ),
         ("[defaults.backoff]\nbase = \"1s\"\nfactor = 2", "factor"),
         ("surprise = 1", "surprise"),
     ] {
@@ -59,9 +62,18 @@ fn bad_values_name_their_key() {
         ("[queues.a]\nqps = 0", "queues.a.qps"),
         ("[queues.a]\nqps = -3.0", "queues.a.qps"),
         ("[defaults]\nconcurrency = 0", "defaults.concurrency"),
-        ("[queues.a]\nwindow = \"funday 09:00-17:00\"", "queues.a.window"),
-        ("[queues.a]\nretry_on = [\"sometimes\"]", "queues.a.retry_on"),
-        ("[queues.a]\nbackoff = { jitter = 2.0 }", "queues.a.backoff.jitter"),
+        (
+            "[queues.a]\nwindow = \"funday 09:00-17:00\"",
+            "queues.a.window",
+        ),
+        (
+            "[queues.a]\nretry_on = [\"sometimes\"]",
+            "queues.a.retry_on",
+        ),
+        (
+            "[queues.a]\nbackoff = { jitter = 2.0 }",
+            "queues.a.backoff.jitter",
+        ),
         ("[queues.a]\nmemory = \"16GiB\"", "queues.a.memory"),
         ("[queues.\"bad name\"]\nqps = 1", "queues.bad name"),
         ("[defaults]\ntimeout = \"5 parsecs\"", "parsecs"),
@@ -76,8 +88,10 @@ fn bad_values_name_their_key() {
 fn every_broker_type_parses() {
     let c = Config::parse("[broker]\ntype = \"memory\"").expect("memory");
     assert_eq!(c.broker.kind(), "memory");
-    let c = Config::parse("[broker]\ntype = \"amqp\"\nurl = \"amqp://h\"\nstate_redis_url = \"redis://h\"")
-        .expect("amqp");
+    let c = Config::parse(
+        "[broker]\ntype = \"amqp\"\nurl = \"amqp://h\"\nstate_redis_url = \"redis://h\"",
+    )
+    .expect("amqp");
     assert_eq!(c.broker.kind(), "amqp");
     let c = Config::parse("[broker]\ntype = \"embedded\"\npath = \"/tmp/x\"").expect("embedded");
     assert_eq!(c.embedded_path(), PathBuf::from("/tmp/x"));

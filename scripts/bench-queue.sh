@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Queue engine benchmark on the embedded durable broker, in process (no HTTP): bulk publish,
+# drain of N no-op `add` tasks, sequential RPC latency, 2 000 x 50 ms sleeps at concurrency 50,
+# and 10 000 concurrent sleeping tasks with the host's memory. Usage: scripts/bench-queue.sh [N]
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+n="${1:-100000}"
+(cd "$root/examples" && cargo build --release --target wasm32-wasip2 -q)
+(cd "$root/tests/guests" && cargo build --release --target wasm32-wasip2 -q -p sleep)
+add="$root/examples/target/wasm32-wasip2/release/add.wasm"
+sleep="$root/tests/guests/target/wasm32-wasip2/release/sleep.wasm"
+cd "$root"
+cargo run --release -q -p wasmboost-worker --example queue_bench -- "$add" "$sleep" "$n"
