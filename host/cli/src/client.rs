@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow, bail};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
-use wasmboost_server::contract::{DeadLetter, History, QueueStats, TaskRecord, Version};
+use wasmboost_server::contract::{DeadLetter, QueueStats, TaskRecord, Version};
 use wasmboost_server::{Count, ErrorBody, Paused, Published, PublishedBatch};
 
 /// Where the server listens unless `--addr` or `WASMBOOST_ADDR` says otherwise.
@@ -86,10 +86,6 @@ impl Client {
             .build()
             .context("cannot build the HTTP client")?;
         Ok(Client { http, base })
-    }
-
-    pub fn base(&self) -> &str {
-        &self.base
     }
 
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
@@ -200,11 +196,6 @@ impl Client {
         self.json(self.request(Method::GET, "/v1/queues")).await
     }
 
-    pub async fn history(&self, queue: &str) -> anyhow::Result<History> {
-        self.json(self.request(Method::GET, &format!("/v1/queues/{queue}/history")))
-            .await
-    }
-
     pub async fn dlq_list(&self, queue: &str, limit: usize) -> anyhow::Result<Vec<DeadLetter>> {
         let request = self
             .request(Method::GET, &format!("/v1/queues/{queue}/dlq"))
@@ -220,12 +211,6 @@ impl Client {
     pub async fn dlq_purge(&self, queue: &str) -> anyhow::Result<u64> {
         let request = self.request(Method::DELETE, &format!("/v1/queues/{queue}/dlq"));
         Ok(self.json::<Count>(request).await?.count)
-    }
-
-    /// True when the server answers `/healthz`.
-    pub async fn healthy(&self) -> bool {
-        let request = self.request(Method::GET, "/healthz");
-        matches!(request.send().await, Ok(r) if r.status().is_success())
     }
 }
 
