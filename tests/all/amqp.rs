@@ -15,8 +15,12 @@ fn harness_rabbit_node_speaks_amqp() {
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("set a read timeout");
-    stream.write_all(b"AMQP\x00\x00\x09\x01").expect("protocol header");
+    stream
+        .write_all(b"AMQP\x00\x00\x09\x01")
+        .expect("protocol header");
     let mut frame_type = [0u8; 1];
-    stream.read_exact(&mut frame_type).expect("connection.start");
+    stream
+        .read_exact(&mut frame_type)
+        .expect("connection.start");
     assert_eq!(frame_type[0], 1, "a method frame opens the handshake");
 }

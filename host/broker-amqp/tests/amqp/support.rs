@@ -76,7 +76,8 @@ async fn drain_until(broker: &Arc<dyn Broker>, queue: &str, done: impl Fn(&Seen)
         for d in got {
             record(&mut seen, &d);
             // A failed ack (the channel died) means a redelivery, which `seen` absorbs.
-            let _ = d.settle(Settlement::Ack).await;
+            let settle = tokio::time::timeout(Duration::from_secs(10), d.settle(Settlement::Ack));
+            let _ = settle.await.expect("settle hung");
         }
     }
     seen

@@ -189,7 +189,8 @@ impl Drop for RabbitNode {
 
 fn kill_group(pgid: u32) {
     let _ = Command::new("kill")
-        .args(["-KILL", &format!("-{pgid}")])
+        // `--`: a negative pid (a process group) is not an option.
+        .args(["-s", "KILL", "--", &format!("-{pgid}")])
         .stderr(Stdio::null())
         .status();
 }
