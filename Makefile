@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 WASM_TARGET := wasm32-wasip2
 
-.PHONY: run test bench wasm-target examples guests build build-release fmt clippy check
+.PHONY: run test bench wasm-target examples guests build build-release python-env fmt clippy check
 
 wasm-target:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -20,10 +20,16 @@ build-release:
 build:
 	$(CARGO) build -p wasmboost-cli
 
+# The main job on the embedded broker, no server needed: one isolated run, then serve + deploy +
+# publish 10 000 tasks + watch them drain + one RPC call.
 run: build-release examples
 	./target/release/wasmboost run examples/target/$(WASM_TARGET)/release/add.wasm --payload '{"x": 1, "y": 2}'
+	./scripts/demo.sh
 
-test: wasm-target examples guests build
+python-env:
+	./scripts/setup-python.sh
+
+test: wasm-target examples guests build python-env
 	$(CARGO) test --workspace
 
 bench: build-release examples guests
