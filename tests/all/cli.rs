@@ -112,8 +112,14 @@ fn deploy_publish_wait_result_status_versions_rollback() {
     assert!(deploy_add(&host).contains("as version 2"));
     let versions = ok(&host, &["versions", "add"]);
     assert_eq!(versions.lines().count(), 3, "{versions}");
-    assert_eq!(ok(&host, &["rollback", "add"]).trim(), "add now runs version 1");
-    let out = ok(&host, &["publish", "add", r#"{"x": 2, "y": 2}"#, "--wait", "--json"]);
+    assert_eq!(
+        ok(&host, &["rollback", "add"]).trim(),
+        "add now runs version 1"
+    );
+    let out = ok(
+        &host,
+        &["publish", "add", r#"{"x": 2, "y": 2}"#, "--wait", "--json"],
+    );
     let record: serde_json::Value = serde_json::from_str(&out).expect("record JSON");
     assert_eq!(record["module_version"], 1, "{record}");
     assert_eq!(record["result"], 4);
@@ -148,7 +154,9 @@ fn bulk_publish_pause_resume_dlq_and_metrics() {
     assert_eq!(add_stats(&host)["paused"], true);
 
     let file = host.data_dir().with_file_name("tasks.jsonl");
-    let lines: String = (0..500).map(|i| format!("{{\"x\": {i}, \"y\": 1}}\n")).collect();
+    let lines: String = (0..500)
+        .map(|i| format!("{{\"x\": {i}, \"y\": 1}}\n"))
+        .collect();
     std::fs::write(&file, lines).expect("the temp dir is writable");
     let file = file.to_str().expect("UTF-8 temp path");
     let out = ok(&host, &["publish", "add", "--file", file, "--chunk", "128"]);
@@ -162,7 +170,10 @@ fn bulk_publish_pause_resume_dlq_and_metrics() {
     assert!(ok(&host, &["dlq", "purge", "add"]).contains("purged 0"));
     let (status, metrics) = host.http("GET", "/metrics", b"");
     assert_eq!(status, 200);
-    assert!(metrics.contains("wasmboost_tasks_succeeded_total{queue=\"add\"} 500"), "{metrics}");
+    assert!(
+        metrics.contains("wasmboost_tasks_succeeded_total{queue=\"add\"} 500"),
+        "{metrics}"
+    );
 }
 
 #[test]
@@ -171,8 +182,15 @@ fn bulk_file_errors_name_the_line() {
     deploy_add(&host);
     let file = host.data_dir().with_file_name("bad.jsonl");
     std::fs::write(&file, "{\"x\": 1, \"y\": 2}\n{\"x\": 1 \"y\": 2}\n").expect("writable");
-    let err = fails(&host, &["publish", "add", "--file", file.to_str().expect("UTF-8")], 3);
-    assert!(err.contains("bad.jsonl:2: malformed JSON at line 1, column"), "{err}");
+    let err = fails(
+        &host,
+        &["publish", "add", "--file", file.to_str().expect("UTF-8")],
+        3,
+    );
+    assert!(
+        err.contains("bad.jsonl:2: malformed JSON at line 1, column"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -180,7 +198,11 @@ fn sigterm_stops_the_host_cleanly_and_restart_keeps_the_module() {
     let mut host = HostProcess::start();
     deploy_add(&host);
     let status = host.stop();
-    assert!(status.success(), "serve exited with {status}; log:\n{}", host.log());
+    assert!(
+        status.success(),
+        "serve exited with {status}; log:\n{}",
+        host.log()
+    );
     assert!(host.log().contains("wasmboost stopped"), "{}", host.log());
     host.restart();
     let out = ok(&host, &["publish", "add", r#"{"x": 5, "y": 6}"#, "--wait"]);

@@ -41,11 +41,18 @@ pub fn wasmboost_bin() -> PathBuf {
             .current_dir(&root)
             .status()
             .expect("cargo runs (it is running these tests)");
-        assert!(status.success(), "cargo build -p wasmboost-cli failed: {status}");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map_or_else(|| root.join("target"), PathBuf::from);
+        assert!(
+            status.success(),
+            "cargo build -p wasmboost-cli failed: {status}"
+        );
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
         let bin = target.join("debug").join("wasmboost");
-        assert!(bin.is_file(), "no binary at {} after the build", bin.display());
+        assert!(
+            bin.is_file(),
+            "no binary at {} after the build",
+            bin.display()
+        );
         bin
     })
     .clone()
@@ -219,7 +226,10 @@ impl HostProcess {
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("host did not stop within {STOP_DEADLINE:?}; log:\n{}", self.log());
+                panic!(
+                    "host did not stop within {STOP_DEADLINE:?}; log:\n{}",
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -262,7 +272,9 @@ impl HostProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        let mut child = command.spawn().expect("the wasmboost binary can be spawned");
+        let mut child = command
+            .spawn()
+            .expect("the wasmboost binary can be spawned");
         let stderr = child.stderr.take().expect("stderr is piped");
         let (tx, rx) = std::sync::mpsc::channel();
         let log = Arc::clone(&self.log);
@@ -284,16 +296,25 @@ impl HostProcess {
     fn wait_healthy(&mut self) {
         let deadline = Instant::now() + START_DEADLINE;
         while Instant::now() < deadline {
-            if try_http(&self.addr, "GET", "/healthz", b"").is_ok_and(|(status, _)| status == 200)
-            {
+            if try_http(&self.addr, "GET", "/healthz", b"").is_ok_and(|(status, _)| status == 200) {
                 return;
             }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!("host exited with {status} before it was ready; log:\n{}", self.log());
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "host exited with {status} before it was ready; log:\n{}",
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("host not healthy within {START_DEADLINE:?}; log:\n{}", self.log());
+        panic!(
+            "host not healthy within {START_DEADLINE:?}; log:\n{}",
+            self.log()
+        );
     }
 }
 
@@ -356,7 +377,10 @@ fn try_http(addr: &str, method: &str, path: &str, body: &[u8]) -> std::io::Resul
         .nth(1)
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| std::io::Error::other(format!("bad HTTP answer: {head}")))?;
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         dechunk(body)
     } else {
         body.to_owned()
@@ -368,7 +392,9 @@ fn try_http(addr: &str, method: &str, path: &str, body: &[u8]) -> std::io::Resul
 fn dechunk(mut body: &str) -> String {
     let mut out = String::new();
     while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else { break };
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
         if size == 0 || rest.len() < size {
             break;
         }

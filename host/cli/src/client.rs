@@ -220,8 +220,12 @@ async fn decode<T: DeserializeOwned>(response: Response) -> anyhow::Result<T> {
         .bytes()
         .await
         .with_context(|| format!("reading the answer of {url}"))?;
-    serde_json::from_slice(&bytes)
-        .with_context(|| format!("unexpected answer from {url}: {}", String::from_utf8_lossy(&bytes)))
+    serde_json::from_slice(&bytes).with_context(|| {
+        format!(
+            "unexpected answer from {url}: {}",
+            String::from_utf8_lossy(&bytes)
+        )
+    })
 }
 
 /// 200 = finished record; 202 = a record still running, or just `{task_id}`.
@@ -233,9 +237,11 @@ async fn reply(response: Response) -> anyhow::Result<Reply> {
     let record = serde_json::from_value::<TaskRecord>(value.clone()).ok();
     let task_id = match &record {
         Some(record) => record.task_id.clone(),
-        None => serde_json::from_value::<Published>(value)
-            .context("unexpected publish answer")?
-            .task_id,
+        None => {
+            serde_json::from_value::<Published>(value)
+                .context("unexpected publish answer")?
+                .task_id
+        }
     };
     Ok(Reply::Pending { task_id, record })
 }

@@ -66,7 +66,13 @@ pub fn time_ms(ms: u64) -> String {
     i64::try_from(ms)
         .ok()
         .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
-        .map_or_else(|| ms.to_string(), |ts| ts.round(jiff::Unit::Second).map_or_else(|_| ts.to_string(), |t| t.to_string()))
+        .map_or_else(
+            || ms.to_string(),
+            |ts| {
+                ts.round(jiff::Unit::Second)
+                    .map_or_else(|_| ts.to_string(), |t| t.to_string())
+            },
+        )
 }
 
 /// Seconds as `850ms`, `12.3s`, `4m05s`, `2h10m`.

@@ -21,16 +21,30 @@ impl Control for Host {
     fn max_module_bytes(&self) -> u64 {
         self.config().runtime.max_component_bytes.0
     }
-    async fn publish(&self, queue: &str, body: &[u8], opts: PublishOptions) -> Result<String, ApiError> {
+    async fn publish(
+        &self,
+        queue: &str,
+        body: &[u8],
+        opts: PublishOptions,
+    ) -> Result<String, ApiError> {
         Ok(Host::publish(self, queue, body, opts).await?)
     }
-    async fn publish_batch(&self, queue: &str, bodies: Vec<Vec<u8>>, opts: PublishOptions) -> Result<Vec<String>, ApiError> {
+    async fn publish_batch(
+        &self,
+        queue: &str,
+        bodies: Vec<Vec<u8>>,
+        opts: PublishOptions,
+    ) -> Result<Vec<String>, ApiError> {
         Ok(Host::publish_batch(self, queue, bodies, opts).await?)
     }
     async fn record(&self, task_id: &str) -> Result<Option<TaskRecord>, ApiError> {
         Ok(Host::record(self, task_id).await?)
     }
-    async fn wait_result(&self, task_id: &str, timeout: Duration) -> Result<Option<TaskRecord>, ApiError> {
+    async fn wait_result(
+        &self,
+        task_id: &str,
+        timeout: Duration,
+    ) -> Result<Option<TaskRecord>, ApiError> {
         Ok(Host::wait_result(self, task_id, timeout).await?)
     }
     async fn deploy(&self, queue: &str, wasm: Vec<u8>) -> Result<Version, ApiError> {

@@ -24,10 +24,13 @@ impl DeployCommand {
             .await
             .with_context(|| format!("cannot read component {}", self.file.display()))?;
         let client = Client::new(&self.client.addr)?;
-        let version = client
-            .deploy(&self.queue, wasm)
-            .await
-            .with_context(|| format!("deploying {} to queue {:?}", self.file.display(), self.queue))?;
+        let version = client.deploy(&self.queue, wasm).await.with_context(|| {
+            format!(
+                "deploying {} to queue {:?}",
+                self.file.display(),
+                self.queue
+            )
+        })?;
         if self.client.json {
             println!("{}", serde_json::to_string_pretty(&version)?);
         } else {

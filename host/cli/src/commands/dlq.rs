@@ -79,7 +79,10 @@ async fn list(client: &Client, queue: &str, limit: usize, json: bool) -> anyhow:
             ]
         })
         .collect();
-    print!("{}", output::table(&["TASK", "ATTEMPTS", "DEAD SINCE", "REASON"], &rows));
+    print!(
+        "{}",
+        output::table(&["TASK", "ATTEMPTS", "DEAD SINCE", "REASON"], &rows)
+    );
     Ok(())
 }
 

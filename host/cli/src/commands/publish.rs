@@ -173,7 +173,10 @@ fn message_lines<'a>(data: &'a [u8], file: &Path) -> anyhow::Result<Vec<&'a [u8]
         lines.push(line);
     }
     if lines.is_empty() {
-        bail!("{} holds no messages (one JSON object per line)", file.display());
+        bail!(
+            "{} holds no messages (one JSON object per line)",
+            file.display()
+        );
     }
     Ok(lines)
 }
@@ -182,7 +185,11 @@ fn message_lines<'a>(data: &'a [u8], file: &Path) -> anyhow::Result<Vec<&'a [u8]
 fn check_message(text: &[u8]) -> anyhow::Result<()> {
     let first = text.iter().find(|b| !b.is_ascii_whitespace());
     serde_json::from_slice::<serde::de::IgnoredAny>(text).map_err(|err| {
-        anyhow::anyhow!("malformed JSON at line {}, column {}: {err}", err.line(), err.column())
+        anyhow::anyhow!(
+            "malformed JSON at line {}, column {}: {err}",
+            err.line(),
+            err.column()
+        )
     })?;
     if first != Some(&b'{') {
         bail!("a message must be a JSON object of the task's arguments, like {{\"x\": 1}}");

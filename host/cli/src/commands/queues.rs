@@ -64,8 +64,18 @@ pub fn render(stats: &[QueueStats]) -> String {
     let rows: Vec<Vec<String>> = stats.iter().map(row).collect();
     output::table(
         &[
-            "QUEUE", "MODULE", "STATE", "QUEUED", "DELAYED", "RUNNING", "SUCCEEDED", "FAILED",
-            "DLQ", "RATE/S", "AVG", "DRAIN",
+            "QUEUE",
+            "MODULE",
+            "STATE",
+            "QUEUED",
+            "DELAYED",
+            "RUNNING",
+            "SUCCEEDED",
+            "FAILED",
+            "DLQ",
+            "RATE/S",
+            "AVG",
+            "DRAIN",
         ],
         &rows,
     )
@@ -74,7 +84,8 @@ pub fn render(stats: &[QueueStats]) -> String {
 fn row(s: &QueueStats) -> Vec<String> {
     vec![
         s.queue.clone(),
-        s.version.map_or_else(|| "no module".to_owned(), |v| format!("v{v}")),
+        s.version
+            .map_or_else(|| "no module".to_owned(), |v| format!("v{v}")),
         if s.paused { "paused" } else { "running" }.to_owned(),
         s.queued.to_string(),
         s.delayed.to_string(),
@@ -84,6 +95,7 @@ fn row(s: &QueueStats) -> Vec<String> {
         s.dead_lettered.to_string(),
         format!("{:.1}", s.rate_per_sec_1m),
         output::secs(s.avg_duration_ms / 1000.0),
-        s.eta_drain_secs.map_or_else(|| "-".to_owned(), output::secs),
+        s.eta_drain_secs
+            .map_or_else(|| "-".to_owned(), output::secs),
     ]
 }

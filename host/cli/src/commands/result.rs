@@ -9,7 +9,6 @@ use wasmboost_server::contract::{TaskRecord, TaskState};
 use super::{EXIT_HOST_ERROR, EXIT_TASK_ERROR};
 use crate::client::{Client, ClientArgs, Reply, parse_duration_arg};
 
-
 #[derive(Debug, clap::Args)]
 pub struct ResultCommand {
     task_id: String,
@@ -81,7 +80,11 @@ fn print_done(record: &TaskRecord, json: bool) -> ExitCode {
             record.task_id,
             state_name(state),
             record.attempts,
-            record.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+            record
+                .error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
         ),
     }
     code

@@ -72,9 +72,13 @@ impl ServeCommand {
         );
         let host = Host::start(config).await.context("starting the host")?;
         let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-        let mut server = tokio::spawn(wasmboost_server::serve(host.clone(), listener, async move {
-            let _ = http_stopped.await;
-        }));
+        let mut server = tokio::spawn(wasmboost_server::serve(
+            host.clone(),
+            listener,
+            async move {
+                let _ = http_stopped.await;
+            },
+        ));
         eprintln!("{banner}");
         tokio::select! {
             signal = wait_for_signal() => {
@@ -88,7 +92,9 @@ impl ServeCommand {
             }
         }
         let _ = stop_http.send(());
-        host.shutdown(grace).await.context("shutting the host down")?;
+        host.shutdown(grace)
+            .await
+            .context("shutting the host down")?;
         // Requests still open (RPC waits) had the grace period; do not wait for them longer.
         match tokio::time::timeout(Duration::from_secs(2), server).await {
             Ok(ended) => ended.context("the control API task failed")??,

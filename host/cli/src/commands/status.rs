@@ -40,11 +40,25 @@ fn describe(r: &TaskRecord) -> String {
         ("attempts", r.attempts.to_string()),
         ("version", output::opt(r.module_version)),
         ("published", output::time_ms(r.published_ms)),
-        ("started", r.started_ms.map_or_else(|| "-".into(), output::time_ms)),
-        ("finished", r.finished_ms.map_or_else(|| "-".into(), output::time_ms)),
-        ("duration", r.duration_us.map_or_else(|| "-".into(), |us| output::secs(us as f64 / 1e6))),
+        (
+            "started",
+            r.started_ms.map_or_else(|| "-".into(), output::time_ms),
+        ),
+        (
+            "finished",
+            r.finished_ms.map_or_else(|| "-".into(), output::time_ms),
+        ),
+        (
+            "duration",
+            r.duration_us
+                .map_or_else(|| "-".into(), |us| output::secs(us as f64 / 1e6)),
+        ),
         ("fuel used", output::opt(r.fuel_used)),
-        ("peak memory", r.peak_memory_bytes.map_or_else(|| "-".into(), output::bytes)),
+        (
+            "peak memory",
+            r.peak_memory_bytes
+                .map_or_else(|| "-".into(), output::bytes),
+        ),
         ("result", output::opt(r.result.as_ref())),
         ("error", output::opt(r.error.as_deref())),
     ];
