@@ -17,7 +17,17 @@ pub(crate) async fn open(config: &Config) -> Result<(Arc<dyn Broker>, Arc<dyn St
             Ok((broker, store))
         }
         BrokerConfig::Memory => Ok((Arc::new(MemoryBroker::new()), Arc::new(MemoryStore::new()))),
-        BrokerConfig::Redis { .. } | BrokerConfig::Amqp { .. } => Err(HostError::Internal(format!(
+        BrokerConfig::Redis { url } => {
+            let redis = wasmboost_broker_redis::RedisConfig::with_url(url);
+            let broker = wasmboost_broker_redis::RedisBroker::connect(redis.clone())
+                .await
+                .map_err(wasmboost_broker::BrokerError::from)?;
+            let store = wasmboost_broker_redis::RedisStore::connect(redis)
+                .await
+                .map_err(wasmboost_broker::StateError::from)?;
+            Ok((Arc::new(broker), Arc::new(store)))
+        }
+        BrokerConfig::Amqp { .. } => Err(HostError::Internal(format!(
             "broker type {:?} is not built into this host yet",
             config.broker.kind()
         ))),
