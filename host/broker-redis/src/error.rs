@@ -75,3 +75,22 @@ pub(crate) fn corrupt(what: impl Into<String>, detail: impl Into<String>) -> Bro
         detail: detail.into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_server_is_unavailable_and_a_bad_config_is_not() {
+        let refused = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        let connect = ConnectError::Connect {
+            url: "redis://127.0.0.1:1".to_owned(),
+            source: refused,
+        };
+        assert!(BrokerError::from(connect).is_transient());
+        let config = ConnectError::Config("redis group \"\" must be non-empty".to_owned());
+        assert!(matches!(StateError::from(config), StateError::Backend(m) if m.contains("group")));
+        let io = RedisError::from(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        assert!(broker_err(io).is_transient());
+    }
+}

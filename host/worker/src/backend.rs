@@ -1,5 +1,5 @@
-//! Opening the broker and the state store named by `[broker] type`. Each implementation is one
-//! arm of [`open`]; the Redis and AMQP crates add theirs.
+//! Opening the broker and the state store named by `[broker] type`: one arm of [`open`] per
+//! implementation.
 
 use std::sync::Arc;
 
@@ -9,9 +9,7 @@ use crate::config::{BrokerConfig, Config};
 use crate::error::HostError;
 
 /// The broker and state store of `config`.
-pub(crate) async fn open(
-    config: &Config,
-) -> Result<(Arc<dyn Broker>, Arc<dyn StateStore>), HostError> {
+pub(crate) async fn open(config: &Config) -> Result<(Arc<dyn Broker>, Arc<dyn StateStore>), HostError> {
     match &config.broker {
         BrokerConfig::Embedded { .. } => {
             let path = config.embedded_path();
@@ -19,11 +17,35 @@ pub(crate) async fn open(
             Ok((broker, store))
         }
         BrokerConfig::Memory => Ok((Arc::new(MemoryBroker::new()), Arc::new(MemoryStore::new()))),
-        BrokerConfig::Redis { .. } | BrokerConfig::Amqp { .. } => {
-            Err(HostError::Internal(format!(
-                "broker type {:?} is not built into this host yet",
-                config.broker.kind()
-            )))
+        BrokerConfig::Redis { url } => {
+            let broker = wasmboost_broker_redis::RedisBroker::connect(redis_config(url))
+                .await
+                .map_err(wasmboost_broker::BrokerError::from)?;
+            Ok((Arc::new(broker), redis_store(url).await?))
+        }
+        BrokerConfig::Amqp {
+            url,
+            state_redis_url,
+        } => {
+            let broker = wasmboost_broker_amqp::open(url).await?;
+            // RabbitMQ holds no state: share it through Redis when configured (several hosts),
+            // else keep it in this host's embedded store (one host).
+            let store: Arc<dyn StateStore> = match state_redis_url {
+                Some(url) => redis_store(url).await?,
+                None => wasmboost_broker::open_embedded(config.embedded_path())?.1,
+            };
+            Ok((broker, store))
         }
     }
+}
+
+fn redis_config(url: &str) -> wasmboost_broker_redis::RedisConfig {
+    wasmboost_broker_redis::RedisConfig::with_url(url)
+}
+
+async fn redis_store(url: &str) -> Result<Arc<dyn StateStore>, HostError> {
+    let store = wasmboost_broker_redis::RedisStore::connect(redis_config(url))
+        .await
+        .map_err(wasmboost_broker::StateError::from)?;
+    Ok(Arc::new(store))
 }

@@ -181,12 +181,13 @@ impl Job {
     /// Runs on `threads` OS threads; each runs its share with its share of the concurrency.
     fn run(self) -> anyhow::Result<Stats> {
         let started = Instant::now();
+        let job = &self;
         let results: Vec<anyhow::Result<(Vec<Duration>, usize)>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..self.threads)
+            let handles: Vec<_> = (0..job.threads)
                 .map(|i| {
-                    let count = share(self.invocations, self.threads, i);
-                    let lanes = share(self.concurrency, self.threads, i).max(1);
-                    scope.spawn(move || self.thread(count, lanes))
+                    let count = share(job.invocations, job.threads, i);
+                    let lanes = share(job.concurrency, job.threads, i).max(1);
+                    scope.spawn(move || job.thread(count, lanes))
                 })
                 .collect();
             handles
