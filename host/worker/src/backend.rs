@@ -9,7 +9,9 @@ use crate::config::{BrokerConfig, Config};
 use crate::error::HostError;
 
 /// The broker and state store of `config`.
-pub(crate) async fn open(config: &Config) -> Result<(Arc<dyn Broker>, Arc<dyn StateStore>), HostError> {
+pub(crate) async fn open(
+    config: &Config,
+) -> Result<(Arc<dyn Broker>, Arc<dyn StateStore>), HostError> {
     match &config.broker {
         BrokerConfig::Embedded { .. } => {
             let path = config.embedded_path();

@@ -20,22 +20,36 @@ fn queue_row(host: &HostProcess) -> Option<Value> {
     rows.into_iter().find(|r| r["queue"] == "sleepy")
 }
 
-fn poll<T>(what: &str, host: &HostProcess, within: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+fn poll<T>(
+    what: &str,
+    host: &HostProcess,
+    within: Duration,
+    mut f: impl FnMut() -> Option<T>,
+) -> T {
     let deadline = Instant::now() + within;
     loop {
         if let Some(v) = f() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}; host log:\n{}", host.log());
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}; host log:\n{}",
+            host.log()
+        );
         std::thread::sleep(Duration::from_millis(25));
     }
 }
 
 #[test]
 fn kill_9_with_hundreds_in_flight_loses_nothing() {
-    let config = format!("[runtime]\nmax_instances = 1000\n[queues.sleepy]\nconcurrency = {CONCURRENCY}\n");
+    let config =
+        format!("[runtime]\nmax_instances = 1000\n[queues.sleepy]\nconcurrency = {CONCURRENCY}\n");
     let mut host = HostOptions::default().config(config).start();
-    let (status, body) = host.http("PUT", "/v1/queues/sleepy/module", &guests::guest_bytes("sleep"));
+    let (status, body) = host.http(
+        "PUT",
+        "/v1/queues/sleepy/module",
+        &guests::guest_bytes("sleep"),
+    );
     assert!((200..300).contains(&status), "deploy: {status} {body}");
     let lines: String = (0..TASKS).map(|_| "{\"ms\": 1500}\n").collect();
     let (status, body) = host.http("POST", "/v1/queues/sleepy/messages:batch", lines.as_bytes());
@@ -49,18 +63,28 @@ fn kill_9_with_hundreds_in_flight_loses_nothing() {
     assert_eq!(ids.len(), TASKS);
 
     for _ in 0..KILLS {
-        poll("≥ 500 tasks in flight", &host, Duration::from_secs(60), || {
-            queue_row(&host).filter(|r| r["running"].as_u64().unwrap_or(0) >= 500)
-        });
+        poll(
+            "≥ 500 tasks in flight",
+            &host,
+            Duration::from_secs(60),
+            || queue_row(&host).filter(|r| r["running"].as_u64().unwrap_or(0) >= 500),
+        );
         host.kill9();
         host.restart();
     }
-    let row = poll("the queue to drain", &host, Duration::from_secs(120), || {
-        queue_row(&host).filter(|r| {
-            ["queued", "running", "delayed"].iter().all(|k| r[*k].as_u64() == Some(0))
-                && r["succeeded"].as_u64().unwrap_or(0) > 0
-        })
-    });
+    let row = poll(
+        "the queue to drain",
+        &host,
+        Duration::from_secs(120),
+        || {
+            queue_row(&host).filter(|r| {
+                ["queued", "running", "delayed"]
+                    .iter()
+                    .all(|k| r[*k].as_u64() == Some(0))
+                    && r["succeeded"].as_u64().unwrap_or(0) > 0
+            })
+        },
+    );
     assert_eq!(row["dead_lettered"].as_u64(), Some(0), "{row}");
     for id in &ids {
         let (status, body) = host.http("GET", &format!("/v1/tasks/{id}"), b"");
@@ -71,7 +95,10 @@ fn kill_9_with_hundreds_in_flight_loses_nothing() {
     // Counters written in the last second before a kill may be lost, so this bounds duplicates
     // from above only: at most what was in flight at each kill ran twice.
     let succeeded = row["succeeded"].as_u64().unwrap_or(0);
-    assert!(succeeded <= TASKS as u64 + CONCURRENCY * KILLS, "{succeeded} runs for {TASKS} tasks");
+    assert!(
+        succeeded <= TASKS as u64 + CONCURRENCY * KILLS,
+        "{succeeded} runs for {TASKS} tasks"
+    );
     let status = host.stop();
     assert!(status.success(), "graceful stop exits 0: {status:?}");
 }
