@@ -10,7 +10,7 @@ use wasmboost_runtime::{
     Invocation, Limits, Outcome, Report, Runtime, RuntimeConfig, TaskContext, config,
 };
 
-use super::{EXIT_HOST_ERROR, EXIT_TASK_ERROR, EXIT_TRAP};
+use super::{EXIT_TASK_ERROR, EXIT_TRAP};
 
 /// Run a component once on a JSON payload: the result on stdout, a summary on stderr.
 #[derive(Debug, clap::Args)]
