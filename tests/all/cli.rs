@@ -108,8 +108,11 @@ fn deploy_publish_wait_result_status_versions_rollback() {
     assert_eq!(status["module_version"], 1);
     assert!(ok(&host, &["status", id]).contains("succeeded"));
 
-    // A second deploy, then roll back to the first.
-    assert!(deploy_add(&host).contains("as version 2"));
+    // Deploying the same bytes again is a no-op; a different module is version 2. Roll back.
+    assert!(deploy_add(&host).contains("version 1"));
+    let other = guests::example("wordcount");
+    let other = other.to_str().expect("the repo path is UTF-8");
+    assert!(ok(&host, &["deploy", "add", other]).contains("as version 2"));
     let versions = ok(&host, &["versions", "add"]);
     assert_eq!(versions.lines().count(), 3, "{versions}");
     assert_eq!(

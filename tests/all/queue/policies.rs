@@ -248,13 +248,15 @@ async fn dedup_skips_after_success_but_not_after_failure() {
             json!({"mode": "ok", "delay_ms": 5, "extra": {"dedup_key": "k"}}),
         )
         .await;
+    // Only a success marks the key, so the duplicate is published once the first has succeeded
+    // (two copies in flight at once both run: nothing has succeeded yet).
+    assert_eq!(t.result(&k1, LONG).await.state, TaskState::Succeeded);
     let k2 = t
         .publish(
             "d",
             json!({"mode": "ok", "delay_ms": 6, "extra": {"dedup_key": "k"}}),
         )
         .await;
-    assert_eq!(t.result(&k1, LONG).await.state, TaskState::Succeeded);
     assert_eq!(
         t.result(&k2, LONG).await.state,
         TaskState::SkippedDuplicate,
