@@ -121,8 +121,9 @@ pub fn probe() -> PathBuf {
 /// Builds `source` as a project's `app.py` at most once per process and once per content
 /// (across processes, through the on-disk cache); returns the component or the build error.
 pub fn built(name: &str, source: &str) -> Result<PathBuf, String> {
-    static BUILDS: OnceLock<Mutex<HashMap<u64, Arc<OnceLock<Result<PathBuf, String>>>>>> =
-        OnceLock::new();
+    /// One build slot per source hash; waiters block on the slot, not on the whole map.
+    type Slot = Arc<OnceLock<Result<PathBuf, String>>>;
+    static BUILDS: OnceLock<Mutex<HashMap<u64, Slot>>> = OnceLock::new();
     let key = cache_key(source);
     let slot = {
         let mut builds = BUILDS
