@@ -11,7 +11,7 @@ mod output;
 
 /// Run task functions compiled to WebAssembly components, isolated, under budgets, from queues.
 #[derive(Debug, Parser)]
-#[command(name = "wasmboost", version, about, propagate_version = true)]
+#[command(name = "wasmboost", version, about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -92,5 +92,16 @@ fn main() -> ExitCode {
             eprintln!("error: {err:#}");
             ExitCode::from(commands::EXIT_HOST_ERROR)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap checks argument definitions only when a subcommand is parsed; check them all here.
+    #[test]
+    fn every_subcommand_is_well_formed() {
+        super::Cli::command().debug_assert();
     }
 }
