@@ -406,3 +406,52 @@ fn a_module_with_two_tasks_is_a_build_error() {
         "{err}"
     );
 }
+
+/// The README's Python path through the real binary: `new --lang python`, `build`, `run`.
+#[test]
+fn new_build_and_run_a_python_project_with_the_cli() {
+    use wasmboost_tests::host::cli;
+    let temp = tempfile::tempdir().expect("a temporary directory");
+    let project = temp.path().join("hello_py");
+    let project_arg = project.to_str().expect("a UTF-8 temp path");
+    let out = cli(["new", "--lang", "python", "hello_py", "--path", project_arg]);
+    assert!(
+        out.status.success(),
+        "new: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(project.join("app.py").is_file() && project.join("README.md").is_file());
+
+    let out = cli(["build", project_arg]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "build: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wasm = stdout
+        .lines()
+        .last()
+        .expect("build prints the component path")
+        .trim();
+    assert!(Path::new(wasm).is_file(), "no component at {wasm}");
+
+    let cache = temp.path().join("cache");
+    let cache_arg = cache.to_str().expect("a UTF-8 temp path");
+    let run = |payload: &str| cli(["run", wasm, "--cache-dir", cache_arg, "--payload", payload]);
+    let out = run(r#"{"x": 40, "y": 2}"#);
+    assert!(
+        out.status.success(),
+        "run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().next(),
+        Some("42")
+    );
+    // The template dead-letters a negative x: a task error, exit code 1, reason shown.
+    let out = run(r#"{"x": -1}"#);
+    assert_eq!(out.status.code(), Some(1), "a task error exits with 1");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("x must not be negative"), "{stderr}");
+}

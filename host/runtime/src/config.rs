@@ -36,10 +36,12 @@ pub fn default_limits() -> crate::outcome::Limits {
 pub const MAX_WASM_STACK: usize = 512 * 1024;
 /// Fiber stack per live instance; must exceed [`MAX_WASM_STACK`] plus room for host calls.
 pub const ASYNC_STACK_SIZE: usize = 1024 * 1024;
-/// Bytes of each pooled linear memory and table kept resident between instances. A Rust guest
-/// touches about 1.1 MiB (mostly its 1 MiB stack); resetting that with `pagemap_scan` is far
-/// cheaper than unmapping and faulting it back in.
-pub const KEEP_RESIDENT_BYTES: usize = 4 * 1024 * 1024;
+/// Bytes of each pooled linear memory and table kept resident between instances, reset with
+/// `pagemap_scan` (only the pages a call dirtied are copied back) instead of being unmapped and
+/// faulted in again. A Rust guest touches about 1 MiB; a componentize-py guest starts from a
+/// 12.4 MiB image, so anything below ~13 MiB sends most of its pages back to the kernel after
+/// every call. Untouched pages cost nothing, so the bound is generous.
+pub const KEEP_RESIDENT_BYTES: usize = 64 * 1024 * 1024;
 /// Core instances a component may hold (a Rust wasip2 component uses 3 to 5).
 pub const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 16;
 /// Tables a component may hold (a Rust wasip2 component uses 2 to 3).

@@ -31,6 +31,6 @@ pub use config::RuntimeConfig;
 pub use error::{LoadError, RuntimeError};
 pub use module::TaskModule;
 pub use outcome::{
-    Captured, Invocation, Limits, Outcome, Report, TaskContext, TaskError, TrapKind,
+    Captured, Invocation, Limits, Outcome, Phases, Report, TaskContext, TaskError, TrapKind,
 };
 pub use runtime::Runtime;

@@ -9,7 +9,7 @@ use wasmtime::{Store, UpdateDeadline};
 use crate::bindings::TaskPre;
 use crate::bindings::wasmboost::task::types::{Context, TaskError as WitTaskError};
 use crate::host::{HostState, Pipes};
-use crate::outcome::{Captured, Invocation, Outcome, Report, TaskError};
+use crate::outcome::{Captured, Invocation, Outcome, Phases, Report, TaskError};
 use crate::runtime::Inner;
 use crate::trap::{DeadlineExceeded, classify};
 
@@ -41,6 +41,7 @@ struct Finished {
     result: wasmtime::Result<Result<String, WitTaskError>>,
     fuel_used: u64,
     peak_memory_bytes: u64,
+    phases: Phases,
 }
 
 impl TaskModule {
@@ -92,6 +93,7 @@ impl TaskModule {
                 result: Err(err),
                 fuel_used: 0,
                 peak_memory_bytes: 0,
+                phases: Phases::default(),
             };
         }
         // Every epoch tick the guest yields to the executor (so CPU-bound guests share threads)
@@ -106,10 +108,17 @@ impl TaskModule {
         });
         let ctx = guest_context(invocation, timeout);
         let pre = &self.inner.pre;
+        let mut phases = Phases::default();
         let call = async {
-            let task = pre.instantiate_async(&mut store).await?;
-            task.call_handle(&mut store, &ctx, &invocation.payload)
-                .await
+            let started = Instant::now();
+            let task = pre.instantiate_async(&mut store).await;
+            phases.instantiate = started.elapsed();
+            let called = Instant::now();
+            let result = task?
+                .call_handle(&mut store, &ctx, &invocation.payload)
+                .await;
+            phases.call = called.elapsed();
+            result
         };
         // The tokio timeout also bounds a guest blocked in a host call, where epochs do not fire.
         let result = tokio::time::timeout_at(deadline.into(), call)
@@ -117,10 +126,15 @@ impl TaskModule {
             .unwrap_or_else(|_| Err(wasmtime::Error::new(DeadlineExceeded)));
         let fuel_used = fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         let peak_memory_bytes = store.data().limiter.peak;
+        let torn_down = Instant::now();
+        // Returns the instance's memories and tables to the pool, resetting them.
+        drop(store);
+        phases.teardown = torn_down.elapsed();
         Finished {
             result,
             fuel_used,
             peak_memory_bytes,
+            phases,
         }
     }
 }
@@ -160,6 +174,7 @@ fn report(finished: Finished, pipes: Pipes, task_id: &str, duration: Duration) -
         outcome,
         fuel_used: finished.fuel_used,
         duration,
+        phases: finished.phases,
         peak_memory_bytes: finished.peak_memory_bytes,
         stdout,
         stderr,

@@ -102,12 +102,27 @@ pub struct Captured {
     pub truncated: bool,
 }
 
+/// How long each step of one invocation took.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Phases {
+    /// Creating the instance: allocating its memories and tables from the pool, linking, and
+    /// running the component's start functions.
+    pub instantiate: Duration,
+    /// The `handle` call itself.
+    pub call: Duration,
+    /// Dropping the store: resetting the memory and tables so their pool slots can be reused.
+    pub teardown: Duration,
+}
+
 /// Everything known about one finished invocation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     pub outcome: Outcome,
     pub fuel_used: u64,
     pub duration: Duration,
+    /// Where `duration` went; the rest is host bookkeeping around the call.
+    #[serde(default)]
+    pub phases: Phases,
     pub peak_memory_bytes: u64,
     pub stdout: Captured,
     pub stderr: Captured,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use wasmboost_runtime::{Invocation, Limits, Outcome, TaskModule};
+use wasmboost_runtime::{Invocation, Limits, Outcome, Phases, TaskModule};
 
 use super::run::{BudgetArgs, EngineArgs, run_context};
 
@@ -54,6 +54,12 @@ struct Stats {
     mean_us: f64,
     per_second: f64,
     not_ok: usize,
+    /// Median of each phase, in µs: instantiate, call, teardown.
+    phases_p50_us: [f64; 3],
+    /// How long loading the component took (cache hit or compile), in ms.
+    load_ms: f64,
+    /// Peak linear memory of one instance, in bytes.
+    memory_per_instance: u64,
 }
 
 impl Stats {
@@ -68,6 +74,11 @@ impl Stats {
             "mean_us": self.mean_us,
             "per_second": self.per_second,
             "not_ok": self.not_ok,
+            "instantiate_p50_us": self.phases_p50_us[0],
+            "call_p50_us": self.phases_p50_us[1],
+            "teardown_p50_us": self.phases_p50_us[2],
+            "load_ms": self.load_ms,
+            "memory_per_instance_bytes": self.memory_per_instance,
         })
     }
 }
@@ -82,11 +93,13 @@ impl BenchCommand {
         let concurrency = self.concurrency.max(self.threads);
         let slots = u32::try_from(concurrency + self.threads).context("-c is too large")?;
         let runtime = self.engine.runtime(slots, self.budget.memory)?;
+        let loading = Instant::now();
         let module = runtime
             .load_file(&self.component)
             .with_context(|| format!("cannot load {}", self.component.display()))?;
+        let load_ms = loading.elapsed().as_secs_f64() * 1e3;
         let limits = self.budget.limits();
-        check_first(&module, &payload, limits).await?;
+        let memory_per_instance = check_first(&module, &payload, limits).await?;
         for _ in 0..self.warmup {
             module.invoke(invocation(&payload, limits)).await;
         }
@@ -99,9 +112,11 @@ impl BenchCommand {
             concurrency,
             invocations: n,
         };
-        let stats = tokio::task::spawn_blocking(move || job.run())
+        let mut stats = tokio::task::spawn_blocking(move || job.run())
             .await
             .context("the benchmark threads failed")??;
+        stats.load_ms = load_ms;
+        stats.memory_per_instance = memory_per_instance;
         self.print(&stats)?;
         Ok(ExitCode::SUCCESS)
     }
@@ -119,6 +134,13 @@ impl BenchCommand {
             "median {:.1} µs  p99 {:.1} µs  mean {:.1} µs  {:.0} invocations/s",
             stats.p50_us, stats.p99_us, stats.mean_us, stats.per_second
         );
+        let [instantiate, call, teardown] = stats.phases_p50_us;
+        println!(
+            "median phases: instantiate {instantiate:.1} µs  call {call:.1} µs  teardown {teardown:.1} µs; \
+             load {:.1} ms; peak memory per instance {:.1} MiB",
+            stats.load_ms,
+            stats.memory_per_instance as f64 / (1024.0 * 1024.0)
+        );
         if stats.not_ok > 0 {
             println!("warning: {} invocation(s) did not return ok", stats.not_ok);
         }
@@ -135,10 +157,11 @@ fn invocation(payload: &str, limits: Limits) -> Invocation {
 }
 
 /// Refuses to measure a task that does not succeed.
-async fn check_first(module: &TaskModule, payload: &str, limits: Limits) -> anyhow::Result<()> {
+/// Runs one invocation that must succeed; returns its peak linear memory.
+async fn check_first(module: &TaskModule, payload: &str, limits: Limits) -> anyhow::Result<u64> {
     let report = module.invoke(invocation(payload, limits)).await;
     match report.outcome {
-        Outcome::Ok { .. } => Ok(()),
+        Outcome::Ok { .. } => Ok(report.peak_memory_bytes),
         other => anyhow::bail!("the first invocation did not succeed, not measuring: {other:?}"),
     }
 }
@@ -182,7 +205,7 @@ impl Job {
     fn run(self) -> anyhow::Result<Stats> {
         let started = Instant::now();
         let job = &self;
-        let results: Vec<anyhow::Result<(Vec<Duration>, usize)>> = std::thread::scope(|scope| {
+        let results: Vec<anyhow::Result<(Vec<Sample>, usize)>> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..job.threads)
                 .map(|i| {
                     let count = share(job.invocations, job.threads, i);
@@ -209,7 +232,7 @@ impl Job {
         Ok(self.stats(latencies, not_ok, wall))
     }
 
-    fn thread(&self, count: usize, lanes: usize) -> anyhow::Result<(Vec<Duration>, usize)> {
+    fn thread(&self, count: usize, lanes: usize) -> anyhow::Result<(Vec<Sample>, usize)> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -236,7 +259,20 @@ impl Job {
         })
     }
 
-    fn stats(&self, mut latencies: Vec<Duration>, not_ok: usize, wall: Duration) -> Stats {
+    fn stats(&self, samples: Vec<Sample>, not_ok: usize, wall: Duration) -> Stats {
+        let phase = |pick: fn(&Phases) -> Duration| {
+            let mut times: Vec<Duration> = samples.iter().map(|(_, p)| pick(p)).collect();
+            times.sort_unstable();
+            times
+                .get(times.len() / 2)
+                .map_or(0.0, |d| d.as_secs_f64() * 1e6)
+        };
+        let phases_p50_us = [
+            phase(|p| p.instantiate),
+            phase(|p| p.call),
+            phase(|p| p.teardown),
+        ];
+        let mut latencies: Vec<Duration> = samples.iter().map(|(d, _)| *d).collect();
         latencies.sort_unstable();
         let us = |d: Duration| d.as_secs_f64() * 1e6;
         let pick = |q: f64| {
@@ -255,9 +291,15 @@ impl Job {
             mean_us: us(total) / latencies.len().max(1) as f64,
             per_second: latencies.len() as f64 / wall.as_secs_f64().max(1e-9),
             not_ok,
+            phases_p50_us,
+            load_ms: 0.0,
+            memory_per_instance: 0,
         }
     }
 }
+
+/// One measured invocation: its latency and where the time went.
+type Sample = (Duration, Phases);
 
 /// The `i`th of `parts` nearly equal shares of `total`.
 fn share(total: usize, parts: usize, i: usize) -> usize {
@@ -270,14 +312,14 @@ async fn run_lane(
     payload: Arc<str>,
     limits: Limits,
     count: usize,
-) -> (Vec<Duration>, usize) {
+) -> (Vec<Sample>, usize) {
     let mut latencies = Vec::with_capacity(count);
     let mut not_ok = 0;
     for _ in 0..count {
         let invocation = invocation(&payload, limits);
         let start = Instant::now();
         let report = module.invoke(invocation).await;
-        latencies.push(start.elapsed());
+        latencies.push((start.elapsed(), report.phases));
         if !matches!(report.outcome, Outcome::Ok { .. }) {
             not_ok += 1;
         }
