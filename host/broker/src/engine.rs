@@ -133,13 +133,20 @@ impl<J: Journal> Engine<J> {
             })
             .collect();
         self.journal.put_many(queue, &entries);
-        self.journal.sync().await?;
-        let mut queues = self.lock();
-        let slot = queues.entry(queue.to_owned()).or_default();
-        for (key, entry) in entries {
-            slot.index.insert(key, entry, now);
+        {
+            // Deliverable before the commit is durable: a consumer's settle is journalled after
+            // this put, so it can never become durable without it; a task may therefore run
+            // while its publish is still being fsynced (an RPC pays max(fsync, run), not the
+            // sum). If the commit fails, the publisher gets the error and a retried publish may
+            // run twice: at least once, never lost after `publish` returned Ok.
+            let mut queues = self.lock();
+            let slot = queues.entry(queue.to_owned()).or_default();
+            for (key, entry) in entries {
+                slot.index.insert(key, entry, now);
+            }
+            slot.notify.notify_waiters();
         }
-        slot.notify.notify_waiters();
+        self.journal.sync().await?;
         Ok(())
     }
 

@@ -2,7 +2,8 @@
 //!
 //! One redb database holds the queues and the state; one writer thread batches every write into
 //! one transaction and one fsync (group commit). Publishes, retries, requeues and dead-letters are
-//! durable before they return; acks, task records, dedup marks and counters are committed with the
+//! durable before they return (and deliverable as soon as they are queued for the writer, see
+//! `engine::publish`); acks, task records, dedup marks and counters are committed with the
 //! next batch (a lost ack is only a redelivery, which at-least-once allows). The queue index lives
 //! in memory (shared `engine`) and is rebuilt at open: leases do not survive, so after a crash
 //! every message that was not acked is delivered again. A lock file keeps a second process out.
