@@ -59,5 +59,12 @@ fn three_hosts_run_10_000_tasks_once_each_spread_over_all() {
         "every host ran at least {floor}: {per_host:?}\n{}",
         logs(&all)
     );
+    // Every host has flushed its counters by now (once a second): still one run per task.
+    let row = wait_drained(&all, "add", TASKS as u64);
+    assert_eq!(
+        field(&row, "succeeded"),
+        TASKS as u64,
+        "no late duplicate: {row}"
+    );
     eprintln!("spread over {HOSTS} hosts: {per_host:?}");
 }
