@@ -3,7 +3,8 @@
 # run the no-op `add` task, answer with its record) over ONE persistent HTTP connection, as a
 # client library would. Prints p50 / p90 / p99 / max in milliseconds. Target: p50 <= 1 ms.
 # Uses curl, which keeps one connection for all the URLs of one invocation.
-# Usage: scripts/bench-rpc.sh [N]   (env: WASMBOOST_BIN, WASM, BROKER=embedded|memory)
+# Usage: scripts/bench-rpc.sh [N]   (env: WASMBOOST_BIN, WASM, BROKER=embedded|memory, or
+#        CONFIG=<wasmboost.toml> for any other broker, e.g. redis; BROKER then only names it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,7 @@ WARMUP=200
 BIN=${WASMBOOST_BIN:-./target/release/wasmboost}
 WASM=${WASM:-examples/target/wasm32-wasip2/release/add.wasm}
 BROKER=${BROKER:-embedded}
+CONFIG=${CONFIG:-}
 command -v curl >/dev/null || { echo "bench-rpc needs curl" >&2; exit 1; }
 for f in "$BIN" "$WASM"; do
     [[ -f $f ]] || { echo "missing $f: build with \`make build-release examples\`" >&2; exit 1; }
@@ -28,7 +30,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$BIN" serve --listen 127.0.0.1:0 --data-dir "$work/data" --broker "$BROKER" 2>"$work/serve.log" &
+if [[ -n $CONFIG ]]; then broker_args=(--config "$CONFIG"); else broker_args=(--broker "$BROKER"); fi
+"$BIN" serve --listen 127.0.0.1:0 --data-dir "$work/data" "${broker_args[@]}" 2>"$work/serve.log" &
 server_pid=$!
 addr=
 for _ in $(seq 1 600); do

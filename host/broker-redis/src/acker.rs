@@ -78,15 +78,15 @@ async fn flush(manager: &mut ConnectionManager, group: &str, batch: Vec<AckReque
     for r in &batch {
         by_stream.entry(&r.stream).or_default().push(&r.entry_id);
     }
-    let mut pipe = redis::pipe();
-    // Loading is cheap and idempotent; it keeps the batch working after a server restart.
-    pipe.load_script(&ACK).ignore();
-    for (stream, ids) in &by_stream {
-        let mut inv = ACK.prepare_invoke();
-        inv.key(*stream).arg(group).arg(ids);
-        pipe.invoke_script(&inv).ignore();
+    let mut result = send(manager, group, &by_stream, false).await;
+    // A restarted server forgot the script: load it and send the batch once more (acking an
+    // entry twice is harmless).
+    if result
+        .as_ref()
+        .is_err_and(|e| e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript))
+    {
+        result = send(manager, group, &by_stream, true).await;
     }
-    let result: redis::RedisResult<()> = pipe.query_async(manager).await;
     for r in batch {
         let outcome = match &result {
             Ok(()) => Ok(()),
@@ -96,4 +96,24 @@ async fn flush(manager: &mut ConnectionManager, group: &str, batch: Vec<AckReque
         // The caller may have given up waiting; its ack happened anyway.
         let _ = r.done.send(outcome);
     }
+}
+
+/// One round trip: the ack script per stream (`EVALSHA`), preceded by `SCRIPT LOAD` when
+/// `load` (sending the script text with every flush would cost Redis a hash of it each time).
+async fn send(
+    manager: &mut ConnectionManager,
+    group: &str,
+    by_stream: &BTreeMap<&str, Vec<&str>>,
+    load: bool,
+) -> redis::RedisResult<()> {
+    let mut pipe = redis::pipe();
+    if load {
+        pipe.load_script(&ACK).ignore();
+    }
+    for (stream, ids) in by_stream {
+        let mut inv = ACK.prepare_invoke();
+        inv.key(*stream).arg(group).arg(ids);
+        pipe.invoke_script(&inv).ignore();
+    }
+    pipe.query_async(manager).await
 }

@@ -470,3 +470,23 @@ async fn leases_of_different_lengths_on_one_queue_each_hold() {
         d.settle(Settlement::Ack).await.expect("ack");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_load_their_script_again_when_the_server_forgot_it() {
+    let server = RedisServer::start();
+    let broker = broker_on(&server, "host-a").await;
+    let ids: Vec<String> = (0..3).map(|i| format!("m{i}")).collect();
+    broker_publish(&broker, "q", &ids).await;
+    let mut got = fetch_n(&broker, "q", 3, LONG_LEASE).await;
+    // Warm: the first ack finds the script missing and loads it.
+    got.remove(0).settle(Settlement::Ack).await.expect("ack");
+    // What a restart does to the script cache.
+    server.cli(&["SCRIPT", "FLUSH"]);
+    for d in got {
+        d.settle(Settlement::Ack)
+            .await
+            .expect("ack after SCRIPT FLUSH");
+    }
+    assert_eq!(broker.counts("q").await.expect("counts").leased, 0);
+    assert_eq!(server.cli(&["XLEN", "wasmboost:q:stream"]).trim(), "0");
+}

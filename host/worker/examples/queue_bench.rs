@@ -1,5 +1,6 @@
 //! Queue engine benchmark, in process, on the embedded durable broker (what `make bench` and
-//! `scripts/bench-queue.sh` run):
+//! `scripts/bench-queue.sh` run), or on Redis when `WASMBOOST_BENCH_REDIS_URL` is set
+//! (`scripts/bench-redis.sh`):
 //!
 //! ```text
 //! cargo run --release -p wasmboost-worker --example queue_bench -- <add.wasm> <sleep.wasm> [n]
@@ -19,22 +20,29 @@ use wasmboost_worker::{Config, Host, PublishOptions};
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 fn config(dir: &std::path::Path) -> Result<Config, BoxError> {
+    let broker = match std::env::var("WASMBOOST_BENCH_REDIS_URL") {
+        Ok(url) => format!("[broker]\ntype = \"redis\"\nurl = {url:?}\n"),
+        Err(_) => String::new(),
+    };
     let text = format!(
         r#"
+        {broker}
         [host]
         data_dir = {dir:?}
         [runtime]
         compile_in_child = false
         max_instances = 10100
         [queues.add]
-        concurrency = 200
+        concurrency = {add_concurrency}
         [queues.sleep50]
         concurrency = 50
         [queues.sleep10k]
         concurrency = 10000
         memory = "1MiB"
         "#,
-        dir = dir.display().to_string()
+        dir = dir.display().to_string(),
+        add_concurrency =
+            std::env::var("WASMBOOST_BENCH_CONCURRENCY").unwrap_or_else(|_| "200".to_owned()),
     );
     Ok(Config::parse(&text)?)
 }
@@ -83,15 +91,49 @@ async fn throughput(host: &Host, n: usize) -> Result<(), BoxError> {
         "bulk publish   {n:>7} tasks  {:>8.0} tasks/s  ({took:.2?})",
         rate(n, took)
     );
+    let cpu0 = (own_cpu_secs(), redis_cpu_secs());
     let t0 = Instant::now();
     host.set_paused("add", false).await?;
     wait_drained(host, "add").await?;
     let took = t0.elapsed();
+    let per_task = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => format!("{:.1} µs", (b - a) * 1e6 / n as f64),
+        _ => "-".to_owned(),
+    };
     println!(
-        "drain          {n:>7} tasks  {:>8.0} tasks/s  ({took:.2?})",
-        rate(n, took)
+        "drain          {n:>7} tasks  {:>8.0} tasks/s  ({took:.2?})  CPU per task: host {}, redis-server {}",
+        rate(n, took),
+        per_task(cpu0.0, own_cpu_secs()),
+        per_task(cpu0.1, redis_cpu_secs()),
     );
     Ok(())
+}
+
+/// CPU time (user + system) this process used so far, from `/proc/self/stat` (10 ms ticks).
+fn own_cpu_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at the state, field 3.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// CPU time the Redis server used so far (`INFO cpu` through `redis-cli`), when benchmarking
+/// on Redis.
+fn redis_cpu_secs() -> Option<f64> {
+    let url = std::env::var("WASMBOOST_BENCH_REDIS_URL").ok()?;
+    let out = std::process::Command::new("redis-cli")
+        .args(["-u", &url, "info", "cpu"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let value = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    Some(value("used_cpu_user:")? + value("used_cpu_sys:")?)
 }
 
 async fn rpc(host: &Host, n: usize) -> Result<(), BoxError> {

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use wasmboost_broker::{Broker, MemoryBroker, MemoryStore, StateStore};
+use wasmboost_broker_redis::RedisConfig;
 
 use crate::config::{BrokerConfig, Config};
 use crate::error::HostError;
@@ -19,11 +20,11 @@ pub(crate) async fn open(
             Ok((broker, store))
         }
         BrokerConfig::Memory => Ok((Arc::new(MemoryBroker::new()), Arc::new(MemoryStore::new()))),
-        BrokerConfig::Redis { url } => {
-            let broker = wasmboost_broker_redis::RedisBroker::connect(redis_config(url))
+        BrokerConfig::Redis(redis) => {
+            let broker = wasmboost_broker_redis::RedisBroker::connect(redis.clone())
                 .await
                 .map_err(wasmboost_broker::BrokerError::from)?;
-            Ok((Arc::new(broker), redis_store(url).await?))
+            Ok((Arc::new(broker), redis_store(redis.clone()).await?))
         }
         BrokerConfig::Amqp {
             url,
@@ -33,7 +34,7 @@ pub(crate) async fn open(
             // RabbitMQ holds no state: share it through Redis when configured (several hosts),
             // else keep it in this host's embedded store (one host).
             let store: Arc<dyn StateStore> = match state_redis_url {
-                Some(url) => redis_store(url).await?,
+                Some(url) => redis_store(RedisConfig::with_url(url)).await?,
                 None => wasmboost_broker::open_embedded(config.embedded_path())?.1,
             };
             Ok((broker, store))
@@ -41,12 +42,8 @@ pub(crate) async fn open(
     }
 }
 
-fn redis_config(url: &str) -> wasmboost_broker_redis::RedisConfig {
-    wasmboost_broker_redis::RedisConfig::with_url(url)
-}
-
-async fn redis_store(url: &str) -> Result<Arc<dyn StateStore>, HostError> {
-    let store = wasmboost_broker_redis::RedisStore::connect(redis_config(url))
+async fn redis_store(config: RedisConfig) -> Result<Arc<dyn StateStore>, HostError> {
+    let store = wasmboost_broker_redis::RedisStore::connect(config)
         .await
         .map_err(wasmboost_broker::StateError::from)?;
     Ok(Arc::new(store))

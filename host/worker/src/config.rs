@@ -12,6 +12,10 @@ use thiserror::Error;
 
 use crate::units::{ByteSize, HumanDuration};
 
+/// The `[broker] type = "redis"` table: the Redis broker's own strict config, every key
+/// optional with a named default (`wasmboost_broker_redis::config::DEFAULT_*`).
+pub use wasmboost_broker_redis::RedisConfig as RedisSection;
+
 pub use crate::queue_config::{
     BackoffConfig, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_JITTER, DEFAULT_BACKOFF_MAX,
     DEFAULT_CONCURRENCY, DEFAULT_DEDUP_TTL, DEFAULT_FUEL, DEFAULT_LEASE, DEFAULT_MAX_REQUEUES,
@@ -96,11 +100,12 @@ pub enum BrokerConfig {
     },
     /// In memory only: nothing survives the process. For tests and throwaway runs.
     Memory,
-    /// A Redis server, shared by every host pointing at it (queues and state).
-    Redis {
-        /// e.g. `redis://127.0.0.1:6379/0`.
-        url: String,
-    },
+    /// A Redis server, shared by every host pointing at it (queues and state). Keys: `url`
+    /// (default `redis://127.0.0.1:6379`), `prefix`, `group`, `consumer`, `priority_aging_ms`,
+    /// `reclaim_interval_ms`, `response_timeout_ms`, `connect_timeout_ms`,
+    /// `max_reconnect_delay_ms` (see [`RedisSection`]). A dead host's tasks are taken over when
+    /// their queue's `lease` (default 30 s) ends, found within `reclaim_interval_ms`.
+    Redis(RedisSection),
     /// A RabbitMQ server for the queues; state (results, dedup, pause) in Redis when given.
     Amqp {
         /// e.g. `amqp://guest:guest@127.0.0.1:5672/%2f`.
@@ -252,9 +257,12 @@ impl Config {
             ));
         }
         match &self.broker {
-            BrokerConfig::Redis { url } if url.is_empty() => {
+            BrokerConfig::Redis(redis) if redis.url.is_empty() => {
                 Err(ConfigError::invalid("broker.url", "must not be empty"))
             }
+            BrokerConfig::Redis(redis) => redis
+                .validate()
+                .map_err(|reason| ConfigError::invalid("broker", reason)),
             BrokerConfig::Amqp { url, .. } if url.is_empty() => {
                 Err(ConfigError::invalid("broker.url", "must not be empty"))
             }

@@ -32,7 +32,9 @@ mod task;
 mod upkeep;
 mod verdict;
 
-pub use config::{BrokerConfig, Config, ConfigError, HostConfig, QueueConfig, RuntimeConfigToml};
+pub use config::{
+    BrokerConfig, Config, ConfigError, HostConfig, QueueConfig, RedisSection, RuntimeConfigToml,
+};
 pub use error::HostError;
 pub use host::Host;
 pub use publish::PublishOptions;

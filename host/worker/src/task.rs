@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use wasmboost_broker::{Delivery, Message, NewMessage, Settlement, now_ms};
+use wasmboost_broker::{Delivery, Message, NewMessage, Settlement, StateError, now_ms};
 use wasmboost_policy::message::{self, ParsedMessage};
 use wasmboost_policy::requeue_allowed;
 use wasmboost_runtime::{Invocation, Limits, Report, TaskContext};
@@ -17,6 +17,11 @@ use crate::verdict::{self as outcome, Verdict};
 /// A task still running after this gets a `running` record (shorter ones never need one, which
 /// saves a store write per task on the hot path).
 const RUNNING_RECORD_AFTER: Duration = Duration::from_millis(50);
+/// How long a settled task keeps trying to store its record through a store outage.
+const RECORD_RETRY_FOR: Duration = Duration::from_secs(60);
+/// First and longest pause between those tries.
+const RECORD_RETRY_MIN: Duration = Duration::from_millis(50);
+const RECORD_RETRY_MAX: Duration = Duration::from_secs(1);
 /// A message due this little in the future runs now rather than going back to the broker.
 const DELAY_TOLERANCE_MS: u64 = 5;
 
@@ -37,7 +42,8 @@ impl TaskCx {
     }
 
     /// Store `record` and settle the delivery, together (one group commit on the embedded
-    /// store). Failures are logged: an unsettled delivery comes back after its lease.
+    /// store). An unsettled delivery comes back after its lease and runs again, which writes
+    /// the record then; a settled one whose record failed to store is retried here.
     pub(crate) async fn finish(
         &self,
         delivery: Delivery,
@@ -45,19 +51,46 @@ impl TaskCx {
         settlement: Settlement,
     ) {
         let terminal = record.state.is_terminal();
+        let bytes = record.to_bytes();
         let put = self.shared.store.put_record(
             &self.task_id,
-            record.to_bytes(),
+            bytes.clone(),
             terminal,
             self.q.settings.result_ttl,
         );
         let (put, settled) = tokio::join!(put, delivery.settle(settlement));
-        if let Err(err) = put {
-            tracing::warn!(task_id = %self.task_id, error = %err, "could not store the task record");
+        match (put, &settled) {
+            (Err(err), Ok(())) => self.put_again(bytes, terminal, err).await,
+            (Err(err), Err(_)) => {
+                tracing::warn!(task_id = %self.task_id, error = %err, "could not store the task record");
+            }
+            _ => {}
         }
         if let Err(err) = settled {
             tracing::warn!(task_id = %self.task_id, error = %err, "could not settle; the message comes back after its lease");
         }
+    }
+
+    /// The delivery is settled, so nothing would write this record again: retry while the
+    /// store is only unavailable (an outage, a restart of a shared store), for a bounded time.
+    async fn put_again(&self, bytes: bytes::Bytes, terminal: bool, mut err: StateError) {
+        let deadline = tokio::time::Instant::now() + RECORD_RETRY_FOR;
+        let mut pause = RECORD_RETRY_MIN;
+        while err.is_transient() && tokio::time::Instant::now() + pause < deadline {
+            tokio::time::sleep(pause).await;
+            let ttl = self.q.settings.result_ttl;
+            match self
+                .shared
+                .store
+                .put_record(&self.task_id, bytes.clone(), terminal, ttl)
+                .await
+            {
+                Ok(()) => return,
+                Err(again) => err = again,
+            }
+            pause = (pause * 2).min(RECORD_RETRY_MAX);
+        }
+        tracing::warn!(task_id = %self.task_id, error = %err, "could not store the task record");
     }
 }
 

@@ -104,3 +104,65 @@ fn example_file_is_valid_and_shows_the_defaults() {
     assert_eq!(c.host, HostConfig::default());
     assert_eq!(c.runtime, RuntimeConfigToml::default());
 }
+
+#[test]
+fn redis_section_takes_every_broker_key_with_defaults() {
+    let c = Config::parse("[broker]\ntype = \"redis\"").expect("redis with defaults");
+    assert_eq!(c.broker, BrokerConfig::Redis(RedisSection::default()));
+    let c = Config::parse(
+        r#"
+        [broker]
+        type = "redis"
+        url = "redis://h:7000/2"
+        prefix = "staging"
+        group = "workers"
+        consumer = "host-a"
+        priority_aging_ms = 1000
+        reclaim_interval_ms = 100
+        response_timeout_ms = 3000
+        connect_timeout_ms = 500
+        max_reconnect_delay_ms = 4000
+        "#,
+    )
+    .expect("every redis key");
+    let BrokerConfig::Redis(redis) = &c.broker else {
+        panic!("not redis: {:?}", c.broker);
+    };
+    assert_eq!(redis.url, "redis://h:7000/2");
+    assert_eq!(redis.prefix, "staging");
+    assert_eq!(redis.consumer.as_deref(), Some("host-a"));
+    assert_eq!(redis.reclaim_interval_ms, 100);
+    assert_eq!(redis.max_reconnect_delay_ms, 4000);
+}
+
+#[test]
+fn redis_values_are_validated_naming_the_key() {
+    for (line, key) in [
+        ("reclaim_interval_ms = 0", "reclaim_interval_ms"),
+        ("prefix = \"a b\"", "a b"),
+        ("url = \"\"", "broker.url"),
+    ] {
+        let text = format!("[broker]\ntype = \"redis\"\n{line}");
+        let err = Config::parse(&text).expect_err(&text).to_string();
+        assert!(err.contains(key), "{text}: {err}");
+    }
+}
+
+#[test]
+fn example_redis_block_is_valid_and_shows_the_defaults() {
+    let text = include_str!("../../../../deploy/wasmboost.example.toml");
+    let block: String = text
+        .lines()
+        .skip_while(|l| !l.starts_with("# type = \"redis\""))
+        .take_while(|l| l.starts_with('#'))
+        .filter_map(|l| l.strip_prefix("# "))
+        .filter(|l| l.contains(" = "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let c = Config::parse(&format!("[broker]\n{block}")).expect("the redis block is valid");
+    let defaults = RedisSection {
+        consumer: Some("worker-1".to_owned()),
+        ..RedisSection::default()
+    };
+    assert_eq!(c.broker, BrokerConfig::Redis(defaults), "{block}");
+}
