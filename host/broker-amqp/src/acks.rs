@@ -20,8 +20,6 @@ use wasmboost_broker::BrokerError;
 
 use crate::session::map_err;
 
-/// How long the flusher lets settlements accumulate before sending (one scheduler tick's worth).
-const GATHER: Duration = Duration::from_millis(1);
 /// A done tag above an open one is acked on its own after this.
 pub(crate) const STRAGGLER_AFTER: Duration = Duration::from_millis(50);
 /// The flusher looks at the channel's health at least this often.
@@ -175,8 +173,9 @@ async fn flush_loop(batcher: Arc<AckBatcher>) {
             return;
         }
         if woke.is_ok() {
-            // Let the settlements of the same burst land before sending.
-            tokio::time::sleep(GATHER).await;
+            // Let the tasks already woken settle too before sending: no timer, the batch is
+            // whatever settled since the last round.
+            tokio::task::yield_now().await;
         }
         let Round {
             multiple,
