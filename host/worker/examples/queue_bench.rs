@@ -10,6 +10,10 @@
 //! 3. RPC latency: publish + wait for the result, sequentially, p50 / p99;
 //! 4. 2 000 tasks sleeping 50 ms at concurrency 50 (ideal 2.0 s);
 //! 5. 10 000 tasks sleeping at once on one host, and the host's memory.
+//!
+//! `QUEUE_BENCH_BROKER` replaces the broker: the body of a `[broker]` table, e.g.
+//! `type = "amqp"` and `url = "amqp://..."` on two lines (`scripts/bench-amqp.sh`). With a broker
+//! on the network the drain is polled every 50 ms instead of 5 (each poll is round trips).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -33,10 +37,19 @@ fn config(dir: &std::path::Path) -> Result<Config, BoxError> {
         [queues.sleep10k]
         concurrency = 10000
         memory = "1MiB"
+        {broker}
         "#,
-        dir = dir.display().to_string()
+        dir = dir.display().to_string(),
+        broker = broker_table().unwrap_or_default(),
     );
     Ok(Config::parse(&text)?)
+}
+
+/// The `[broker]` table from `QUEUE_BENCH_BROKER`, if set.
+fn broker_table() -> Option<String> {
+    std::env::var("QUEUE_BENCH_BROKER")
+        .ok()
+        .map(|body| format!("[broker]\n{body}"))
 }
 
 async fn drained(host: &Host, queue: &str) -> Result<bool, BoxError> {
@@ -48,8 +61,9 @@ async fn drained(host: &Host, queue: &str) -> Result<bool, BoxError> {
 }
 
 async fn wait_drained(host: &Host, queue: &str) -> Result<(), BoxError> {
+    let poll = if broker_table().is_some() { 50 } else { 5 };
     while !drained(host, queue).await? {
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(poll)).await;
     }
     Ok(())
 }
