@@ -147,7 +147,13 @@ impl Broker for AmqpBroker {
         }
         let deadline = Instant::now() + wait;
         let session = self.link.session().await?;
-        let prefetch = u16::try_from(max).unwrap_or(u16::MAX);
+        // Unacked deliveries are the ones this process holds plus the ones it asks for: a prefetch
+        // of only `max` would cap a queue running thousands of tasks at one fetch batch.
+        let held = self.leased_counter(queue).load(Ordering::Acquire);
+        let want = usize::try_from(held)
+            .unwrap_or(usize::MAX)
+            .saturating_add(max);
+        let prefetch = u16::try_from(want).unwrap_or(u16::MAX);
         let consumer = self.consumer(&session, queue, prefetch).await?;
         loop {
             let notified = consumer.notify.notified();
