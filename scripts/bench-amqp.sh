@@ -40,6 +40,7 @@ HOME=$dir RABBITMQ_NODENAME="wbbench-$$@localhost" RABBITMQ_NODE_IP_ADDRESS=127.
     RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf" \
     setsid "$server" >"$dir/rabbit.out" 2>&1 &
 rabbit_pid=$!
+disown "$rabbit_pid" # killed on exit by its process group; no "Killed" job notice
 ready() {
     python3 - "$port" <<'EOF'
 import socket, sys
@@ -58,9 +59,26 @@ ready 2>/dev/null || { echo "rabbitmq-server did not start" >&2; exit 1; }
 url="amqp://guest:guest@127.0.0.1:$port/%2f"
 echo "== rabbitmq-server $(dpkg-query -W -f '${Version}' rabbitmq-server 2>/dev/null || echo '?') on 127.0.0.1:$port; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 
+# CPU seconds used so far by the node's process group (utime + stime of every member).
+rabbit_cpu() {
+    local ticks=0 pid stat rest
+    for stat in /proc/[0-9]*/stat; do
+        read -r pid rest <"$stat" 2>/dev/null || continue
+        rest=${rest##*) }
+        set -- $rest
+        [[ ${3:-} == "$rabbit_pid" ]] && ticks=$((ticks + ${12} + ${13}))
+    done
+    echo "$ticks $(getconf CLK_TCK)" | awk '{ printf "%.2f", $1 / $2 }'
+}
+
 echo "== raw AmqpBroker (cargo test -p wasmboost-broker-amqp, dev profile)"
+BENCH_AMQP_URL=$url cargo test -q -p wasmboost-broker-amqp --test amqp --no-run 2>/dev/null
+before=$(rabbit_cpu)
 BENCH_AMQP_URL=$url cargo test -q -p wasmboost-broker-amqp --test amqp -- \
     --ignored --exact bench::bench_publish_and_drain --nocapture 2>/dev/null | grep '^amqp bench'
+after=$(rabbit_cpu)
+awk -v a="$before" -v b="$after" -v m="${BENCH_MESSAGES:-50000}" 'BEGIN {
+    printf "rabbitmq-server CPU for it: %.1f s = %.0f us per message published and drained\n", b - a, (b - a) * 1e6 / m }'
 
 echo "== one host on rabbitmq, in process, release (queue_bench: the workloads of bench-queue.sh)"
 # Guests build in their own workspaces' target dirs, whatever CARGO_TARGET_DIR says.

@@ -90,6 +90,10 @@ impl AckBatcher {
         {
             let mut tags = self.lock();
             if !tags.open.remove(&tag) {
+                if !self.usable() {
+                    // Cleared when the channel closed: RabbitMQ delivers the message again.
+                    return Err(channel_gone());
+                }
                 return Err(BrokerError::Backend(format!(
                     "delivery tag {tag} is not open on this channel"
                 )));
@@ -104,8 +108,7 @@ impl AckBatcher {
     }
 
     /// What to send now: the highest done tag below every open one (with everything it covers),
-    /// and done tags above an open one that waited too long. Returns when to look again if some
-    /// done tags wait.
+    /// done tags above an open one that waited too long, and whether done tags are left waiting.
     fn take_ready(&self, now: Instant) -> Round {
         let mut tags = self.lock();
         let low = tags.open.first().copied().unwrap_or(u64::MAX);
