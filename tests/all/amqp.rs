@@ -1,5 +1,17 @@
-//! Integration tests: amqp. The broker's own behaviour is tested in `host/broker-amqp/tests`;
-//! here, the harness node the host-level tests run against.
+//! Integration tests: RabbitMQ (issue 6) through the real `wasmboost serve` with
+//! `[broker] type = "amqp"`. The broker's own behaviour and the conformance suite are tested in
+//! `host/broker-amqp/tests`; here, the host on top of it. The tests share one harness node, each
+//! on its own queue names; the broker-restart test boots a private node.
+//!
+//! - `support`: host config, deploy / publish / records over HTTP, polling with deadlines.
+//! - `crash`: kill -9 of a host with tasks in flight; a rabbitmq-server restart during a run.
+//! - `delivery`: poison message to the DLQ and replay; a delayed task across a host restart.
+//! - `foreign`: messages published by a raw AMQP client (JSON runs, non-JSON is dead-lettered).
+
+mod crash;
+mod delivery;
+mod foreign;
+mod support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -14,7 +14,8 @@ use wasmboost_broker::{
 use crate::codec::Envelope;
 use crate::consumer::QueueConsumer;
 use crate::dlq;
-use crate::lease::AmqpLease;
+use crate::lease::{AmqpLease, Origin};
+use crate::reaper::Reaper;
 use crate::session::{Link, Outgoing, Session, map_err};
 use crate::topology;
 
@@ -27,6 +28,8 @@ pub struct AmqpBroker {
     consumers: tokio::sync::Mutex<HashMap<String, Arc<QueueConsumer>>>,
     /// Deliveries handed out and not yet settled, per queue, in this process.
     leased: Mutex<HashMap<String, Arc<AtomicU64>>>,
+    /// Ends the leases of deliveries held too long.
+    reaper: Arc<Reaper>,
 }
 
 impl AmqpBroker {
@@ -37,6 +40,7 @@ impl AmqpBroker {
             link: Link::new(url),
             consumers: tokio::sync::Mutex::new(HashMap::new()),
             leased: Mutex::new(HashMap::new()),
+            reaper: Arc::new(Reaper::default()),
         }
     }
 
@@ -79,23 +83,26 @@ impl AmqpBroker {
         lease: Duration,
         max: usize,
     ) -> Vec<Delivery> {
-        let leased = self.leased_counter(queue);
+        let origin = Origin {
+            session: Arc::clone(&consumer.session),
+            acks: Arc::clone(&consumer.acks),
+            leased: self.leased_counter(queue),
+        };
         consumer
             .take(max)
             .into_iter()
             .map(|r| {
                 let message = r.envelope.message.clone();
-                let lease = AmqpLease::hold(
-                    Arc::clone(&consumer.session),
-                    consumer.channel.clone(),
-                    r.acker,
-                    r.envelope,
-                    Arc::clone(&leased),
-                    lease,
-                );
+                let lease = AmqpLease::hold(&origin, &self.reaper, r.tag, r.envelope, lease);
                 Delivery::new(message, Box::new(lease))
             })
             .collect()
+    }
+}
+
+impl Drop for AmqpBroker {
+    fn drop(&mut self) {
+        self.reaper.stop();
     }
 }
 
@@ -140,7 +147,13 @@ impl Broker for AmqpBroker {
         }
         let deadline = Instant::now() + wait;
         let session = self.link.session().await?;
-        let prefetch = u16::try_from(max).unwrap_or(u16::MAX);
+        // Unacked deliveries are the ones this process holds plus the ones it asks for: a prefetch
+        // of only `max` would cap a queue running thousands of tasks at one fetch batch.
+        let held = self.leased_counter(queue).load(Ordering::Acquire);
+        let want = usize::try_from(held)
+            .unwrap_or(usize::MAX)
+            .saturating_add(max);
+        let prefetch = u16::try_from(want).unwrap_or(u16::MAX);
         let consumer = self.consumer(&session, queue, prefetch).await?;
         loop {
             let notified = consumer.notify.notified();
@@ -215,6 +228,7 @@ impl Broker for AmqpBroker {
     }
 
     async fn close(&self) -> Result<(), BrokerError> {
+        self.reaper.stop();
         self.consumers.lock().await.clear();
         self.link.close().await
     }

@@ -8,13 +8,14 @@ use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use lapin::message::Delivery as AmqpDelivery;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::options::{BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Consumer};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use wasmboost_broker::{BrokerError, now_ms};
 
+use crate::acks::AckBatcher;
 use crate::codec::Envelope;
 use crate::session::{Outgoing, Session, map_err};
 use crate::topology;
@@ -23,13 +24,16 @@ use crate::topology;
 #[derive(Debug)]
 pub(crate) struct Received {
     pub envelope: Envelope,
-    pub acker: lapin::Acker,
+    /// The delivery tag on the consumer's channel.
+    pub tag: u64,
 }
 
 #[derive(Debug)]
 pub(crate) struct QueueConsumer {
     pub session: Arc<Session>,
     pub channel: Channel,
+    /// Every ack of `channel` goes through here (coalesced into multiple acks).
+    pub acks: Arc<AckBatcher>,
     buffer: Mutex<VecDeque<Received>>,
     pub notify: Notify,
     prefetch: AtomicU16,
@@ -63,6 +67,7 @@ impl QueueConsumer {
             .map_err(|e| map_err(&what, &e))?;
         let consumer = Arc::new(QueueConsumer {
             session,
+            acks: AckBatcher::start(channel.clone()),
             channel,
             buffer: Mutex::new(VecDeque::new()),
             notify: Notify::new(),
@@ -160,19 +165,20 @@ async fn pump(consumer: std::sync::Weak<QueueConsumer>, mut stream: Consumer, qu
 impl QueueConsumer {
     async fn receive(&self, queue: &str, delivery: AmqpDelivery) -> Result<(), BrokerError> {
         let AmqpDelivery {
+            delivery_tag: tag,
             properties,
             data,
             redelivered,
-            acker,
             ..
         } = delivery;
+        self.acks.received(tag);
         let envelope = Envelope::decode(queue, &properties, data, redelivered);
         let remaining = envelope
             .not_before_ms
             .map_or(0, |due| due.saturating_sub(now_ms()));
         match topology::bucket_for(queue, remaining) {
             None => {
-                self.push(Received { envelope, acker });
+                self.push(Received { envelope, tag });
                 Ok(())
             }
             Some(bucket) => {
@@ -190,11 +196,7 @@ impl QueueConsumer {
                     id: envelope.message.id.clone(),
                 };
                 self.session.publish_confirmed(vec![out]).await?;
-                acker
-                    .ack(BasicAckOptions::default())
-                    .await
-                    .map_err(|e| map_err("acking a delayed hop", &e))?;
-                Ok(())
+                self.acks.ack(tag).await
             }
         }
     }

@@ -2,43 +2,53 @@
 //! again only when the consumer's channel or connection dies (a dead host). Within a live host the
 //! lease is kept here: when it ends unsettled, a copy with one more redelivery is published
 //! (confirmed) and the original acked, so a stalled task's message runs again like on the other
-//! brokers. `renew` moves that local deadline.
+//! brokers. `renew` moves that local deadline; one [`Reaper`] per broker watches every deadline
+//! (no task or timer per delivery). Acks go through the channel's [`AckBatcher`].
 //!
 //! Settling a delivery whose channel died fails with `Unavailable`: RabbitMQ delivers it again.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use lapin::Acker;
-use lapin::Channel;
-use lapin::options::BasicAckOptions;
-use tokio::sync::Notify;
 use tokio::time::Instant;
 use wasmboost_broker::{BrokerError, Lease, Settlement, ms_after, now_ms};
 
+use crate::acks::AckBatcher;
 use crate::codec::{Envelope, H_DEAD, H_REASON, clamp_i64, long_string};
-use crate::session::{Outgoing, Session, map_err};
+use crate::reaper::{DueKey, Reaper};
+use crate::session::{Outgoing, Session};
 use crate::topology;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
+pub(crate) enum State {
     Held,
     Settled,
     Expired,
 }
 
+/// Where a delivery stands, and where the reaper files it.
 #[derive(Debug)]
-struct Shared {
+pub(crate) struct Standing {
+    pub state: State,
+    /// When the lease ends (moved by renewals).
+    pub deadline: Instant,
+    /// The reaper's key for it (its deadline when filed; a renewal is noticed when it comes up).
+    pub key: DueKey,
+}
+
+/// One held delivery, shared by its lease and the reaper.
+#[derive(Debug)]
+pub(crate) struct Shared {
     session: Arc<Session>,
-    channel: Channel,
-    acker: Acker,
+    acks: Arc<AckBatcher>,
+    tag: u64,
     envelope: Envelope,
     /// The queue's count of leased deliveries in this process.
     leased: Arc<AtomicU64>,
-    state: Mutex<(State, Instant)>,
-    settled: Notify,
+    standing: Mutex<Standing>,
+    reaper: Weak<Reaper>,
 }
 
 /// The lease of one AMQP delivery.
@@ -47,45 +57,63 @@ pub(crate) struct AmqpLease {
     shared: Arc<Shared>,
 }
 
+/// What a lease needs from the consumer that received the delivery.
+#[derive(Debug)]
+pub(crate) struct Origin {
+    pub session: Arc<Session>,
+    pub acks: Arc<AckBatcher>,
+    pub leased: Arc<AtomicU64>,
+}
+
 impl AmqpLease {
-    /// Hold `envelope` (delivered on `channel`) for `lease`; a timer re-publishes it if the lease
-    /// ends unsettled.
+    /// Hold `envelope` (delivery `tag` of `origin`'s channel) for `lease`; the reaper re-publishes
+    /// it if the lease ends unsettled.
     pub fn hold(
-        session: Arc<Session>,
-        channel: Channel,
-        acker: Acker,
+        origin: &Origin,
+        reaper: &Arc<Reaper>,
+        tag: u64,
         envelope: Envelope,
-        leased: Arc<AtomicU64>,
         lease: Duration,
     ) -> AmqpLease {
-        leased.fetch_add(1, Ordering::AcqRel);
+        origin.leased.fetch_add(1, Ordering::AcqRel);
+        let deadline = Instant::now() + lease;
         let shared = Arc::new(Shared {
-            session,
-            channel,
-            acker,
+            session: Arc::clone(&origin.session),
+            acks: Arc::clone(&origin.acks),
+            tag,
             envelope,
-            leased,
-            state: Mutex::new((State::Held, Instant::now() + lease)),
-            settled: Notify::new(),
+            leased: Arc::clone(&origin.leased),
+            standing: Mutex::new(Standing {
+                state: State::Held,
+                deadline,
+                key: DueKey::default(),
+            }),
+            reaper: Arc::downgrade(reaper),
         });
-        tokio::spawn(expire(Arc::clone(&shared)));
+        reaper.file(&shared, deadline);
         AmqpLease { shared }
     }
 }
 
 impl Shared {
-    fn lock(&self) -> std::sync::MutexGuard<'_, (State, Instant)> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Standing> {
+        self.standing.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Move from `Held` to `to`; false if the delivery already ended.
     fn finish(&self, to: State) -> bool {
-        let mut st = self.lock();
-        if st.0 != State::Held {
-            return false;
-        }
-        st.0 = to;
+        let key = {
+            let mut st = self.lock();
+            if st.state != State::Held {
+                return false;
+            }
+            st.state = to;
+            st.key
+        };
         self.leased.fetch_sub(1, Ordering::AcqRel);
+        if let Some(reaper) = self.reaper.upgrade() {
+            reaper.forget(key);
+        }
         true
     }
 
@@ -98,65 +126,28 @@ impl Shared {
         ))
     }
 
-    fn channel_gone(&self) -> BrokerError {
-        let m = &self.envelope.message;
-        BrokerError::Unavailable(format!(
-            "the channel that delivered message {:?} on queue {:?} closed; rabbitmq delivers it \
-             again",
-            m.id, m.queue
-        ))
-    }
-
     /// Publish `envelope` (confirmed), then ack the original: at-least-once.
     async fn replace(&self, out: Outgoing) -> Result<(), BrokerError> {
-        if !self.channel.status().connected() {
-            return Err(self.channel_gone());
+        if !self.acks.usable() {
+            return Err(self.acks.gone());
         }
         self.session.publish_confirmed(vec![out]).await?;
-        self.ack().await
+        self.acks.ack(self.tag).await
     }
 
-    async fn ack(&self) -> Result<(), BrokerError> {
-        let m = &self.envelope.message;
-        let done = self
-            .acker
-            .ack(BasicAckOptions::default())
-            .await
-            .map_err(|e| map_err(&format!("acking message {:?}", m.id), &e))?;
-        if done {
-            Ok(())
-        } else {
-            Err(self.channel_gone())
-        }
-    }
-}
-
-/// Wait for the lease deadline (moved by renewals); if the delivery is still held then, put a copy
-/// back with one more redelivery.
-async fn expire(shared: Arc<Shared>) {
-    loop {
-        let (state, deadline) = *shared.lock();
-        if state != State::Held {
+    /// The lease ended unsettled: put a copy back with one more redelivery.
+    pub(crate) async fn expire(self: Arc<Self>) {
+        if !self.finish(State::Expired) {
             return;
         }
-        if Instant::now() >= deadline {
-            break;
+        let mut envelope = self.envelope.clone();
+        envelope.message.redeliveries = envelope.message.redeliveries.saturating_add(1);
+        envelope.not_before_ms = None;
+        let out = to_queue(&envelope, &[]);
+        if let Err(e) = self.replace(out).await {
+            // The original stays unacked: RabbitMQ hands it out again when the channel goes.
+            tracing::warn!(id = %self.envelope.message.id, error = %e, "re-publishing after lease end failed");
         }
-        tokio::select! {
-            () = tokio::time::sleep_until(deadline) => {}
-            () = shared.settled.notified() => {}
-        }
-    }
-    if !shared.finish(State::Expired) {
-        return;
-    }
-    let mut envelope = shared.envelope.clone();
-    envelope.message.redeliveries = envelope.message.redeliveries.saturating_add(1);
-    envelope.not_before_ms = None;
-    let out = to_queue(&envelope, &[]);
-    if let Err(e) = shared.replace(out).await {
-        // The original stays unacked: RabbitMQ hands it out again when the channel goes.
-        tracing::warn!(id = %shared.envelope.message.id, error = %e, "re-publishing after lease end failed");
     }
 }
 
@@ -211,9 +202,16 @@ pub(crate) fn settlement_copy(envelope: &Envelope, settlement: Settlement) -> Op
 impl Lease for AmqpLease {
     async fn renew(&self, lease: Duration) -> Result<(), BrokerError> {
         let mut st = self.shared.lock();
-        match st.0 {
+        match st.state {
             State::Held => {
-                st.1 = Instant::now() + lease;
+                let deadline = Instant::now() + lease;
+                st.deadline = deadline;
+                let earlier = deadline < st.key.at;
+                drop(st);
+                // A later deadline is noticed when the old one comes up; an earlier one is filed.
+                if earlier && let Some(reaper) = self.shared.reaper.upgrade() {
+                    reaper.file(&self.shared, deadline);
+                }
                 Ok(())
             }
             State::Expired => Err(self.shared.lost()),
@@ -229,9 +227,8 @@ impl Lease for AmqpLease {
         if !shared.finish(State::Settled) {
             return Err(shared.lost());
         }
-        shared.settled.notify_one();
         match settlement_copy(&shared.envelope, settlement) {
-            None => shared.ack().await,
+            None => shared.acks.ack(shared.tag).await,
             Some(out) => shared.replace(out).await,
         }
     }

@@ -6,7 +6,9 @@
 //! - internal: `session` (connection, confirm channel, reconnect with backoff), `topology` (names,
 //!   declarations, delay buckets), `codec` (message ⇄ AMQP properties and `x-wasmboost-*`
 //!   headers), `consumer` (one prefetch-limited consumer per queue buffering for `fetch`),
-//!   `lease` (settlement and the in-process lease), `dlq` (list, replay, purge).
+//!   `lease` (settlement and the in-process lease), `reaper` (one task ending every overdue
+//!   lease), `acks` (coalescing a channel's acks into `multiple` acks), `dlq` (list, replay,
+//!   purge).
 //!
 //! Guarantees: at-least-once. A message a host received but did not settle is delivered again
 //! when that host's connection dies (RabbitMQ requeues unacked messages) or, within a live host,
@@ -16,10 +18,12 @@
 
 pub mod broker;
 
+mod acks;
 mod codec;
 mod consumer;
 mod dlq;
 mod lease;
+mod reaper;
 mod session;
 mod topology;
 

@@ -11,6 +11,10 @@
 //! 3. RPC latency: publish + wait for the result, sequentially, p50 / p99;
 //! 4. 2 000 tasks sleeping 50 ms at concurrency 50 (ideal 2.0 s);
 //! 5. 10 000 tasks sleeping at once on one host, and the host's memory.
+//!
+//! `QUEUE_BENCH_BROKER` replaces the broker: the body of a `[broker]` table, e.g.
+//! `type = "amqp"` and `url = "amqp://..."` on two lines (`scripts/bench-amqp.sh`). With a broker
+//! on the network the drain is polled every 50 ms instead of 5 (each poll is round trips).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -20,10 +24,7 @@ use wasmboost_worker::{Config, Host, PublishOptions};
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 fn config(dir: &std::path::Path) -> Result<Config, BoxError> {
-    let broker = match std::env::var("WASMBOOST_BENCH_REDIS_URL") {
-        Ok(url) => format!("[broker]\ntype = \"redis\"\nurl = {url:?}\n"),
-        Err(_) => String::new(),
-    };
+    let broker = broker_table().unwrap_or_default();
     let text = format!(
         r#"
         {broker}
@@ -47,6 +48,16 @@ fn config(dir: &std::path::Path) -> Result<Config, BoxError> {
     Ok(Config::parse(&text)?)
 }
 
+/// The `[broker]` table from `QUEUE_BENCH_BROKER`, else from `WASMBOOST_BENCH_REDIS_URL`; none
+/// means the embedded broker.
+fn broker_table() -> Option<String> {
+    if let Ok(body) = std::env::var("QUEUE_BENCH_BROKER") {
+        return Some(format!("[broker]\n{body}\n"));
+    }
+    let url = std::env::var("WASMBOOST_BENCH_REDIS_URL").ok()?;
+    Some(format!("[broker]\ntype = \"redis\"\nurl = {url:?}\n"))
+}
+
 async fn drained(host: &Host, queue: &str) -> Result<bool, BoxError> {
     let stats = host.stats().await?;
     Ok(stats
@@ -56,8 +67,9 @@ async fn drained(host: &Host, queue: &str) -> Result<bool, BoxError> {
 }
 
 async fn wait_drained(host: &Host, queue: &str) -> Result<(), BoxError> {
+    let poll = if broker_table().is_some() { 50 } else { 5 };
     while !drained(host, queue).await? {
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(poll)).await;
     }
     Ok(())
 }

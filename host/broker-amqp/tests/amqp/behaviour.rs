@@ -236,3 +236,35 @@ async fn server_restart_reconnects_and_keeps_every_confirmed_message() {
     assert!(missing.iter().all(|id| rest.contains_key(id)));
     drop(node);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_held_deliveries_do_not_cap_later_fetches() {
+    // A host running thousands of tasks fetches a batch at a time while holding the rest: the
+    // prefetch must follow what it holds, not the size of one fetch.
+    let b = broker(&shared_node().amqp_url()).await;
+    let q = unique("held");
+    let total = 300;
+    let batch = (0..total)
+        .map(|i| NewMessage::new(format!("m{i}"), "{}"))
+        .collect();
+    b.publish(&q, batch).await.expect("publish");
+    let deadline = Instant::now() + DEADLINE;
+    let mut held = Vec::new();
+    while held.len() < total {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {total} fetched while holding them",
+            held.len()
+        );
+        let got = b
+            .fetch(&q, 10, Duration::from_secs(600), Duration::from_secs(2))
+            .await
+            .expect("fetch");
+        held.extend(got);
+    }
+    for d in held {
+        d.settle(Settlement::Ack).await.expect("ack");
+    }
+    let counts = b.counts(&q).await.expect("counts");
+    assert_eq!((counts.ready, counts.leased), (0, 0), "{counts:?}");
+}
