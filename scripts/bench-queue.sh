@@ -5,8 +5,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 n="${1:-100000}"
-(cd "$root/examples" && cargo build --release --target wasm32-wasip2 -q)
-(cd "$root/tests/guests" && cargo build --release --target wasm32-wasip2 -q -p sleep)
+(cd "$root/examples" && env -u CARGO_TARGET_DIR cargo build --release --target wasm32-wasip2 -q)
+(cd "$root/tests/guests" && env -u CARGO_TARGET_DIR cargo build --release --target wasm32-wasip2 -q -p sleep)
 add="$root/examples/target/wasm32-wasip2/release/add.wasm"
 sleep="$root/tests/guests/target/wasm32-wasip2/release/sleep.wasm"
 cd "$root"
