@@ -6,7 +6,8 @@
 //! - `fetch`: leasing messages (priorities with aging, delayed promotion, lease reclaim).
 //! - `lease`: renewing and settling one delivery; `acker`: group-committed acks.
 //! - `dead`: the dead-letter stream (list, replay, purge).
-//! - [`store`]: [`RedisStore`], the shared state store; `notify`: terminal-record pub/sub.
+//! - [`store`]: [`RedisStore`], the shared state store; `records`: group-written task records;
+//!   `notify`: terminal-record pub/sub.
 //! - `keys`: every key name; `fields`: stream entry fields <-> messages; `scripts` and
 //!   `src/lua/`: the Lua scripts; `reply`: reply parsing; `conn`: connections; [`error`].
 //!
@@ -23,6 +24,7 @@ mod fields;
 mod keys;
 mod lease;
 mod notify;
+mod records;
 mod reply;
 mod scripts;
 pub mod store;

@@ -16,6 +16,7 @@ use crate::conn::Conn;
 use crate::error::{ConnectError, state_err};
 use crate::keys::Keys;
 use crate::notify::Notifier;
+use crate::records::{RecordWrite, RecordWriter};
 use crate::scripts::RATE;
 
 /// First byte of a stored record: whether it is terminal.
@@ -32,6 +33,7 @@ pub struct RedisStore {
     conn: Conn,
     keys: Keys,
     notifier: Notifier,
+    records: RecordWriter,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -47,10 +49,12 @@ impl RedisStore {
     pub async fn connect(config: RedisConfig) -> Result<Self, ConnectError> {
         let conn = Conn::open(&config).await?;
         let notifier = Notifier::new(conn.client().clone());
+        let records = RecordWriter::spawn(conn.manager());
         Ok(RedisStore {
             keys: Keys::new(&config.prefix),
             conn,
             notifier,
+            records,
         })
     }
 
@@ -121,23 +125,15 @@ impl StateStore for RedisStore {
         let mut stored = Vec::with_capacity(record.len() + 1);
         stored.push(if terminal { TERMINAL } else { RUNNING });
         stored.extend_from_slice(&record);
-        let mut pipe = redis::pipe();
-        pipe.cmd("SET")
-            .arg(self.keys.task(task_id))
-            .arg(stored)
-            .arg("PX")
-            .arg(ttl_ms(ttl))
-            .ignore();
-        if terminal {
-            // After the SET on the same connection: a woken waiter may read the key at once.
-            pipe.cmd("PUBLISH")
-                .arg(self.keys.done_channel(task_id))
-                .arg(record.as_ref())
-                .ignore();
-        }
-        pipe.query_async::<()>(&mut self.conn.manager())
+        let publish = terminal.then(|| (self.keys.done_channel(task_id), record));
+        self.records
+            .write(RecordWrite {
+                key: self.keys.task(task_id),
+                value: stored,
+                ttl_ms: ttl_ms(ttl),
+                publish,
+            })
             .await
-            .map_err(state_err)
     }
 
     async fn get_record(&self, task_id: &str) -> Result<Option<Bytes>, StateError> {
