@@ -2,12 +2,14 @@
 //!
 //! - [`guests`]: builds the guest components under `tests/guests/` and `examples/` once per run.
 //! - [`host`]: finds the `wasmboost` binary and runs it (`serve` on free ports, CLI commands).
+//! - [`poll`]: waiting for a condition with a deadline.
 //! - [`redis`]: a real `redis-server` on a free loopback port, stopped by PID on drop.
 //! - [`rabbit`]: one real `rabbitmq-server` node per test run.
 //! - [`python`]: componentize-py in a project-local virtualenv, Python guests.
 
 pub mod guests;
 pub mod host;
+pub mod poll;
 pub mod python;
 pub mod rabbit;
 pub mod redis;

@@ -61,14 +61,7 @@ async fn run(
     group: String,
     mut rx: mpsc::UnboundedReceiver<AckRequest>,
 ) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(request) => batch.push(request),
-                Err(_) => break,
-            }
-        }
+    while let Some(batch) = crate::batch::next(&mut rx, MAX_BATCH).await {
         flush(&mut manager, &group, batch).await;
     }
 }

@@ -4,7 +4,8 @@
 //! - [`config`]: [`RedisConfig`], the `[broker] type = "redis"` settings.
 //! - [`broker`]: [`RedisBroker`], queues on Redis Streams with one consumer group per queue.
 //! - `fetch`: leasing messages (priorities with aging, delayed promotion, lease reclaim).
-//! - `lease`: renewing and settling one delivery; `acker`: group-committed acks.
+//! - `lease`: renewing and settling one delivery; `acker`: group-committed acks (`batch`:
+//!   the batching both group writers share).
 //! - `dead`: the dead-letter stream (list, replay, purge).
 //! - [`store`]: [`RedisStore`], the shared state store; `records`: group-written task records;
 //!   `notify`: terminal-record pub/sub.
@@ -14,6 +15,7 @@
 //! The key layout and delivery guarantees are documented in this crate's README.md.
 
 mod acker;
+mod batch;
 pub mod broker;
 pub mod config;
 mod conn;

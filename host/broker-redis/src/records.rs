@@ -59,14 +59,7 @@ impl Drop for RecordWriter {
 }
 
 async fn run(mut manager: ConnectionManager, mut rx: mpsc::UnboundedReceiver<Request>) {
-    while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(request) => batch.push(request),
-                Err(_) => break,
-            }
-        }
+    while let Some(batch) = crate::batch::next(&mut rx, MAX_BATCH).await {
         flush(&mut manager, batch).await;
     }
 }

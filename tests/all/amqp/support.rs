@@ -1,7 +1,7 @@
 //! Helpers for the RabbitMQ host tests: a `wasmboost serve` on a node, deploy and publish through
 //! the HTTP API, task records and queue rows, polling with a deadline (never a fixed sleep).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use wasmboost_tests::guests;
@@ -79,25 +79,14 @@ pub fn queue_row(host: &HostProcess, queue: &str) -> Option<Value> {
     rows.into_iter().find(|r| r["queue"] == queue)
 }
 
-/// Poll `f` every 25 ms until it gives `Some`; fail with the host's log after `within`.
+/// Poll `f` until it gives `Some`; fail with the host's log after `within`.
 pub fn poll<T>(
     what: &str,
     host: &HostProcess,
     within: Duration,
-    mut f: impl FnMut() -> Option<T>,
+    f: impl FnMut() -> Option<T>,
 ) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {within:?} waiting for {what}; host log:\n{}",
-            host.log()
-        );
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    wasmboost_tests::poll::poll(what, within, || format!("host log:\n{}", host.log()), f)
 }
 
 /// `wasmboost <args> --json` against `host`; the parsed output (fails on a non-zero exit).

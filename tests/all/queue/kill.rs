@@ -1,7 +1,7 @@
 //! kill -9 of the real binary with hundreds of tasks in flight, several times: after the last
 //! restart every task completes, none is lost, and duplicates stay within what was in flight.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use wasmboost_tests::guests;
@@ -20,24 +20,8 @@ fn queue_row(host: &HostProcess) -> Option<Value> {
     rows.into_iter().find(|r| r["queue"] == "sleepy")
 }
 
-fn poll<T>(
-    what: &str,
-    host: &HostProcess,
-    within: Duration,
-    mut f: impl FnMut() -> Option<T>,
-) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}; host log:\n{}",
-            host.log()
-        );
-        std::thread::sleep(Duration::from_millis(25));
-    }
+fn poll<T>(what: &str, host: &HostProcess, within: Duration, f: impl FnMut() -> Option<T>) -> T {
+    wasmboost_tests::poll::poll(what, within, || format!("host log:\n{}", host.log()), f)
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! `redis-server`, their HTTP API, and task records read straight from Redis (one `MGET` per
 //! thousand tasks instead of one HTTP request each). Every wait polls with a deadline.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use wasmboost_tests::host::{HostOptions, HostProcess};
@@ -32,26 +32,7 @@ pub fn start_hosts(n: usize, toml: &str) -> Vec<HostProcess> {
     })
 }
 
-/// Poll `check` every 25 ms until it returns `Some`, or fail after `within` with `context()`.
-pub fn poll<T>(
-    what: &str,
-    within: Duration,
-    context: impl Fn() -> String,
-    mut check: impl FnMut() -> Option<T>,
-) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {within:?} waiting for {what}\n{}",
-            context()
-        );
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
+pub use wasmboost_tests::poll::poll;
 
 /// The last log lines of every host, for failure messages.
 pub fn logs(hosts: &[&HostProcess]) -> String {
