@@ -42,8 +42,8 @@ impl TaskCx {
     }
 
     /// Store `record` and settle the delivery, together (one group commit on the embedded
-    /// store). An unsettled delivery comes back after its lease and runs again, which writes
-    /// the record then; a settled one whose record failed to store is retried here.
+    /// store). A record that failed to store is retried here; an unsettled delivery also comes
+    /// back after its lease and runs again.
     pub(crate) async fn finish(
         &self,
         delivery: Delivery,
@@ -59,19 +59,18 @@ impl TaskCx {
             self.q.settings.result_ttl,
         );
         let (put, settled) = tokio::join!(put, delivery.settle(settlement));
-        match (put, &settled) {
-            (Err(err), Ok(())) => self.put_again(bytes, terminal, err).await,
-            (Err(err), Err(_)) => {
-                tracing::warn!(task_id = %self.task_id, error = %err, "could not store the task record");
-            }
-            _ => {}
+        // Retry the record even when the settle reported failure: a reply lost in an outage
+        // does not mean the settle did not happen, and if it did nothing else writes this
+        // record. If it did not, the rerun after the lease writes the record again.
+        if let Err(err) = put {
+            self.put_again(bytes, terminal, err).await;
         }
         if let Err(err) = settled {
             tracing::warn!(task_id = %self.task_id, error = %err, "could not settle; the message comes back after its lease");
         }
     }
 
-    /// The delivery is settled, so nothing would write this record again: retry while the
+    /// The delivery may be settled, so nothing else may write this record: retry while the
     /// store is only unavailable (an outage, a restart of a shared store), for a bounded time.
     async fn put_again(&self, bytes: bytes::Bytes, terminal: bool, mut err: StateError) {
         let deadline = tokio::time::Instant::now() + RECORD_RETRY_FOR;
