@@ -119,11 +119,10 @@ impl Shared {
 
     fn lost(&self) -> BrokerError {
         let m = &self.envelope.message;
-        BrokerError::Backend(format!(
-            "lease of message {:?} on queue {:?} was lost: it ended before being renewed or \
-             settled, and the message was delivered again",
-            m.id, m.queue
-        ))
+        BrokerError::LeaseLost {
+            queue: m.queue.clone(),
+            id: m.id.clone(),
+        }
     }
 
     /// Publish `envelope` (confirmed), then ack the original: at-least-once.

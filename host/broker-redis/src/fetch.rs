@@ -85,10 +85,15 @@ async fn run_script(
         .invoke_async(&mut shared.conn.manager())
         .await
         .map_err(broker_err)?;
-    parse(shared, queue, reply)
+    parse(shared, queue, reply, lease_ms)
 }
 
-fn parse(shared: &Arc<Shared>, queue: &str, reply: Value) -> Result<Found, BrokerError> {
+fn parse(
+    shared: &Arc<Shared>,
+    queue: &str,
+    reply: Value,
+    lease_ms: u64,
+) -> Result<Found, BrokerError> {
     const WHAT: &str = "fetch reply";
     let mut parts = array(reply, WHAT)?.into_iter();
     let (Some(entries), Some(next_due), Some(pending), Some(last_ids)) =
@@ -113,7 +118,8 @@ fn parse(shared: &Arc<Shared>, queue: &str, reply: Value) -> Result<Found, Broke
                 .transpose()?
                 .unwrap_or(0);
             let message = entry.to_message(queue, level, u32::try_from(extra).unwrap_or(0));
-            let lease = RedisLease::new(Arc::clone(shared), queue, level, entry.id, &message);
+            let lease =
+                RedisLease::new(Arc::clone(shared), queue, level, entry.id, &message, lease_ms);
             deliveries.push(Delivery::new(message, Box::new(lease)));
         }
     }

@@ -23,6 +23,9 @@ pub(crate) struct RedisLease {
     entry_id: String,
     /// The message as delivered, to write back on retry, requeue or dead-letter.
     message: Message,
+    /// Past this, another host may have reclaimed the entry: an ack renews first.
+    fence_after: Mutex<Instant>,
+    lease_ms: u64,
 }
 
 impl RedisLease {
@@ -32,6 +35,7 @@ impl RedisLease {
         level: u8,
         entry_id: String,
         message: &Message,
+        lease_ms: u64,
     ) -> Self {
         RedisLease {
             shared,
@@ -39,14 +43,20 @@ impl RedisLease {
             level,
             entry_id,
             message: message.clone(),
+            fence_after: Mutex::new(fence_after(lease_ms)),
+            lease_ms,
         }
     }
 
-    fn lost(&self, detail: &str) -> BrokerError {
-        BrokerError::Backend(format!(
-            "lease of message {} (entry {}) on queue {} lost: {detail}",
-            self.message.id, self.entry_id, self.queue
-        ))
+    fn lost(&self) -> BrokerError {
+        BrokerError::LeaseLost {
+            queue: self.queue.clone(),
+            id: self.message.id.clone(),
+        }
+    }
+
+    fn late(&self) -> bool {
+        Instant::now() >= *self.fence_after.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     async fn run_settle(
@@ -74,16 +84,17 @@ impl RedisLease {
             .await
             .map_err(broker_err)?;
         if int(done, "settle reply")? == 0 {
-            // Another host holds it now and will settle it; a second copy must not appear.
-            tracing::warn!(
-                queue = %self.queue,
-                id = %self.message.id,
-                mode,
-                "lease ended before settling; the host that took the message over settles it"
-            );
+            // Another host holds it now and will settle it; no second copy was made.
+            return Err(self.lost());
         }
         Ok(())
     }
+}
+
+/// When an ack must be fenced: half the lease after it was (re)started, well before any other
+/// host can reclaim the entry (the reclaim waits for the whole lease on the server's clock).
+fn fence_after(lease_ms: u64) -> Instant {
+    Instant::now() + Duration::from_millis(lease_ms / 2)
 }
 
 #[async_trait]
@@ -104,9 +115,13 @@ impl Lease for RedisLease {
             .await
             .map_err(broker_err)?;
         match int(reply, "renew reply")? {
-            1 => Ok(()),
-            0 => Err(self.lost("another host took it over after the lease ended")),
-            _ => Err(self.lost("it is no longer pending (settled, or the queue was deleted)")),
+            1 => {
+                *self.fence_after.lock().unwrap_or_else(PoisonError::into_inner) =
+                    fence_after(lease_ms);
+                Ok(())
+            }
+            // Another host took it over, or it is no longer pending (settled elsewhere).
+            _ => Err(self.lost()),
         }
     }
 
@@ -114,6 +129,11 @@ impl Lease for RedisLease {
         let mut m = self.message.clone();
         match settlement {
             Settlement::Ack => {
+                if self.late() {
+                    // Renewing proves this host still holds the entry, and keeps it held
+                    // until the ack below lands.
+                    self.renew(Duration::from_millis(self.lease_ms)).await?;
+                }
                 let stream = self.shared.keys.stream(&self.queue, self.level);
                 self.shared.acker.ack(stream, self.entry_id.clone()).await
             }

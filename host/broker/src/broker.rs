@@ -58,11 +58,35 @@ pub trait Broker: Send + Sync + fmt::Debug + 'static {
 }
 
 /// The implementation side of one delivery: how to renew and settle it.
+///
+/// # Late settles
+///
+/// A holder may settle (or renew) after its lease ended: a task outlived its lease, or the host
+/// stalled. Every implementation follows one rule, checked by the conformance test
+/// `late_settle_is_lease_lost`:
+///
+/// - **Once the message was handed out again** (to any consumer, on any host), a late `settle`
+///   or `renew` returns [`BrokerError::LeaseLost`] and changes nothing: a late ack does not
+///   remove the message the new holder is running, a late retry, requeue or dead-letter does not
+///   put a second copy anywhere. The new holder owns the message and settles it.
+/// - **Before it was handed out again**, the implementation may still apply the settle (the
+///   embedded engine does; brokers whose server cannot tell may return `LeaseLost` instead).
+///   Either way the message is settled exactly once or delivered again, never both.
+///
+/// Why this rule: the worker runs `settle` together with writing the task record. On
+/// `LeaseLost` it knows the outcome belongs to another delivery, so it must not count it (the
+/// new holder counts its own run) and its record is overwritten by the new holder's; nothing is
+/// lost and nothing is counted twice. An `Ok` for a settle that did nothing (Redis before this
+/// rule) would hide exactly that case. Implementations fence a late settle with the broker's own
+/// ownership check (lease token, consumer of the pending entry, `touch` of a reserved job) rather
+/// than with a local clock alone.
 #[async_trait]
 pub trait Lease: Send + Sync + 'static {
-    /// Extend the lease to `lease` from now.
+    /// Extend the lease to `lease` from now. [`BrokerError::LeaseLost`] once the message was
+    /// handed out again.
     async fn renew(&self, lease: Duration) -> Result<(), BrokerError>;
     /// Settle the delivery. Called at most once (enforced by `Delivery::settle` taking `self`).
+    /// [`BrokerError::LeaseLost`] (and no effect) once the message was handed out again.
     async fn settle(self: Box<Self>, settlement: Settlement) -> Result<(), BrokerError>;
 }
 
@@ -90,7 +114,8 @@ impl Delivery {
         self.lease.renew(lease).await
     }
 
-    /// End the delivery.
+    /// End the delivery. A settle after the lease ended fails with [`BrokerError::LeaseLost`]
+    /// if the message was delivered again (see "Late settles" on [`Lease`]).
     pub async fn settle(self, settlement: Settlement) -> Result<(), BrokerError> {
         self.lease.settle(settlement).await
     }

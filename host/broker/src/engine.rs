@@ -352,11 +352,10 @@ struct EngineLease<J> {
 
 impl<J> EngineLease<J> {
     fn lost(&self) -> BrokerError {
-        BrokerError::Backend(format!(
-            "lease of message {:?} on queue {:?} was lost: it ended before being renewed or \
-             settled, and the message went back to the queue",
-            self.id, self.queue
-        ))
+        BrokerError::LeaseLost {
+            queue: self.queue.clone(),
+            id: self.id.clone(),
+        }
     }
 }
 

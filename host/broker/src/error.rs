@@ -19,12 +19,26 @@ pub enum BrokerError {
     /// The broker was closed.
     #[error("broker is closed")]
     Closed,
+    /// The delivery's lease ended and the message was (or may have been) handed out again, so
+    /// this renew or settle changed nothing: the new holder owns the message now and settles it.
+    /// See "Late settles" on [`crate::Lease`]. Not transient: trying again cannot succeed.
+    #[error(
+        "lease of message {id:?} on queue {queue:?} was lost: it ended before being renewed or \
+         settled and the message was delivered again; this settle changed nothing"
+    )]
+    LeaseLost { queue: String, id: String },
 }
 
 impl BrokerError {
     /// Transient errors are worth retrying after a backoff.
     pub fn is_transient(&self) -> bool {
         matches!(self, BrokerError::Unavailable(_))
+    }
+
+    /// The settle or renew came too late: another delivery of the message owns it now (the
+    /// caller must not count or record this delivery's outcome as final).
+    pub fn is_lease_lost(&self) -> bool {
+        matches!(self, BrokerError::LeaseLost { .. })
     }
 }
 

@@ -366,3 +366,59 @@ pub async fn fetch_wait_wakes_on_publish(broker: Arc<dyn Broker>) {
     })
     .await;
 }
+
+/// Fetch with [`LEASE`], let the lease end, and wait for the redelivery (held with a long lease).
+async fn lose_lease(broker: &Arc<dyn Broker>, q: &str, id: &str) -> (Delivery, Delivery) {
+    publish(broker, q, vec![msg(id)]).await;
+    let mut first = broker.fetch(q, 1, LEASE, DEADLINE).await.expect("fetch");
+    let first = first.pop().expect("one message was published");
+    let again = fetch_one(broker, q).await;
+    assert_eq!(again.message().id, id, "the redelivery is the same message");
+    (first, again)
+}
+
+fn assert_lease_lost(result: Result<(), BrokerError>, what: &str) {
+    assert!(
+        matches!(result, Err(BrokerError::LeaseLost { .. })),
+        "{what} after the message was delivered again must fail with LeaseLost, got {result:?}"
+    );
+}
+
+/// The late-settle rule of `Lease`: once the message was handed out again, the old holder's
+/// settle fails with `LeaseLost` and changes nothing.
+pub async fn late_settle_is_lease_lost(broker: Arc<dyn Broker>) {
+    let q = unique("late");
+    // A late ack must not remove the message the new holder runs.
+    let (old, new) = lose_lease(&broker, &q, "a").await;
+    assert_lease_lost(old.settle(Settlement::Ack).await, "a late ack");
+    new.renew(LONG_LEASE)
+        .await
+        .expect("the new holder still holds the message after a late ack");
+    assert_eq!(broker.counts(&q).await.expect("counts").leased, 1);
+    // A late retry must not put a second copy back.
+    let (old_b, new_b) = lose_lease(&broker, &q, "b").await;
+    let zero = Duration::ZERO;
+    assert_lease_lost(
+        old_b.settle(Settlement::Retry { after: zero }).await,
+        "a late retry",
+    );
+    // A late dead-letter must not move the message anywhere.
+    let (old_c, new_c) = lose_lease(&broker, &q, "c").await;
+    let reason = "late".to_owned();
+    assert_lease_lost(
+        old_c.settle(Settlement::DeadLetter { reason }).await,
+        "a late dead-letter",
+    );
+    assert_empty(&broker, &q, "a late settle made no second copy").await;
+    let dead = broker.dead_letters(&q, 10).await.expect("list dead letters");
+    assert!(dead.is_empty(), "a late dead-letter moved it: {dead:?}");
+    for d in [new, new_b, new_c] {
+        settle(d, Settlement::Ack).await;
+    }
+    let counts = broker.counts(&q).await.expect("counts");
+    assert_eq!(
+        (counts.ready, counts.delayed, counts.leased, counts.dead),
+        (0, 0, 0, 0),
+        "the new holders' acks removed everything: {counts:?}"
+    );
+}

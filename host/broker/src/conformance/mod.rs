@@ -112,6 +112,7 @@ macro_rules! broker_conformance {
             batch_publish_1000,
             concurrent_consumers_disjoint,
             fetch_wait_wakes_on_publish,
+            late_settle_is_lease_lost,
         );
     };
 }
