@@ -16,7 +16,7 @@ use wasmboost_broker::{
 use crate::config::BeanstalkConfig;
 use crate::conn::{Held, Link};
 use crate::error::unexpected;
-use crate::lease::BeanstalkLease;
+use crate::lease::{BeanstalkLease, Reservation};
 use crate::pool::{QueuePool, ReserveLink};
 use crate::proto::{Command, Reply, stat_u64};
 use crate::tube::{self, JobStats};
@@ -175,16 +175,15 @@ impl BeanstalkBroker {
             let ttr = Duration::from_secs(stat_u64(&yaml, "ttr").max(1));
             let message = tube::message(&pool.queue, id, &body, js, now);
             let token = rl.hold(id, ttr, lease);
-            let lease = BeanstalkLease::new(
-                Arc::clone(&self.shared),
-                Arc::clone(rl),
+            let reservation = Reservation {
+                link: Arc::clone(rl),
                 generation,
-                id,
+                job: id,
                 token,
-                js.pri,
+                pri: js.pri,
                 ttr,
-                message.clone(),
-            );
+            };
+            let lease = BeanstalkLease::new(Arc::clone(&self.shared), reservation, message.clone());
             out.push(Delivery::new(message, Box::new(lease)));
         }
         Ok(out)

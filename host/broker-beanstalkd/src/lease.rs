@@ -23,6 +23,17 @@ use crate::pool::ReserveLink;
 use crate::proto::{Command, Reply};
 use crate::tube;
 
+/// One reservation of a job, as a fetch made it.
+#[derive(Debug)]
+pub(crate) struct Reservation {
+    pub link: Arc<ReserveLink>,
+    pub generation: u64,
+    pub job: u64,
+    pub token: u64,
+    pub pri: u32,
+    pub ttr: Duration,
+}
+
 pub(crate) struct BeanstalkLease {
     shared: Arc<Shared>,
     link: Arc<ReserveLink>,
@@ -37,16 +48,15 @@ pub(crate) struct BeanstalkLease {
 }
 
 impl BeanstalkLease {
-    pub(crate) fn new(
-        shared: Arc<Shared>,
-        link: Arc<ReserveLink>,
-        generation: u64,
-        job: u64,
-        token: u64,
-        pri: u32,
-        ttr: Duration,
-        message: Message,
-    ) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, reservation: Reservation, message: Message) -> Self {
+        let Reservation {
+            link,
+            generation,
+            job,
+            token,
+            pri,
+            ttr,
+        } = reservation;
         BeanstalkLease {
             shared,
             link,

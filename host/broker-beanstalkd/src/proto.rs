@@ -139,11 +139,12 @@ impl Decoder for Proto {
         };
         // Replies with a data block: `<HEAD> [<id>] <bytes>\r\n<data>\r\n`.
         let with_data = match head {
-            "RESERVED" | "FOUND" => Some((Some(num()?), num()?)),
-            "OK" => Some((None, num()?)),
+            "RESERVED" => Some((Data::Reserved(num()?), num()?)),
+            "FOUND" => Some((Data::Found(num()?), num()?)),
+            "OK" => Some((Data::Ok, num()?)),
             _ => None,
         };
-        if let Some((id, len)) = with_data {
+        if let Some((kind, len)) = with_data {
             let len = usize::try_from(len)
                 .ok()
                 .filter(|&l| l <= MAX_DATA)
@@ -159,10 +160,10 @@ impl Decoder for Proto {
             src.advance(end + 2);
             let body = src.split_to(len).freeze();
             src.advance(2);
-            return Ok(Some(match (head, id) {
-                ("RESERVED", Some(id)) => Reply::Reserved { id, body },
-                ("FOUND", Some(id)) => Reply::Found { id, body },
-                _ => Reply::Ok(body),
+            return Ok(Some(match kind {
+                Data::Reserved(id) => Reply::Reserved { id, body },
+                Data::Found(id) => Reply::Found { id, body },
+                Data::Ok => Reply::Ok(body),
             }));
         }
         let reply = match head {
@@ -181,6 +182,14 @@ impl Decoder for Proto {
         src.advance(end + 2);
         Ok(Some(reply))
     }
+}
+
+/// Which reply a data block belongs to.
+#[derive(Debug, Clone, Copy)]
+enum Data {
+    Reserved(u64),
+    Found(u64),
+    Ok,
 }
 
 fn malformed(raw: &[u8]) -> ProtoError {
