@@ -144,11 +144,11 @@ impl BeanstalkBroker {
             lease,
         } = want;
         let mut jobs = Vec::new();
-        let first = held.one(Command::ReserveWithTimeout(wait_secs)).await?;
-        collect(first, &mut jobs)?;
+        for reply in held.call(reserves(1, wait_secs)).await? {
+            collect(reply, &mut jobs)?;
+        }
         if jobs.len() == 1 && max > 1 {
-            let more = vec![Command::ReserveWithTimeout(0); max - 1];
-            for reply in held.call(more).await? {
+            for reply in held.call(reserves(max - 1, 0)).await? {
                 collect(reply, &mut jobs)?;
             }
         }
@@ -200,10 +200,25 @@ struct Want {
     lease: Duration,
 }
 
+/// `n` reserves, the first waiting up to `wait_secs`, then a harmless `list-tube-used`.
+///
+/// Why the last one: beanstalkd 1.12 stops timing out the jobs a connection holds when a
+/// `reserve-with-timeout` that found nothing is the last command it got (the connection is not
+/// scheduled again until its next command), so a job whose holder died in spirit would stay
+/// reserved for good. Any later command puts the connection back on the schedule; the
+/// `tests/beanstalkd.rs` test `ttr_runs_out_after_an_empty_reserve` shows the difference.
+fn reserves(n: usize, wait_secs: u32) -> Vec<Command> {
+    let mut cmds = Vec::with_capacity(n + 1);
+    cmds.push(Command::ReserveWithTimeout(wait_secs));
+    cmds.extend((1..n).map(|_| Command::ReserveWithTimeout(0)));
+    cmds.push(Command::ListTubeUsed);
+    cmds
+}
+
 fn collect(reply: Reply, jobs: &mut Vec<(u64, bytes::Bytes)>) -> Result<(), BrokerError> {
     match reply {
         Reply::Reserved { id, body } => jobs.push((id, body)),
-        Reply::TimedOut | Reply::DeadlineSoon => {}
+        Reply::TimedOut | Reply::DeadlineSoon | Reply::Using(_) => {}
         other => return Err(unexpected("reserve-with-timeout", &other)),
     }
     Ok(())

@@ -38,6 +38,7 @@ pub(crate) enum Command {
     Peek(u64),
     StatsJob(u64),
     StatsTube(String),
+    ListTubeUsed,
 }
 
 /// A reply from the server.
@@ -109,6 +110,7 @@ impl Encoder<Command> for Proto {
             Command::Peek(id) => format!("peek {id}"),
             Command::StatsJob(id) => format!("stats-job {id}"),
             Command::StatsTube(tube) => format!("stats-tube {tube}"),
+            Command::ListTubeUsed => "list-tube-used".to_owned(),
         };
         dst.reserve(line.len() + 2);
         dst.put_slice(line.as_bytes());

@@ -2,9 +2,15 @@
 //! through the group-committing acker; retries, requeues and dead letters run a script that first
 //! checks this host still holds the entry, so a host whose lease ended cannot put a second copy
 //! back after another host took the message over.
+//!
+//! Late settles (see `wasmboost_broker::Lease`): a settle whose script finds another consumer
+//! holding the entry returns `LeaseLost`; an ack made after half the lease is fenced by a renew
+//! first (plain `XACK` would remove the entry from under the host that took it over).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use async_trait::async_trait;
 use wasmboost_broker::{BrokerError, Lease, Message, Settlement};
