@@ -183,9 +183,9 @@ mod tests {
 
     #[test]
     fn garbage_values_count_as_missing() {
-        let pairs = [(ATTEMPT, "zero"), (REQUEUES, "-3"), (PRIORITY, "200"), (ID, "")];
+        let pairs = [(ATTEMPT, "zero"), (REQUEUES, "-3"), (PRIORITY, "300"), (ID, "")];
         let m = WireFields::from_pairs(pairs).to_message("q", Bytes::new(), fallback());
         assert_eq!((m.attempt, m.requeues, m.id.as_str()), (1, 0, "derived"));
-        assert_eq!(m.priority, 0, "200 does not fit a u8 priority field");
+        assert_eq!(m.priority, 0, "300 does not fit a u8 priority field");
     }
 }
