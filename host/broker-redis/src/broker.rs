@@ -40,6 +40,8 @@ pub(crate) struct Shared {
     pub(crate) config: RedisConfig,
     pub(crate) consumer: String,
     pub(crate) acker: Acker,
+    /// Which delivery of each entry this host holds (late-settle fencing, see `lease`).
+    pub(crate) holders: crate::lease::Holders,
     /// When this host last scanned each queue for expired leases.
     reclaimed_at: Mutex<HashMap<String, Instant>>,
     closed: AtomicBool,
@@ -69,6 +71,7 @@ impl RedisBroker {
             config,
             consumer,
             acker,
+            holders: crate::lease::Holders::default(),
             reclaimed_at: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
         };

@@ -5,8 +5,12 @@
 //!
 //! Late settles (see `wasmboost_broker::Lease`): a settle whose script finds another consumer
 //! holding the entry returns `LeaseLost`; an ack made after half the lease is fenced by a renew
-//! first (plain `XACK` would remove the entry from under the host that took it over).
+//! first (plain `XACK` would remove the entry from under the host that took it over). When this
+//! same host took the entry over (one consumer name per host), the scripts cannot tell the two
+//! deliveries apart: [`Holders`] gives each delivery a token, and only the latest may act.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -22,6 +26,38 @@ use crate::fields::to_fields;
 use crate::reply::int;
 use crate::scripts::{RENEW, SETTLE};
 
+/// The latest delivery of each entry this host holds: a token per delivery.
+#[derive(Debug, Default)]
+pub(crate) struct Holders {
+    next: AtomicU64,
+    current: Mutex<HashMap<String, u64>>,
+}
+
+impl Holders {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        // Only a map of tokens: a panic elsewhere cannot leave it half-updated.
+        self.current.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A new delivery of `key`: its token (any earlier delivery's token stops holding).
+    fn take(&self, key: &str) -> u64 {
+        let token = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        self.map().insert(key.to_owned(), token);
+        token
+    }
+
+    fn holds(&self, key: &str, token: u64) -> bool {
+        self.map().get(key) == Some(&token)
+    }
+
+    fn release(&self, key: &str, token: u64) {
+        let mut map = self.map();
+        if map.get(key) == Some(&token) {
+            map.remove(key);
+        }
+    }
+}
+
 pub(crate) struct RedisLease {
     shared: Arc<Shared>,
     queue: String,
@@ -32,6 +68,15 @@ pub(crate) struct RedisLease {
     /// Past this, another host may have reclaimed the entry: an ack renews first.
     fence_after: Mutex<Instant>,
     lease_ms: u64,
+    /// This delivery in `Shared::holders`.
+    key: String,
+    token: u64,
+}
+
+impl Drop for RedisLease {
+    fn drop(&mut self) {
+        self.shared.holders.release(&self.key, self.token);
+    }
 }
 
 impl RedisLease {
@@ -43,7 +88,11 @@ impl RedisLease {
         message: &Message,
         lease_ms: u64,
     ) -> Self {
+        let key = format!("{queue}\n{level}\n{entry_id}");
+        let token = shared.holders.take(&key);
         RedisLease {
+            key,
+            token,
             shared,
             queue: queue.to_owned(),
             level,
@@ -61,6 +110,17 @@ impl RedisLease {
         }
     }
 
+    /// Before a settle: a late one renews first, proving (and keeping) the hold.
+    async fn fence(&self) -> Result<(), BrokerError> {
+        if self.late() {
+            self.renew(Duration::from_millis(self.lease_ms)).await
+        } else if self.shared.holders.holds(&self.key, self.token) {
+            Ok(())
+        } else {
+            Err(self.lost())
+        }
+    }
+
     fn late(&self) -> bool {
         Instant::now() >= *self.fence_after.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -72,6 +132,7 @@ impl RedisLease {
         reason: &str,
         message: &Message,
     ) -> Result<(), BrokerError> {
+        self.fence().await?;
         let s = &self.shared;
         let mut inv = SETTLE.prepare_invoke();
         inv.arg(s.keys.queue(&self.queue))
@@ -106,6 +167,10 @@ fn fence_after(lease_ms: u64) -> Instant {
 #[async_trait]
 impl Lease for RedisLease {
     async fn renew(&self, lease: Duration) -> Result<(), BrokerError> {
+        if !self.shared.holders.holds(&self.key, self.token) {
+            // This host took the entry over after the lease ended: a newer delivery holds it.
+            return Err(self.lost());
+        }
         let s = &self.shared;
         let lease_ms = u64::try_from(lease.as_millis())
             .unwrap_or(u64::MAX)
@@ -135,11 +200,9 @@ impl Lease for RedisLease {
         let mut m = self.message.clone();
         match settlement {
             Settlement::Ack => {
-                if self.late() {
-                    // Renewing proves this host still holds the entry, and keeps it held
-                    // until the ack below lands.
-                    self.renew(Duration::from_millis(self.lease_ms)).await?;
-                }
+                // Renewing (when late) proves this host still holds the entry, and keeps it
+                // held until the ack below lands.
+                self.fence().await?;
                 let stream = self.shared.keys.stream(&self.queue, self.level);
                 self.shared.acker.ack(stream, self.entry_id.clone()).await
             }
