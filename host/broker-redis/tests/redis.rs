@@ -188,10 +188,13 @@ async fn a_dead_consumers_leases_are_reclaimed_by_a_live_one() {
         pending.contains("lives") && !pending.contains("dies"),
         "{pending}"
     );
-    // The dead host wakes up and requeues: it no longer holds the entry, so no copy appears.
-    late.settle(Settlement::Requeue)
-        .await
-        .expect("a late settle is not an error");
+    // The dead host wakes up and requeues: it no longer holds the entry, so no copy appears,
+    // and it is told so (the late-settle rule on `wasmboost_broker::Lease`).
+    let settled = late.settle(Settlement::Requeue).await;
+    assert!(
+        matches!(settled, Err(BrokerError::LeaseLost { .. })),
+        "a late settle is LeaseLost: {settled:?}"
+    );
     assert_eq!(live_host.counts("work").await.expect("counts").ready, 0);
     for d in taken {
         d.settle(Settlement::Ack).await.expect("ack");
