@@ -205,8 +205,9 @@ struct Want {
 /// Why the last one: beanstalkd 1.12 stops timing out the jobs a connection holds when a
 /// `reserve-with-timeout` that found nothing is the last command it got (the connection is not
 /// scheduled again until its next command), so a job whose holder died in spirit would stay
-/// reserved for good. Any later command puts the connection back on the schedule; the
-/// `tests/beanstalkd.rs` test `ttr_runs_out_after_an_empty_reserve` shows the difference.
+/// reserved for good. Any later command puts the connection back on the schedule. Without it
+/// the conformance tests `lease_expiry_redelivers` and `late_settle_is_lease_lost` fail (the
+/// redelivery never comes).
 fn reserves(n: usize, wait_secs: u32) -> Vec<Command> {
     let mut cmds = Vec::with_capacity(n + 1);
     cmds.push(Command::ReserveWithTimeout(wait_secs));

@@ -40,6 +40,13 @@ const SPARE_IDLE: usize = 2;
 /// beanstalkd answers `DEADLINE_SOON` to a reserve on a connection holding a job this close to
 /// its TTR: such a connection does not count as idle.
 pub(crate) const SAFETY_MARGIN: Duration = Duration::from_secs(1);
+/// How long after a job's TTR ran out (on our clock, which runs behind the server's deadline)
+/// the keeper pokes its connection with a harmless command. beanstalkd 1.12 does not reliably
+/// time out the jobs of a connection that sends nothing (its timer for the connection can be
+/// dropped: seen here about half the time, with the job still reserved 15 s past a 2 s TTR);
+/// the next command on the connection puts it back on the timer, and the job is released at
+/// once. A live host thus gets a job whose lease ended back one TTR after the lease ended.
+const POKE_AFTER: Duration = Duration::from_millis(50);
 
 /// One reservation held on a connection.
 #[derive(Debug, Clone, Copy)]
@@ -121,7 +128,7 @@ impl ReserveLink {
             keep_until: now + lease,
         };
         self.held().insert(job, entry);
-        self.keep.file((job, token), now + ttr / 2);
+        self.keep.file((job, token), next_keep(now, ttr, entry.keep_until));
         token
     }
 
@@ -143,13 +150,17 @@ impl ReserveLink {
     /// `job` was touched now; `lease`, if given, is the caller's new lease.
     pub(crate) fn touched(&self, job: u64, token: u64, lease: Option<Duration>) {
         let now = Instant::now();
-        if let Some(e) = self.held().get_mut(&job)
-            && e.token == token
-        {
-            e.until = now + e.ttr;
-            if let Some(lease) = lease {
-                e.keep_until = now + lease;
-            }
+        let mut held = self.held();
+        let Some(e) = held.get_mut(&job).filter(|e| e.token == token) else {
+            return;
+        };
+        e.until = now + e.ttr;
+        if let Some(lease) = lease {
+            e.keep_until = now + lease;
+            // The keeper must look again by then (a longer lease than it knew, or a shorter).
+            let at = next_keep(now, e.ttr, e.keep_until);
+            drop(held);
+            self.keep.file((job, token), at);
         }
     }
 
@@ -166,41 +177,65 @@ impl ReserveLink {
         self.acks.submit((generation, job)).await
     }
 
-    /// Touch every due job whose caller's lease is still running, in one pipelined write, and
-    /// file each again; a job whose lease ran out is left to its TTR (then delivered again).
+    /// The keeper's round for the jobs that came due: touch (in one pipelined write) those whose
+    /// caller's lease still runs, and file them again; for those whose lease ended, wait until
+    /// their TTR has run out on the server and then poke the connection (see `POKE_AFTER`).
     async fn keep_due(&self, due: Vec<(u64, u64)>) {
         let now = Instant::now();
-        let jobs: Vec<(u64, u64)> = {
+        let (mut touch, mut poke) = (Vec::new(), Vec::new());
+        {
             let held = self.held();
-            due.into_iter()
-                .filter(|(job, token)| {
-                    held.get(job)
-                        .is_some_and(|e| e.token == *token && e.keep_until > now)
-                })
-                .collect()
-        };
-        if jobs.is_empty() {
+            for (job, token) in due {
+                let Some(e) = held.get(&job).filter(|e| e.token == token) else {
+                    continue; // settled, or reserved again since
+                };
+                if e.keep_until > now {
+                    touch.push((job, token));
+                } else if e.until + POKE_AFTER > now {
+                    self.keep.file((job, token), e.until + POKE_AFTER);
+                } else {
+                    poke.push((job, token));
+                }
+            }
+        }
+        if touch.is_empty() && poke.is_empty() {
             return;
         }
         let Some(mut conn) = self.link.lock_generation(self.link.generation()).await else {
             return;
         };
-        let cmds = jobs.iter().map(|(job, _)| Command::Touch(*job)).collect();
+        let mut cmds: Vec<Command> = touch.iter().map(|(job, _)| Command::Touch(*job)).collect();
+        if !poke.is_empty() {
+            cmds.push(Command::ListTubeUsed);
+        }
         let Ok(replies) = conn.call(cmds).await else {
             // The connection broke: beanstalkd put every job of it back.
             return;
         };
         drop(conn);
-        for ((job, token), reply) in jobs.into_iter().zip(replies) {
+        for ((job, token), reply) in touch.into_iter().zip(replies) {
             if reply == Reply::Touched {
                 self.touched(job, token, None);
                 let ttr = self.held().get(&job).map_or(Duration::ZERO, |e| e.ttr);
-                self.keep.file((job, token), Instant::now() + ttr / 2);
+                self.keep.file((job, token), next_keep(now, ttr, self.keep_until(job)));
             } else {
                 self.forget(job, token);
             }
         }
+        // Their TTR ran out: beanstalkd puts them back now that the connection was poked.
+        for (job, token) in poke {
+            self.forget(job, token);
+        }
     }
+
+    fn keep_until(&self, job: u64) -> Instant {
+        self.held().get(&job).map_or_else(Instant::now, |e| e.keep_until)
+    }
+}
+
+/// When to look at a kept job next: at half its TTR, or when its caller's lease ends if sooner.
+fn next_keep(now: Instant, ttr: Duration, keep_until: Instant) -> Instant {
+    (now + ttr / 2).min(keep_until.max(now))
 }
 
 /// The keeper task of one connection: touches its jobs at half their TTR while their callers'

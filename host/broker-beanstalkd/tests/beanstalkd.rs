@@ -234,3 +234,36 @@ async fn a_greenstalk_producer_json_body_is_delivered() {
     assert_eq!((again.message().id.as_str(), again.message().attempt), (m.id.as_str(), 2));
     again.settle(Settlement::Ack).await.expect("ack");
 }
+
+/// A delivery dropped unsettled comes back one TTR after its lease ended, every time.
+/// beanstalkd 1.12 alone does not guarantee that: it can drop its timer for a connection that
+/// sends nothing, leaving the job reserved until the connection's next command (the broker's
+/// keeper pokes the connection once the TTR has run out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_delivery_comes_back_after_its_ttr_every_time() {
+    let server = BeanstalkdServer::start();
+    let config = BeanstalkConfig {
+        ttr_secs: 1,
+        ..BeanstalkConfig::with_addr(server.addr())
+    };
+    let b = BeanstalkBroker::connect(config).await.expect("connect");
+    let lease = Duration::from_millis(200);
+    for round in 0..6 {
+        b.publish("dropped", vec![msg(&format!("r{round}"))])
+            .await
+            .expect("publish");
+        let first = b.fetch("dropped", 1, lease, Duration::from_secs(5)).await.expect("fetch");
+        assert_eq!(first.len(), 1);
+        let dropped_at = Instant::now();
+        drop(first);
+        let again = fetch_one(&b, "dropped", Duration::from_secs(10)).await;
+        let took = dropped_at.elapsed();
+        let again = again.unwrap_or_else(|| panic!("round {round}: not delivered again in 10 s"));
+        assert!(
+            took < Duration::from_millis(2_500),
+            "round {round}: back after {took:?}, TTR 1 s"
+        );
+        assert_eq!(again.message().redeliveries, 1);
+        again.settle(Settlement::Ack).await.expect("ack");
+    }
+}
