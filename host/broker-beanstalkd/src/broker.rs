@@ -9,8 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use wasmboost_broker::networked::wire::WireFields;
 use wasmboost_broker::{
-    Broker, BrokerError, DeadLetter, Delivery, NewMessage, QueueCounts, now_ms,
-    validate_queue_name,
+    Broker, BrokerError, DeadLetter, Delivery, NewMessage, QueueCounts, now_ms, validate_queue_name,
 };
 
 use crate::config::BeanstalkConfig;
@@ -284,7 +283,11 @@ impl Broker for BeanstalkBroker {
         // Nothing ready: wait on a connection that holds nothing, so no settle waits behind it.
         // beanstalkd waits whole seconds: round up (a fetch may wait up to a second longer).
         let wait_secs = tube::secs_ceil(wait);
-        for rl in pool.idle().into_iter().chain(std::iter::once_with(|| pool.fresh())) {
+        for rl in pool
+            .idle()
+            .into_iter()
+            .chain(std::iter::once_with(|| pool.fresh()))
+        {
             let Some(held) = rl.link.try_lock().await else {
                 continue;
             };

@@ -13,11 +13,19 @@ use crate::proto::{Command, ProtoError, Reply};
 /// Cycle `n` jobs of `body` through `tube`, `depth` at a time: put `depth` jobs, reserve them,
 /// delete them, each step one pipelined write (`depth` 1 is the plain put/reserve/delete loop,
 /// one round trip per command). How long it took.
-pub async fn cycle(addr: &str, tube: &str, n: usize, depth: usize, body: Bytes) -> Result<Duration, String> {
+pub async fn cycle(
+    addr: &str,
+    tube: &str,
+    n: usize,
+    depth: usize,
+    body: Bytes,
+) -> Result<Duration, String> {
     let err = |e: ProtoError| e.to_string();
     let mut conn = Conn::open(addr).await.map_err(|e| e.to_string())?;
     conn.watch_only(tube).await.map_err(err)?;
-    conn.call(vec![Command::Use(tube.to_owned())]).await.map_err(err)?;
+    conn.call(vec![Command::Use(tube.to_owned())])
+        .await
+        .map_err(err)?;
     let depth = depth.max(1);
     let started = Instant::now();
     let mut done = 0;

@@ -102,7 +102,10 @@ impl BeanstalkConfig {
     pub fn validate(&self) -> Result<(), ConnectError> {
         let bad = |what: String| Err(ConnectError::Config(what));
         let hp = self.host_port();
-        if hp.rsplit_once(':').is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err()) {
+        if hp
+            .rsplit_once(':')
+            .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+        {
             return bad(format!("addr {:?} is not host:port", self.addr));
         }
         let prefix_ok = self

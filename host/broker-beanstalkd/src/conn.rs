@@ -14,7 +14,7 @@ use tokio_util::codec::Framed;
 use wasmboost_broker::BrokerError;
 use wasmboost_broker::networked::backoff::Backoff;
 
-use crate::proto::{Command, ProtoError, Proto, Reply};
+use crate::proto::{Command, Proto, ProtoError, Reply};
 
 /// A connect that takes longer than this has failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -130,7 +130,8 @@ impl Link {
     /// reserved went back to their tubes).
     pub(crate) async fn lock_generation(&self, generation: u64) -> Option<Held<'_>> {
         let slot = self.slot.lock().await;
-        (slot.conn.is_some() && self.generation() == generation).then_some(Held { slot, link: self })
+        (slot.conn.is_some() && self.generation() == generation)
+            .then_some(Held { slot, link: self })
     }
 
     async fn ready<'a>(&'a self, mut slot: MutexGuard<'a, Slot>) -> Result<Held<'a>, BrokerError> {
@@ -185,7 +186,9 @@ impl Held<'_> {
     /// moves the link to a new generation.
     pub(crate) async fn call(&mut self, cmds: Vec<Command>) -> Result<Vec<Reply>, BrokerError> {
         let Some(conn) = self.slot.conn.as_mut() else {
-            return Err(BrokerError::Unavailable("beanstalkd connection is down".into()));
+            return Err(BrokerError::Unavailable(
+                "beanstalkd connection is down".into(),
+            ));
         };
         match conn.call(cmds).await {
             Ok(replies) => Ok(replies),

@@ -73,7 +73,11 @@ struct Listed {
 
 /// Reserve every reason of `queue` on `conn` (held until `conn` is dropped) with the jobs they
 /// name, oldest first. Reasons whose job is gone are deleted on the way.
-async fn reserve_all(shared: &Shared, conn: &mut Conn, queue: &str) -> Result<Vec<Listed>, BrokerError> {
+async fn reserve_all(
+    shared: &Shared,
+    conn: &mut Conn,
+    queue: &str,
+) -> Result<Vec<Listed>, BrokerError> {
     conn.watch_only(&shared.dead_tube(queue)).await?;
     let mut records = Vec::new();
     loop {
@@ -105,8 +109,8 @@ async fn reserve_all(shared: &Shared, conn: &mut Conn, queue: &str) -> Result<Ve
     let now = now_ms();
     for ((record_id, record), pair) in records.into_iter().zip(replies.chunks(2)) {
         let letter = match pair {
-            [Reply::Found { id, body }, Reply::Ok(yaml)] => {
-                (stat(yaml, "state") == Some("buried")).then(|| {
+            [Reply::Found { id, body }, Reply::Ok(yaml)] => (stat(yaml, "state") == Some("buried"))
+                .then(|| {
                     let js = JobStats {
                         pri: u32::try_from(stat_u64(yaml, "pri")).unwrap_or(u32::MAX),
                         age_secs: stat_u64(yaml, "age"),
@@ -118,8 +122,7 @@ async fn reserve_all(shared: &Shared, conn: &mut Conn, queue: &str) -> Result<Ve
                         reason: record.reason.clone(),
                         dead_ms: record.dead_ms,
                     }
-                })
-            }
+                }),
             _ => {
                 gone.push(Command::Delete(record_id));
                 continue;
@@ -198,9 +201,15 @@ pub(crate) async fn replay(
         drop(held);
         // Put before delete: a failure in between leaves a copy, never nothing.
         let replies = conn
-            .call(vec![Command::Delete(l.record.job), Command::Delete(l.record_id)])
+            .call(vec![
+                Command::Delete(l.record.job),
+                Command::Delete(l.record_id),
+            ])
             .await?;
-        if let Some(r) = replies.iter().find(|r| !matches!(r, Reply::Deleted | Reply::NotFound)) {
+        if let Some(r) = replies
+            .iter()
+            .find(|r| !matches!(r, Reply::Deleted | Reply::NotFound))
+        {
             return Err(unexpected("delete of a replayed dead letter", r));
         }
         moved += 1;

@@ -158,10 +158,13 @@ impl BeanstalkLease {
         let queue = &self.message.queue;
         let record_id = crate::dead::put_record(&self.shared, queue, &record).await?;
         let buried = match self.held().await {
-            Ok(mut held) => match held.one(Command::Bury {
-                id: self.job,
-                pri: self.pri,
-            }) .await? {
+            Ok(mut held) => match held
+                .one(Command::Bury {
+                    id: self.job,
+                    pri: self.pri,
+                })
+                .await?
+            {
                 Reply::Buried(None) => Ok(()),
                 Reply::NotFound => Err(self.lost()),
                 other => Err(unexpected(&format!("bury {}", self.job), &other)),

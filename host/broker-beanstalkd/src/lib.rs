@@ -10,7 +10,7 @@
 //! - `dead`: dead letters (buried jobs and their reasons).
 //! - `tube`: tube names, priority and delay mappings, the header in front of our jobs' bodies.
 //! - `conn`: connections that reconnect with backoff; `proto`: the protocol codec.
-//! - [`error`]: [`ConnectError`].
+//! - [`error`]: setup errors ([`ConnectError`]) and how connection errors map onto the seam.
 //! - [`ceiling`]: the raw put/reserve/delete ceiling with the same client, for the benchmark.
 
 pub mod broker;

@@ -128,7 +128,8 @@ impl ReserveLink {
             keep_until: now + lease,
         };
         self.held().insert(job, entry);
-        self.keep.file((job, token), next_keep(now, ttr, entry.keep_until));
+        self.keep
+            .file((job, token), next_keep(now, ttr, entry.keep_until));
         token
     }
 
@@ -217,7 +218,8 @@ impl ReserveLink {
             if reply == Reply::Touched {
                 self.touched(job, token, None);
                 let ttr = self.held().get(&job).map_or(Duration::ZERO, |e| e.ttr);
-                self.keep.file((job, token), next_keep(now, ttr, self.keep_until(job)));
+                self.keep
+                    .file((job, token), next_keep(now, ttr, self.keep_until(job)));
             } else {
                 self.forget(job, token);
             }
@@ -229,7 +231,9 @@ impl ReserveLink {
     }
 
     fn keep_until(&self, job: u64) -> Instant {
-        self.held().get(&job).map_or_else(Instant::now, |e| e.keep_until)
+        self.held()
+            .get(&job)
+            .map_or_else(Instant::now, |e| e.keep_until)
     }
 }
 
@@ -306,7 +310,12 @@ pub(crate) struct QueuePool {
 }
 
 impl QueuePool {
-    pub(crate) fn new(queue: &str, tube: String, addr: &str, reconnect: (Duration, Duration)) -> Self {
+    pub(crate) fn new(
+        queue: &str,
+        tube: String,
+        addr: &str,
+        reconnect: (Duration, Duration),
+    ) -> Self {
         QueuePool {
             queue: queue.to_owned(),
             tube,
@@ -356,7 +365,11 @@ impl QueuePool {
     }
 
     fn add(&self, links: &mut Vec<Arc<ReserveLink>>) -> Arc<ReserveLink> {
-        let link = Arc::new(Link::new(&self.addr, Some(self.tube.clone()), self.reconnect));
+        let link = Arc::new(Link::new(
+            &self.addr,
+            Some(self.tube.clone()),
+            self.reconnect,
+        ));
         let rl = ReserveLink::new(link);
         links.push(Arc::clone(&rl));
         rl

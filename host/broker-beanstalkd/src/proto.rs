@@ -251,7 +251,10 @@ mod tests {
         };
         assert_eq!(encode(release), b"release 9 3 4\r\n");
         assert_eq!(encode(Command::Bury { id: 9, pri: 3 }), b"bury 9 3\r\n");
-        assert_eq!(encode(Command::StatsTube("a.b".into())), b"stats-tube a.b\r\n");
+        assert_eq!(
+            encode(Command::StatsTube("a.b".into())),
+            b"stats-tube a.b\r\n"
+        );
     }
 
     /// Replies recorded from beanstalkd 1.12 (pipelined, as one read returned them).
@@ -296,7 +299,7 @@ releases: 1\nburies: 0\nkicks: 0\n\r\n";
 
     #[test]
     fn stats_yaml_is_read_by_key() {
-        let yaml = match decode_all(&STATS_JOB[..]).pop() {
+        let yaml = match decode_all(STATS_JOB).pop() {
             Some(Reply::Ok(yaml)) => yaml,
             other => panic!("expected OK, got {other:?}"),
         };
@@ -355,6 +358,9 @@ releases: 1\nburies: 0\nkicks: 0\n\r\n";
             assert!(Proto.decode(&mut buf).is_err(), "{raw:?} must be refused");
         }
         let mut long = BytesMut::from(&vec![b'A'; MAX_LINE + 1][..]);
-        assert!(Proto.decode(&mut long).is_err(), "an endless line is refused");
+        assert!(
+            Proto.decode(&mut long).is_err(),
+            "an endless line is refused"
+        );
     }
 }

@@ -89,7 +89,10 @@ pub(crate) fn message(queue: &str, id: u64, job: &Bytes, stats: JobStats, now: u
     let mut m = fields.to_message(queue, body, fallback);
     let small = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
     m.attempt = m.attempt.saturating_add(small(stats.releases));
-    let extra = stats.reserves.saturating_sub(1).saturating_sub(stats.releases);
+    let extra = stats
+        .reserves
+        .saturating_sub(1)
+        .saturating_sub(stats.releases);
     m.redeliveries = m.redeliveries.saturating_add(small(extra));
     m
 }
@@ -121,13 +124,20 @@ mod tests {
         for p in 0..=MAX_PRIORITY {
             assert_eq!(from_pri(to_pri(p)), p);
             if p > 0 {
-                assert!(to_pri(p) < to_pri(p - 1), "higher wasmboost priority runs first");
+                assert!(
+                    to_pri(p) < to_pri(p - 1),
+                    "higher wasmboost priority runs first"
+                );
             }
         }
         assert_eq!(from_pri(1 << 31), 0, "beanstalkc's default is normal");
         assert_eq!(from_pri(PRI_NORMAL), 0, "greenstalk's default is normal");
         assert_eq!(from_pri(0), MAX_PRIORITY, "the most urgent is the max");
-        assert_eq!(from_pri(PRI_NORMAL - 1), 1, "anything more urgent is at least 1");
+        assert_eq!(
+            from_pri(PRI_NORMAL - 1),
+            1,
+            "anything more urgent is at least 1"
+        );
     }
 
     #[test]
@@ -165,7 +175,11 @@ mod tests {
         assert_eq!(got.id, derived_id("q", 7), "same job, same id");
         assert_ne!(derived_id("q", 8), got.id);
         let spoof = Bytes::from_static(b"wasmboost/1 not json\n{}");
-        assert_eq!(decode(&spoof).1, spoof, "a bad header leaves the body whole");
+        assert_eq!(
+            decode(&spoof).1,
+            spoof,
+            "a bad header leaves the body whole"
+        );
     }
 
     #[test]

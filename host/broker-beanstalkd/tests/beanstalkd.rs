@@ -48,8 +48,12 @@ async fn fetch_one(broker: &BeanstalkBroker, queue: &str, wait: Duration) -> Opt
 async fn dead_letters_are_buried_with_their_reason_and_replay() {
     let server = BeanstalkdServer::start();
     let b = broker(&server).await;
-    b.publish("dlq", vec![msg("poison")]).await.expect("publish");
-    let d = fetch_one(&b, "dlq", Duration::from_secs(5)).await.expect("a job");
+    b.publish("dlq", vec![msg("poison")])
+        .await
+        .expect("publish");
+    let d = fetch_one(&b, "dlq", Duration::from_secs(5))
+        .await
+        .expect("a job");
     let reason = "task trapped: out of fuel".to_owned();
     d.settle(Settlement::DeadLetter {
         reason: reason.clone(),
@@ -57,19 +61,39 @@ async fn dead_letters_are_buried_with_their_reason_and_replay() {
     .await
     .expect("dead-letter");
     // Natively buried in the queue's own tube, where beanstalkd tools see it.
-    assert_eq!(tube_stat(&server.addr(), "wasmboost.dlq", "current-jobs-buried"), 1);
-    assert!(fetch_one(&b, "dlq", Duration::ZERO).await.is_none(), "buried jobs are not delivered");
+    assert_eq!(
+        tube_stat(&server.addr(), "wasmboost.dlq", "current-jobs-buried"),
+        1
+    );
+    assert!(
+        fetch_one(&b, "dlq", Duration::ZERO).await.is_none(),
+        "buried jobs are not delivered"
+    );
     let dead = b.dead_letters("dlq", 10).await.expect("list");
     assert_eq!(dead.len(), 1);
-    assert_eq!((dead[0].message.id.as_str(), dead[0].reason.as_str()), ("poison", reason.as_str()));
+    assert_eq!(
+        (dead[0].message.id.as_str(), dead[0].reason.as_str()),
+        ("poison", reason.as_str())
+    );
     // The listing left the reasons in place.
-    assert_eq!(b.dead_letters("dlq", 10).await.expect("list again").len(), 1);
+    assert_eq!(
+        b.dead_letters("dlq", 10).await.expect("list again").len(),
+        1
+    );
     assert_eq!(b.replay_dead_letters("dlq", None).await.expect("replay"), 1);
-    let d = fetch_one(&b, "dlq", Duration::from_secs(5)).await.expect("replayed");
-    assert_eq!((d.message().id.as_str(), d.message().attempt), ("poison", 1));
+    let d = fetch_one(&b, "dlq", Duration::from_secs(5))
+        .await
+        .expect("replayed");
+    assert_eq!(
+        (d.message().id.as_str(), d.message().attempt),
+        ("poison", 1)
+    );
     d.settle(Settlement::Ack).await.expect("ack");
     assert!(b.dead_letters("dlq", 10).await.expect("list").is_empty());
-    assert_eq!(tube_stat(&server.addr(), "wasmboost.dlq", "current-jobs-buried"), 0);
+    assert_eq!(
+        tube_stat(&server.addr(), "wasmboost.dlq", "current-jobs-buried"),
+        0
+    );
 }
 
 /// Delays are whole seconds in beanstalkd and rounded up here, so a job is never visible before
@@ -90,16 +114,31 @@ async fn delays_are_never_early() {
             ..msg(&format!("d{i}"))
         };
         b.publish("delays", vec![m]).await.expect("publish");
-        let d = fetch_one(&b, "delays", Duration::from_secs(5)).await.expect("due");
+        let d = fetch_one(&b, "delays", Duration::from_secs(5))
+            .await
+            .expect("due");
         let took = published.elapsed();
-        assert!(took + early >= delay, "{delay:?} delay delivered after {took:?}");
-        assert!(took <= delay + late, "{delay:?} delay delivered only after {took:?}");
+        assert!(
+            took + early >= delay,
+            "{delay:?} delay delivered after {took:?}"
+        );
+        assert!(
+            took <= delay + late,
+            "{delay:?} delay delivered only after {took:?}"
+        );
         // A retry's delay is a native `release` delay, rounded the same way.
         let retried = Instant::now();
-        d.settle(Settlement::Retry { after: delay }).await.expect("retry");
-        let d = fetch_one(&b, "delays", Duration::from_secs(5)).await.expect("retried");
+        d.settle(Settlement::Retry { after: delay })
+            .await
+            .expect("retry");
+        let d = fetch_one(&b, "delays", Duration::from_secs(5))
+            .await
+            .expect("retried");
         let took = retried.elapsed();
-        assert!(took + early >= delay, "{delay:?} retry delivered after {took:?}");
+        assert!(
+            took + early >= delay,
+            "{delay:?} retry delivered after {took:?}"
+        );
         assert_eq!(d.message().attempt, 2, "a release counts an attempt");
         d.settle(Settlement::Ack).await.expect("ack");
     }
@@ -129,7 +168,9 @@ async fn priorities_map_onto_beanstalkd_and_foreign_jobs_sort_with_ours() {
     assert!(String::from_utf8_lossy(&yaml).contains("current-jobs-ready: 4"));
     let mut order = Vec::new();
     for _ in 0..4 {
-        let d = fetch_one(&b, "prio", Duration::from_secs(5)).await.expect("job");
+        let d = fetch_one(&b, "prio", Duration::from_secs(5))
+            .await
+            .expect("job");
         let body = String::from_utf8_lossy(&d.message().body).into_owned();
         order.push((body, d.message().priority));
         d.settle(Settlement::Ack).await.expect("ack");
@@ -144,7 +185,10 @@ async fn priorities_map_onto_beanstalkd_and_foreign_jobs_sort_with_ours() {
             ("foreign-normal", 0),
         ]
     );
-    assert!(to_pri(9) < to_pri(0), "lower beanstalkd priority runs first");
+    assert!(
+        to_pri(9) < to_pri(0),
+        "lower beanstalkd priority runs first"
+    );
 }
 
 /// `use` then `put` on one connection (`use` is per connection; `raw` opens one per command):
@@ -176,62 +220,102 @@ async fn beanstalkd_kill_9_with_binlog_loses_nothing_confirmed() {
         .expect("publish");
     let mut acked = BTreeSet::new();
     while acked.len() < 100 {
-        for d in b.fetch("restart", 25, LEASE, Duration::from_secs(5)).await.expect("fetch") {
+        for d in b
+            .fetch("restart", 25, LEASE, Duration::from_secs(5))
+            .await
+            .expect("fetch")
+        {
             acked.insert(d.message().id.clone());
             d.settle(Settlement::Ack).await.expect("ack");
         }
     }
     // Held, not settled, when the server dies: beanstalkd's binlog has them as ready again.
-    let held = b.fetch("restart", 20, LEASE, Duration::from_secs(5)).await.expect("fetch");
+    let held = b
+        .fetch("restart", 20, LEASE, Duration::from_secs(5))
+        .await
+        .expect("fetch");
     assert_eq!(held.len(), 20);
     server.kill();
     let err = b.publish("restart", vec![msg("during")]).await;
-    assert!(err.as_ref().is_err_and(|e| e.is_transient()), "a dead server is Unavailable: {err:?}");
+    assert!(
+        err.as_ref().is_err_and(|e| e.is_transient()),
+        "a dead server is Unavailable: {err:?}"
+    );
     server.start_again();
     for d in held {
         let settled = d.settle(Settlement::Ack).await;
-        assert!(settled.is_err(), "a lease from before the restart cannot be settled");
+        assert!(
+            settled.is_err(),
+            "a lease from before the restart cannot be settled"
+        );
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut back = BTreeSet::new();
     while back.len() < 200 {
-        assert!(Instant::now() < deadline, "only {} of 200 came back", back.len());
+        assert!(
+            Instant::now() < deadline,
+            "only {} of 200 came back",
+            back.len()
+        );
         match b.fetch("restart", 50, LEASE, Duration::from_secs(1)).await {
             Ok(got) => {
                 for d in got {
                     let id = d.message().id.clone();
-                    assert!(!acked.contains(&id), "{id} was acked before the kill, yet came back");
+                    assert!(
+                        !acked.contains(&id),
+                        "{id} was acked before the kill, yet came back"
+                    );
                     assert!(back.insert(id.clone()), "{id} twice");
                     d.settle(Settlement::Ack).await.expect("ack after restart");
                 }
             }
             // Reconnecting (backoff): the worker retries the same way.
-            Err(e) => assert!(e.is_transient(), "only transient errors while reconnecting: {e}"),
+            Err(e) => assert!(
+                e.is_transient(),
+                "only transient errors while reconnecting: {e}"
+            ),
         }
     }
     let expected: BTreeSet<String> = ids.into_iter().filter(|id| !acked.contains(id)).collect();
-    assert_eq!(back, expected, "exactly the unacked jobs survived the restart");
+    assert_eq!(
+        back, expected,
+        "exactly the unacked jobs survived the restart"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_greenstalk_producer_json_body_is_delivered() {
     let server = BeanstalkdServer::start();
     let Some(python) = greenstalk::python() else {
-        eprintln!("SKIPPED a_greenstalk_producer_json_body_is_delivered: {}", greenstalk::WHY_SKIPPED);
+        eprintln!(
+            "SKIPPED a_greenstalk_producer_json_body_is_delivered: {}",
+            greenstalk::WHY_SKIPPED
+        );
         return;
     };
     let b = broker(&server).await;
     let body = r#"{"x": 1, "y": 2}"#;
     greenstalk::put(&python, server.port(), "wasmboost.add", body);
-    let d = fetch_one(&b, "add", Duration::from_secs(5)).await.expect("the foreign job");
+    let d = fetch_one(&b, "add", Duration::from_secs(5))
+        .await
+        .expect("the foreign job");
     let m = d.message().clone();
     assert_eq!(m.body, body.as_bytes(), "the body arrives as put");
     assert_eq!((m.attempt, m.requeues, m.priority), (1, 0, 0));
     uuid::Uuid::parse_str(&m.id).expect("a derived task id is a UUID");
     // The same job keeps its id when delivered again.
-    d.settle(Settlement::Retry { after: Duration::ZERO }).await.expect("retry");
-    let again = fetch_one(&b, "add", Duration::from_secs(5)).await.expect("again");
-    assert_eq!((again.message().id.as_str(), again.message().attempt), (m.id.as_str(), 2));
+    d.settle(Settlement::Retry {
+        after: Duration::ZERO,
+    })
+    .await
+    .expect("retry");
+    let again = fetch_one(&b, "add", Duration::from_secs(5))
+        .await
+        .expect("again");
+    assert_eq!(
+        (again.message().id.as_str(), again.message().attempt),
+        (m.id.as_str(), 2)
+    );
     again.settle(Settlement::Ack).await.expect("ack");
 }
 
@@ -252,7 +336,10 @@ async fn a_dropped_delivery_comes_back_after_its_ttr_every_time() {
         b.publish("dropped", vec![msg(&format!("r{round}"))])
             .await
             .expect("publish");
-        let first = b.fetch("dropped", 1, lease, Duration::from_secs(5)).await.expect("fetch");
+        let first = b
+            .fetch("dropped", 1, lease, Duration::from_secs(5))
+            .await
+            .expect("fetch");
         assert_eq!(first.len(), 1);
         let dropped_at = Instant::now();
         drop(first);

@@ -118,8 +118,14 @@ fn parse(
                 .transpose()?
                 .unwrap_or(0);
             let message = entry.to_message(queue, level, u32::try_from(extra).unwrap_or(0));
-            let lease =
-                RedisLease::new(Arc::clone(shared), queue, level, entry.id, &message, lease_ms);
+            let lease = RedisLease::new(
+                Arc::clone(shared),
+                queue,
+                level,
+                entry.id,
+                &message,
+                lease_ms,
+            );
             deliveries.push(Delivery::new(message, Box::new(lease)));
         }
     }

@@ -122,7 +122,11 @@ impl RedisLease {
     }
 
     fn late(&self) -> bool {
-        Instant::now() >= *self.fence_after.lock().unwrap_or_else(PoisonError::into_inner)
+        Instant::now()
+            >= *self
+                .fence_after
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
     }
 
     async fn run_settle(
@@ -187,8 +191,10 @@ impl Lease for RedisLease {
             .map_err(broker_err)?;
         match int(reply, "renew reply")? {
             1 => {
-                *self.fence_after.lock().unwrap_or_else(PoisonError::into_inner) =
-                    fence_after(lease_ms);
+                *self
+                    .fence_after
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = fence_after(lease_ms);
                 Ok(())
             }
             // Another host took it over, or it is no longer pending (settled elsewhere).

@@ -35,7 +35,9 @@ impl BeanstalkdServer {
                 return server;
             }
         }
-        panic!("beanstalkd did not start on 127.0.0.1 (is it installed? apt-get install beanstalkd)");
+        panic!(
+            "beanstalkd did not start on 127.0.0.1 (is it installed? apt-get install beanstalkd)"
+        );
     }
 
     pub fn port(&self) -> u16 {

@@ -410,7 +410,10 @@ pub async fn late_settle_is_lease_lost(broker: Arc<dyn Broker>) {
         "a late dead-letter",
     );
     assert_empty(&broker, &q, "a late settle made no second copy").await;
-    let dead = broker.dead_letters(&q, 10).await.expect("list dead letters");
+    let dead = broker
+        .dead_letters(&q, 10)
+        .await
+        .expect("list dead letters");
     assert!(dead.is_empty(), "a late dead-letter moved it: {dead:?}");
     for d in [new, new_b, new_c] {
         settle(d, Settlement::Ack).await;

@@ -28,8 +28,9 @@ impl Backoff {
 
     /// How long to wait before the next attempt may be made (zero after a success).
     pub fn remaining(&self) -> Duration {
-        self.not_before
-            .map_or(Duration::ZERO, |at| at.saturating_duration_since(Instant::now()))
+        self.not_before.map_or(Duration::ZERO, |at| {
+            at.saturating_duration_since(Instant::now())
+        })
     }
 
     /// An attempt failed: the next one waits, longer each time up to `max`.

@@ -140,6 +140,10 @@ mod tests {
             let (i, outcome) = r.await.expect("submit task");
             assert_eq!(outcome.is_err(), i == 13, "item {i}: {outcome:?}");
         }
-        assert_eq!(flushes.load(Ordering::SeqCst), 2, "ten queued items, one flush");
+        assert_eq!(
+            flushes.load(Ordering::SeqCst),
+            2,
+            "ten queued items, one flush"
+        );
     }
 }

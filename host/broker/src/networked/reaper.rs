@@ -117,7 +117,11 @@ mod tests {
         d.file("early too", start + Duration::from_secs(2));
         let (keys, at) = waiter.await.expect("waiter");
         assert_eq!(keys, ["early", "early too"]);
-        assert_eq!(at - start, Duration::from_secs(2), "woken for the earlier key");
+        assert_eq!(
+            at - start,
+            Duration::from_secs(2),
+            "woken for the earlier key"
+        );
         assert_eq!(d.len(), 1, "the late key stays filed");
         assert_eq!(d.due().await, ["late"]);
         assert_eq!(start.elapsed(), Duration::from_secs(10));

@@ -168,7 +168,10 @@ mod tests {
         let m = message();
         let json = serde_json::to_string(&WireFields::of(&m)).expect("fields serialise");
         for name in [ID, PRIORITY, ATTEMPT, REQUEUES, REDELIVERIES, PUBLISHED_MS] {
-            assert!(json.contains(&format!("\"{name}\"")), "{name} missing in {json}");
+            assert!(
+                json.contains(&format!("\"{name}\"")),
+                "{name} missing in {json}"
+            );
         }
         let back: WireFields = serde_json::from_str(&json).expect("fields parse");
         assert_eq!(back.to_message("q", m.body.clone(), fallback()), m);
@@ -183,7 +186,12 @@ mod tests {
 
     #[test]
     fn garbage_values_count_as_missing() {
-        let pairs = [(ATTEMPT, "zero"), (REQUEUES, "-3"), (PRIORITY, "300"), (ID, "")];
+        let pairs = [
+            (ATTEMPT, "zero"),
+            (REQUEUES, "-3"),
+            (PRIORITY, "300"),
+            (ID, ""),
+        ];
         let m = WireFields::from_pairs(pairs).to_message("q", Bytes::new(), fallback());
         assert_eq!((m.attempt, m.requeues, m.id.as_str()), (1, 0, "derived"));
         assert_eq!(m.priority, 0, "300 does not fit a u8 priority field");
