@@ -33,4 +33,8 @@ pub use module::TaskModule;
 pub use outcome::{
     Captured, Invocation, Limits, Outcome, Phases, Report, TaskContext, TaskError, TrapKind,
 };
+pub use bindings::CONTRACTS;
 pub use runtime::Runtime;
+
+/// Version of the wasmtime engine compiled into this host (`wasmboost --version` prints it).
+pub const ENGINE_VERSION: &str = wasmtime_environ::VERSION;
