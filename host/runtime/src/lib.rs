@@ -27,13 +27,13 @@ mod swap;
 mod trap;
 mod validate;
 
+pub use bindings::CONTRACTS;
 pub use config::RuntimeConfig;
 pub use error::{LoadError, RuntimeError};
 pub use module::TaskModule;
 pub use outcome::{
     Captured, Invocation, Limits, Outcome, Phases, Report, TaskContext, TaskError, TrapKind,
 };
-pub use bindings::CONTRACTS;
 pub use runtime::Runtime;
 
 /// Version of the wasmtime engine compiled into this host (`wasmboost --version` prints it).

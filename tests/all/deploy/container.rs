@@ -40,7 +40,10 @@ fn copy_sources(text: &str) -> Vec<String> {
         .filter_map(|i| i.strip_prefix("COPY "))
         .filter(|args| !args.contains("--from"))
         .flat_map(|args| {
-            let words: Vec<&str> = args.split_whitespace().filter(|w| !w.starts_with("--")).collect();
+            let words: Vec<&str> = args
+                .split_whitespace()
+                .filter(|w| !w.starts_with("--"))
+                .collect();
             let sources = &words[..words.len().saturating_sub(1)];
             sources.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>()
         })
@@ -76,17 +79,25 @@ fn dockerfile_runs_the_makefile_release_build_with_non_root_healthcheck_and_sigt
         .trim()
         .replace("$(CARGO)", "cargo");
     assert!(
-        steps.iter().any(|s| s.starts_with(&format!("RUN {release}"))),
+        steps
+            .iter()
+            .any(|s| s.starts_with(&format!("RUN {release}"))),
         "no `RUN {release}` in the Dockerfile"
     );
     let last_from = steps
         .iter()
         .rposition(|s| s.starts_with("FROM "))
         .expect("a FROM");
-    assert!(last_from > 0, "multi-stage: a build stage, then the runtime");
+    assert!(
+        last_from > 0,
+        "multi-stage: a build stage, then the runtime"
+    );
     let runtime = &steps[last_from..];
     let has = |prefix: &str| runtime.iter().any(|s| s.starts_with(prefix));
-    assert!(has("USER 65532"), "the runtime stage runs as a non-root uid");
+    assert!(
+        has("USER 65532"),
+        "the runtime stage runs as a non-root uid"
+    );
     assert!(has("STOPSIGNAL SIGTERM") && has("EXPOSE 7878") && has("HEALTHCHECK "));
     let copies: Vec<&String> = runtime.iter().filter(|s| s.starts_with("COPY ")).collect();
     assert!(
@@ -136,7 +147,14 @@ fn dockerfile_build_context_resolves_as_a_locked_workspace() {
     // The build stage's `cargo build --locked` resolves exactly this: every member present,
     // Cargo.lock current. (Compiling it would be a second release build.)
     let out = Command::new(cargo)
-        .args(["metadata", "--locked", "--offline", "--format-version", "1", "--no-deps"])
+        .args([
+            "metadata",
+            "--locked",
+            "--offline",
+            "--format-version",
+            "1",
+            "--no-deps",
+        ])
         .current_dir(context.path())
         .output()
         .expect("cargo runs");
@@ -165,13 +183,29 @@ fn compose_runs_three_hosts_on_one_redis_with_a_valid_config() {
         .collect();
     assert_eq!(hosts.len(), 3, "three hosts: {:?}", services.keys());
     for (name, host) in hosts {
-        let stop = seconds(host["stop_grace_period"].as_str().expect("stop_grace_period"));
-        assert!(stop > grace, "{name}: stop_grace_period {stop}s ≤ shutdown_grace {grace}s");
-        assert_eq!(host["build"]["dockerfile"], "deploy/container/Dockerfile", "{name}");
+        let stop = seconds(
+            host["stop_grace_period"]
+                .as_str()
+                .expect("stop_grace_period"),
+        );
+        assert!(
+            stop > grace,
+            "{name}: stop_grace_period {stop}s ≤ shutdown_grace {grace}s"
+        );
+        assert_eq!(
+            host["build"]["dockerfile"], "deploy/container/Dockerfile",
+            "{name}"
+        );
         assert_eq!(host["depends_on"]["redis"]["condition"], "service_healthy");
     }
-    assert!(services["redis"]["image"].as_str().is_some_and(|i| i.starts_with("redis:")));
-    let file = compose["configs"]["wasmboost-redis"]["file"].as_str().expect("a config file");
+    assert!(
+        services["redis"]["image"]
+            .as_str()
+            .is_some_and(|i| i.starts_with("redis:"))
+    );
+    let file = compose["configs"]["wasmboost-redis"]["file"]
+        .as_str()
+        .expect("a config file");
     assert_eq!(file, "./wasmboost.redis.toml");
     load_config(&deploy_file("container/wasmboost.toml"));
 }
@@ -180,9 +214,17 @@ fn compose_runs_three_hosts_on_one_redis_with_a_valid_config() {
 fn healthcheck_command_of_the_image_answers_for_a_live_host_only() {
     let host = HostProcess::start();
     let ok = cli(["healthcheck", "--addr", host.addr()]);
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     let ready = cli(["healthcheck", "--ready", "--addr", host.addr()]);
-    assert!(ready.status.success(), "{}", String::from_utf8_lossy(&ready.stderr));
+    assert!(
+        ready.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ready.stderr)
+    );
     drop(host);
     // Nothing listens on port 9 (discard) here: the check must fail, not hang.
     let dead = cli(["healthcheck", "--addr", "http://127.0.0.1:9"]);

@@ -54,7 +54,11 @@ fn manifests_pass_the_kubernetes_schemas_strictly() {
     );
     // A kind it has no schema for is only a warning: every file must have passed.
     assert!(out.status.success() && !text.contains("WARN"), "{text}");
-    assert_eq!(text.matches(" passed for resource ").count(), files.len(), "{text}");
+    assert_eq!(
+        text.matches(" passed for resource ").count(),
+        files.len(),
+        "{text}"
+    );
 }
 
 #[test]
@@ -67,16 +71,26 @@ fn kustomization_lists_every_manifest_but_the_bootstrap_job() {
         .map(|r| r.as_str().expect("a file name").to_owned())
         .collect();
     for path in manifests() {
-        let name = path.file_name().expect("a name").to_string_lossy().into_owned();
+        let name = path
+            .file_name()
+            .expect("a name")
+            .to_string_lossy()
+            .into_owned();
         let wanted = !matches!(name.as_str(), "kustomization.yaml" | "bootstrap-job.yaml");
-        assert_eq!(listed.contains(&name), wanted, "{name} in kustomization.yaml");
+        assert_eq!(
+            listed.contains(&name),
+            wanted,
+            "{name} in kustomization.yaml"
+        );
     }
 }
 
 /// The ConfigMap's `wasmboost.toml`, loaded and validated like `serve --config` does.
 fn configmap_config(tools: &Tools) -> wasmboost_worker::Config {
     let configmap = doc(tools, "configmap.yaml");
-    let toml = configmap["data"]["wasmboost.toml"].as_str().expect("wasmboost.toml");
+    let toml = configmap["data"]["wasmboost.toml"]
+        .as_str()
+        .expect("wasmboost.toml");
     let dir = tempfile::tempdir().expect("a temporary dir");
     let path = dir.path().join("wasmboost.toml");
     std::fs::write(&path, toml).expect("writable");
@@ -89,26 +103,46 @@ fn deployment_probes_grace_and_security_match_the_host() {
     let config = configmap_config(tools);
     let deployment = doc(tools, "deployment.yaml");
     let pod = &deployment["spec"]["template"]["spec"];
-    let grace = pod["terminationGracePeriodSeconds"].as_u64().expect("a grace period");
+    let grace = pod["terminationGracePeriodSeconds"]
+        .as_u64()
+        .expect("a grace period");
     let drain = config.host.shutdown_grace.0.as_secs();
-    assert!(grace > drain, "terminationGracePeriodSeconds {grace} ≤ shutdown_grace {drain}");
+    assert!(
+        grace > drain,
+        "terminationGracePeriodSeconds {grace} ≤ shutdown_grace {drain}"
+    );
     let container = &pod["containers"][0];
     assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
     assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
     let port = config.host.listen.port();
-    assert_eq!(container["ports"][0]["containerPort"].as_u64(), Some(u64::from(port)));
-    assert!(!config.host.listen.ip().is_loopback(), "probes need a pod-address listener");
+    assert_eq!(
+        container["ports"][0]["containerPort"].as_u64(),
+        Some(u64::from(port))
+    );
+    assert!(
+        !config.host.listen.ip().is_loopback(),
+        "probes need a pod-address listener"
+    );
     for side in ["requests", "limits"] {
         let r = &container["resources"][side];
-        assert!(r["cpu"].is_string() && r["memory"].is_string(), "resources.{side}: {r}");
+        assert!(
+            r["cpu"].is_string() && r["memory"].is_string(),
+            "resources.{side}: {r}"
+        );
     }
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
     assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
-    assert_eq!(container["securityContext"]["allowPrivilegeEscalation"], false);
+    assert_eq!(
+        container["securityContext"]["allowPrivilegeEscalation"],
+        false
+    );
     // The one writable place the host needs is its data dir.
     let data_dir = config.host.data_dir.to_str().expect("UTF-8").to_owned();
     let mounts = container["volumeMounts"].as_array().expect("mounts");
-    assert!(mounts.iter().any(|m| m["mountPath"] == data_dir.as_str()), "{mounts:?}");
+    assert!(
+        mounts.iter().any(|m| m["mountPath"] == data_dir.as_str()),
+        "{mounts:?}"
+    );
     let secret = doc(tools, "secret.yaml");
     assert!(secret["stringData"]["WASMBOOST_TOKEN"].is_string());
     let pdb = doc(tools, "pdb.yaml");
@@ -122,7 +156,10 @@ fn keda_scales_the_deployment_on_the_queue_stream_the_config_writes() {
     let Some(tools) = Tools::get() else { return };
     let config = configmap_config(tools);
     let BrokerConfig::Redis(redis) = &config.broker else {
-        panic!("the ConfigMap's broker is {}, KEDA watches Redis", config.broker.kind());
+        panic!(
+            "the ConfigMap's broker is {}, KEDA watches Redis",
+            config.broker.kind()
+        );
     };
     let scaled = doc(tools, "keda-scaledobject.yaml");
     assert_eq!(scaled["apiVersion"], "keda.sh/v1alpha1");
@@ -146,10 +183,15 @@ fn keda_scales_the_deployment_on_the_queue_stream_the_config_writes() {
         let queue = stream
             .strip_prefix(&format!("{}:q:", redis.prefix))
             .and_then(|rest| rest.strip_suffix(":stream"))
-            .unwrap_or_else(|| panic!("stream {stream:?} is not {}:q:<queue>:stream", redis.prefix));
+            .unwrap_or_else(|| {
+                panic!("stream {stream:?} is not {}:q:<queue>:stream", redis.prefix)
+            });
         assert!(!queue.is_empty() && !queue.contains(':'), "{stream}");
         assert_eq!(meta["consumerGroup"].as_str(), Some(redis.group.as_str()));
-        let host = redis.url.trim_start_matches("redis://").trim_end_matches('/');
+        let host = redis
+            .url
+            .trim_start_matches("redis://")
+            .trim_end_matches('/');
         assert_eq!(meta["address"].as_str(), Some(host));
         for measure in ["pendingEntriesCount", "lagCount"] {
             if let Some(n) = meta[measure].as_str() {
@@ -159,5 +201,9 @@ fn keda_scales_the_deployment_on_the_queue_stream_the_config_writes() {
         }
     }
     measures.sort_unstable();
-    assert_eq!(measures, ["lagCount", "pendingEntriesCount"], "scale on pending and lag");
+    assert_eq!(
+        measures,
+        ["lagCount", "pendingEntriesCount"],
+        "scale on pending and lag"
+    );
 }

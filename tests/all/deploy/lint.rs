@@ -80,7 +80,11 @@ fn install() -> Result<Tools, String> {
         .arg(&venv)
         .status()
         .expect("python3 runs (the Python SDK tests need it too)");
-    assert!(status.success(), "python3 -m venv {} failed", venv.display());
+    assert!(
+        status.success(),
+        "python3 -m venv {} failed",
+        venv.display()
+    );
     let out = tools
         .command("pip")
         .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
@@ -95,7 +99,10 @@ fn install() -> Result<Tools, String> {
                 stderr.lines().last().unwrap_or_default()
             ));
         }
-        panic!("pip install -r {} failed:\n{stderr}", requirements.display());
+        panic!(
+            "pip install -r {} failed:\n{stderr}",
+            requirements.display()
+        );
     }
     std::fs::write(&stamp, wanted).expect("the virtualenv is writable");
     Ok(tools)
@@ -127,7 +134,10 @@ pub fn load_config(path: &Path) -> wasmboost_worker::Config {
 /// A duration such as `45s`, `2m` or `45` (seconds), in whole seconds.
 pub fn seconds(text: &str) -> u64 {
     let text = text.trim();
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
     let n: u64 = number
         .parse()
         .unwrap_or_else(|_| panic!("{text:?} is not a duration"));

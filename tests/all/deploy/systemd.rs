@@ -49,7 +49,10 @@ fn unit_under_test(dir: &Path) -> std::path::PathBuf {
         .expect("the unit is readable");
     assert!(unit.contains(&format!("ExecStart={INSTALLED_BIN} serve")));
     let bin = wasmboost_bin();
-    let unit = unit.replace(INSTALLED_BIN, bin.to_str().expect("the target path is UTF-8"));
+    let unit = unit.replace(
+        INSTALLED_BIN,
+        bin.to_str().expect("the target path is UTF-8"),
+    );
     let path = dir.join("wasmboost.service");
     std::fs::write(&path, unit).expect("the temporary dir is writable");
     path
@@ -109,7 +112,11 @@ fn unit_drains_within_its_stop_timeout_and_has_no_reload() {
         assert_eq!(key(&unit, name), Some(want), "{name}= in the unit");
     }
     assert!(key(&unit, "MemoryMax").is_some() && key(&unit, "LimitNOFILE").is_some());
-    let grace = wasmboost_worker::Config::default().host.shutdown_grace.0.as_secs();
+    let grace = wasmboost_worker::Config::default()
+        .host
+        .shutdown_grace
+        .0
+        .as_secs();
     let stop = seconds(key(&unit, "TimeoutStopSec").expect("TimeoutStopSec= is set"));
     assert!(
         stop > grace,
