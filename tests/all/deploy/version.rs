@@ -42,7 +42,7 @@ fn version_names_the_crate_the_contracts_and_the_engine() {
     let engine = lines
         .next()
         .and_then(|l| l.strip_prefix("wasmtime: "))
-        .expect("{text}");
+        .unwrap_or_else(|| panic!("no `wasmtime: ` line in {text}"));
     let lock = std::fs::read_to_string(workspace_root().join("Cargo.lock")).expect("readable");
     let locked = lock
         .split("[[package]]")
