@@ -3,10 +3,10 @@
 //! - [`wasmboost_bin`]: the binary, built once per test process (`cargo build -p wasmboost-cli`,
 //!   honouring `CARGO_TARGET_DIR`; `WASMBOOST_BIN` overrides).
 //! - [`HostProcess`]: `wasmboost serve` on a free loopback port with a temporary data dir (or
-//!   one you give), ready when `/healthz` answers; `kill9`, `restart`, graceful `stop`, killed on
-//!   drop.
+//!   one you give), ready when `/healthz` answers; `kill9`, `restart`, graceful `stop` (or
+//!   `sigterm` then `wait_exit`, to watch the drain), killed on drop.
 //! - [`cli`] / [`HostProcess::cli`]: run a client subcommand and capture its output.
-//! - [`http`]: one raw HTTP/1.1 request, for tests of the API itself.
+//! - [`http`] / [`try_http`]: one raw HTTP/1.1 request, for tests of the API itself.
 
 use std::collections::VecDeque;
 use std::ffi::OsStr;
@@ -212,12 +212,24 @@ impl HostProcess {
 
     /// SIGTERM and wait for the exit (graceful shutdown); returns the exit status.
     pub fn stop(&mut self) -> ExitStatus {
-        let mut child = self.child.take().expect("the host is running");
+        self.sigterm();
+        self.wait_exit()
+    }
+
+    /// Send SIGTERM without waiting: the host drains while the test watches (then
+    /// [`wait_exit`](Self::wait_exit)).
+    pub fn sigterm(&self) {
+        let pid = self.pid().to_string();
         let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .args(["-TERM", &pid])
             .status()
             .expect("kill(1) runs");
-        assert!(status.success(), "kill -TERM {} failed", child.id());
+        assert!(status.success(), "kill -TERM {pid} failed");
+    }
+
+    /// Wait for the host to exit after a signal; returns the exit status.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("the host is running");
         let deadline = Instant::now() + STOP_DEADLINE;
         loop {
             if let Some(status) = child.try_wait().expect("the host can be waited on") {
@@ -357,7 +369,14 @@ pub fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, String) 
         .unwrap_or_else(|err| panic!("{method} {addr}{path} failed: {err}"))
 }
 
-fn try_http(addr: &str, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, String)> {
+/// [`http`] that returns the I/O error (connection refused once a host is gone) instead of
+/// panicking.
+pub fn try_http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> std::io::Result<(u16, String)> {
     let host = addr.trim_start_matches("http://").trim_end_matches('/');
     let mut stream = TcpStream::connect(host)?;
     stream.set_read_timeout(Some(Duration::from_secs(120)))?;

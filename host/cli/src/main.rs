@@ -8,10 +8,11 @@ use clap::{Parser, Subcommand};
 mod client;
 mod commands;
 mod output;
+mod version;
 
 /// Run task functions compiled to WebAssembly components, isolated, under budgets, from queues.
 #[derive(Debug, Parser)]
-#[command(name = "wasmboost", version, about)]
+#[command(name = "wasmboost", version, long_version = version::long_version(), about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -49,6 +50,8 @@ enum Command {
     Resume(commands::pause::ResumeCommand),
     /// Inspect, replay or purge a queue's dead-letter queue.
     Dlq(commands::dlq::DlqCommand),
+    /// Exit 0 when a host answers `/healthz` (or `/readyz` with `--ready`): for container checks.
+    Healthcheck(commands::healthcheck::HealthcheckCommand),
     /// Compile a component into the host's cache (used by the host in a child process).
     #[command(hide = true, name = "__compile")]
     Compile(commands::compile::CompileCommand),
@@ -83,6 +86,7 @@ fn main() -> ExitCode {
             Command::Pause(c) => c.execute().await,
             Command::Resume(c) => c.execute().await,
             Command::Dlq(c) => c.execute().await,
+            Command::Healthcheck(c) => c.execute().await,
             Command::Compile(c) => c.execute().await,
         }
     });

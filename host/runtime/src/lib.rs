@@ -27,6 +27,7 @@ mod swap;
 mod trap;
 mod validate;
 
+pub use bindings::CONTRACTS;
 pub use config::RuntimeConfig;
 pub use error::{LoadError, RuntimeError};
 pub use module::TaskModule;
@@ -34,3 +35,6 @@ pub use outcome::{
     Captured, Invocation, Limits, Outcome, Phases, Report, TaskContext, TaskError, TrapKind,
 };
 pub use runtime::Runtime;
+
+/// Version of the wasmtime engine compiled into this host (`wasmboost --version` prints it).
+pub const ENGINE_VERSION: &str = wasmtime_environ::VERSION;

@@ -13,6 +13,9 @@ use crate::error::ApiError;
 pub trait Control: Send + Sync + 'static {
     /// Largest module upload the host accepts, enforced while the body streams in.
     fn max_module_bytes(&self) -> u64;
+    /// False once the host has begun shutting down (it still finishes running tasks):
+    /// `/readyz` answers 503 from then on while `/healthz` stays 200.
+    fn ready(&self) -> bool;
     async fn publish(
         &self,
         queue: &str,

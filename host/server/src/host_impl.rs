@@ -21,6 +21,9 @@ impl Control for Host {
     fn max_module_bytes(&self) -> u64 {
         self.config().runtime.max_component_bytes.0
     }
+    fn ready(&self) -> bool {
+        !self.is_stopping()
+    }
     async fn publish(
         &self,
         queue: &str,

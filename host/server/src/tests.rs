@@ -55,6 +55,9 @@ impl Control for Fake {
     fn max_module_bytes(&self) -> u64 {
         CAP
     }
+    fn ready(&self) -> bool {
+        true
+    }
     async fn publish(
         &self,
         queue: &str,

@@ -262,6 +262,12 @@ impl Host {
         Ok(self.shared.broker.purge_dead_letters(queue).await?)
     }
 
+    /// True from the start of [`shutdown`](Self::shutdown) on: the host takes no new work
+    /// (`/readyz` answers 503 so load balancers and Kubernetes stop sending it any).
+    pub fn is_stopping(&self) -> bool {
+        self.shared.stop.is_cancelled()
+    }
+
     /// Stop fetching, let running tasks finish within `grace`, hand the rest back to the
     /// broker, flush counters and close the broker.
     pub async fn shutdown(&self, grace: Duration) -> Result<(), HostError> {

@@ -5,6 +5,7 @@ pub mod build;
 pub mod compile;
 pub mod deploy;
 pub mod dlq;
+pub mod healthcheck;
 pub mod new;
 pub mod pause;
 pub mod publish;

@@ -91,10 +91,11 @@ impl ServeCommand {
                 bail!("the control API stopped unexpectedly");
             }
         }
+        // The API keeps answering while tasks drain: `/readyz` says 503 (the host is stopping)
+        // and `/healthz` 200, so a load balancer stops routing here without killing the host.
+        let drained = host.shutdown(grace).await;
         let _ = stop_http.send(());
-        host.shutdown(grace)
-            .await
-            .context("shutting the host down")?;
+        drained.context("shutting the host down")?;
         // Requests still open (RPC waits) had the grace period; do not wait for them longer.
         match tokio::time::timeout(Duration::from_secs(2), server).await {
             Ok(ended) => ended.context("the control API task failed")??,

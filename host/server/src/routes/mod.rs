@@ -4,7 +4,7 @@
 //! - [`tasks`]: a task's record, and its result with an optional wait.
 //! - [`modules`]: deploy (size cap enforced while reading), versions, rollback.
 //! - [`queues`]: stats, history, pause/resume, dead-letter queues.
-//! - [`metrics`]: `/metrics` (Prometheus text) and `/healthz`.
+//! - [`metrics`]: `/metrics` (Prometheus text), `/healthz` (liveness) and `/readyz` (readiness).
 
 use std::sync::Arc;
 
@@ -34,6 +34,7 @@ pub type AppState = Arc<dyn Control>;
 pub fn router(control: AppState) -> Router {
     Router::new()
         .route("/healthz", get(metrics::healthz))
+        .route("/readyz", get(metrics::readyz))
         .route("/metrics", get(metrics::metrics))
         .route("/v1/queues", get(queues::list))
         .route("/v1/queues/{queue}/messages", post(messages::publish))

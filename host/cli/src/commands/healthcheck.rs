@@ -1,0 +1,52 @@
+//! `wasmboost healthcheck [--ready]`: exit 0 when a host's `/healthz` (or `/readyz`) answers 200,
+//! else 1. For container `HEALTHCHECK`s and probes where no `curl` exists (distroless images).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::client::DEFAULT_ADDR;
+
+#[derive(Debug, clap::Args)]
+pub struct HealthcheckCommand {
+    /// Address of the host to check.
+    #[arg(long, env = "WASMBOOST_ADDR", default_value = DEFAULT_ADDR)]
+    addr: String,
+    /// Check readiness (`/readyz`: 503 while the host drains at shutdown) instead of liveness.
+    #[arg(long)]
+    ready: bool,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 3)]
+    timeout_secs: u64,
+}
+
+impl HealthcheckCommand {
+    pub async fn execute(self) -> anyhow::Result<ExitCode> {
+        let path = if self.ready { "/readyz" } else { "/healthz" };
+        let base = self.addr.trim_end_matches('/');
+        let url = if base.contains("://") {
+            format!("{base}{path}")
+        } else {
+            format!("http://{base}{path}")
+        };
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(self.timeout_secs))
+            .build()
+            .context("cannot build the HTTP client")?;
+        let status = match client.get(&url).send().await {
+            Ok(response) => response.status(),
+            Err(err) => {
+                eprintln!("unhealthy: {url}: {err}");
+                return Ok(ExitCode::FAILURE);
+            }
+        };
+        if status.is_success() {
+            println!("{url}: {status}");
+            Ok(ExitCode::SUCCESS)
+        } else {
+            eprintln!("unhealthy: {url}: {status}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
