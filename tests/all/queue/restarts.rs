@@ -76,5 +76,18 @@ async fn graceful_shutdown_loses_nothing() {
     let t = t.restart().await;
     let records = t.results(&ids, LONG).await;
     assert!(records.iter().all(|r| r.state == TaskState::Succeeded));
+    // Nothing ran twice: a task in flight at the stop finished and was acked before the exit, so
+    // the restarted host never got it again. Every run counts one `succeeded` (a graceful stop
+    // flushes the counters), and no record shows a second attempt.
+    for r in &records {
+        assert_eq!(r.attempts, 1, "{r:?}");
+    }
+    let row = super::support::eventually("the counters to settle", LONG, || async {
+        let rows = t.host.stats().await.ok()?;
+        rows.into_iter()
+            .find(|r| r.queue == "g" && r.running == 0 && r.queued == 0 && r.succeeded >= 200)
+    })
+    .await;
+    assert_eq!(row.succeeded, 200, "200 tasks, each run once: {row:?}");
     t.stop().await;
 }
