@@ -3,6 +3,7 @@
 
 mod amqp;
 mod cli;
+mod fresh;
 mod python;
 mod queue;
 mod redis;
