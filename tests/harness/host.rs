@@ -357,7 +357,13 @@ pub fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, String) 
         .unwrap_or_else(|err| panic!("{method} {addr}{path} failed: {err}"))
 }
 
-fn try_http(addr: &str, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, String)> {
+/// [`http`], with I/O errors returned (a host that is down, for tests that poll through a kill).
+pub fn try_http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> std::io::Result<(u16, String)> {
     let host = addr.trim_start_matches("http://").trim_end_matches('/');
     let mut stream = TcpStream::connect(host)?;
     stream.set_read_timeout(Some(Duration::from_secs(120)))?;
