@@ -78,10 +78,13 @@ fn a_reused_slot_shows_nothing_of_the_last_run_through_bench() {
     for mb in SIZES_MB {
         let payload = json!({ "mb": mb }).to_string();
         let runs = RUNS.to_string();
-        let mut args: Vec<&OsStr> = vec!["bench".as_ref(), wasm.as_os_str()];
-        args.extend(["--payload", payload.as_str(), "-n", runs.as_str(), "--warmup", "1"].map(OsStr::new));
-        args.extend(["-c", "1", "--threads", "1", "--memory", MEMORY_TEXT].map(OsStr::new));
-        args.extend(["--json".as_ref(), "--cache-dir".as_ref(), cache.path().as_os_str()]);
+        let flags = [
+            "--payload", payload.as_str(), "-n", runs.as_str(), "--warmup", "1", "-c", "1", "--threads", "1",
+            "--memory", MEMORY_TEXT, "--json", "--cache-dir",
+        ];
+        let mut args = vec![OsStr::new("bench"), wasm.as_os_str()];
+        args.extend(flags.map(OsStr::new));
+        args.push(cache.path().as_os_str());
         let out = cli(args);
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -52,7 +52,7 @@ impl Published {
     fn split_at(&self, t: Instant) -> (Vec<String>, Vec<String>) {
         let (before, after): (Vec<&Acked>, Vec<&Acked>) =
             self.acked.iter().partition(|a| a.at < t);
-        let ids = |v: Vec<&Acked>| v.into_iter().flat_map(|a| a.ids.clone()).collect();
+        let ids = |v: Vec<&Acked>| -> Vec<String> { v.into_iter().flat_map(|a| a.ids.clone()).collect() };
         (ids(before), ids(after))
     }
 }
