@@ -79,8 +79,20 @@ fn a_reused_slot_shows_nothing_of_the_last_run_through_bench() {
         let payload = json!({ "mb": mb }).to_string();
         let runs = RUNS.to_string();
         let flags = [
-            "--payload", payload.as_str(), "-n", runs.as_str(), "--warmup", "1", "-c", "1", "--threads", "1",
-            "--memory", MEMORY_TEXT, "--json", "--cache-dir",
+            "--payload",
+            payload.as_str(),
+            "-n",
+            runs.as_str(),
+            "--warmup",
+            "1",
+            "-c",
+            "1",
+            "--threads",
+            "1",
+            "--memory",
+            MEMORY_TEXT,
+            "--json",
+            "--cache-dir",
         ];
         let mut args = vec![OsStr::new("bench"), wasm.as_os_str()];
         args.extend(flags.map(OsStr::new));
@@ -91,7 +103,10 @@ fn a_reused_slot_shows_nothing_of_the_last_run_through_bench() {
         assert!(out.status.success(), "bench {mb} MiB: {stdout}{stderr}");
         let stats: Value = serde_json::from_str(stdout.trim()).expect("bench --json prints JSON");
         assert_eq!(stats["invocations"], RUNS, "{stats}");
-        assert_eq!(stats["not_ok"], 0, "{mb} MiB: a run saw an earlier one: {stats}");
+        assert_eq!(
+            stats["not_ok"], 0,
+            "{mb} MiB: a run saw an earlier one: {stats}"
+        );
     }
 }
 
@@ -131,6 +146,9 @@ fn a_reused_slot_shows_nothing_of_the_last_run_through_the_worker() {
                     .then_some(record)
             },
         );
-        assert_eq!(record["state"], "succeeded", "a run saw an earlier one: {record}");
+        assert_eq!(
+            record["state"], "succeeded",
+            "a run saw an earlier one: {record}"
+        );
     }
 }

@@ -390,9 +390,7 @@ async fn module_state_never_reaches_the_next_call() {
     };
     for call in 0..20 {
         for mb in [8, 80] {
-            let report = module
-                .invoke(invocation(json!({ "mb": mb }), limits))
-                .await;
+            let report = module.invoke(invocation(json!({ "mb": mb }), limits)).await;
             assert_eq!(ok_json(&report), json!(1), "call {call}, {mb} MiB");
         }
     }

@@ -37,7 +37,10 @@ impl Runs {
 
     /// Runs seen beyond the first, over all tasks.
     pub fn extra(&self) -> usize {
-        self.starts.values().map(|s| s.len().saturating_sub(1)).sum()
+        self.starts
+            .values()
+            .map(|s| s.len().saturating_sub(1))
+            .sum()
     }
 
     /// Fails unless every sweep was shorter than `run`: only then is every run of at least that
@@ -111,9 +114,7 @@ fn sweep(chunks: &[&[String]], threads: usize, read: &ReadStarts) -> Vec<(String
                         .iter()
                         .zip(starts)
                         .filter_map(|(id, s)| s.map(|s| (id.clone(), s)));
-                    out.lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .extend(found);
+                    out.lock().unwrap_or_else(|e| e.into_inner()).extend(found);
                 }
             });
         }

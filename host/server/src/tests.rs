@@ -301,7 +301,11 @@ async fn bad_query_parameters_are_json_400s_naming_the_value() {
             .await
             .expect("answers");
         let (status, body) = error_of(response).await;
-        assert_eq!((status, body.error.code.as_str()), (400, "bad_request"), "{query}");
+        assert_eq!(
+            (status, body.error.code.as_str()),
+            (400, "bad_request"),
+            "{query}"
+        );
         assert!(
             body.error.message.contains(needle),
             "{query}: {}",

@@ -50,9 +50,9 @@ impl Published {
 
     /// Ids acknowledged before `t`, and the others.
     fn split_at(&self, t: Instant) -> (Vec<String>, Vec<String>) {
-        let (before, after): (Vec<&Acked>, Vec<&Acked>) =
-            self.acked.iter().partition(|a| a.at < t);
-        let ids = |v: Vec<&Acked>| -> Vec<String> { v.into_iter().flat_map(|a| a.ids.clone()).collect() };
+        let (before, after): (Vec<&Acked>, Vec<&Acked>) = self.acked.iter().partition(|a| a.at < t);
+        let ids =
+            |v: Vec<&Acked>| -> Vec<String> { v.into_iter().flat_map(|a| a.ids.clone()).collect() };
         (ids(before), ids(after))
     }
 }
