@@ -3,10 +3,15 @@ SHELL := /bin/bash
 CARGO ?= cargo
 WASM_TARGET := wasm32-wasip2
 
-.PHONY: run test bench wasm-target examples guests build build-release python-env fmt clippy check
+.PHONY: run test bench setup wasm-target examples guests build build-release python-env sdk-python-test fmt clippy check
 
 wasm-target:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+
+# Everything `make test` needs on a bare machine: the servers the harness starts (apt, when root;
+# otherwise it prints the command to run), python3-venv and the wasm target. Quick when present.
+setup:
+	./scripts/setup.sh
 
 examples: wasm-target
 	cd examples && $(CARGO) build --release --target $(WASM_TARGET)
@@ -29,7 +34,11 @@ run: build-release examples
 python-env:
 	./scripts/setup-python.sh
 
-test: wasm-target examples guests build python-env
+# The Python SDK's pure-Python unit tests, on the machine's CPython (no component, no host).
+sdk-python-test:
+	python3 -m unittest discover -s guest-sdk/python/tests
+
+test: setup examples guests build python-env sdk-python-test
 	$(CARGO) test --workspace
 
 bench: build-release examples guests

@@ -4,6 +4,7 @@
 mod amqp;
 mod cli;
 mod deploy;
+mod fresh;
 mod python;
 mod queue;
 mod redis;

@@ -370,6 +370,32 @@ async fn every_invocation_gets_fresh_globals() {
     }
 }
 
+/// Module state (a list, a dict, a buffer of 8 or 80 MiB) never reaches the next call, with one
+/// pool slot so every call reuses the slot the previous one dirtied.
+#[tokio::test(flavor = "current_thread")]
+async fn module_state_never_reaches_the_next_call() {
+    let path = python::leftover();
+    let _ = load(&path); // compiles into the shared .cwasm cache once
+    let one_slot = Runtime::new(RuntimeConfig {
+        cache_dir: Some(cwasm_cache_dir()),
+        max_instances: 1,
+        max_memory_bytes: 256 << 20,
+        ..RuntimeConfig::default()
+    })
+    .expect("a one-slot runtime");
+    let module = one_slot.load_file(&path).expect("loads from the cache");
+    let limits = Limits {
+        memory_bytes: 256 << 20,
+        ..LIMITS
+    };
+    for call in 0..20 {
+        for mb in [8, 80] {
+            let report = module.invoke(invocation(json!({ "mb": mb }), limits)).await;
+            assert_eq!(ok_json(&report), json!(1), "call {call}, {mb} MiB");
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_second_runtime_loads_from_the_cwasm_cache() {
     let path = python::example("add");

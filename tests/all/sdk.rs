@@ -12,6 +12,8 @@ use wasmboost_runtime::{
     TaskModule, TrapKind,
 };
 use wasmboost_tests::guests;
+// The binary of this tree, built on first use: not whatever stale `wasmboost` lies around.
+use wasmboost_tests::host::wasmboost_bin;
 
 const TASK_ID: &str = "0190b2c4-sdk-test";
 const QUEUE: &str = "sdk";
@@ -261,16 +263,6 @@ fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .expect("after 1970");
     u64::try_from(since.as_millis()).expect("fits until the year 584 million")
-}
-
-/// The `wasmboost` binary built next to this test binary (`target/<profile>/`).
-fn wasmboost_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary has a path");
-    let bin = exe
-        .ancestors()
-        .map(|dir| dir.join("wasmboost"))
-        .find(|bin| bin.is_file());
-    bin.expect("build the binary first: cargo build -p wasmboost-cli (make test does)")
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 //! - [`poll`]: waiting for a condition with a deadline.
 //! - [`redis`]: a real `redis-server` on a free loopback port, stopped by PID on drop.
 //! - [`rabbit`]: one real `rabbitmq-server` node per test run.
+//! - [`runs`]: counting every run of every task from outside, through kills.
 //! - [`python`]: componentize-py in a project-local virtualenv, Python guests.
 
 pub mod guests;
@@ -13,3 +14,4 @@ pub mod poll;
 pub mod python;
 pub mod rabbit;
 pub mod redis;
+pub mod runs;

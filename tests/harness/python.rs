@@ -78,6 +78,27 @@ def probe(mode: str, n: int = 0, port: int = 0, path: str = "/etc/passwd"):
     raise ValueError(f"unknown mode {mode!r}")
 "#;
 
+/// A task that fails when it finds module state an earlier call left: a module-level list, a
+/// dict and a large buffer (`mb` MiB, to dirty memory below and above the resident threshold).
+pub const LEFTOVER_APP: &str = r#"
+from wasmboost_guest import task
+
+SEEN = []
+STATE = {"calls": 0}
+BIG = None
+
+
+@task
+def leftover(mb: int = 0):
+    global BIG
+    if SEEN or STATE["calls"] or BIG is not None:
+        raise RuntimeError(f"found an earlier call's state: {SEEN!r} {STATE!r} {BIG is not None}")
+    SEEN.append(1)
+    STATE["calls"] += 1
+    BIG = bytearray(b"W" * (mb << 20))
+    return len(SEEN)
+"#;
+
 /// A module without a `@task`: the build must fail and say so.
 pub const NO_TASK_APP: &str = "def add(x, y):\n    return x + y\n";
 
@@ -116,6 +137,12 @@ pub fn example(name: &str) -> PathBuf {
 /// The probe guest ([`PROBE_APP`]), built (cached).
 pub fn probe() -> PathBuf {
     built("probe", PROBE_APP).unwrap_or_else(|e| panic!("building the probe guest failed:\n{e}"))
+}
+
+/// The module-state guest ([`LEFTOVER_APP`]), built (cached).
+pub fn leftover() -> PathBuf {
+    built("leftover", LEFTOVER_APP)
+        .unwrap_or_else(|e| panic!("building the leftover guest failed:\n{e}"))
 }
 
 /// Builds `source` as a project's `app.py` at most once per process and once per content

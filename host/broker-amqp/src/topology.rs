@@ -23,8 +23,8 @@ pub(crate) const DLX: &str = "wasmboost.dlx";
 pub(crate) const MAX_PRIORITY_ARG: u8 = 10;
 const BUCKET_BASE_MS: u64 = 100;
 const BUCKETS: u32 = 21;
-/// A message due within this is delivered rather than delayed once more.
-pub(crate) const DUE_SLACK_MS: u64 = 20;
+// A message due within this is delivered rather than delayed once more (the broker-wide bound).
+pub(crate) use wasmboost_broker::DUE_SLACK_MS;
 
 pub(crate) fn dlq(queue: &str) -> String {
     format!("wasmboost.{queue}.dlq")

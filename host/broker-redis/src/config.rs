@@ -146,7 +146,8 @@ mod tests {
     #[test]
     fn unknown_keys_are_refused() {
         let parsed: Result<RedisConfig, _> = serde_json::from_str(r#"{"url":"x","bogus":1}"#);
-        assert!(parsed.is_err());
+        let err = parsed.expect_err("an unknown key is refused").to_string();
+        assert!(err.contains("unknown field `bogus`"), "{err}");
         let parsed: RedisConfig = serde_json::from_str(r#"{"url":"redis://h:1"}"#)
             .expect("a config with only a url is valid");
         assert_eq!(parsed.prefix, DEFAULT_PREFIX);

@@ -68,6 +68,7 @@ pub use embedded::{
 pub use error::{BrokerError, StateError, validate_queue_name};
 pub use memory::{MemoryBroker, MemoryStore};
 pub use message::{
-    DeadLetter, MAX_PRIORITY, Message, NewMessage, QueueCounts, Settlement, ms_after, now_ms,
+    DUE_SLACK_MS, DeadLetter, MAX_PRIORITY, Message, NewMessage, QueueCounts, Settlement, ms_after,
+    now_ms,
 };
 pub use state::StateStore;

@@ -9,6 +9,11 @@ use serde::{Deserialize, Serialize};
 /// Highest priority a message may carry; 0 is the lowest and the default.
 pub const MAX_PRIORITY: u8 = 9;
 
+/// The most a broker may hand out a delayed message before its `not_before_ms`, by design:
+/// RabbitMQ's delay buckets deliver a message due within this instead of sending it through one
+/// more bucket; the other brokers are never early. Tests bound every delay from below by it.
+pub const DUE_SLACK_MS: u64 = 20;
+
 /// Milliseconds since the Unix epoch, the time unit every broker stores.
 pub fn now_ms() -> u64 {
     SystemTime::now()

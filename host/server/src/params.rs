@@ -147,7 +147,9 @@ mod tests {
             eta: Some("2030-01-01T00:00:00Z".into()),
             ..PublishQuery::default()
         };
-        assert!(query.options().is_err());
+        let err = query.options().expect_err("countdown and eta together");
+        assert_eq!(err.code, "bad_request");
+        assert!(err.message.contains("countdown or eta"), "{}", err.message);
     }
 
     #[test]

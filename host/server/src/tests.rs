@@ -1,7 +1,7 @@
 //! The HTTP layer against an in-memory [`Control`] fake, over a real loopback socket.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,7 +20,8 @@ const CAP: u64 = 1000;
 #[derive(Default)]
 struct Fake {
     records: Mutex<BTreeMap<String, TaskRecord>>,
-    options: Mutex<Vec<PublishOptions>>,
+    /// The options of every publish, in order, shared with the test that reads them back.
+    options: Arc<Mutex<Vec<PublishOptions>>>,
     rollbacks: Mutex<Vec<Option<u32>>>,
 }
 
@@ -169,15 +170,28 @@ async fn start() -> (
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<Result<(), crate::ServerError>>,
 ) {
+    let (addr, tx, handle, _) = start_recording().await;
+    (addr, tx, handle)
+}
+
+/// [`start`], plus the options every publish reached the host with.
+async fn start_recording() -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), crate::ServerError>>,
+    Arc<Mutex<Vec<PublishOptions>>>,
+) {
+    let fake = Fake::default();
+    let options = Arc::clone(&fake.options);
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("loopback port");
     let addr = format!("http://{}", listener.local_addr().expect("bound"));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(crate::serve(Fake::default(), listener, async move {
+    let handle = tokio::spawn(crate::serve(fake, listener, async move {
         let _ = rx.await;
     }));
-    (addr, tx, handle)
+    (addr, tx, handle, options)
 }
 
 async fn error_of(response: reqwest::Response) -> (u16, ErrorBody) {
@@ -188,7 +202,7 @@ async fn error_of(response: reqwest::Response) -> (u16, ErrorBody) {
 
 #[tokio::test]
 async fn publish_answers_202_with_the_task_id_and_parses_options() {
-    let (addr, _stop, _) = start().await;
+    let (addr, _stop, _, options) = start_recording().await;
     let response = Client::new()
         .post(format!(
             "{addr}/v1/queues/add/messages?countdown=5s&priority=7&task_id=abc"
@@ -200,6 +214,37 @@ async fn publish_answers_202_with_the_task_id_and_parses_options() {
     assert_eq!(response.status(), 202);
     let body: crate::Published = response.json().await.expect("json");
     assert_eq!(body.task_id, "abc");
+    // What reached the host, not only what the server answered.
+    let seen = options.lock().expect("not poisoned").clone();
+    let [opts] = seen.as_slice() else {
+        panic!("one publish reached the host: {seen:?}");
+    };
+    assert_eq!(opts.countdown, Some(Duration::from_secs(5)), "{opts:?}");
+    assert_eq!(opts.priority, Some(7), "{opts:?}");
+    assert_eq!(opts.task_id.as_deref(), Some("abc"), "{opts:?}");
+    assert_eq!(opts.eta, None, "{opts:?}");
+}
+
+#[tokio::test]
+async fn batch_publish_hands_every_message_the_query_options() {
+    let (addr, _stop, _, options) = start_recording().await;
+    let response = Client::new()
+        .post(format!(
+            "{addr}/v1/queues/add/messages:batch?eta=2030-01-01T00:00:00Z&priority=3"
+        ))
+        .body("{\"x\":1}\n{\"x\":2}\n")
+        .send()
+        .await
+        .expect("server answers");
+    assert!(response.status().is_success(), "{}", response.status());
+    let seen = options.lock().expect("not poisoned").clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    let eta: jiff::Timestamp = "2030-01-01T00:00:00Z".parse().expect("a timestamp");
+    for opts in &seen {
+        assert_eq!(opts.eta, Some(eta), "{opts:?}");
+        assert_eq!(opts.priority, Some(3), "{opts:?}");
+        assert_eq!(opts.countdown, None, "{opts:?}");
+    }
 }
 
 #[tokio::test]
@@ -259,7 +304,11 @@ async fn bad_query_parameters_are_json_400s_naming_the_value() {
             .await
             .expect("answers");
         let (status, body) = error_of(response).await;
-        assert_eq!(status, 400, "{query}");
+        assert_eq!(
+            (status, body.error.code.as_str()),
+            (400, "bad_request"),
+            "{query}"
+        );
         assert!(
             body.error.message.contains(needle),
             "{query}: {}",

@@ -2,8 +2,12 @@
 //! messages out again when the connection dies), and a hard restart of rabbitmq-server during a
 //! run (the host reconnects, re-declares its queues and every confirmed message runs).
 
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
 use serde_json::{Value, json};
 use wasmboost_tests::rabbit::{RabbitNode, shared_node};
+use wasmboost_tests::runs::{RunWatch, http_starts};
 
 use super::support::{LONG, deploy, poll, publish_batch, queue_row, record_in, start};
 
@@ -23,29 +27,43 @@ fn drained(host: &wasmboost_tests::host::HostProcess, queue: &str, min: u64) -> 
 fn kill_9_with_tasks_in_flight_loses_nothing() {
     const TASKS: usize = 300;
     const CONCURRENCY: u64 = 100;
+    const TASK_MS: u64 = 1000;
     let queue = "amqp_kill";
     let extra = format!("[queues.{queue}]\nconcurrency = {CONCURRENCY}\n");
     let mut host = start(&shared_node().amqp_url(), &extra);
     deploy(&host, queue, "sleep");
-    let bodies = vec![json!({"ms": 1000}); TASKS];
+    let bodies = vec![json!({ "ms": TASK_MS }); TASKS];
     let ids = publish_batch(&host, queue, &bodies);
+    let addr = Arc::new(Mutex::new(host.addr().to_owned()));
+    let watch = RunWatch::start(ids.clone(), 25, 4, http_starts(Arc::clone(&addr)));
     poll("≥ 50 tasks in flight", &host, LONG, || {
         queue_row(&host, queue).filter(|r| r["running"].as_u64().unwrap_or(0) >= 50)
     });
     host.kill9();
     host.restart();
+    *addr.lock().unwrap_or_else(|e| e.into_inner()) = host.addr().to_owned();
     let row = drained(&host, queue, TASKS as u64 / 2);
     for id in &ids {
         let r = record_in(&host, id, "succeeded");
         assert_eq!(r["result"], 1000, "task {id}: {r}");
     }
     assert_eq!(row["dead_lettered"].as_u64(), Some(0), "{row}");
-    // Counters written just before the kill may be lost with the embedded state store, so this
-    // bounds duplicates from above: at most what was in flight ran twice.
-    let succeeded = row["succeeded"].as_u64().unwrap_or(0);
+    // Every run, counted per task from the records (the counters may lose what was counted just
+    // before the kill): only the tasks in flight at the kill ran again, each once.
+    let runs = watch.finish();
+    runs.assert_complete(Duration::from_millis(TASK_MS));
+    for id in &ids {
+        let n = runs.of(id);
+        assert!(
+            (1..=2).contains(&n),
+            "task {id} ran {n} times over one kill: {:?}",
+            runs.starts.get(id)
+        );
+    }
+    let extra = runs.extra();
     assert!(
-        succeeded <= TASKS as u64 + CONCURRENCY,
-        "{succeeded} runs for {TASKS} tasks with {CONCURRENCY} in flight"
+        extra <= CONCURRENCY as usize,
+        "{extra} reruns for {TASKS} tasks with {CONCURRENCY} in flight"
     );
     let status = host.stop();
     assert!(status.success(), "graceful stop exits 0: {status:?}");

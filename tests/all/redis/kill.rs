@@ -1,12 +1,14 @@
 //! `kill -9` of a host with tasks in flight: the two others take its tasks over once their
 //! (test-short) lease ends, run them to completion, and nothing is lost or run twice.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use wasmboost_broker::now_ms;
 use wasmboost_tests::guests;
 use wasmboost_tests::host::HostOptions;
 use wasmboost_tests::redis::RedisServer;
+use wasmboost_tests::runs::{RunWatch, http_starts};
 
 use super::support::{
     LONG, config, deploy, field, logs, poll, publish_batch, queue_row, records, start_hosts,
@@ -54,6 +56,10 @@ fn kill_9_of_one_of_three_hosts_its_tasks_are_reclaimed_within_the_lease() {
 
     let others = start_hosts(2, &toml);
     let survivors: Vec<_> = others.iter().collect();
+    // Every run of every task, through a survivor (records are shared): the victim's runs are
+    // still going, so they are seen too.
+    let addr = Arc::new(Mutex::new(others[0].addr().to_owned()));
+    let watch = RunWatch::start(ids.clone(), IN_FLIGHT, 1, http_starts(addr));
     wait_version(&survivors, "sleepy", 1);
     let up_after = published.elapsed();
     assert!(
@@ -91,6 +97,12 @@ fn kill_9_of_one_of_three_hosts_its_tasks_are_reclaimed_within_the_lease() {
         "kill -9: others up {:?} after publish; reruns started {delays:?} ms after the kill",
         up_after
     );
+    // Each task ran exactly twice: cut short on the victim, then once on a survivor.
+    let runs = watch.finish();
+    runs.assert_complete(Duration::from_millis(TASK_MS));
+    for id in &ids {
+        assert_eq!(runs.of(id), 2, "task {id}: {:?}", runs.starts.get(id));
+    }
     // The victim finished none of its tasks, so every run counted is a survivor's: one each.
     let row = queue_row(&others[0], "sleepy").expect("a queue row");
     assert_eq!(field(&row, "succeeded"), IN_FLIGHT as u64, "{row}");

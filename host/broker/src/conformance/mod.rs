@@ -73,6 +73,15 @@ impl<F: StateFixture, G: Send> StateFixture for (F, G) {
     }
 }
 
+/// How early a test accepts a delayed message: the design bound [`DUE_SLACK_MS`] plus 5 ms of
+/// clock slack. Due times are whole milliseconds of the wall clock (truncation: up to 1 ms), and a
+/// test measures with a second stamp or clock of its own (another 1 ms of truncation, and
+/// `Instant` against `SystemTime`), so 2 ms would do on a quiet machine; 5 ms keeps NTP slew out.
+/// A lost delay hop or a missing due check is early by 100 ms or more.
+///
+/// [`DUE_SLACK_MS`]: crate::DUE_SLACK_MS
+pub const MAX_EARLY: Duration = Duration::from_millis(crate::DUE_SLACK_MS + 5);
+
 /// A queue name (or key) no other test uses: `cf-<what>-<uuid>`.
 pub fn unique(what: &str) -> String {
     format!("cf-{what}-{}", uuid::Uuid::now_v7().simple())
