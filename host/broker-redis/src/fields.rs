@@ -9,17 +9,15 @@ use bytes::Bytes;
 use uuid::Builder;
 use wasmboost_broker::{MAX_PRIORITY, Message};
 
+/// The message fields share their names with every networked broker (one place:
+/// `wasmboost_broker::networked::wire`); the Lua scripts spell the same names.
+pub(crate) use wasmboost_broker::networked::wire::{
+    ATTEMPT, DEAD_MS, ID, PRIORITY, PUBLISHED_MS, REASON, REDELIVERIES, REQUEUES,
+};
+
 pub(crate) const BODY: &str = "body";
-pub(crate) const ID: &str = "id";
-pub(crate) const PRIORITY: &str = "priority";
-pub(crate) const ATTEMPT: &str = "attempt";
-pub(crate) const REQUEUES: &str = "requeues";
-pub(crate) const REDELIVERIES: &str = "redeliveries";
-pub(crate) const PUBLISHED_MS: &str = "published_ms";
 /// On dead letters of entries that had no `id`: the stream entry id the id is derived from.
 pub(crate) const ENTRY: &str = "entry";
-pub(crate) const REASON: &str = "reason";
-pub(crate) const DEAD_MS: &str = "dead_ms";
 
 /// A stream entry as read: its id and its field/value pairs in order.
 #[derive(Debug, Clone, Default)]
