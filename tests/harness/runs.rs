@@ -57,6 +57,7 @@ impl Runs {
 }
 
 /// A thread sweeping the records of a set of tasks until [`finish`](Self::finish).
+#[derive(Debug)]
 pub struct RunWatch {
     stop: Arc<AtomicBool>,
     handle: JoinHandle<Runs>,
