@@ -10,6 +10,7 @@
 //!   default broker).
 //! - `conformance` (feature `conformance`): the suites every broker and store implementation
 //!   runs, `broker_conformance!` and `state_conformance!`.
+//! - [`LocalBroker`]: the one `Broker` impl of the two in-process brokers (memory, embedded).
 //! - internal: `index` (one queue's ready/delayed/leased/dead bookkeeping), `engine` (the queue
 //!   engine shared by memory and embedded), `waiters` (in-process `wait_terminal` wake-ups).
 
@@ -26,6 +27,7 @@ pub mod conformance;
 
 mod engine;
 mod index;
+mod local;
 mod waiters;
 
 pub use broker::{Broker, Delivery, Lease};
@@ -34,6 +36,7 @@ pub use embedded::{
     open_with as open_embedded_with,
 };
 pub use error::{BrokerError, StateError, validate_queue_name};
+pub use local::LocalBroker;
 pub use memory::{MemoryBroker, MemoryStore};
 pub use message::{
     DeadLetter, MAX_PRIORITY, Message, NewMessage, QueueCounts, Settlement, ms_after, now_ms,

@@ -16,6 +16,7 @@ use crate::engine::{Bound, Paused, QueueWorker, Shared};
 use crate::error::HostError;
 use crate::publish::{self, PublishOptions};
 use crate::record::TaskRecord;
+use crate::records::Records;
 use crate::stats::{History, Meter};
 use crate::{backend, fetch, upkeep};
 
@@ -53,6 +54,7 @@ impl Host {
     /// queue that has a deployed module (and later ones as they are deployed).
     pub async fn start(config: Config) -> Result<Host, HostError> {
         config.validate()?;
+        let policies = config.policies()?;
         let (broker, store) = backend::open(&config).await?;
         let runtime = Runtime::new(runtime_config(&config))
             .map_err(|e| HostError::Internal(format!("cannot start the runtime: {e}")))?;
@@ -67,7 +69,9 @@ impl Host {
         let shared = Arc::new(Shared {
             host_id: config.host_id(),
             config,
+            policies,
             broker,
+            records: Records::new(Arc::clone(&store)),
             store,
             registry,
             paused,
@@ -134,21 +138,15 @@ impl Host {
         self.check_open()?;
         self.check_queue(queue)?;
         let now = now_ms();
-        let prepared = publish::prepare(
-            body,
-            &opts,
-            self.shared.config.host.max_message_bytes.0,
-            now,
-        )?;
+        let settings = self.shared.settings(queue);
+        let max = self.shared.config.host.max_message_bytes.0;
+        let prepared = publish::prepare(body, &opts, max, now, &settings.budget)?;
         let id = prepared.message.id.clone();
         let record = TaskRecord::new(&id, queue, prepared.state, prepared.published_ms);
-        let ttl = self.shared.settings(queue).result_ttl;
+        let ttl = settings.result_ttl;
         // Both go to the same group commit on the embedded store; the record is queued first,
         // so a fast worker's terminal record cannot be overwritten by it.
-        let put = self
-            .shared
-            .store
-            .put_record(&id, record.to_bytes(), false, ttl);
+        let put = self.shared.records.put(&record, ttl);
         let publish = self.shared.broker.publish(queue, vec![prepared.message]);
         let (put, published) = tokio::join!(put, publish);
         published?;
@@ -157,7 +155,8 @@ impl Host {
     }
 
     /// Validate and publish many messages in one broker call. A bad one fails the whole call,
-    /// naming its index; nothing is published then. Records appear when the tasks start.
+    /// naming its index; nothing is published then. Each task gets its `queued` (or `delayed`)
+    /// record, as a single publish does.
     pub async fn publish_batch(
         &self,
         queue: &str,
@@ -168,17 +167,27 @@ impl Host {
         self.check_queue(queue)?;
         let now = now_ms();
         let max = self.shared.config.host.max_message_bytes.0;
+        let settings = self.shared.settings(queue);
         let mut ids = Vec::with_capacity(bodies.len());
+        let mut records = Vec::with_capacity(bodies.len());
         let mut messages = Vec::with_capacity(bodies.len());
         for (i, body) in bodies.iter().enumerate() {
             let mut one = opts.clone();
             // One task id cannot name many tasks.
             one.task_id = None;
-            let prepared = publish::prepare(body, &one, max, now).map_err(|e| at_index(i, e))?;
-            ids.push(prepared.message.id.clone());
+            let prepared =
+                publish::prepare(body, &one, max, now, &settings.budget).map_err(|e| at_index(i, e))?;
+            let id = prepared.message.id.clone();
+            records.push(TaskRecord::new(&id, queue, prepared.state, prepared.published_ms));
+            ids.push(id);
             messages.push(prepared.message);
         }
-        self.shared.broker.publish(queue, messages).await?;
+        // As in `publish`: the records are queued first, then the messages.
+        let put = self.shared.records.put_all(&records, settings.result_ttl);
+        let publish = self.shared.broker.publish(queue, messages);
+        let (put, published) = tokio::join!(put, publish);
+        published?;
+        put?;
         Ok(ids)
     }
 
@@ -351,7 +360,7 @@ fn ensure_worker(shared: &Arc<Shared>, queue: &str) -> Arc<QueueWorker> {
     if let Some(q) = workers.get(queue) {
         return Arc::clone(q);
     }
-    let q = Arc::new(QueueWorker::new(queue, shared.settings(queue)));
+    let q = Arc::new(QueueWorker::new(queue, shared.settings(queue).clone()));
     workers.insert(queue.to_owned(), Arc::clone(&q));
     shared
         .tracker

@@ -7,7 +7,7 @@
 //! - [`stats`]: [`QueueStats`] and the bucketed [`History`].
 //! - [`publish`]: [`PublishOptions`], what a publish may override.
 //! - [`error`]: [`HostError`] and its HTTP status mapping.
-//! - [`units`]: human durations and sizes in the config.
+//! - [`units`]: the duration and size grammar (re-exported from `wasmboost_policy::units`).
 //!
 //! Internal: `engine` (shared state, per-queue worker), `fetch` (the per-queue fetch loop),
 //! `task` (one delivery end to end), `verdict` (report -> settlement + record), `settings`
@@ -20,12 +20,13 @@ pub mod host;
 pub mod publish;
 pub mod record;
 pub mod stats;
-pub mod units;
+pub use wasmboost_policy::units;
 
 mod backend;
+mod budget;
 mod engine;
 mod fetch;
-mod queue_config;
+mod records;
 mod settings;
 mod stats_query;
 mod task;
@@ -33,7 +34,7 @@ mod upkeep;
 mod verdict;
 
 pub use config::{
-    BrokerConfig, Config, ConfigError, HostConfig, QueueConfig, RedisSection, RuntimeConfigToml,
+    BrokerConfig, CeilingConfig, Config, ConfigError, HostConfig, QueueConfig, RedisSection, RuntimeConfigToml,
 };
 pub use error::HostError;
 pub use host::Host;

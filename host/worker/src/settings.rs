@@ -1,25 +1,32 @@
-//! A queue's effective policy, resolved once from its [`QueueConfig`] into the types the engine
-//! uses (policy crate types, runtime limits), with built-in defaults for what is still unset.
+//! A queue's effective policy, resolved once from its merged [`QueueConfig`] into the types the
+//! engine uses (policy crate types, runtime limits), with the built-in defaults for what is
+//! unset. Resolving is also the last step of validating the config: the retry policy is checked
+//! by the policy crate's own [`RetryPolicy::validate`] and the budgets by [`QueueBudget`].
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use wasmboost_policy::retry::{FailureKind, RetryPolicy};
+use wasmboost_policy::PolicyError;
+use wasmboost_policy::retry::{
+    DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_MAX, DEFAULT_JITTER, DEFAULT_MAX_REQUEUES,
+    DEFAULT_RETRY_ON, RetryPolicy,
+};
 use wasmboost_policy::window::Window;
-use wasmboost_runtime::Limits;
 
-use crate::queue_config::{
-    DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_JITTER, DEFAULT_BACKOFF_MAX, DEFAULT_CONCURRENCY,
-    DEFAULT_DEDUP_TTL, DEFAULT_FUEL, DEFAULT_LEASE, DEFAULT_MAX_REQUEUES, DEFAULT_MAX_RETRIES,
-    DEFAULT_MEMORY, DEFAULT_RESULT_TTL, DEFAULT_RETRY_ON, DEFAULT_TIMEOUT, QueueConfig,
+use crate::budget::QueueBudget;
+use crate::config::error::ConfigError;
+use crate::config::queue::{
+    DEFAULT_CONCURRENCY, DEFAULT_DEDUP_TTL, DEFAULT_LEASE, DEFAULT_RESULT_TTL, QueueConfig,
 };
 
 /// Everything the engine needs to know about one queue, with every default applied.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct QueueSettings {
     pub concurrency: u32,
     pub qps: Option<f64>,
-    pub limits: Limits,
+    /// Wall clock, fuel, memory and retries, and how far a message may raise them.
+    pub budget: QueueBudget,
+    /// The retry policy; `max_retries` is the queue's (a message may lower it: see `budget`).
     pub retry: RetryPolicy,
     pub max_requeues: u32,
     pub msg_ttl: Option<Duration>,
@@ -30,50 +37,98 @@ pub struct QueueSettings {
     pub lease: Duration,
 }
 
-/// Parse a window string; the error says which token is wrong.
-pub fn parse_window(text: &str) -> Result<Window, String> {
-    Window::parse(text).map_err(|e| e.to_string())
-}
-
-fn retry_kinds(names: Option<&Vec<String>>) -> BTreeSet<FailureKind> {
-    match names {
-        // Names were checked by `QueueConfig::validate`; an unknown one cannot get here.
-        Some(list) => list.iter().filter_map(|n| n.parse().ok()).collect(),
-        None => DEFAULT_RETRY_ON
-            .iter()
-            .filter_map(|n| n.parse().ok())
-            .collect(),
-    }
-}
-
 impl QueueSettings {
-    /// Resolve a validated (merged) queue config.
-    pub fn resolve(q: &QueueConfig) -> QueueSettings {
+    /// Resolve and check a merged queue config; `prefix` (`defaults`, `queues.<name>`) names
+    /// the table in errors. Field-level checks ([`QueueConfig::validate`]) come first.
+    pub fn resolve(
+        q: &QueueConfig,
+        prefix: &str,
+        max_memory: u64,
+    ) -> Result<QueueSettings, ConfigError> {
+        q.validate(prefix, max_memory)?;
+        let budget = QueueBudget::of(q);
+        budget.validate(prefix, max_memory)?;
         let backoff = q.backoff.clone().unwrap_or_default();
         let retry = RetryPolicy {
-            max_retries: q.max_retries.unwrap_or(DEFAULT_MAX_RETRIES),
+            max_retries: budget.max_retries,
             backoff_base: backoff.base.map_or(DEFAULT_BACKOFF_BASE, |d| d.0),
             backoff_max: backoff.max.map_or(DEFAULT_BACKOFF_MAX, |d| d.0),
-            jitter: backoff.jitter.unwrap_or(DEFAULT_BACKOFF_JITTER),
-            retry_on: retry_kinds(q.retry_on.as_ref()),
+            jitter: backoff.jitter.unwrap_or(DEFAULT_JITTER),
+            retry_on: q
+                .retry_on
+                .as_ref()
+                .map_or_else(|| DEFAULT_RETRY_ON.into(), |k| k.iter().copied().collect()),
         };
-        QueueSettings {
+        retry.validate().map_err(|e| retry_error(prefix, e))?;
+        let window = match &q.window {
+            Some(text) => Some(
+                Window::parse(text)
+                    .map_err(|e| ConfigError::invalid(format!("{prefix}.window"), e.to_string()))?,
+            ),
+            None => None,
+        };
+        Ok(QueueSettings {
             concurrency: q.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
             qps: q.qps,
-            limits: Limits {
-                fuel: q.fuel.unwrap_or(DEFAULT_FUEL),
-                timeout: q.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0),
-                memory_bytes: q.memory.map_or(DEFAULT_MEMORY, |b| b.0),
-            },
+            budget,
             retry,
             max_requeues: q.max_requeues.unwrap_or(DEFAULT_MAX_REQUEUES),
             msg_ttl: q.msg_ttl.map(|d| d.0),
             dedup: q.dedup.unwrap_or(false),
             dedup_ttl: q.dedup_ttl.map_or(DEFAULT_DEDUP_TTL, |d| d.0),
             result_ttl: q.result_ttl.map_or(DEFAULT_RESULT_TTL, |d| d.0),
-            // Validated before the host starts, so a parse failure cannot happen here.
-            window: q.window.as_deref().and_then(|w| parse_window(w).ok()),
+            window,
             lease: q.lease.map_or(DEFAULT_LEASE, |d| d.0),
+        })
+    }
+}
+
+/// The config key of a retry setting the policy crate refused.
+fn retry_error(prefix: &str, err: PolicyError) -> ConfigError {
+    let field = match &err {
+        PolicyError::Retry { field, .. } => match *field {
+            "jitter" => "backoff.jitter",
+            "backoff_base" => "backoff.base",
+            "backoff_max" => "backoff.max",
+            other => other,
+        },
+        _ => "retry_on",
+    };
+    ConfigError::invalid(format!("{prefix}.{field}"), err.to_string())
+}
+
+/// Every queue's settings, resolved once when the host starts: declared queues, and
+/// `[defaults]` for queues that are only deployed.
+#[derive(Debug, Clone)]
+pub struct Policies {
+    defaults: QueueSettings,
+    queues: BTreeMap<String, QueueSettings>,
+}
+
+impl Policies {
+    /// Resolve `[defaults]` and every `[queues.<name>]` merged over it.
+    pub fn resolve(
+        defaults: &QueueConfig,
+        queues: &BTreeMap<String, QueueConfig>,
+        max_memory: u64,
+    ) -> Result<Policies, ConfigError> {
+        let resolved = QueueSettings::resolve(defaults, "defaults", max_memory)?;
+        let mut by_name = BTreeMap::new();
+        for (name, queue) in queues {
+            wasmboost_broker::validate_queue_name(name)
+                .map_err(|e| ConfigError::invalid(format!("queues.{name}"), e.to_string()))?;
+            let merged = queue.merged_over(defaults);
+            let settings = QueueSettings::resolve(&merged, &format!("queues.{name}"), max_memory)?;
+            by_name.insert(name.clone(), settings);
         }
+        Ok(Policies {
+            defaults: resolved,
+            queues: by_name,
+        })
+    }
+
+    /// The settings of `queue` (declared, or `[defaults]`).
+    pub fn of(&self, queue: &str) -> &QueueSettings {
+        self.queues.get(queue).unwrap_or(&self.defaults)
     }
 }

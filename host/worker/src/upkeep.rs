@@ -46,21 +46,13 @@ pub(crate) async fn run(shared: Arc<Shared>) {
 /// Write every queue's pending counter deltas.
 pub(crate) async fn flush_counters(shared: &Shared) {
     for q in shared.all_workers() {
-        let deltas = q.take_deltas();
-        let pairs = deltas.pairs();
+        let pairs = q.take_deltas().pairs();
         if pairs.is_empty() {
             continue;
         }
         if let Err(err) = shared.store.add_counters(&q.name, &pairs).await {
             tracing::warn!(queue = %q.name, error = %err, "could not write counters; keeping them for the next try");
-            q.count(|d| {
-                d.succeeded += deltas.succeeded;
-                d.failed += deltas.failed;
-                d.dead_lettered += deltas.dead_lettered;
-                d.retried += deltas.retried;
-                d.expired += deltas.expired;
-                d.skipped_duplicate += deltas.skipped_duplicate;
-            });
+            q.count(&pairs);
         }
     }
 }
