@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use wasmboost_broker::{Delivery, Settlement};
 
-use crate::engine::{QueueWorker, Shared, Slot};
+use crate::shared::{QueueWorker, Shared, Slot};
 use crate::task;
 
 /// Most messages leased in one fetch.

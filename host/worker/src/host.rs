@@ -1,7 +1,6 @@
 //! [`Host`]: a running wasmboost host — the API the server and CLI use (publish, results,
 //! deploy, pause, stats, dead letters, shutdown).
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,13 +11,14 @@ use wasmboost_registry::{Compiler, Registry, Version};
 use wasmboost_runtime::{Runtime, RuntimeConfig};
 
 use crate::config::Config;
-use crate::engine::{Bound, Paused, QueueWorker, Shared};
+use crate::shared::{Paused, Shared};
 use crate::error::HostError;
 use crate::publish::{self, PublishOptions};
 use crate::record::TaskRecord;
 use crate::records::Records;
 use crate::stats::{History, Meter};
-use crate::{backend, fetch, upkeep};
+use crate::bindings::{rebind, sync_bindings};
+use crate::{backend, upkeep};
 
 /// A running host. Cheap to clone; every clone drives the same host.
 #[derive(Debug, Clone)]
@@ -317,53 +317,4 @@ fn parse_record(task_id: &str, bytes: &[u8]) -> Result<TaskRecord, HostError> {
             "stored record of task {task_id} is unreadable: {e}"
         ))
     })
-}
-
-/// Make sure every queue with a deployment has a running worker on its current module.
-pub(crate) async fn sync_bindings(shared: &Arc<Shared>) -> Result<(), HostError> {
-    let queues = shared.registry.queues().await?;
-    let new: BTreeSet<String> = queues.iter().cloned().collect();
-    shared
-        .bound
-        .write()
-        .unwrap_or_else(|p| p.into_inner())
-        .extend(new);
-    for queue in queues {
-        rebind(shared, &queue).await?;
-    }
-    Ok(())
-}
-
-/// Load `queue`'s current module into its worker, starting the worker if it has none.
-async fn rebind(shared: &Arc<Shared>, queue: &str) -> Result<(), HostError> {
-    let current = shared.registry.current(queue).await?;
-    shared
-        .bound
-        .write()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(queue.to_owned());
-    let worker = ensure_worker(shared, queue);
-    let unchanged = match (worker.bound(), &current) {
-        (Some(old), Some((v, _))) => {
-            old.version.number == v.number && old.version.sha256 == v.sha256
-        }
-        _ => false,
-    };
-    if !unchanged {
-        worker.set_bound(current.map(|(version, module)| Arc::new(Bound { version, module })));
-    }
-    Ok(())
-}
-
-fn ensure_worker(shared: &Arc<Shared>, queue: &str) -> Arc<QueueWorker> {
-    let mut workers = shared.workers.write().unwrap_or_else(|p| p.into_inner());
-    if let Some(q) = workers.get(queue) {
-        return Arc::clone(q);
-    }
-    let q = Arc::new(QueueWorker::new(queue, shared.settings(queue).clone()));
-    workers.insert(queue.to_owned(), Arc::clone(&q));
-    shared
-        .tracker
-        .spawn(fetch::run(Arc::clone(shared), Arc::clone(&q)));
-    q
 }

@@ -9,10 +9,12 @@
 //! - [`error`]: [`HostError`] and its HTTP status mapping.
 //! - [`units`]: the duration and size grammar (re-exported from `wasmboost_policy::units`).
 //!
-//! Internal: `engine` (shared state, per-queue worker), `fetch` (the per-queue fetch loop),
-//! `task` (one delivery end to end), `verdict` (report -> settlement + record), `settings`
-//! (resolved queue policy), `queue_config`, `backend` (broker factory), `upkeep` (counters,
-//! heartbeats), `stats_query`.
+//! Internal: `shared` (state shared by a host's parts, per-queue worker state), `bindings`
+//! (queue -> running module and fetch loop), `fetch` (the per-queue fetch loop and its gates),
+//! `task` (one delivery end to end), `verdict` (how a delivery ends: state, settlement, counts,
+//! error), `records` (every task-record write), `budget` (per-task budgets and their ceilings),
+//! `backend` (broker factory), `upkeep` (counters, heartbeats), `stats_query`. Config lives in
+//! `config/` (`mod`: the file; `queue`: per-queue keys; `settings`: resolved policy; `error`).
 
 pub mod config;
 pub mod error;
@@ -23,11 +25,11 @@ pub mod stats;
 pub use wasmboost_policy::units;
 
 mod backend;
+mod bindings;
 mod budget;
-mod engine;
+mod shared;
 mod fetch;
 mod records;
-mod settings;
 mod stats_query;
 mod task;
 mod upkeep;

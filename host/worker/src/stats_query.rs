@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use wasmboost_broker::now_ms;
 
-use crate::engine::Shared;
+use crate::shared::Shared;
 use crate::error::HostError;
 use crate::stats::{QueueStats, eta_secs};
 use crate::upkeep::{self, HostInfo};

@@ -10,7 +10,7 @@ use wasmboost_policy::message::{self, ParsedMessage};
 use wasmboost_policy::requeue_allowed;
 use wasmboost_runtime::{Invocation, Report, TaskContext};
 
-use crate::engine::{Bound, QueueWorker, Shared, Slot};
+use crate::shared::{Bound, QueueWorker, Shared, Slot};
 use crate::record::{TaskRecord, TaskState};
 use crate::records::Counted;
 use crate::verdict::{self, Verdict};

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::Shared;
-use crate::host;
+use crate::shared::Shared;
+use crate::bindings;
 
 /// How often the chores run.
 pub const TICK: Duration = Duration::from_secs(1);
@@ -84,7 +84,7 @@ async fn refresh_shared(shared: &Arc<Shared>) {
         Ok(paused) => shared.paused.replace(paused),
         Err(err) => tracing::warn!(error = %err, "could not read pause flags"),
     }
-    if let Err(err) = host::sync_bindings(shared).await {
+    if let Err(err) = bindings::sync_bindings(shared).await {
         tracing::warn!(error = %err, "could not refresh deployments");
     }
 }

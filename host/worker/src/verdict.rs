@@ -11,7 +11,7 @@ use wasmboost_policy::retry::{Decision, FailureKind, RetryPolicy};
 use wasmboost_runtime::{Outcome, Report, TaskError, TrapKind};
 
 use crate::record::TaskState;
-use crate::settings::QueueSettings;
+use crate::config::settings::QueueSettings;
 
 /// How one delivery ended.
 #[derive(Debug, Clone, PartialEq)]

@@ -17,11 +17,12 @@ use wasmboost_runtime::config::{
     DEFAULT_OUTPUT_CAP_BYTES,
 };
 
-use crate::settings::Policies;
+use settings::Policies;
 use crate::units::{ByteSize, HumanDuration};
 
 pub(crate) mod error;
 pub(crate) mod queue;
+pub(crate) mod settings;
 
 pub use error::ConfigError;
 

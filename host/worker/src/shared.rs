@@ -15,7 +15,7 @@ use wasmboost_runtime::TaskModule;
 
 use crate::config::Config;
 use crate::records::Records;
-use crate::settings::{Policies, QueueSettings};
+use crate::config::settings::{Policies, QueueSettings};
 use crate::stats::Meter;
 
 /// The module a queue runs now. In-flight tasks keep their own `Arc`, so a redeploy lets them

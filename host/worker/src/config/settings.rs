@@ -14,8 +14,8 @@ use wasmboost_policy::retry::{
 use wasmboost_policy::window::Window;
 
 use crate::budget::QueueBudget;
-use crate::config::error::ConfigError;
-use crate::config::queue::{
+use super::error::ConfigError;
+use super::queue::{
     DEFAULT_CONCURRENCY, DEFAULT_DEDUP_TTL, DEFAULT_LEASE, DEFAULT_RESULT_TTL, QueueConfig,
 };
 
