@@ -241,6 +241,7 @@ fn load_messages(db: &Database) -> Result<Loaded, BrokerError> {
 }
 
 /// The engine's journal: every change becomes an operation for the writer thread.
+#[derive(Debug)]
 pub struct RedbJournal {
     shared: Arc<Shared>,
 }

@@ -37,7 +37,7 @@ pub struct PublishCommand {
     /// Wait for the task to finish and print its result (RPC).
     #[arg(long, conflicts_with = "file")]
     wait: bool,
-    /// How long `--wait` waits.
+    /// How long `--wait` waits: `30s`, `2m`, `1h30m` (a bare number is seconds).
     #[arg(long, default_value = "30s", value_parser = parse_duration_arg)]
     timeout: Duration,
     /// Messages per request in bulk mode.

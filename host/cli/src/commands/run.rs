@@ -41,7 +41,7 @@ pub struct BudgetArgs {
     /// Wall-clock budget: `200ms`, `5s`, `2m`, `1h30m` (a bare number is seconds).
     #[arg(long, default_value = "30s", value_parser = parse_duration_arg)]
     pub timeout: Duration,
-    /// Memory budget: `64MiB`, `512KiB`, `1GiB` (a bare number is bytes).
+    /// Memory budget: `64MiB`, `512KiB`, `1GiB`, `10MB` (a bare number is bytes).
     #[arg(long, default_value = "64MiB", value_parser = parse_size_arg)]
     pub memory: u64,
 }

