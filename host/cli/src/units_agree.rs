@@ -31,8 +31,8 @@ fn publish_countdown(text: &str) -> Result<Duration, String> {
 }
 
 fn config_timeout(text: &str) -> Result<Duration, String> {
-    let config = Config::parse(&format!("[defaults]\ntimeout = \"{text}\"\n"))
-        .map_err(|e| e.to_string())?;
+    let config =
+        Config::parse(&format!("[defaults]\ntimeout = \"{text}\"\n")).map_err(|e| e.to_string())?;
     Ok(config.defaults.timeout.expect("given").0)
 }
 
@@ -71,7 +71,11 @@ fn every_entry_point_reads_a_duration_the_same_way() {
         ("7d", Duration::from_secs(7 * 86_400)),
     ] {
         assert_eq!(run_timeout(text), Ok(want), "run --timeout {text}");
-        assert_eq!(publish_countdown(text), Ok(want), "publish --countdown {text}");
+        assert_eq!(
+            publish_countdown(text),
+            Ok(want),
+            "publish --countdown {text}"
+        );
         assert_eq!(config_timeout(text), Ok(want), "config timeout = {text:?}");
         assert_eq!(query_countdown(text), Ok(want), "?countdown={text}");
         assert_eq!(
@@ -83,9 +87,15 @@ fn every_entry_point_reads_a_duration_the_same_way() {
         assert_eq!(extra_timeout_ms(ms), want, "extra.timeout_ms {ms}");
     }
     // A JSON or TOML number is seconds too.
-    assert_eq!(extra_countdown(serde_json::json!(150)), Ok(Duration::from_secs(150)));
+    assert_eq!(
+        extra_countdown(serde_json::json!(150)),
+        Ok(Duration::from_secs(150))
+    );
     let config = Config::parse("[defaults]\ntimeout = 150\n").expect("valid");
-    assert_eq!(config.defaults.timeout.map(|d| d.0), Some(Duration::from_secs(150)));
+    assert_eq!(
+        config.defaults.timeout.map(|d| d.0),
+        Some(Duration::from_secs(150))
+    );
 }
 
 #[test]
@@ -96,10 +106,16 @@ fn an_ambiguous_duration_is_refused_everywhere_showing_the_forms() {
             ("publish --countdown", publish_countdown(text)),
             ("config timeout", config_timeout(text)),
             ("?countdown=", query_countdown(text)),
-            ("extra.countdown", extra_countdown(serde_json::Value::from(text))),
+            (
+                "extra.countdown",
+                extra_countdown(serde_json::Value::from(text)),
+            ),
         ] {
             let err = result.expect_err(&format!("{entry} {text:?}"));
-            assert!(err.contains("1h30m"), "{entry} {text:?} shows the forms: {err}");
+            assert!(
+                err.contains("1h30m"),
+                "{entry} {text:?} shows the forms: {err}"
+            );
         }
     }
 }

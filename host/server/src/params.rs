@@ -32,7 +32,8 @@ impl PublishQuery {
     pub fn options(&self) -> Result<PublishOptions, ApiError> {
         let countdown = match &self.countdown {
             Some(text) => Some(
-                parse_duration(text).map_err(|e| ApiError::bad_request(format!("countdown: {e}")))?,
+                parse_duration(text)
+                    .map_err(|e| ApiError::bad_request(format!("countdown: {e}")))?,
             ),
             None => None,
         };

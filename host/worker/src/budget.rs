@@ -94,7 +94,10 @@ impl QueueBudget {
         if l.memory_bytes > max_memory {
             return Err(ConfigError::invalid(
                 format!("{prefix}.memory"),
-                format!("{} must not exceed runtime.max_memory ({max_memory})", l.memory_bytes),
+                format!(
+                    "{} must not exceed runtime.max_memory ({max_memory})",
+                    l.memory_bytes
+                ),
             ));
         }
         if c.timeout < l.timeout {
@@ -109,7 +112,10 @@ impl QueueBudget {
         if c.memory_bytes > max_memory {
             return Err(ConfigError::invalid(
                 key("memory"),
-                format!("{} must not exceed runtime.max_memory ({max_memory})", c.memory_bytes),
+                format!(
+                    "{} must not exceed runtime.max_memory ({max_memory})",
+                    c.memory_bytes
+                ),
             ));
         }
         if c.max_retries < self.max_retries {
@@ -180,15 +186,19 @@ impl QueueBudget {
             key: "fuel",
         });
         let asked_memory = extra.memory_mb.map(|mb| mb.saturating_mul(MIB));
-        let memory_bytes = pick(asked_memory, l.memory_bytes, c.memory_bytes, &mut over, |_| {
-            OverCeiling {
+        let memory_bytes = pick(
+            asked_memory,
+            l.memory_bytes,
+            c.memory_bytes,
+            &mut over,
+            |_| OverCeiling {
                 field: "extra.memory_mb",
                 value: extra.memory_mb.unwrap_or(0),
                 ceiling: c.memory_bytes / MIB,
                 unit: " MiB",
                 key: "memory",
-            }
-        });
+            },
+        );
         let max_retries = pick(
             extra.max_retries.map(u64::from),
             u64::from(self.max_retries),
@@ -314,10 +324,20 @@ mod tests {
     fn a_ceiling_below_the_queue_or_above_the_host_is_a_config_error() {
         let low = queue("timeout = \"10s\"\n[message_ceiling]\ntimeout = \"1s\"");
         let err = low.validate("queues.q", 1 << 30).expect_err("below");
-        assert!(err.to_string().contains("queues.q.message_ceiling.timeout"), "{err}");
+        assert!(
+            err.to_string().contains("queues.q.message_ceiling.timeout"),
+            "{err}"
+        );
         let high = queue("[message_ceiling]\nmemory = \"1GiB\"");
-        let err = high.validate("defaults", 256 << 20).expect_err("over max_memory");
-        assert!(err.to_string().contains("defaults.message_ceiling.memory"), "{err}");
-        queue("").validate("defaults", 256 << 20).expect("defaults are valid");
+        let err = high
+            .validate("defaults", 256 << 20)
+            .expect_err("over max_memory");
+        assert!(
+            err.to_string().contains("defaults.message_ceiling.memory"),
+            "{err}"
+        );
+        queue("")
+            .validate("defaults", 256 << 20)
+            .expect("defaults are valid");
     }
 }

@@ -10,14 +10,14 @@ use wasmboost_broker::{Broker, DeadLetter, now_ms};
 use wasmboost_registry::{Compiler, Registry, Version};
 use wasmboost_runtime::{Runtime, RuntimeConfig};
 
+use crate::bindings::{rebind, sync_bindings};
 use crate::config::Config;
-use crate::shared::{Paused, Shared};
 use crate::error::HostError;
 use crate::publish::{self, PublishOptions};
 use crate::record::TaskRecord;
 use crate::records::Records;
+use crate::shared::{Paused, Shared};
 use crate::stats::{History, Meter};
-use crate::bindings::{rebind, sync_bindings};
 use crate::{backend, upkeep};
 
 /// A running host. Cheap to clone; every clone drives the same host.
@@ -175,10 +175,15 @@ impl Host {
             let mut one = opts.clone();
             // One task id cannot name many tasks.
             one.task_id = None;
-            let prepared =
-                publish::prepare(body, &one, max, now, &settings.budget).map_err(|e| at_index(i, e))?;
+            let prepared = publish::prepare(body, &one, max, now, &settings.budget)
+                .map_err(|e| at_index(i, e))?;
             let id = prepared.message.id.clone();
-            records.push(TaskRecord::new(&id, queue, prepared.state, prepared.published_ms));
+            records.push(TaskRecord::new(
+                &id,
+                queue,
+                prepared.state,
+                prepared.published_ms,
+            ));
             ids.push(id);
             messages.push(prepared.message);
         }

@@ -27,16 +27,17 @@ pub use wasmboost_policy::units;
 mod backend;
 mod bindings;
 mod budget;
-mod shared;
 mod fetch;
 mod records;
+mod shared;
 mod stats_query;
 mod task;
 mod upkeep;
 mod verdict;
 
 pub use config::{
-    BrokerConfig, CeilingConfig, Config, ConfigError, HostConfig, QueueConfig, RedisSection, RuntimeConfigToml,
+    BrokerConfig, CeilingConfig, Config, ConfigError, HostConfig, QueueConfig, RedisSection,
+    RuntimeConfigToml,
 };
 pub use error::HostError;
 pub use host::Host;

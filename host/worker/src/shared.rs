@@ -14,8 +14,8 @@ use wasmboost_registry::{Registry, Version};
 use wasmboost_runtime::TaskModule;
 
 use crate::config::Config;
-use crate::records::Records;
 use crate::config::settings::{Policies, QueueSettings};
+use crate::records::Records;
 use crate::stats::Meter;
 
 /// The module a queue runs now. In-flight tasks keep their own `Arc`, so a redeploy lets them

@@ -10,9 +10,9 @@ use wasmboost_policy::message::{self, ParsedMessage};
 use wasmboost_policy::requeue_allowed;
 use wasmboost_runtime::{Invocation, Report, TaskContext};
 
-use crate::shared::{Bound, QueueWorker, Shared, Slot};
 use crate::record::{TaskRecord, TaskState};
 use crate::records::Counted;
+use crate::shared::{Bound, QueueWorker, Shared, Slot};
 use crate::verdict::{self, Verdict};
 
 /// A task still running after this gets a `running` record (shorter ones never need one, which
@@ -241,7 +241,12 @@ async fn run(
         let record = cx.record(TaskState::Queued);
         return cx.finish(delivery, record, settlement, &[]).await;
     };
-    let verdict = verdict::judge(&cx.q.settings, budget.max_retries, delivery.message(), &report);
+    let verdict = verdict::judge(
+        &cx.q.settings,
+        budget.max_retries,
+        delivery.message(),
+        &report,
+    );
     let ok = verdict.succeeded();
     cx.q.meter(|m| m.record(now_ms(), ok, micros(report.duration)));
     if let (true, Some(key)) = (ok, dedup_key) {

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::shared::Shared;
 use crate::bindings;
+use crate::shared::Shared;
 
 /// How often the chores run.
 pub const TICK: Duration = Duration::from_secs(1);

@@ -10,8 +10,8 @@ use wasmboost_broker::{Message, Settlement};
 use wasmboost_policy::retry::{Decision, FailureKind, RetryPolicy};
 use wasmboost_runtime::{Outcome, Report, TaskError, TrapKind};
 
-use crate::record::TaskState;
 use crate::config::settings::QueueSettings;
+use crate::record::TaskState;
 
 /// How one delivery ended.
 #[derive(Debug, Clone, PartialEq)]

@@ -89,9 +89,12 @@ fn counters_equal_records_after_three_kill_9_during_a_drain() {
 
     // And they stay right across another restart.
     host.restart();
-    let row = poll("the host back", Duration::from_secs(60), || host.log(), || {
-        queue_row(&host)
-    });
+    let row = poll(
+        "the host back",
+        Duration::from_secs(60),
+        || host.log(),
+        || queue_row(&host),
+    );
     assert_eq!(field(&row, "succeeded"), TASKS, "after a restart: {row}");
     assert_eq!(metrics_succeeded(&host), Some(TASKS));
 }

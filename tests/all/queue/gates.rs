@@ -24,7 +24,10 @@ async fn a_paused_queue_leases_nothing_though_a_fetch_was_waiting() {
         let stats = t.host.stats().await.expect("stats");
         let row = stats.iter().find(|r| r.queue == "gated").expect("a row");
         assert!(row.paused, "{row:?}");
-        assert_eq!(row.running, 0, "a paused queue shows nothing running: {row:?}");
+        assert_eq!(
+            row.running, 0,
+            "a paused queue shows nothing running: {row:?}"
+        );
         assert_eq!(row.queued, 500, "{row:?}");
         samples += 1;
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -32,11 +35,15 @@ async fn a_paused_queue_leases_nothing_though_a_fetch_was_waiting() {
     assert!(samples > 20, "sampled often enough: {samples}");
 
     t.host.set_paused("gated", false).await.expect("resume");
-    super::support::eventually("the queue to drain after resume", Duration::from_secs(60), || async {
-        let stats = t.host.stats().await.ok()?;
-        let row = stats.into_iter().find(|r| r.queue == "gated")?;
-        (row.queued == 0 && row.running == 0 && row.succeeded == 501).then_some(())
-    })
+    super::support::eventually(
+        "the queue to drain after resume",
+        Duration::from_secs(60),
+        || async {
+            let stats = t.host.stats().await.ok()?;
+            let row = stats.into_iter().find(|r| r.queue == "gated")?;
+            (row.queued == 0 && row.running == 0 && row.succeeded == 501).then_some(())
+        },
+    )
     .await;
     t.stop().await;
 }

@@ -63,17 +63,17 @@ fn each_override_over_its_ceiling_is_refused_naming_field_and_ceiling() {
         );
         // The same message inside a batch fails the whole batch.
         let lines = format!("{{\"x\":0}}\n{body}\n");
-        let (status, answer) = host.http(
-            "POST",
-            "/v1/queues/tight/messages:batch",
-            lines.as_bytes(),
-        );
+        let (status, answer) =
+            host.http("POST", "/v1/queues/tight/messages:batch", lines.as_bytes());
         assert_eq!(status, 400, "batch with {extra}: {answer}");
         assert!(answer.contains(field), "{answer}");
     }
     let (status, answer) = publish(&host, "/v1/queues/tight/messages?priority=6", &json!({}));
     assert_eq!(status, 400, "?priority=6: {answer}");
-    assert!(answer.contains("priority") && answer.contains("5"), "{answer}");
+    assert!(
+        answer.contains("priority") && answer.contains("5"),
+        "{answer}"
+    );
 
     // At the ceiling, below it, and within an explicit ceiling: accepted.
     let at = json!({"extra": {"timeout_ms": 1000, "fuel": 1_000_000, "memory_mb": 2,
@@ -100,7 +100,15 @@ fn each_override_over_its_ceiling_is_refused_naming_field_and_ceiling() {
 fn xadd_raw(redis: &RedisServer, queue: &str, id: &str, body: &Value) {
     let stream = format!("wasmboost:{queue}:stream");
     let body = body.to_string();
-    redis.cli(&["XADD", stream.as_str(), "*", "id", id, "body", body.as_str()]);
+    redis.cli(&[
+        "XADD",
+        stream.as_str(),
+        "*",
+        "id",
+        id,
+        "body",
+        body.as_str(),
+    ]);
 }
 
 fn redis_host(redis: &RedisServer, queues: &str) -> HostProcess {
@@ -114,7 +122,10 @@ fn redis_host(redis: &RedisServer, queues: &str) -> HostProcess {
 fn deploy(host: &HostProcess, queue: &str, guest: &str) {
     let path = format!("/v1/queues/{queue}/module");
     let (status, body) = host.http("PUT", &path, &guests::guest_bytes(guest));
-    assert!((200..300).contains(&status), "deploy {guest}: {status} {body}");
+    assert!(
+        (200..300).contains(&status),
+        "deploy {guest}: {status} {body}"
+    );
 }
 
 /// The record of `id` once it is terminal.
@@ -163,7 +174,10 @@ max_retries = 0
         "the queue's 1 s timeout held, not the message's 24 h: ran {ran:?}\n{record}"
     );
     assert!(
-        record["error"].as_str().unwrap_or_default().contains("timeout"),
+        record["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("timeout"),
         "{record}"
     );
 
@@ -171,13 +185,22 @@ max_retries = 0
     xadd_raw(&redis, "burn", "huge-fuel", &huge);
     let record = terminal(&host, "huge-fuel");
     let fuel = record["fuel_used"].as_u64().unwrap_or(u64::MAX);
-    assert!(fuel <= 5_000_000, "fuel used {fuel} is over the queue's\n{record}");
     assert!(
-        record["error"].as_str().unwrap_or_default().contains("fuel"),
+        fuel <= 5_000_000,
+        "fuel used {fuel} is over the queue's\n{record}"
+    );
+    assert!(
+        record["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("fuel"),
         "{record}"
     );
     let log = host.log();
-    assert!(log.contains("capped at the ceiling"), "the cap is logged:\n{log}");
+    assert!(
+        log.contains("capped at the ceiling"),
+        "the cap is logged:\n{log}"
+    );
 }
 
 #[test]

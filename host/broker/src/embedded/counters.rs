@@ -49,7 +49,9 @@ pub(crate) fn row_key(queue: &str, name: &str) -> String {
 }
 
 fn decode(value: &[u8]) -> i64 {
-    value.first_chunk::<8>().map_or(0, |b| i64::from_le_bytes(*b))
+    value
+        .first_chunk::<8>()
+        .map_or(0, |b| i64::from_le_bytes(*b))
 }
 
 impl Counters {

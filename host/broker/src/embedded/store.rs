@@ -103,7 +103,9 @@ impl EmbeddedStore {
         value.push(u8::from(terminal));
         value.extend_from_slice(&record);
         let table = Kv::Records;
-        self.shared.pending.set_counted(table, task_id, value, count);
+        self.shared
+            .pending
+            .set_counted(table, task_id, value, count);
         self.shared.send(Op::Flush {
             table,
             key: task_id.to_owned(),

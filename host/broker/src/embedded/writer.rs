@@ -265,7 +265,12 @@ impl Apply<'_> {
     /// Write `key`'s latest pending value (once per batch) and the counts that ride with it.
     /// Counts apply only while the stored record is not terminal yet: a task that ran again
     /// after a crash (its first terminal record committed, its ack not) is counted once.
-    fn flush(&mut self, tables: &mut Tables<'_>, table: Kv, key: String) -> Result<(), redb::Error> {
+    fn flush(
+        &mut self,
+        tables: &mut Tables<'_>,
+        table: Kv,
+        key: String,
+    ) -> Result<(), redb::Error> {
         let Entry::Vacant(slot) = self.flushed.entry((table, key)) else {
             return Ok(());
         };

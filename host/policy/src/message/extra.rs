@@ -135,7 +135,8 @@ impl Field<'_> {
 
     /// A non-negative number of seconds, or duration text (`"90s"`, `"5m"`).
     fn seconds(&self) -> Result<Option<Duration>, MessageError> {
-        const WHY: &str = "must be a number of seconds or duration text (250ms, 30s, 5m, 1h30m, 7d)";
+        const WHY: &str =
+            "must be a number of seconds or duration text (250ms, 30s, 5m, 1h30m, 7d)";
         match self.value {
             None => Ok(None),
             Some(Value::Number(n)) => {

@@ -207,8 +207,22 @@ mod tests {
     #[test]
     fn ambiguous_or_bad_text_is_an_error_showing_the_forms() {
         for text in [
-            "", "5M", "5S", "1m30", "30 s", "1s1h", "1s1s", "5 parsecs", "-1", "+1s", "1e3",
-            "1.2.3s", "s", "1sec", "1min", "99999999999999999999999d",
+            "",
+            "5M",
+            "5S",
+            "1m30",
+            "30 s",
+            "1s1h",
+            "1s1s",
+            "5 parsecs",
+            "-1",
+            "+1s",
+            "1e3",
+            "1.2.3s",
+            "s",
+            "1sec",
+            "1min",
+            "99999999999999999999999d",
         ] {
             let err = parse_duration(text).expect_err(text).to_string();
             assert!(err.contains(&format!("{text:?}")), "{text}: {err}");
@@ -242,7 +256,9 @@ mod tests {
         assert_eq!(t.b.map(|d| d.0), Some(Duration::from_millis(1500)));
         let t: T = toml::from_str("a = 3").expect("valid toml");
         assert_eq!((t.a.0, t.b), (Duration::from_secs(3), None));
-        let err = toml::from_str::<T>("a = \"3 weeks\"").err().expect("bad unit");
+        let err = toml::from_str::<T>("a = \"3 weeks\"")
+            .err()
+            .expect("bad unit");
         assert!(err.to_string().contains("3 weeks"), "{err}");
     }
 
@@ -274,7 +290,17 @@ mod tests {
                 assert!(!text.contains('.'), "{text}");
             }
         }
-        for text in ["", ".", "..", "1..s", "ms", "1ms1", "\u{1F600}", "1\u{0}s", "9".repeat(40).as_str()] {
+        for text in [
+            "",
+            ".",
+            "..",
+            "1..s",
+            "ms",
+            "1ms1",
+            "\u{1F600}",
+            "1\u{0}s",
+            "9".repeat(40).as_str(),
+        ] {
             let _ = parse_duration(text);
         }
     }

@@ -59,8 +59,12 @@ pub fn parse_size(text: &str) -> Result<u64, PolicyError> {
 /// The shortest text [`parse_size`] reads back as exactly `n`: the largest binary unit that
 /// divides it (`"64MiB"`), else bytes (`"1000000"`).
 pub fn format_size(n: u64) -> String {
-    for (unit, size) in [("TiB", 1u64 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)]
-    {
+    for (unit, size) in [
+        ("TiB", 1u64 << 40),
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+    ] {
         if n >= size && n % size == 0 {
             return format!("{}{unit}", n / size);
         }
@@ -159,8 +163,19 @@ mod tests {
     #[test]
     fn ambiguous_or_bad_sizes_are_errors_showing_the_forms() {
         for text in [
-            "", "64M", "64m", "1k", "1mb", "1Mb", "64 MiB", "0.5B", "1.1KiB0", "-1", "1e6",
-            "3 furlongs", "99999999999TiB",
+            "",
+            "64M",
+            "64m",
+            "1k",
+            "1mb",
+            "1Mb",
+            "64 MiB",
+            "0.5B",
+            "1.1KiB0",
+            "-1",
+            "1e6",
+            "3 furlongs",
+            "99999999999TiB",
         ] {
             let err = parse_size(text).expect_err(text).to_string();
             assert!(err.contains(&format!("{text:?}")), "{text}: {err}");
@@ -198,7 +213,14 @@ mod tests {
         for n in [0, 1, u64::MAX, 1 << 63, (1 << 40) - 1] {
             assert_eq!(parse_size(&format_size(n)), Ok(n), "{n}");
         }
-        for text in ["", ".", "1..KiB", "KiB", "\u{1F600}", "9".repeat(40).as_str()] {
+        for text in [
+            "",
+            ".",
+            "1..KiB",
+            "KiB",
+            "\u{1F600}",
+            "9".repeat(40).as_str(),
+        ] {
             let _ = parse_size(text);
         }
     }

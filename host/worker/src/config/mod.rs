@@ -17,8 +17,8 @@ use wasmboost_runtime::config::{
     DEFAULT_OUTPUT_CAP_BYTES,
 };
 
-use settings::Policies;
 use crate::units::{ByteSize, HumanDuration};
+use settings::Policies;
 
 pub(crate) mod error;
 pub(crate) mod queue;

@@ -13,11 +13,11 @@ use wasmboost_policy::retry::{
 };
 use wasmboost_policy::window::Window;
 
-use crate::budget::QueueBudget;
 use super::error::ConfigError;
 use super::queue::{
     DEFAULT_CONCURRENCY, DEFAULT_DEDUP_TTL, DEFAULT_LEASE, DEFAULT_RESULT_TTL, QueueConfig,
 };
+use crate::budget::QueueBudget;
 
 /// Everything the engine needs to know about one queue, with every default applied.
 #[derive(Debug, Clone, PartialEq)]
