@@ -10,3 +10,4 @@ mod queue;
 mod redis;
 mod runtime;
 mod sdk;
+mod security;

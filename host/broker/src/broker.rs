@@ -17,6 +17,13 @@ pub trait Broker: Send + Sync + fmt::Debug + 'static {
     /// The config `type` string of this implementation (`embedded`, `memory`, `redis`, `amqp`).
     fn kind(&self) -> &'static str;
 
+    /// Whether dropping an unfinished [`fetch`](Broker::fetch) future leases nothing. When it
+    /// does, the worker stops a waiting fetch the moment its queue is paused (nothing is leased
+    /// and handed back); otherwise the fetch finishes its wait and a batch it took is returned.
+    fn fetch_cancel_safe(&self) -> bool {
+        false
+    }
+
     /// Store messages on `queue`. When this returns `Ok`, every message is durable (as durable as
     /// the implementation is). Ids already present on the queue are stored again (the host
     /// dedups by policy, not by id).

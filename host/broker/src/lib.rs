@@ -41,6 +41,7 @@
 //!   reconnect backoff).
 //! - `conformance` (feature `conformance`): the suites every broker and store implementation
 //!   runs, `broker_conformance!` and `state_conformance!`.
+//! - [`LocalBroker`]: the one `Broker` impl of the two in-process brokers (memory, embedded).
 //! - internal: `index` (one queue's ready/delayed/leased/dead bookkeeping), `engine` (the queue
 //!   engine shared by memory and embedded), `waiters` (in-process `wait_terminal` wake-ups).
 
@@ -58,6 +59,7 @@ pub mod conformance;
 
 mod engine;
 mod index;
+mod local;
 mod waiters;
 
 pub use broker::{Broker, Delivery, Lease};
@@ -66,6 +68,7 @@ pub use embedded::{
     open_with as open_embedded_with,
 };
 pub use error::{BrokerError, StateError, validate_queue_name};
+pub use local::LocalBroker;
 pub use memory::{MemoryBroker, MemoryStore};
 pub use message::{
     DUE_SLACK_MS, DeadLetter, MAX_PRIORITY, Message, NewMessage, QueueCounts, Settlement, ms_after,

@@ -33,6 +33,26 @@ pub trait StateStore: Send + Sync + fmt::Debug + 'static {
         ttl: Duration,
     ) -> Result<(), StateError>;
 
+    /// [`put_record`](StateStore::put_record), and add `deltas` to `queue`'s counters **in the
+    /// same durable step**, unless the stored record of `task_id` is terminal already (a task
+    /// that ran again after a crash is counted once). Then the counters agree with the records
+    /// after any crash. Returns `false` when this store cannot do that (the default: it only
+    /// puts the record); the caller then counts through [`add_counters`](StateStore::add_counters).
+    async fn put_record_counted(
+        &self,
+        task_id: &str,
+        record: Bytes,
+        terminal: bool,
+        ttl: Duration,
+        queue: &str,
+        deltas: &[(&str, i64)],
+    ) -> Result<bool, StateError> {
+        let _ = (queue, deltas);
+        self.put_record(task_id, record, terminal, ttl)
+            .await
+            .map(|()| false)
+    }
+
     /// The current record of `task_id`, if any (and not expired).
     async fn get_record(&self, task_id: &str) -> Result<Option<Bytes>, StateError>;
 

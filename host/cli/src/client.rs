@@ -246,7 +246,13 @@ async fn reply(response: Response) -> anyhow::Result<Reply> {
     Ok(Reply::Pending { task_id, record })
 }
 
-/// clap value parser for durations: `30s`, `250ms`, `2m`, `1h`, or bare seconds.
+/// clap value parser for every duration flag: the one grammar of `wasmboost_policy::units`
+/// (`250ms`, `30s`, `1h30m`; a bare number is seconds).
 pub fn parse_duration_arg(text: &str) -> Result<Duration, String> {
-    wasmboost_server::params::parse_duration(text)
+    wasmboost_worker::units::parse_duration(text).map_err(|e| e.to_string())
+}
+
+/// clap value parser for every size flag (`64MiB`, `1GB`; a bare number is bytes).
+pub fn parse_size_arg(text: &str) -> Result<u64, String> {
+    wasmboost_worker::units::parse_size(text).map_err(|e| e.to_string())
 }

@@ -100,6 +100,9 @@ fn main() -> ExitCode {
 }
 
 #[cfg(test)]
+mod units_agree;
+
+#[cfg(test)]
 mod tests {
     use clap::CommandFactory;
 

@@ -46,20 +46,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// `1.2 MiB`, `340 KiB`, `512 B`.
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
+pub use wasmboost_worker::units::display_size as bytes;
 
 /// A Unix-epoch millisecond time as RFC 3339 (UTC, second precision).
 pub fn time_ms(ms: u64) -> String {

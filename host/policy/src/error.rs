@@ -8,6 +8,9 @@ pub enum PolicyError {
     /// A duration string that does not parse.
     #[error("invalid duration {value:?}: {why}")]
     Duration { value: String, why: String },
+    /// A size string that does not parse.
+    #[error("invalid size {value:?}: {why}")]
+    Size { value: String, why: String },
     /// A rate that is not a positive finite number in the supported range.
     #[error("invalid rate {value} per second: must be between {min} and {max}")]
     Rate { value: f64, min: f64, max: f64 },

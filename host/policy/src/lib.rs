@@ -7,16 +7,16 @@
 //! - [`dedup`]: [`dedup_key`], sha256 of the canonical JSON of the arguments.
 //! - [`window`]: [`Window`], allowed run windows like `"mon-fri 09:00-17:00 Europe/Berlin"`.
 //! - [`message`]: [`parse`] a message body and [`stamp`] its `extra` on publish.
-//! - [`duration`]: `"30s"` / `"5m"` durations for config files (serde `with` module).
+//! - [`units`]: the one duration grammar and the one size grammar (config, flags, query, `extra`).
 //! - [`error`]: [`PolicyError`] for invalid settings.
 
 pub mod dedup;
-pub mod duration;
 pub mod error;
 pub mod expiry;
 pub mod message;
 pub mod rate;
 pub mod retry;
+pub mod units;
 pub mod window;
 
 pub use dedup::{dedup_key, dedup_key_of_args};

@@ -25,8 +25,10 @@ pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(300);
 pub const DEFAULT_JITTER: f64 = 0.2;
 /// Failure kinds retried by default: a task stopped by its budgets may succeed next time.
 pub const DEFAULT_RETRY_ON: [FailureKind; 2] = [FailureKind::Timeout, FailureKind::OutOfFuel];
-/// Default bound on requeues (which do not count as attempts), so a message cannot loop forever.
-pub const DEFAULT_MAX_REQUEUES: u32 = 100;
+/// Default bound on requeues (hand-backs when a shutdown's grace ran out, which do not count as
+/// attempts), so a message cannot loop forever. Ten shutdowns in the middle of one task is
+/// already a host in trouble; the eleventh hand-back counts as an attempt.
+pub const DEFAULT_MAX_REQUEUES: u32 = 10;
 /// Highest `max_retries` accepted.
 pub const MAX_MAX_RETRIES: u32 = 1000;
 
@@ -138,10 +140,10 @@ pub struct RetryPolicy {
     /// Retries after the first attempt (so `max_retries + 1` attempts in all).
     pub max_retries: u32,
     /// Delay before the first retry; retry `n` waits `backoff_base * 2^(n-1)`, capped.
-    #[serde(with = "crate::duration")]
+    #[serde(with = "crate::units::duration_text")]
     pub backoff_base: Duration,
     /// Cap on the backoff delay.
-    #[serde(with = "crate::duration")]
+    #[serde(with = "crate::units::duration_text")]
     pub backoff_max: Duration,
     /// Fraction (0..=1) of each backoff delay that may be taken off at random, so retries of
     /// many tasks that failed together do not arrive together.
@@ -180,7 +182,7 @@ impl RetryPolicy {
             return Err(bad("jitter", self.jitter.to_string(), why));
         }
         if self.backoff_max < self.backoff_base {
-            let value = crate::duration::format(self.backoff_max);
+            let value = crate::units::format_duration(self.backoff_max);
             return Err(bad("backoff_max", value, "must not be below backoff_base"));
         }
         if let Some(kind) = self.retry_on.iter().find(|k| !k.is_configurable()) {

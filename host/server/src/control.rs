@@ -1,5 +1,9 @@
 //! [`Control`]: what the HTTP API needs from a host. `wasmboost_worker::Host` implements it; the
 //! server's own tests use an in-memory fake, so the HTTP layer is tested on its own.
+//!
+//! Why a trait and not `Host` itself: the fake is the test double of every route test (status
+//! codes, error bodies, auth) without a broker, a runtime or compiled guests; that is the seam's
+//! whole purpose. Keep it one method per host operation, and `host_impl.rs` a plain forward.
 
 use std::time::Duration;
 

@@ -1,8 +1,11 @@
-//! Query parameters of the routes and the duration syntax they share with the CLI.
+//! Query parameters of the routes. Durations use the one grammar of `wasmboost_policy::units`
+//! (a bare number is seconds), the same as the CLI flags and the config file.
 
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use wasmboost_worker::units::parse_duration;
 
 use crate::contract::PublishOptions;
 use crate::error::ApiError;
@@ -10,35 +13,10 @@ use crate::error::ApiError;
 /// Longest `wait` a request may ask for; longer waits are clamped (a client re-asks).
 pub const MAX_WAIT: Duration = Duration::from_secs(300);
 
-/// Parse `1.5`, `250ms`, `5s`, `2m` or `1h`. A bare number is seconds (funboost's `countdown`).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration {text:?}: expected e.g. 5s, 250ms, 2m, 1.5"))?;
-    let scale = match unit.trim() {
-        "" | "s" => 1.0,
-        "ms" => 0.001,
-        "m" => 60.0,
-        "h" => 3600.0,
-        other => {
-            return Err(format!(
-                "invalid duration unit {other:?} in {text:?}: use ms, s, m or h"
-            ));
-        }
-    };
-    Duration::try_from_secs_f64(value * scale)
-        .map_err(|_| format!("duration {text:?} is out of range"))
-}
-
 /// `?countdown=&eta=&priority=&task_id=&wait=` of a publish.
 #[derive(Debug, Default, Deserialize)]
 pub struct PublishQuery {
-    /// Delay before the task may run: seconds or `5s`/`250ms`/`2m`.
+    /// Delay before the task may run: a bare number of seconds, or `250ms`, `5s`, `2m`, `1h30m`.
     pub countdown: Option<String>,
     /// Earliest run time, RFC 3339.
     pub eta: Option<String>,
@@ -53,7 +31,10 @@ pub struct PublishQuery {
 impl PublishQuery {
     pub fn options(&self) -> Result<PublishOptions, ApiError> {
         let countdown = match &self.countdown {
-            Some(text) => Some(parse_duration(text).map_err(ApiError::bad_request)?),
+            Some(text) => Some(
+                parse_duration(text)
+                    .map_err(|e| ApiError::bad_request(format!("countdown: {e}")))?,
+            ),
             None => None,
         };
         let eta = match &self.eta {
@@ -124,20 +105,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_parse_with_and_without_units() {
-        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-    }
-
-    #[test]
-    fn bad_durations_name_the_input() {
-        let err = parse_duration("5x").expect_err("unit x is unknown");
-        assert!(err.contains("\"x\""), "{err}");
-        let err = parse_duration("soon").expect_err("not a number");
-        assert!(err.contains("soon"), "{err}");
+    fn countdown_uses_the_shared_grammar() {
+        let options = |countdown: &str| {
+            PublishQuery {
+                countdown: Some(countdown.into()),
+                ..PublishQuery::default()
+            }
+            .options()
+        };
+        let five = options("5").expect("bare seconds").countdown;
+        assert_eq!(five, Some(Duration::from_secs(5)));
+        let mixed = options("1h30m").expect("compound").countdown;
+        assert_eq!(mixed, Some(Duration::from_secs(5400)));
+        let err = options("5M").expect_err("ambiguous unit");
+        assert!(err.to_string().contains("countdown"), "{err}");
     }
 
     #[test]

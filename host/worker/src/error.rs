@@ -3,6 +3,7 @@
 use thiserror::Error;
 use wasmboost_broker::{BrokerError, StateError};
 
+use crate::budget::OverCeiling;
 use crate::config::ConfigError;
 
 #[derive(Debug, Error)]
@@ -16,6 +17,9 @@ pub enum HostError {
     /// A message that cannot be published as it is.
     #[error("bad message: {reason}")]
     BadMessage { reason: String },
+    /// A message asking for more than its queue's budget allows (`extra.timeout_ms`, ...).
+    #[error("bad message: {0}")]
+    OverBudget(#[from] OverCeiling),
     /// A message over the size cap.
     #[error("message of {size} bytes exceeds the limit of {max} bytes")]
     TooLarge { size: u64, max: u64 },
@@ -53,7 +57,7 @@ impl HostError {
             HostError::UnknownQueue { .. }
             | HostError::NoModule { .. }
             | HostError::NotFound { .. } => 404,
-            HostError::BadMessage { .. } | HostError::Config(_) => 400,
+            HostError::BadMessage { .. } | HostError::OverBudget(_) | HostError::Config(_) => 400,
             HostError::TooLarge { .. } => 413,
             HostError::Rejected { .. } => 422,
             HostError::Broker(e) if e.is_transient() => 503,
@@ -69,6 +73,7 @@ impl HostError {
             HostError::UnknownQueue { .. } => "unknown_queue",
             HostError::NoModule { .. } => "no_module",
             HostError::BadMessage { .. } => "bad_message",
+            HostError::OverBudget(_) => "over_budget",
             HostError::TooLarge { .. } => "too_large",
             HostError::Rejected { .. } => "rejected",
             HostError::NotFound { .. } => "not_found",

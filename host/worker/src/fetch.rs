@@ -1,14 +1,18 @@
-//! One queue's fetch loop: wait for a free slot, check the queue-level gates (paused, allowed
-//! window), lease a batch from the broker, pace it by the queue's rate, and start a task per
-//! message. The broker's `fetch(wait)` wakes on publish, so there is no poll interval on the hot
-//! path; the bounded wait only lets the loop notice shutdown and pause.
+//! One queue's fetch loop: wait for a free slot, check the queue-level gates (paused, no module,
+//! allowed window: [`closed_for`], the one place they are read), lease a batch from the broker,
+//! pace it by the queue's rate, and start a task per message. The broker's `fetch(wait)` wakes
+//! on publish, so there is no poll interval on the hot path.
+//!
+//! A pause stops a waiting fetch at once where the broker allows it (in-process brokers: a
+//! dropped fetch leases nothing), so a paused queue leases nothing and shows nothing running;
+//! other brokers' fetches end their wait and hand back what they took, untouched.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmboost_broker::{Delivery, Settlement};
 
-use crate::engine::{QueueWorker, Shared, Slot};
+use crate::shared::{QueueWorker, Shared, Slot};
 use crate::task;
 
 /// Most messages leased in one fetch.
@@ -37,11 +41,11 @@ pub(crate) async fn run(shared: Arc<Shared>, q: Arc<QueueWorker>) {
         let Some(taken) = take_slots(&shared, &q).await else {
             break;
         };
-        match shared
-            .broker
-            .fetch(&q.name, taken, q.settings.lease, FETCH_WAIT)
-            .await
-        {
+        let Some(fetched) = fetch_unless_paused(&shared, &q, taken).await else {
+            q.slots.add_permits(taken);
+            continue;
+        };
+        match fetched {
             Ok(batch) if shared.paused.contains(&q.name) => {
                 // Paused while this fetch waited: hand the batch back untouched.
                 q.slots.add_permits(taken - batch.len());
@@ -62,6 +66,39 @@ pub(crate) async fn run(shared: Arc<Shared>, q: Arc<QueueWorker>) {
         }
     }
     tracing::debug!(queue = %q.name, "fetch loop stopped");
+}
+
+/// Lease up to `taken` messages; `None` when the queue was paused before any was leased.
+async fn fetch_unless_paused(
+    shared: &Shared,
+    q: &QueueWorker,
+    taken: usize,
+) -> Option<Result<Vec<Delivery>, wasmboost_broker::BrokerError>> {
+    let fetch = shared
+        .broker
+        .fetch(&q.name, taken, q.settings.lease, FETCH_WAIT);
+    if !shared.broker.fetch_cancel_safe() {
+        return Some(fetch.await);
+    }
+    tokio::select! {
+        biased;
+        () = until_paused(shared, &q.name) => None,
+        fetched = fetch => Some(fetched),
+    }
+}
+
+/// Resolves once `queue` is paused (at once if it is).
+async fn until_paused(shared: &Shared, queue: &str) {
+    loop {
+        // Register before looking, so a pause in between is not missed.
+        let changed = shared.paused.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        if shared.paused.contains(queue) {
+            return;
+        }
+        changed.await;
+    }
 }
 
 /// `Some(how long to wait)` when the queue must not fetch now: paused, no module, or outside

@@ -1,7 +1,6 @@
 //! [`Host`]: a running wasmboost host — the API the server and CLI use (publish, results,
 //! deploy, pause, stats, dead letters, shutdown).
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,13 +10,15 @@ use wasmboost_broker::{Broker, DeadLetter, now_ms};
 use wasmboost_registry::{Compiler, Registry, Version};
 use wasmboost_runtime::{Runtime, RuntimeConfig};
 
+use crate::bindings::{rebind, sync_bindings};
 use crate::config::Config;
-use crate::engine::{Bound, Paused, QueueWorker, Shared};
 use crate::error::HostError;
 use crate::publish::{self, PublishOptions};
 use crate::record::TaskRecord;
+use crate::records::Records;
+use crate::shared::{Paused, Shared};
 use crate::stats::{History, Meter};
-use crate::{backend, fetch, upkeep};
+use crate::{backend, upkeep};
 
 /// A running host. Cheap to clone; every clone drives the same host.
 #[derive(Debug, Clone)]
@@ -53,6 +54,7 @@ impl Host {
     /// queue that has a deployed module (and later ones as they are deployed).
     pub async fn start(config: Config) -> Result<Host, HostError> {
         config.validate()?;
+        let policies = config.policies()?;
         let (broker, store) = backend::open(&config).await?;
         let runtime = Runtime::new(runtime_config(&config))
             .map_err(|e| HostError::Internal(format!("cannot start the runtime: {e}")))?;
@@ -67,7 +69,9 @@ impl Host {
         let shared = Arc::new(Shared {
             host_id: config.host_id(),
             config,
+            policies,
             broker,
+            records: Records::new(Arc::clone(&store)),
             store,
             registry,
             paused,
@@ -134,21 +138,15 @@ impl Host {
         self.check_open()?;
         self.check_queue(queue)?;
         let now = now_ms();
-        let prepared = publish::prepare(
-            body,
-            &opts,
-            self.shared.config.host.max_message_bytes.0,
-            now,
-        )?;
+        let settings = self.shared.settings(queue);
+        let max = self.shared.config.host.max_message_bytes.0;
+        let prepared = publish::prepare(body, &opts, max, now, &settings.budget)?;
         let id = prepared.message.id.clone();
         let record = TaskRecord::new(&id, queue, prepared.state, prepared.published_ms);
-        let ttl = self.shared.settings(queue).result_ttl;
+        let ttl = settings.result_ttl;
         // Both go to the same group commit on the embedded store; the record is queued first,
         // so a fast worker's terminal record cannot be overwritten by it.
-        let put = self
-            .shared
-            .store
-            .put_record(&id, record.to_bytes(), false, ttl);
+        let put = self.shared.records.put(&record, ttl);
         let publish = self.shared.broker.publish(queue, vec![prepared.message]);
         let (put, published) = tokio::join!(put, publish);
         published?;
@@ -157,7 +155,8 @@ impl Host {
     }
 
     /// Validate and publish many messages in one broker call. A bad one fails the whole call,
-    /// naming its index; nothing is published then. Records appear when the tasks start.
+    /// naming its index; nothing is published then. Each task gets its `queued` (or `delayed`)
+    /// record, as a single publish does.
     pub async fn publish_batch(
         &self,
         queue: &str,
@@ -168,17 +167,32 @@ impl Host {
         self.check_queue(queue)?;
         let now = now_ms();
         let max = self.shared.config.host.max_message_bytes.0;
+        let settings = self.shared.settings(queue);
         let mut ids = Vec::with_capacity(bodies.len());
+        let mut records = Vec::with_capacity(bodies.len());
         let mut messages = Vec::with_capacity(bodies.len());
         for (i, body) in bodies.iter().enumerate() {
             let mut one = opts.clone();
             // One task id cannot name many tasks.
             one.task_id = None;
-            let prepared = publish::prepare(body, &one, max, now).map_err(|e| at_index(i, e))?;
-            ids.push(prepared.message.id.clone());
+            let prepared = publish::prepare(body, &one, max, now, &settings.budget)
+                .map_err(|e| at_index(i, e))?;
+            let id = prepared.message.id.clone();
+            records.push(TaskRecord::new(
+                &id,
+                queue,
+                prepared.state,
+                prepared.published_ms,
+            ));
+            ids.push(id);
             messages.push(prepared.message);
         }
-        self.shared.broker.publish(queue, messages).await?;
+        // As in `publish`: the records are queued first, then the messages.
+        let put = self.shared.records.put_all(&records, settings.result_ttl);
+        let publish = self.shared.broker.publish(queue, messages);
+        let (put, published) = tokio::join!(put, publish);
+        published?;
+        put?;
         Ok(ids)
     }
 
@@ -314,53 +328,4 @@ fn parse_record(task_id: &str, bytes: &[u8]) -> Result<TaskRecord, HostError> {
             "stored record of task {task_id} is unreadable: {e}"
         ))
     })
-}
-
-/// Make sure every queue with a deployment has a running worker on its current module.
-pub(crate) async fn sync_bindings(shared: &Arc<Shared>) -> Result<(), HostError> {
-    let queues = shared.registry.queues().await?;
-    let new: BTreeSet<String> = queues.iter().cloned().collect();
-    shared
-        .bound
-        .write()
-        .unwrap_or_else(|p| p.into_inner())
-        .extend(new);
-    for queue in queues {
-        rebind(shared, &queue).await?;
-    }
-    Ok(())
-}
-
-/// Load `queue`'s current module into its worker, starting the worker if it has none.
-async fn rebind(shared: &Arc<Shared>, queue: &str) -> Result<(), HostError> {
-    let current = shared.registry.current(queue).await?;
-    shared
-        .bound
-        .write()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(queue.to_owned());
-    let worker = ensure_worker(shared, queue);
-    let unchanged = match (worker.bound(), &current) {
-        (Some(old), Some((v, _))) => {
-            old.version.number == v.number && old.version.sha256 == v.sha256
-        }
-        _ => false,
-    };
-    if !unchanged {
-        worker.set_bound(current.map(|(version, module)| Arc::new(Bound { version, module })));
-    }
-    Ok(())
-}
-
-fn ensure_worker(shared: &Arc<Shared>, queue: &str) -> Arc<QueueWorker> {
-    let mut workers = shared.workers.write().unwrap_or_else(|p| p.into_inner());
-    if let Some(q) = workers.get(queue) {
-        return Arc::clone(q);
-    }
-    let q = Arc::new(QueueWorker::new(queue, shared.settings(queue)));
-    workers.insert(queue.to_owned(), Arc::clone(&q));
-    shared
-        .tracker
-        .spawn(fetch::run(Arc::clone(shared), Arc::clone(&q)));
-    q
 }

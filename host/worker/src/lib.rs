@@ -7,12 +7,14 @@
 //! - [`stats`]: [`QueueStats`] and the bucketed [`History`].
 //! - [`publish`]: [`PublishOptions`], what a publish may override.
 //! - [`error`]: [`HostError`] and its HTTP status mapping.
-//! - [`units`]: human durations and sizes in the config.
+//! - [`units`]: the duration and size grammar (re-exported from `wasmboost_policy::units`).
 //!
-//! Internal: `engine` (shared state, per-queue worker), `fetch` (the per-queue fetch loop),
-//! `task` (one delivery end to end), `verdict` (report -> settlement + record), `settings`
-//! (resolved queue policy), `queue_config`, `backend` (broker factory), `upkeep` (counters,
-//! heartbeats), `stats_query`.
+//! Internal: `shared` (state shared by a host's parts, per-queue worker state), `bindings`
+//! (queue -> running module and fetch loop), `fetch` (the per-queue fetch loop and its gates),
+//! `task` (one delivery end to end), `verdict` (how a delivery ends: state, settlement, counts,
+//! error), `records` (every task-record write), `budget` (per-task budgets and their ceilings),
+//! `backend` (broker factory), `upkeep` (counters, heartbeats), `stats_query`. Config lives in
+//! `config/` (`mod`: the file; `queue`: per-queue keys; `settings`: resolved policy; `error`).
 
 pub mod config;
 pub mod error;
@@ -20,20 +22,22 @@ pub mod host;
 pub mod publish;
 pub mod record;
 pub mod stats;
-pub mod units;
+pub use wasmboost_policy::units;
 
 mod backend;
-mod engine;
+mod bindings;
+mod budget;
 mod fetch;
-mod queue_config;
-mod settings;
+mod records;
+mod shared;
 mod stats_query;
 mod task;
 mod upkeep;
 mod verdict;
 
 pub use config::{
-    BrokerConfig, Config, ConfigError, HostConfig, QueueConfig, RedisSection, RuntimeConfigToml,
+    BrokerConfig, CeilingConfig, Config, ConfigError, HostConfig, QueueConfig, RedisSection,
+    RuntimeConfigToml,
 };
 pub use error::HostError;
 pub use host::Host;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use wasmboost_broker::{MAX_PRIORITY, NewMessage};
 use wasmboost_policy::message::{self, MessageError};
 
+use crate::budget::QueueBudget;
 use crate::error::HostError;
 use crate::record::TaskState;
 
@@ -43,12 +44,14 @@ fn bad(err: MessageError, max: u64) -> HostError {
     }
 }
 
-/// Check `body` and build its broker message. `now_ms` is the publish time.
+/// Check `body` (and that it asks for no more than `budget` allows) and build its broker
+/// message. `now_ms` is the publish time.
 pub(crate) fn prepare(
     body: &[u8],
     opts: &PublishOptions,
     max: u64,
     now_ms: u64,
+    budget: &QueueBudget,
 ) -> Result<Prepared, HostError> {
     let cap = usize::try_from(max).unwrap_or(usize::MAX);
     let parsed = message::parse(body, cap).map_err(|e| bad(e, max))?;
@@ -71,6 +74,7 @@ pub(crate) fn prepare(
             reason: format!("priority {priority} is out of range 0..={MAX_PRIORITY}"),
         });
     }
+    budget.check(&parsed.extra, opts.priority)?;
     let published_ms = parsed.extra.publish_time_ms.unwrap_or(now_ms);
     let not_before_ms = match (opts.eta, opts.countdown) {
         (Some(eta), _) => Some(u64::try_from(eta.as_millisecond()).unwrap_or(0)),
@@ -102,6 +106,16 @@ mod tests {
     use super::*;
 
     const NOW: u64 = 1_700_000_000_000;
+
+    fn prepare(
+        body: &[u8],
+        opts: &PublishOptions,
+        max: u64,
+        now_ms: u64,
+    ) -> Result<Prepared, HostError> {
+        let budget = QueueBudget::of(&crate::QueueConfig::default());
+        super::prepare(body, opts, max, now_ms, &budget)
+    }
 
     #[test]
     fn stamps_id_and_time_and_keeps_arguments() {

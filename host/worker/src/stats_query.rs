@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use wasmboost_broker::now_ms;
 
-use crate::engine::Shared;
 use crate::error::HostError;
+use crate::shared::Shared;
 use crate::stats::{QueueStats, eta_secs};
 use crate::upkeep::{self, HostInfo};
 

@@ -5,23 +5,19 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use wasmboost_broker::{Delivery, Message, NewMessage, Settlement, StateError, now_ms};
+use wasmboost_broker::{Delivery, Message, NewMessage, Settlement, now_ms};
 use wasmboost_policy::message::{self, ParsedMessage};
 use wasmboost_policy::requeue_allowed;
-use wasmboost_runtime::{Invocation, Limits, Report, TaskContext};
+use wasmboost_runtime::{Invocation, Report, TaskContext};
 
-use crate::engine::{Bound, QueueWorker, Shared, Slot};
 use crate::record::{TaskRecord, TaskState};
-use crate::verdict::{self as outcome, Verdict};
+use crate::records::Counted;
+use crate::shared::{Bound, QueueWorker, Shared, Slot};
+use crate::verdict::{self, Verdict};
 
 /// A task still running after this gets a `running` record (shorter ones never need one, which
 /// saves a store write per task on the hot path).
 const RUNNING_RECORD_AFTER: Duration = Duration::from_millis(50);
-/// How long a settled task keeps trying to store its record through a store outage.
-const RECORD_RETRY_FOR: Duration = Duration::from_secs(60);
-/// First and longest pause between those tries.
-const RECORD_RETRY_MIN: Duration = Duration::from_millis(50);
-const RECORD_RETRY_MAX: Duration = Duration::from_secs(1);
 /// A message due this little in the future runs now rather than going back to the broker.
 const DELAY_TOLERANCE_MS: u64 = 5;
 
@@ -34,6 +30,13 @@ pub(crate) struct TaskCx {
     pub attempt: u32,
 }
 
+/// What a run adds to the record that ends it.
+struct Ran<'a> {
+    started_ms: u64,
+    report: &'a Report,
+    version: u32,
+}
+
 impl TaskCx {
     pub(crate) fn record(&self, state: TaskState) -> TaskRecord {
         let mut r = TaskRecord::new(&self.task_id, &self.q.name, state, self.published_ms);
@@ -41,56 +44,48 @@ impl TaskCx {
         r
     }
 
-    /// Store `record` and settle the delivery, together (one group commit on the embedded
-    /// store). A record that failed to store is retried here; an unsettled delivery also comes
-    /// back after its lease and runs again.
-    pub(crate) async fn finish(
+    /// The one step that ends a delivery: the verdict's record (with the run's figures), its
+    /// counts and its settlement.
+    async fn end(&self, delivery: Delivery, verdict: Verdict, ran: Option<Ran<'_>>) {
+        let mut record = self.record(verdict.state());
+        record.finished_ms = Some(now_ms());
+        record.error = verdict.error();
+        record.result = verdict.result();
+        if let Some(ran) = ran {
+            record.started_ms = Some(ran.started_ms);
+            record.duration_us = Some(micros(ran.report.duration));
+            record.fuel_used = Some(ran.report.fuel_used);
+            record.peak_memory_bytes = Some(ran.report.peak_memory_bytes);
+            record.module_version = Some(ran.version);
+        }
+        self.finish(delivery, record, verdict.settlement(), verdict.counts())
+            .await;
+    }
+
+    /// Store `record` (with `counts`) and settle the delivery, together: the record is queued
+    /// first, so on the embedded store it commits no later than the settle. A record that failed
+    /// to store is retried by `Records`; an unsettled delivery comes back after its lease.
+    async fn finish(
         &self,
         delivery: Delivery,
         record: TaskRecord,
         settlement: Settlement,
+        counts: &'static [(&'static str, i64)],
     ) {
-        let terminal = record.state.is_terminal();
-        let bytes = record.to_bytes();
-        let put = self.shared.store.put_record(
-            &self.task_id,
-            bytes.clone(),
-            terminal,
-            self.q.settings.result_ttl,
-        );
-        let (put, settled) = tokio::join!(put, delivery.settle(settlement));
-        // Retry the record even when the settle reported failure: a reply lost in an outage
-        // does not mean the settle did not happen, and if it did nothing else writes this
-        // record. If it did not, the rerun after the lease writes the record again.
-        if let Err(err) = put {
-            self.put_again(bytes, terminal, err).await;
+        let ttl = self.q.settings.result_ttl;
+        let put = self.shared.records.put_ending(&record, ttl, counts);
+        let (counted, settled) = tokio::join!(put, delivery.settle(settlement));
+        if counted == Counted::CountLater {
+            self.q.count(counts);
         }
         if let Err(err) = settled {
             tracing::warn!(task_id = %self.task_id, error = %err, "could not settle; the message comes back after its lease");
         }
     }
+}
 
-    /// The delivery may be settled, so nothing else may write this record: retry while the
-    /// store is only unavailable (an outage, a restart of a shared store), for a bounded time.
-    async fn put_again(&self, bytes: bytes::Bytes, terminal: bool, mut err: StateError) {
-        let deadline = tokio::time::Instant::now() + RECORD_RETRY_FOR;
-        let mut pause = RECORD_RETRY_MIN;
-        while err.is_transient() && tokio::time::Instant::now() + pause < deadline {
-            tokio::time::sleep(pause).await;
-            let ttl = self.q.settings.result_ttl;
-            match self
-                .shared
-                .store
-                .put_record(&self.task_id, bytes.clone(), terminal, ttl)
-                .await
-            {
-                Ok(()) => return,
-                Err(again) => err = again,
-            }
-            pause = (pause * 2).min(RECORD_RETRY_MAX);
-        }
-        tracing::warn!(task_id = %self.task_id, error = %err, "could not store the task record");
-    }
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// Decrements the queue's in-flight count however the task ends.
@@ -132,18 +127,9 @@ pub(crate) async fn process(
         Ok(parsed) => gate_and_run(&cx, delivery, parsed).await,
         Err(err) => {
             let reason = format!("malformed message: {err}");
-            dead_letter(&cx, delivery, reason).await;
+            cx.end(delivery, Verdict::Malformed { reason }, None).await;
         }
     }
-}
-
-async fn dead_letter(cx: &TaskCx, delivery: Delivery, reason: String) {
-    let mut record = cx.record(TaskState::DeadLettered);
-    record.error = Some(reason.clone());
-    record.finished_ms = Some(now_ms());
-    cx.q.count(|d| d.dead_lettered += 1);
-    cx.finish(delivery, record, Settlement::DeadLetter { reason })
-        .await;
 }
 
 /// The message-level gates, then the run.
@@ -152,11 +138,7 @@ async fn gate_and_run(cx: &TaskCx, delivery: Delivery, parsed: ParsedMessage) {
     let settings = &cx.q.settings;
     let expire_at = parsed.extra.expire_at_ms;
     if wasmboost_policy::expiry::is_expired(cx.published_ms, settings.msg_ttl, expire_at, now) {
-        let mut record = cx.record(TaskState::Expired);
-        record.error = Some("expired before it could run".to_owned());
-        record.finished_ms = Some(now);
-        cx.q.count(|d| d.expired += 1);
-        return cx.finish(delivery, record, Settlement::Ack).await;
+        return cx.end(delivery, Verdict::Expired, None).await;
     }
     if let Some(due) = due_ms(&parsed, delivery.message())
         && due > now + DELAY_TOLERANCE_MS
@@ -169,11 +151,8 @@ async fn gate_and_run(cx: &TaskCx, delivery: Delivery, parsed: ParsedMessage) {
     if let Some(key) = &dedup_key {
         match cx.shared.store.dedup_seen(&cx.q.name, key).await {
             Ok(true) => {
-                let mut record = cx.record(TaskState::SkippedDuplicate);
-                record.error = Some(format!("a task with dedup key {key} already succeeded"));
-                record.finished_ms = Some(now);
-                cx.q.count(|d| d.skipped_duplicate += 1);
-                return cx.finish(delivery, record, Settlement::Ack).await;
+                let key = key.clone();
+                return cx.end(delivery, Verdict::Duplicate { key }, None).await;
             }
             Ok(false) => {}
             Err(err) => {
@@ -215,27 +194,11 @@ async fn defer(cx: &TaskCx, delivery: Delivery, due: u64) {
     match cx.shared.broker.publish(&cx.q.name, vec![copy]).await {
         Ok(()) => {
             let record = cx.record(TaskState::Delayed);
-            cx.finish(delivery, record, Settlement::Ack).await;
+            cx.finish(delivery, record, Settlement::Ack, &[]).await;
         }
         Err(err) => {
             tracing::warn!(task_id = %cx.task_id, error = %err, "could not delay; the message comes back after its lease");
         }
-    }
-}
-
-/// The budgets of one invocation: the queue's, overridden by the message's `extra`, capped by
-/// the runtime's largest memory slot.
-fn limits(cx: &TaskCx, parsed: &ParsedMessage) -> Limits {
-    let base = cx.q.settings.limits;
-    let extra = &parsed.extra;
-    let max_memory = cx.shared.config.runtime.max_memory.0;
-    Limits {
-        fuel: extra.fuel.unwrap_or(base.fuel),
-        timeout: extra.timeout.unwrap_or(base.timeout),
-        memory_bytes: extra
-            .memory_mb
-            .map_or(base.memory_bytes, |mb| mb.saturating_mul(1 << 20))
-            .min(max_memory),
     }
 }
 
@@ -247,6 +210,12 @@ async fn run(
     dedup_key: Option<String>,
 ) {
     let started_ms = now_ms();
+    // The one place a task's budget is chosen: the queue's, lowered by the message, and capped
+    // at the queue's ceiling when a message that skipped publish asks for more.
+    let (budget, over) = cx.q.settings.budget.capped(&parsed.extra);
+    if let Some(over) = over {
+        tracing::warn!(queue = %cx.q.name, task_id = %cx.task_id, "{over}; capped at the ceiling");
+    }
     let invocation = Invocation {
         context: TaskContext {
             task_id: cx.task_id.clone(),
@@ -255,7 +224,7 @@ async fn run(
             publish_time_ms: cx.published_ms,
         },
         payload: String::from_utf8_lossy(&delivery.message().body).into_owned(),
-        limits: limits(cx, parsed),
+        limits: budget.limits,
     };
     let Some(report) = run_guarded(cx, &delivery, &bound, invocation, started_ms).await else {
         // The grace period ran out: hand the message back for another host or the next start,
@@ -270,36 +239,28 @@ async fn run(
             }
         };
         let record = cx.record(TaskState::Queued);
-        return cx.finish(delivery, record, settlement).await;
+        return cx.finish(delivery, record, settlement, &[]).await;
     };
-    let verdict = outcome::judge(&cx.q.settings, parsed, delivery.message(), &report);
-    let record = outcome::record_of(cx, &report, &verdict, &bound, started_ms);
-    count(cx, &report, &verdict);
-    if let (Verdict::Succeeded { .. }, Some(key)) = (&verdict, dedup_key) {
+    let verdict = verdict::judge(
+        &cx.q.settings,
+        budget.max_retries,
+        delivery.message(),
+        &report,
+    );
+    let ok = verdict.succeeded();
+    cx.q.meter(|m| m.record(now_ms(), ok, micros(report.duration)));
+    if let (true, Some(key)) = (ok, dedup_key) {
         let ttl = cx.q.settings.dedup_ttl;
         if let Err(err) = cx.shared.store.dedup_mark(&cx.q.name, &key, ttl).await {
             tracing::warn!(task_id = %cx.task_id, error = %err, "could not mark the dedup key");
         }
     }
-    cx.finish(delivery, record, verdict.settlement()).await;
-}
-
-fn count(cx: &TaskCx, report: &Report, verdict: &Verdict) {
-    let ok = matches!(verdict, Verdict::Succeeded { .. });
-    let us = u64::try_from(report.duration.as_micros()).unwrap_or(u64::MAX);
-    cx.q.meter(|m| m.record(now_ms(), ok, us));
-    cx.q.count(|d| match verdict {
-        Verdict::Succeeded { .. } => d.succeeded += 1,
-        Verdict::Failed { .. } => d.failed += 1,
-        Verdict::Retry { .. } => {
-            d.failed += 1;
-            d.retried += 1;
-        }
-        Verdict::DeadLetter { .. } => {
-            d.failed += 1;
-            d.dead_lettered += 1;
-        }
-    });
+    let ran = Ran {
+        started_ms,
+        report: &report,
+        version: bound.version.number,
+    };
+    cx.end(delivery, verdict, Some(ran)).await;
 }
 
 /// Run the invocation; meanwhile record `running` once it takes a while, and renew the lease.
@@ -339,12 +300,7 @@ async fn mark_running(cx: &TaskCx, bound: &Bound, started_ms: u64) {
     let mut record = cx.record(TaskState::Running);
     record.started_ms = Some(started_ms);
     record.module_version = Some(bound.version.number);
-    let put = cx.shared.store.put_record(
-        &cx.task_id,
-        record.to_bytes(),
-        false,
-        cx.q.settings.result_ttl,
-    );
+    let put = cx.shared.records.put(&record, cx.q.settings.result_ttl);
     if let Err(err) = put.await {
         tracing::warn!(task_id = %cx.task_id, error = %err, "could not store the running record");
     }

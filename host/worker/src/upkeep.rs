@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::Shared;
-use crate::host;
+use crate::bindings;
+use crate::shared::Shared;
 
 /// How often the chores run.
 pub const TICK: Duration = Duration::from_secs(1);
@@ -46,21 +46,13 @@ pub(crate) async fn run(shared: Arc<Shared>) {
 /// Write every queue's pending counter deltas.
 pub(crate) async fn flush_counters(shared: &Shared) {
     for q in shared.all_workers() {
-        let deltas = q.take_deltas();
-        let pairs = deltas.pairs();
+        let pairs = q.take_deltas().pairs();
         if pairs.is_empty() {
             continue;
         }
         if let Err(err) = shared.store.add_counters(&q.name, &pairs).await {
             tracing::warn!(queue = %q.name, error = %err, "could not write counters; keeping them for the next try");
-            q.count(|d| {
-                d.succeeded += deltas.succeeded;
-                d.failed += deltas.failed;
-                d.dead_lettered += deltas.dead_lettered;
-                d.retried += deltas.retried;
-                d.expired += deltas.expired;
-                d.skipped_duplicate += deltas.skipped_duplicate;
-            });
+            q.count(&pairs);
         }
     }
 }
@@ -92,7 +84,7 @@ async fn refresh_shared(shared: &Arc<Shared>) {
         Ok(paused) => shared.paused.replace(paused),
         Err(err) => tracing::warn!(error = %err, "could not read pause flags"),
     }
-    if let Err(err) = host::sync_bindings(shared).await {
+    if let Err(err) = bindings::sync_bindings(shared).await {
         tracing::warn!(error = %err, "could not refresh deployments");
     }
 }

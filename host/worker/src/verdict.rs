@@ -1,19 +1,19 @@
-//! From an invocation's [`Report`] to a [`Verdict`]: what happened, how the delivery is settled,
-//! and the task record that says so. The retry decision itself is the policy crate's.
+//! How a delivery ends ([`Verdict`]) and everything that follows from it, decided in one place:
+//! the task's state, how the delivery is settled, which counters move and the error it
+//! records. Every ending goes through here: a finished run ([`judge`], with the retry decision
+//! from the policy crate) and the three that end before running (malformed, expired,
+//! duplicate).
 
 use std::time::Duration;
 
-use wasmboost_broker::{Message, Settlement, now_ms};
-use wasmboost_policy::message::ParsedMessage;
+use wasmboost_broker::{Message, Settlement};
 use wasmboost_policy::retry::{Decision, FailureKind, RetryPolicy};
 use wasmboost_runtime::{Outcome, Report, TaskError, TrapKind};
 
-use crate::engine::Bound;
-use crate::record::{TaskRecord, TaskState};
-use crate::settings::QueueSettings;
-use crate::task::TaskCx;
+use crate::config::settings::QueueSettings;
+use crate::record::TaskState;
 
-/// How one attempt ended, for the record and the settlement.
+/// How one delivery ended.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Verdict {
     Succeeded {
@@ -31,26 +31,82 @@ pub(crate) enum Verdict {
         error: String,
         reason: String,
     },
+    /// Not run: the body is not a valid message. Dead-lettered with the reason.
+    Malformed {
+        reason: String,
+    },
+    /// Not run: older than the queue's `msg_ttl` or past its `expire_at`.
+    Expired,
+    /// Not run: a task with the same dedup key succeeded recently.
+    Duplicate {
+        key: String,
+    },
 }
 
 impl Verdict {
-    pub(crate) fn settlement(&self) -> Settlement {
-        match self {
-            Verdict::Succeeded { .. } | Verdict::Failed { .. } => Settlement::Ack,
-            Verdict::Retry { after, .. } => Settlement::Retry { after: *after },
-            Verdict::DeadLetter { reason, .. } => Settlement::DeadLetter {
-                reason: reason.clone(),
-            },
-        }
-    }
-
-    fn state(&self) -> TaskState {
+    pub(crate) fn state(&self) -> TaskState {
         match self {
             Verdict::Succeeded { .. } => TaskState::Succeeded,
             Verdict::Failed { .. } => TaskState::Failed,
             Verdict::Retry { .. } => TaskState::Retrying,
-            Verdict::DeadLetter { .. } => TaskState::DeadLettered,
+            Verdict::DeadLetter { .. } | Verdict::Malformed { .. } => TaskState::DeadLettered,
+            Verdict::Expired => TaskState::Expired,
+            Verdict::Duplicate { .. } => TaskState::SkippedDuplicate,
         }
+    }
+
+    pub(crate) fn settlement(&self) -> Settlement {
+        match self {
+            Verdict::Succeeded { .. }
+            | Verdict::Failed { .. }
+            | Verdict::Expired
+            | Verdict::Duplicate { .. } => Settlement::Ack,
+            Verdict::Retry { after, .. } => Settlement::Retry { after: *after },
+            Verdict::DeadLetter { reason, .. } | Verdict::Malformed { reason } => {
+                Settlement::DeadLetter {
+                    reason: reason.clone(),
+                }
+            }
+        }
+    }
+
+    /// The queue counters this ending adds to (every failed attempt counts as `failed`).
+    pub(crate) fn counts(&self) -> &'static [(&'static str, i64)] {
+        match self {
+            Verdict::Succeeded { .. } => &[("succeeded", 1)],
+            Verdict::Failed { .. } => &[("failed", 1)],
+            Verdict::Retry { .. } => &[("failed", 1), ("retried", 1)],
+            Verdict::DeadLetter { .. } => &[("failed", 1), ("dead_lettered", 1)],
+            Verdict::Malformed { .. } => &[("dead_lettered", 1)],
+            Verdict::Expired => &[("expired", 1)],
+            Verdict::Duplicate { .. } => &[("skipped_duplicate", 1)],
+        }
+    }
+
+    /// The record's `error`: why it failed, or why it was not run.
+    pub(crate) fn error(&self) -> Option<String> {
+        match self {
+            Verdict::Succeeded { .. } => None,
+            Verdict::Failed { error } | Verdict::Retry { error, .. } => Some(error.clone()),
+            Verdict::DeadLetter { reason, .. } => Some(reason.clone()),
+            Verdict::Malformed { reason } => Some(reason.clone()),
+            Verdict::Expired => Some("expired before it could run".to_owned()),
+            Verdict::Duplicate { key } => {
+                Some(format!("a task with dedup key {key} already succeeded"))
+            }
+        }
+    }
+
+    /// The record's `result`.
+    pub(crate) fn result(&self) -> Option<serde_json::Value> {
+        match self {
+            Verdict::Succeeded { result } => Some(result.clone()),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn succeeded(&self) -> bool {
+        matches!(self, Verdict::Succeeded { .. })
     }
 }
 
@@ -82,11 +138,11 @@ fn trap_text(trap: &TrapKind) -> String {
     }
 }
 
-/// Judge one finished attempt under the queue's retry policy (with the message's
-/// `extra.max_retries` override).
+/// Judge one finished attempt under the queue's retry policy, with the task's `max_retries`
+/// (from its budget).
 pub(crate) fn judge(
     settings: &QueueSettings,
-    parsed: &ParsedMessage,
+    max_retries: u32,
     msg: &Message,
     report: &Report,
 ) -> Verdict {
@@ -101,15 +157,14 @@ pub(crate) fn judge(
         Outcome::Trap { trap } => (trap_kind(trap), trap_text(trap), None),
     };
     let overridden;
-    let policy: &RetryPolicy = match parsed.extra.max_retries {
-        Some(max_retries) => {
-            overridden = RetryPolicy {
-                max_retries,
-                ..settings.retry.clone()
-            };
-            &overridden
-        }
-        None => &settings.retry,
+    let policy: &RetryPolicy = if max_retries == settings.retry.max_retries {
+        &settings.retry
+    } else {
+        overridden = RetryPolicy {
+            max_retries,
+            ..settings.retry.clone()
+        };
+        &overridden
     };
     let jitter: f64 = rand::random();
     match policy.decide_with_error(kind, msg.attempt, delay, jitter, &error) {
@@ -117,27 +172,4 @@ pub(crate) fn judge(
         Decision::Retry { after } => Verdict::Retry { error, after },
         Decision::DeadLetter { reason } => Verdict::DeadLetter { error, reason },
     }
-}
-
-/// The record of a finished attempt.
-pub(crate) fn record_of(
-    cx: &TaskCx,
-    report: &Report,
-    verdict: &Verdict,
-    bound: &Bound,
-    started_ms: u64,
-) -> TaskRecord {
-    let mut r = cx.record(verdict.state());
-    r.started_ms = Some(started_ms);
-    r.finished_ms = Some(now_ms());
-    r.duration_us = Some(u64::try_from(report.duration.as_micros()).unwrap_or(u64::MAX));
-    r.fuel_used = Some(report.fuel_used);
-    r.peak_memory_bytes = Some(report.peak_memory_bytes);
-    r.module_version = Some(bound.version.number);
-    match verdict {
-        Verdict::Succeeded { result } => r.result = Some(result.clone()),
-        Verdict::Failed { error } | Verdict::Retry { error, .. } => r.error = Some(error.clone()),
-        Verdict::DeadLetter { reason, .. } => r.error = Some(reason.clone()),
-    }
-    r
 }

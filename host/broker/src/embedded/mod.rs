@@ -4,7 +4,7 @@
 //! one transaction and one fsync (group commit). Publishes, retries, requeues and dead-letters are
 //! durable before they return (and deliverable as soon as they are queued for the writer, see
 //! `engine::publish`); acks, task records, dedup marks and counters are committed with the
-//! next batch (a lost ack is only a redelivery, which at-least-once allows). The queue index lives
+//! next batch (a record's counts in the same transaction as the record) (a lost ack is only a redelivery, which at-least-once allows). The queue index lives
 //! in memory (shared `engine`) and is rebuilt at open: leases do not survive, so after a crash
 //! every message that was not acked is delivered again. A lock file keeps a second process out.
 //!
@@ -16,9 +16,11 @@
 //! store and the expiry sweep need, with no compaction or torn-tail recovery code of our own.
 //!
 //! - `tables`: layout and the pending-write overlay; `codec`: stored entries; `writer`: the
-//!   group-commit thread; `store`: [`EmbeddedStore`].
+//!   group-commit thread; `store`: [`EmbeddedStore`]; `counters`: per-queue counters, committed
+//!   with the task records they count.
 
 mod codec;
+mod counters;
 mod store;
 mod tables;
 mod writer;
@@ -30,15 +32,14 @@ use std::sync::mpsc::{self, Sender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable};
 use tokio::sync::oneshot;
 
-use crate::broker::{Broker, Delivery};
 use crate::engine::{Engine, Journal};
 use crate::error::BrokerError;
 use crate::index::Entry;
-use crate::message::{DeadLetter, NewMessage, QueueCounts};
+use crate::local::LocalBroker;
+use counters::Counters;
 use tables::{Kv, MESSAGES, Pending};
 use writer::Op;
 
@@ -71,13 +72,15 @@ impl WriterHandle {
     fn start(
         db: &Arc<Database>,
         pending: &Arc<Pending>,
+        counters: &Arc<Counters>,
         fsync_interval: Option<Duration>,
     ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel();
         let (db, pending) = (Arc::clone(db), Arc::clone(pending));
+        let counters = Arc::clone(counters);
         let thread = std::thread::Builder::new()
             .name("wasmboost-embedded-writer".to_owned())
-            .spawn(move || writer::run(&db, &pending, &rx, fsync_interval))?;
+            .spawn(move || writer::run(&db, &pending, &counters, &rx, fsync_interval))?;
         Ok(WriterHandle {
             tx: Some(tx),
             thread: Some(thread),
@@ -156,10 +159,11 @@ pub fn open_with(
     create_tables(&db).map_err(|e| io("cannot prepare the database in", &e))?;
     writer::sweep(&db).map_err(|e| io("cannot sweep expired rows in", &e))?;
     let (entries, next_seq) = load_messages(&db)?;
-    let counters = store::load_counters(&db).map_err(|e| io("cannot read counters in", &e))?;
+    let counters = Counters::load(&db).map_err(|e| io("cannot read counters in", &e))?;
+    let counters = Arc::new(counters);
     let db = Arc::new(db);
     let pending = Arc::new(Pending::default());
-    let writer = WriterHandle::start(&db, &pending, options.fsync_interval)
+    let writer = WriterHandle::start(&db, &pending, &counters, options.fsync_interval)
         .map_err(|e| io("cannot start the writer thread for", &e))?;
     let shared = Arc::new(Shared {
         writer,
@@ -171,9 +175,7 @@ pub fn open_with(
     let journal = RedbJournal {
         shared: Arc::clone(&shared),
     };
-    let broker = EmbeddedBroker {
-        engine: Arc::new(Engine::new(journal, entries, next_seq)),
-    };
+    let broker = LocalBroker::new_local("embedded", Engine::new(journal, entries, next_seq));
     Ok((
         Arc::new(broker),
         Arc::new(EmbeddedStore::new(shared, counters)),
@@ -239,7 +241,8 @@ fn load_messages(db: &Database) -> Result<Loaded, BrokerError> {
 }
 
 /// The engine's journal: every change becomes an operation for the writer thread.
-struct RedbJournal {
+#[derive(Debug)]
+pub struct RedbJournal {
     shared: Arc<Shared>,
 }
 
@@ -272,62 +275,7 @@ impl Journal for RedbJournal {
 }
 
 /// The durable broker over a data directory; see [`open`].
-#[derive(Debug)]
-pub struct EmbeddedBroker {
-    engine: Arc<Engine<RedbJournal>>,
-}
-
-#[async_trait]
-impl Broker for EmbeddedBroker {
-    fn kind(&self) -> &'static str {
-        "embedded"
-    }
-
-    async fn publish(&self, queue: &str, messages: Vec<NewMessage>) -> Result<(), BrokerError> {
-        self.engine.publish(queue, messages).await
-    }
-
-    async fn fetch(
-        &self,
-        queue: &str,
-        max: usize,
-        lease: Duration,
-        wait: Duration,
-    ) -> Result<Vec<Delivery>, BrokerError> {
-        self.engine.fetch(queue, max, lease, wait).await
-    }
-
-    async fn counts(&self, queue: &str) -> Result<QueueCounts, BrokerError> {
-        self.engine.counts(queue)
-    }
-
-    async fn dead_letters(
-        &self,
-        queue: &str,
-        limit: usize,
-    ) -> Result<Vec<DeadLetter>, BrokerError> {
-        self.engine.dead_letters(queue, limit)
-    }
-
-    async fn replay_dead_letters(
-        &self,
-        queue: &str,
-        ids: Option<&[String]>,
-    ) -> Result<u64, BrokerError> {
-        self.engine.replay(queue, ids).await
-    }
-
-    async fn purge_dead_letters(&self, queue: &str) -> Result<u64, BrokerError> {
-        self.engine.purge(queue).await
-    }
-
-    /// Refuses further publishes and fetches (waiting fetches return `Closed`), then commits
-    /// every write made so far, lazy acks included. Deliveries still out can be settled.
-    async fn close(&self) -> Result<(), BrokerError> {
-        self.engine.close();
-        self.engine.journal.sync().await
-    }
-}
+pub type EmbeddedBroker = LocalBroker<RedbJournal>;
 
 #[cfg(test)]
 mod tests;

@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use redb::{Database, ReadableDatabase, ReadableTable};
+use redb::{ReadableDatabase, ReadableTable};
 
 use super::Shared;
+use super::counters::{Count, Counters, row_key};
 use super::tables::{Kv, expires_ms};
 use super::writer::Op;
 use crate::error::StateError;
@@ -21,41 +22,18 @@ use crate::message::{ms_after, now_ms};
 use crate::state::StateStore;
 use crate::waiters::Waiters;
 
-type Counters = HashMap<String, BTreeMap<String, i64>>;
-
 /// The state store of a data directory; see [`super::open`].
 #[derive(Debug)]
 pub struct EmbeddedStore {
     pub(super) shared: Arc<Shared>,
-    counters: Mutex<Counters>,
+    counters: Arc<Counters>,
     hosts: Mutex<HashMap<String, (Bytes, u64)>>,
     waiters: Waiters,
 }
 
-/// Counter rows are keyed `queue \0 name`.
-fn counter_key(queue: &str, name: &str) -> String {
-    format!("{queue}\0{name}")
-}
-
-pub(crate) fn load_counters(db: &Database) -> Result<Counters, redb::Error> {
-    let txn = db.begin_read()?;
-    let table = txn.open_table(Kv::Counters.table())?;
-    let mut counters = Counters::new();
-    for row in table.iter()? {
-        let (key, value) = row?;
-        let Some((queue, name)) = key.value().split_once('\0') else {
-            continue;
-        };
-        let value = value
-            .value()
-            .first_chunk::<8>()
-            .map_or(0, |b| i64::from_le_bytes(*b));
-        counters
-            .entry(queue.to_owned())
-            .or_default()
-            .insert(name.to_owned(), value);
-    }
-    Ok(counters)
+/// Dedup marks are keyed `queue \0 key`, like counter rows.
+fn dedup_key(queue: &str, key: &str) -> String {
+    row_key(queue, key)
 }
 
 fn backend(e: impl Into<redb::Error>) -> StateError {
@@ -68,10 +46,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl EmbeddedStore {
-    pub(crate) fn new(shared: Arc<Shared>, counters: Counters) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, counters: Arc<Counters>) -> Self {
         EmbeddedStore {
             shared,
-            counters: Mutex::new(counters),
+            counters,
             hosts: Mutex::new(HashMap::new()),
             waiters: Waiters::default(),
         }
@@ -112,6 +90,31 @@ impl EmbeddedStore {
         self.shared.barrier().await.map_err(StateError::Backend)
     }
 
+    fn put_record_with(
+        &self,
+        task_id: &str,
+        record: Bytes,
+        terminal: bool,
+        ttl: Duration,
+        count: Option<Count>,
+    ) {
+        let mut value = Vec::with_capacity(9 + record.len());
+        value.extend_from_slice(&ms_after(ttl).to_le_bytes());
+        value.push(u8::from(terminal));
+        value.extend_from_slice(&record);
+        let table = Kv::Records;
+        self.shared
+            .pending
+            .set_counted(table, task_id, value, count);
+        self.shared.send(Op::Flush {
+            table,
+            key: task_id.to_owned(),
+        });
+        if terminal {
+            self.waiters.wake(task_id, &record);
+        }
+    }
+
     /// A record that has not expired, and whether it is terminal.
     fn record(&self, task_id: &str) -> Result<Option<(Bytes, bool)>, StateError> {
         let Some(raw) = self.read(Kv::Records, task_id)? else {
@@ -138,15 +141,24 @@ impl StateStore for EmbeddedStore {
         terminal: bool,
         ttl: Duration,
     ) -> Result<(), StateError> {
-        let mut value = Vec::with_capacity(9 + record.len());
-        value.extend_from_slice(&ms_after(ttl).to_le_bytes());
-        value.push(u8::from(terminal));
-        value.extend_from_slice(&record);
-        self.put_lazy(Kv::Records, task_id, value);
-        if terminal {
-            self.waiters.wake(task_id, &record);
-        }
+        self.put_record_with(task_id, record, terminal, ttl, None);
         Ok(())
+    }
+
+    /// The counts commit in the writer's transaction that stores the record, unless the stored
+    /// record is terminal already (see `writer`).
+    async fn put_record_counted(
+        &self,
+        task_id: &str,
+        record: Bytes,
+        terminal: bool,
+        ttl: Duration,
+        queue: &str,
+        deltas: &[(&str, i64)],
+    ) -> Result<bool, StateError> {
+        let count = Count::new(queue, deltas);
+        self.put_record_with(task_id, record, terminal, ttl, Some(count));
+        Ok(true)
     }
 
     async fn get_record(&self, task_id: &str) -> Result<Option<Bytes>, StateError> {
@@ -163,13 +175,13 @@ impl StateStore for EmbeddedStore {
     }
 
     async fn dedup_seen(&self, queue: &str, key: &str) -> Result<bool, StateError> {
-        let raw = self.read(Kv::Dedup, &counter_key(queue, key))?;
+        let raw = self.read(Kv::Dedup, &dedup_key(queue, key))?;
         Ok(raw.is_some_and(|raw| expires_ms(&raw) > now_ms()))
     }
 
     async fn dedup_mark(&self, queue: &str, key: &str, ttl: Duration) -> Result<(), StateError> {
         let value = ms_after(ttl).to_le_bytes().to_vec();
-        self.put_lazy(Kv::Dedup, &counter_key(queue, key), value);
+        self.put_lazy(Kv::Dedup, &dedup_key(queue, key), value);
         Ok(())
     }
 
@@ -224,24 +236,14 @@ impl StateStore for EmbeddedStore {
     }
 
     async fn add_counters(&self, queue: &str, deltas: &[(&str, i64)]) -> Result<(), StateError> {
-        let mut counters = lock(&self.counters);
-        let values = counters.entry(queue.to_owned()).or_default();
-        for (name, delta) in deltas {
-            let value = values.entry((*name).to_owned()).or_default();
-            *value = value.saturating_add(*delta);
-            // Sent under the lock so the writer sees the values in the order they were made.
-            let (table, key) = (Kv::Counters, counter_key(queue, name));
-            self.shared.send(Op::PutKv {
-                table,
-                key,
-                value: value.to_le_bytes().to_vec(),
-            });
-        }
+        let count = Count::new(queue, deltas);
+        self.counters.add(&count);
+        self.shared.send(Op::AddCounters(count));
         Ok(())
     }
 
     async fn counters(&self, queue: &str) -> Result<BTreeMap<String, i64>, StateError> {
-        Ok(lock(&self.counters).get(queue).cloned().unwrap_or_default())
+        Ok(self.counters.get(queue))
     }
 
     async fn heartbeat(&self, host_id: &str, info: Bytes, ttl: Duration) -> Result<(), StateError> {

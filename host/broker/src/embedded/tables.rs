@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use redb::TableDefinition;
 
+use super::counters::Count;
+
 pub(crate) const MESSAGES: TableDefinition<'static, u64, &[u8]> = TableDefinition::new("messages");
 
 type KvTable = TableDefinition<'static, &'static str, &'static [u8]>;
@@ -57,6 +59,12 @@ impl Kv {
     }
 }
 
+/// Whether a stored task record (expiry, then a terminal flag byte, then the record) is
+/// terminal.
+pub(crate) fn is_terminal_record(value: &[u8]) -> bool {
+    value.get(8) == Some(&1)
+}
+
 /// The expiry time at the start of a value of an expiring table (0 if the value is too short,
 /// which reads as expired).
 pub(crate) fn expires_ms(value: &[u8]) -> u64 {
@@ -65,8 +73,8 @@ pub(crate) fn expires_ms(value: &[u8]) -> u64 {
         .map_or(0, |head| u64::from_le_bytes(*head))
 }
 
-/// Pending values by table and key: (version, value).
-type PendingMap = HashMap<(Kv, String), (u64, Arc<[u8]>)>;
+/// Pending values by table and key: (version, value, counts to apply with it).
+type PendingMap = HashMap<(Kv, String), (u64, Arc<[u8]>, Option<Count>)>;
 
 /// Values written but maybe not committed yet, so readers see their own writes while the writer
 /// commits lazily. The writer removes an entry once it committed that version of it.
@@ -83,24 +91,46 @@ impl Pending {
     }
 
     pub fn set(&self, table: Kv, key: &str, value: Vec<u8>) {
+        self.set_counted(table, key, value, None);
+    }
+
+    /// Set `key`, with `count` to apply when the writer stores it (see [`Pending::take`]). A
+    /// count of an earlier value not taken by the writer yet is carried over: it still applies
+    /// (once; a second terminal value of a task already counted keeps only the first count).
+    pub fn set_counted(&self, table: Kv, key: &str, value: Vec<u8>, count: Option<Count>) {
         let version = self.version.fetch_add(1, Ordering::Relaxed);
-        self.lock()
-            .insert((table, key.to_owned()), (version, value.into()));
+        let mut map = self.lock();
+        let slot = (table, key.to_owned());
+        let count = match (map.remove(&slot), count) {
+            (Some((_, old_value, Some(old))), new) if is_terminal_record(&old_value) => {
+                Some(old).or(new)
+            }
+            (Some((_, _, Some(old))), Some(new)) => Some(old.merged(new)),
+            (Some((_, _, old)), new) => old.or(new),
+            (None, new) => new,
+        };
+        map.insert(slot, (version, value.into(), count));
     }
 
     pub fn get(&self, table: Kv, key: &str) -> Option<Arc<[u8]>> {
-        self.snapshot(table, key).map(|(_, value)| value)
+        self.lock()
+            .get(&(table, key.to_owned()))
+            .map(|(_, value, _)| Arc::clone(value))
     }
 
-    pub fn snapshot(&self, table: Kv, key: &str) -> Option<(u64, Arc<[u8]>)> {
-        self.lock().get(&(table, key.to_owned())).cloned()
+    /// The value to write now, its version, and its count, which the caller now owns (it is
+    /// applied in the same transaction as the value, so it is taken out here, exactly once).
+    pub fn take(&self, table: Kv, key: &str) -> Option<(u64, Arc<[u8]>, Option<Count>)> {
+        let mut map = self.lock();
+        let (version, value, count) = map.get_mut(&(table, key.to_owned()))?;
+        Some((*version, Arc::clone(value), count.take()))
     }
 
     /// `version` of `key` is committed: forget it unless a newer one was set meanwhile.
     pub fn committed(&self, table: Kv, key: &str, version: u64) {
         let mut map = self.lock();
         let k = (table, key.to_owned());
-        if map.get(&k).is_some_and(|(v, _)| *v == version) {
+        if map.get(&k).is_some_and(|(v, _, _)| *v == version) {
             map.remove(&k);
         }
     }

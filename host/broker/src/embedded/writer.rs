@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use redb::{Database, Durability, ReadableTable, WriteTransaction};
 use tokio::sync::oneshot;
 
-use super::tables::{Kv, MESSAGES, Pending, expires_ms};
+use super::counters::{self, Count, Counters};
+use super::tables::{Kv, MESSAGES, Pending, expires_ms, is_terminal_record};
 use crate::message::now_ms;
 
 /// How often expired records and dedup marks are deleted (they are also hidden on read).
@@ -45,11 +46,14 @@ pub(crate) enum Op {
         table: Kv,
         key: String,
     },
-    /// Write the pending (not yet committed) value of `key`, whatever it is by now.
+    /// Write the pending (not yet committed) value of `key`, whatever it is by now, with the
+    /// counts that ride with it (see `Pending::set_counted`).
     Flush {
         table: Kv,
         key: String,
     },
+    /// Add deltas to stored counters.
+    AddCounters(Count),
     /// Answered once everything before it is committed.
     Barrier(oneshot::Sender<Result<(), String>>),
 }
@@ -87,6 +91,7 @@ impl Schedule {
 pub(crate) fn run(
     db: &Database,
     pending: &Pending,
+    counters: &Counters,
     rx: &Receiver<Op>,
     fsync_every: Option<Duration>,
 ) {
@@ -117,11 +122,11 @@ pub(crate) fn run(
             }
         }
         let fsync = clock.fsync_now();
-        commit(db, pending, batch, fsync);
+        commit(db, pending, counters, batch, fsync);
         clock.committed(fsync);
     }
     if clock.unsynced {
-        commit(db, pending, Vec::new(), true);
+        commit(db, pending, counters, Vec::new(), true);
     }
 }
 
@@ -145,7 +150,7 @@ fn idle(db: &Database, clock: &mut Schedule) {
     }
 }
 
-fn commit(db: &Database, pending: &Pending, batch: Vec<Op>, fsync: bool) {
+fn commit(db: &Database, pending: &Pending, counters: &Counters, batch: Vec<Op>, fsync: bool) {
     let mut barriers = Vec::new();
     let mut flushed = HashMap::new();
     let result = db
@@ -155,7 +160,17 @@ fn commit(db: &Database, pending: &Pending, batch: Vec<Op>, fsync: bool) {
             if !fsync {
                 txn.set_durability(Durability::None)?;
             }
-            apply(&txn, pending, batch, &mut barriers, &mut flushed)?;
+            let mut tables = Tables::open(&txn)?;
+            let mut cx = Apply {
+                pending,
+                counters,
+                barriers: &mut barriers,
+                flushed: &mut flushed,
+            };
+            for op in batch {
+                cx.apply(&mut tables, op)?;
+            }
+            drop(tables);
             txn.commit()?;
             Ok(())
         });
@@ -210,15 +225,16 @@ impl<'txn> Tables<'txn> {
     }
 }
 
-fn apply(
-    txn: &WriteTransaction,
-    pending: &Pending,
-    batch: Vec<Op>,
-    barriers: &mut Vec<oneshot::Sender<Result<(), String>>>,
-    flushed: &mut HashMap<(Kv, String), u64>,
-) -> Result<(), redb::Error> {
-    let mut tables = Tables::open(txn)?;
-    for op in batch {
+/// What applying one batch needs besides the tables.
+struct Apply<'a> {
+    pending: &'a Pending,
+    counters: &'a Counters,
+    barriers: &'a mut Vec<oneshot::Sender<Result<(), String>>>,
+    flushed: &'a mut HashMap<(Kv, String), u64>,
+}
+
+impl Apply<'_> {
+    fn apply(&mut self, tables: &mut Tables<'_>, op: Op) -> Result<(), redb::Error> {
         match op {
             Op::PutMessage { key, value } => {
                 tables.messages.insert(key, value.as_slice())?;
@@ -233,25 +249,47 @@ fn apply(
             Op::DeleteMessage { key } => {
                 tables.messages.remove(key)?;
             }
-            Op::Barrier(tx) => barriers.push(tx),
+            Op::Barrier(tx) => self.barriers.push(tx),
             Op::DeleteKv { table, key } => {
                 tables.kv[table as usize].remove(key.as_str())?;
             }
             Op::PutKv { table, key, value } => tables.put(table, &key, &value)?,
-            Op::Flush { table, key } => {
-                // Several flushes of one key in a batch write its latest value once.
-                let Entry::Vacant(slot) = flushed.entry((table, key)) else {
-                    continue;
-                };
-                let Some((version, value)) = pending.snapshot(table, &slot.key().1) else {
-                    continue;
-                };
-                tables.put(table, &slot.key().1, &value)?;
-                slot.insert(version);
+            Op::AddCounters(count) => {
+                counters::add_rows(&mut tables.kv[Kv::Counters as usize], &count)?;
+            }
+            Op::Flush { table, key } => self.flush(tables, table, key)?,
+        }
+        Ok(())
+    }
+
+    /// Write `key`'s latest pending value (once per batch) and the counts that ride with it.
+    /// Counts apply only while the stored record is not terminal yet: a task that ran again
+    /// after a crash (its first terminal record committed, its ack not) is counted once.
+    fn flush(
+        &mut self,
+        tables: &mut Tables<'_>,
+        table: Kv,
+        key: String,
+    ) -> Result<(), redb::Error> {
+        let Entry::Vacant(slot) = self.flushed.entry((table, key)) else {
+            return Ok(());
+        };
+        let key = &slot.key().1;
+        let Some((version, value, count)) = self.pending.take(table, key) else {
+            return Ok(());
+        };
+        if let Some(count) = count {
+            let stored = tables.kv[table as usize].get(key.as_str())?;
+            let counted_before = stored.is_some_and(|v| is_terminal_record(v.value()));
+            if !counted_before {
+                counters::add_rows(&mut tables.kv[Kv::Counters as usize], &count)?;
+                self.counters.add(&count);
             }
         }
+        tables.put(table, key, &value)?;
+        slot.insert(version);
+        Ok(())
     }
-    Ok(())
 }
 
 /// Delete rows whose expiry passed, through each table's expiry index.

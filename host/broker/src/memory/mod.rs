@@ -3,85 +3,27 @@
 
 mod store;
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use async_trait::async_trait;
-
-use crate::broker::{Broker, Delivery};
 use crate::engine::{Engine, NoJournal};
-use crate::error::BrokerError;
-use crate::message::{DeadLetter, NewMessage, QueueCounts};
+use crate::local::LocalBroker;
 
 pub use store::MemoryStore;
 
 /// A broker that keeps its queues in process memory.
-#[derive(Debug)]
-pub struct MemoryBroker {
-    engine: Arc<Engine<NoJournal>>,
-}
+#[expect(
+    private_interfaces,
+    reason = "the journal is an implementation detail; callers only name MemoryBroker"
+)]
+pub type MemoryBroker = LocalBroker<NoJournal>;
 
-impl MemoryBroker {
+impl LocalBroker<NoJournal> {
     pub fn new() -> Self {
-        MemoryBroker {
-            engine: Arc::new(Engine::new(NoJournal, Vec::new(), 1)),
-        }
+        LocalBroker::new_local("memory", Engine::new(NoJournal, Vec::new(), 1))
     }
 }
 
-impl Default for MemoryBroker {
+impl Default for LocalBroker<NoJournal> {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-#[async_trait]
-impl Broker for MemoryBroker {
-    fn kind(&self) -> &'static str {
-        "memory"
-    }
-
-    async fn publish(&self, queue: &str, messages: Vec<NewMessage>) -> Result<(), BrokerError> {
-        self.engine.publish(queue, messages).await
-    }
-
-    async fn fetch(
-        &self,
-        queue: &str,
-        max: usize,
-        lease: Duration,
-        wait: Duration,
-    ) -> Result<Vec<Delivery>, BrokerError> {
-        self.engine.fetch(queue, max, lease, wait).await
-    }
-
-    async fn counts(&self, queue: &str) -> Result<QueueCounts, BrokerError> {
-        self.engine.counts(queue)
-    }
-
-    async fn dead_letters(
-        &self,
-        queue: &str,
-        limit: usize,
-    ) -> Result<Vec<DeadLetter>, BrokerError> {
-        self.engine.dead_letters(queue, limit)
-    }
-
-    async fn replay_dead_letters(
-        &self,
-        queue: &str,
-        ids: Option<&[String]>,
-    ) -> Result<u64, BrokerError> {
-        self.engine.replay(queue, ids).await
-    }
-
-    async fn purge_dead_letters(&self, queue: &str) -> Result<u64, BrokerError> {
-        self.engine.purge(queue).await
-    }
-
-    async fn close(&self) -> Result<(), BrokerError> {
-        self.engine.close();
-        Ok(())
     }
 }
 

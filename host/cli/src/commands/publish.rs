@@ -22,9 +22,9 @@ pub struct PublishCommand {
     /// Publish every line of this JSON-lines file (`-` for stdin), in bulk.
     #[arg(long, short)]
     file: Option<PathBuf>,
-    /// Run no earlier than this long from now (e.g. 5s, 2m).
+    /// Run no earlier than this long from now: `5s`, `2m`, `1h30m` (a bare number is seconds).
     #[arg(long, value_parser = parse_duration_arg, conflicts_with = "eta")]
-    countdown: Option<Duration>,
+    pub(crate) countdown: Option<Duration>,
     /// Run no earlier than this time (RFC 3339, e.g. 2030-01-01T09:00:00Z).
     #[arg(long)]
     eta: Option<String>,
@@ -37,7 +37,7 @@ pub struct PublishCommand {
     /// Wait for the task to finish and print its result (RPC).
     #[arg(long, conflicts_with = "file")]
     wait: bool,
-    /// How long `--wait` waits.
+    /// How long `--wait` waits: `30s`, `2m`, `1h30m` (a bare number is seconds).
     #[arg(long, default_value = "30s", value_parser = parse_duration_arg)]
     timeout: Duration,
     /// Messages per request in bulk mode.

@@ -15,7 +15,7 @@ pub struct QueuesCommand {
     /// Refresh the table until interrupted.
     #[arg(long)]
     watch: bool,
-    /// Refresh period of `--watch`.
+    /// Refresh period of `--watch`: `1s`, `500ms` (a bare number is seconds).
     #[arg(long, default_value = "1s", value_parser = parse_duration_arg)]
     interval: Duration,
     #[command(flatten)]

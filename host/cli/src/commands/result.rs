@@ -15,7 +15,7 @@ pub struct ResultCommand {
     /// Wait until the task finishes.
     #[arg(long)]
     wait: bool,
-    /// How long `--wait` waits (e.g. 30s, 2m).
+    /// How long `--wait` waits: `30s`, `2m`, `1h30m` (a bare number is seconds).
     #[arg(long, default_value = "30s", value_parser = parse_duration_arg)]
     timeout: Duration,
     #[command(flatten)]

@@ -10,7 +10,10 @@ use wasmboost_runtime::{
     Invocation, Limits, Outcome, Report, Runtime, RuntimeConfig, TaskContext, config,
 };
 
+use wasmboost_worker::units::display_size;
+
 use super::{EXIT_TASK_ERROR, EXIT_TRAP};
+use crate::client::{parse_duration_arg, parse_size_arg};
 
 /// Run a component once on a JSON payload: the result on stdout, a summary on stderr.
 #[derive(Debug, clap::Args)]
@@ -35,11 +38,11 @@ pub struct BudgetArgs {
     /// Fuel budget (about one unit per wasm instruction).
     #[arg(long, default_value_t = config::DEFAULT_FUEL)]
     pub fuel: u64,
-    /// Wall-clock budget: `200ms`, `5s`, `2m` (a bare number is milliseconds).
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    /// Wall-clock budget: `200ms`, `5s`, `2m`, `1h30m` (a bare number is seconds).
+    #[arg(long, default_value = "30s", value_parser = parse_duration_arg)]
     pub timeout: Duration,
-    /// Memory budget: `64MiB`, `512KiB`, `1GiB` (a bare number is bytes).
-    #[arg(long, default_value = "64MiB", value_parser = parse_bytes)]
+    /// Memory budget: `64MiB`, `512KiB`, `1GiB`, `10MB` (a bare number is bytes).
+    #[arg(long, default_value = "64MiB", value_parser = parse_size_arg)]
     pub memory: u64,
 }
 
@@ -165,7 +168,7 @@ fn print_outcome(report: &Report) -> ExitCode {
         "{:.3} ms, fuel {}, peak memory {}",
         report.duration.as_secs_f64() * 1e3,
         report.fuel_used,
-        format_bytes(report.peak_memory_bytes)
+        display_size(report.peak_memory_bytes)
     );
     match &report.outcome {
         Outcome::Ok { result } => {
@@ -205,88 +208,5 @@ fn describe_task_error(error: &wasmboost_runtime::TaskError) -> String {
             delay: None,
         } => format!("retry: {reason}"),
         TaskError::DeadLetter { reason } => format!("dead-letter: {reason}"),
-    }
-}
-
-/// `1.5 MiB`-style sizes for humans.
-pub fn format_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-/// `200ms`, `5s`, `2m`, or a bare number of milliseconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, scale_ms) = if let Some(n) = text.strip_suffix("ms") {
-        (n, 1)
-    } else if let Some(n) = text.strip_suffix('s') {
-        (n, 1000)
-    } else if let Some(n) = text.strip_suffix('m') {
-        (n, 60_000)
-    } else {
-        (text, 1)
-    };
-    let value: u64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("invalid duration `{text}` (try 200ms, 5s, 2m)"))?;
-    Ok(Duration::from_millis(value.saturating_mul(scale_ms)))
-}
-
-/// `64MiB`, `512KiB`, `1GiB` (also `K`, `M`, `G`, `KB`, `MB`, `GB` as binary units), or bytes.
-pub fn parse_bytes(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: u64 = number
-        .parse()
-        .map_err(|_| format!("invalid size `{text}` (try 64MiB)"))?;
-    let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        other => {
-            return Err(format!(
-                "unknown size unit `{other}` in `{text}` (try KiB, MiB, GiB)"
-            ));
-        }
-    };
-    value
-        .checked_mul(scale)
-        .ok_or_else(|| format!("size `{text}` is too large"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_durations() {
-        assert_eq!(parse_duration("200ms"), Ok(Duration::from_millis(200)));
-        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("150"), Ok(Duration::from_millis(150)));
-        assert!(parse_duration("fast").is_err());
-    }
-
-    #[test]
-    fn parses_sizes() {
-        assert_eq!(parse_bytes("64MiB"), Ok(64 << 20));
-        assert_eq!(parse_bytes("512k"), Ok(512 << 10));
-        assert_eq!(parse_bytes("100"), Ok(100));
-        assert!(parse_bytes("3 parsecs").is_err());
     }
 }

@@ -22,7 +22,8 @@ pub struct Extra {
     pub task_id: Option<String>,
     /// `publish_time`: RFC 3339 text or ms since the Unix epoch.
     pub publish_time_ms: Option<u64>,
-    /// `countdown`: seconds (a number, or duration text like `"5m"`) to wait before running.
+    /// `countdown`: how long to wait before running: a number of seconds, or duration text in
+    /// the one grammar of [`crate::units`] (`"5m"`, `"1h30m"`; a bare number is seconds).
     pub countdown: Option<Duration>,
     /// `eta`: when to run, RFC 3339 text or ms since the epoch; wins over `countdown`.
     pub eta_ms: Option<u64>,
@@ -134,7 +135,8 @@ impl Field<'_> {
 
     /// A non-negative number of seconds, or duration text (`"90s"`, `"5m"`).
     fn seconds(&self) -> Result<Option<Duration>, MessageError> {
-        const WHY: &str = "must be a non-negative number of seconds or text like \"5m\"";
+        const WHY: &str =
+            "must be a number of seconds or duration text (250ms, 30s, 5m, 1h30m, 7d)";
         match self.value {
             None => Ok(None),
             Some(Value::Number(n)) => {
@@ -144,7 +146,7 @@ impl Field<'_> {
                 }
             }
             Some(Value::String(text)) => {
-                crate::duration::parse(text).map_or_else(|_| self.bad(WHY), |d| Ok(Some(d)))
+                crate::units::parse_duration(text).map_or_else(|_| self.bad(WHY), |d| Ok(Some(d)))
             }
             Some(_) => self.bad(WHY),
         }

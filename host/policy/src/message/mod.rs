@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
-pub use extra::Extra;
+pub use extra::{Extra, MAX_PRIORITY};
 
 /// Default cap on a message body, in bytes (1 MiB).
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1 << 20;

@@ -66,9 +66,16 @@ fn bad_values_name_their_key() {
             "[queues.a]\nwindow = \"funday 09:00-17:00\"",
             "queues.a.window",
         ),
+        ("[queues.a]\nretry_on = [\"sometimes\"]", "sometimes"),
+        ("[queues.a]\nretry_on = [\"retry\"]", "queues.a.retry_on"),
         (
-            "[queues.a]\nretry_on = [\"sometimes\"]",
-            "queues.a.retry_on",
+            "[queues.a]\nbackoff = { base = \"1m\", max = \"1s\" }",
+            "queues.a.backoff.max",
+        ),
+        ("[queues.a]\nmax_retries = 1001", "queues.a.max_retries"),
+        (
+            "[queues.a]\ntimeout = \"10s\"\nmessage_ceiling = { timeout = \"1s\" }",
+            "queues.a.message_ceiling.timeout",
         ),
         (
             "[queues.a]\nbackoff = { jitter = 2.0 }",
@@ -101,8 +108,15 @@ fn every_broker_type_parses() {
 fn example_file_is_valid_and_shows_the_defaults() {
     let text = include_str!("../../../../deploy/wasmboost.example.toml");
     let c = Config::parse(text).expect("the example config is valid");
+    // Whole tables, so a key another change adds to the example is checked against its
+    // `Default` (a named constant) without touching this test.
     assert_eq!(c.host, HostConfig::default());
     assert_eq!(c.runtime, RuntimeConfigToml::default());
+    assert_eq!(c.broker, BrokerConfig::default());
+    // `[defaults]` writes every built-in default out: resolved, it must equal an empty table's.
+    let shown = c.policies().expect("valid");
+    let built_in = Config::default().policies().expect("valid");
+    assert_eq!(shown.of("any"), built_in.of("any"));
 }
 
 #[test]

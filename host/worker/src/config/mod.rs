@@ -8,19 +8,31 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
+// Defaults are defined by the crate whose concept they are: the message format's size cap by
+// the policy crate, the runtime's limits by the runtime, the compile timeout by the registry.
+use wasmboost_policy::DEFAULT_MAX_MESSAGE_BYTES;
+use wasmboost_registry::DEFAULT_COMPILE_TIMEOUT;
+use wasmboost_runtime::config::{
+    DEFAULT_MAX_COMPONENT_BYTES, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORY_BYTES,
+    DEFAULT_OUTPUT_CAP_BYTES,
+};
 
 use crate::units::{ByteSize, HumanDuration};
+use settings::Policies;
+
+pub(crate) mod error;
+pub(crate) mod queue;
+pub(crate) mod settings;
+
+pub use error::ConfigError;
 
 /// The `[broker] type = "redis"` table: the Redis broker's own strict config, every key
 /// optional with a named default (`wasmboost_broker_redis::config::DEFAULT_*`).
 pub use wasmboost_broker_redis::RedisConfig as RedisSection;
 
-pub use crate::queue_config::{
-    BackoffConfig, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_JITTER, DEFAULT_BACKOFF_MAX,
-    DEFAULT_CONCURRENCY, DEFAULT_DEDUP_TTL, DEFAULT_FUEL, DEFAULT_LEASE, DEFAULT_MAX_REQUEUES,
-    DEFAULT_MAX_RETRIES, DEFAULT_MEMORY, DEFAULT_RESULT_TTL, DEFAULT_RETRY_ON, DEFAULT_TIMEOUT,
-    QueueConfig, RETRY_KINDS,
+pub use queue::{
+    BackoffConfig, CeilingConfig, DEFAULT_CONCURRENCY, DEFAULT_DEDUP_TTL, DEFAULT_LEASE,
+    DEFAULT_RESULT_TTL, QueueConfig,
 };
 
 /// Where the embedded broker, the module cache and the results live by default.
@@ -29,19 +41,6 @@ pub const DEFAULT_DATA_DIR: &str = "./wasmboost-data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
 /// How long a shutdown waits for running tasks before returning them to the broker.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-/// Largest message accepted at publish.
-pub const DEFAULT_MAX_MESSAGE_BYTES: u64 = 1 << 20;
-/// Largest component accepted by deploy.
-pub const DEFAULT_MAX_COMPONENT_BYTES: u64 = 50 << 20;
-/// Instances that may be alive at once (running tasks, over all queues).
-pub const DEFAULT_MAX_INSTANCES: u32 = 1000;
-/// Largest memory budget any queue or message may ask for (the size of one pool slot).
-pub const DEFAULT_MAX_MEMORY: u64 = 256 << 20;
-/// Bound on captured stdout / stderr / log output per invocation.
-pub const DEFAULT_OUTPUT_CAP: u64 = 64 << 10;
-/// A deploy whose compilation takes longer than this is rejected.
-pub const DEFAULT_COMPILE_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// Everything needed to run a host. Loaded from `wasmboost.toml`; the CLI overrides some fields.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -84,7 +83,7 @@ impl Default for HostConfig {
                 .expect("DEFAULT_LISTEN is a valid socket address"),
             host_id: None,
             shutdown_grace: HumanDuration(DEFAULT_SHUTDOWN_GRACE),
-            max_message_bytes: ByteSize(DEFAULT_MAX_MESSAGE_BYTES),
+            max_message_bytes: ByteSize(DEFAULT_MAX_MESSAGE_BYTES as u64),
         }
     }
 }
@@ -162,36 +161,10 @@ impl Default for RuntimeConfigToml {
             cache_dir: None,
             max_component_bytes: ByteSize(DEFAULT_MAX_COMPONENT_BYTES),
             max_instances: DEFAULT_MAX_INSTANCES,
-            max_memory: ByteSize(DEFAULT_MAX_MEMORY),
-            output_cap: ByteSize(DEFAULT_OUTPUT_CAP),
+            max_memory: ByteSize(DEFAULT_MAX_MEMORY_BYTES),
+            output_cap: ByteSize(DEFAULT_OUTPUT_CAP_BYTES as u64),
             compile_timeout: HumanDuration(DEFAULT_COMPILE_TIMEOUT),
             compile_in_child: true,
-        }
-    }
-}
-
-/// A config that could not be read or is not valid.
-#[derive(Debug, Error)]
-pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// Syntax errors and unknown keys; toml's message names the key and its position.
-    #[error("invalid config file {path}: {message}")]
-    Parse { path: PathBuf, message: String },
-    /// A value that parses but is not allowed.
-    #[error("invalid config value `{key}`: {reason}")]
-    Invalid { key: String, reason: String },
-}
-
-impl ConfigError {
-    pub(crate) fn invalid(key: impl Into<String>, reason: impl Into<String>) -> Self {
-        ConfigError::Invalid {
-            key: key.into(),
-            reason: reason.into(),
         }
     }
 }
@@ -227,15 +200,12 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_host()?;
         self.validate_runtime()?;
-        let max_memory = self.runtime.max_memory.0;
-        self.defaults.validate("defaults", max_memory)?;
-        for (name, queue) in &self.queues {
-            wasmboost_broker::validate_queue_name(name)
-                .map_err(|e| ConfigError::invalid(format!("queues.{name}"), e.to_string()))?;
-            let merged = queue.merged_over(&self.defaults);
-            merged.validate(&format!("queues.{name}"), max_memory)?;
-        }
-        Ok(())
+        self.policies().map(|_| ())
+    }
+
+    /// Every queue's resolved settings (validating them: see [`Config::validate`]).
+    pub(crate) fn policies(&self) -> Result<Policies, ConfigError> {
+        Policies::resolve(&self.defaults, &self.queues, self.runtime.max_memory.0)
     }
 
     fn validate_host(&self) -> Result<(), ConfigError> {

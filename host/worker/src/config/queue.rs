@@ -1,44 +1,20 @@
 //! Per-queue policy as written in the config (`[defaults]` and `[queues.<name>]`): every field is
-//! optional and a queue's fields are merged over `[defaults]`, then over the named defaults here.
+//! optional and a queue's fields are merged over `[defaults]`, then over the built-in defaults.
+//! Each default is defined once by the crate whose concept it is: budgets by the runtime
+//! (`wasmboost_runtime::config::DEFAULT_*`), retries and requeues by the policy crate
+//! (`wasmboost_policy::retry::DEFAULT_*`), and the worker's own (concurrency, lease, TTLs) here.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConfigError;
+use wasmboost_policy::retry::FailureKind;
+
+use super::error::ConfigError;
 use crate::units::{ByteSize, HumanDuration};
 
 /// Tasks of one queue running at once on one host.
 pub const DEFAULT_CONCURRENCY: u32 = 100;
-/// Fuel (about one unit per wasm instruction) one invocation may burn.
-pub const DEFAULT_FUEL: u64 = 10_000_000_000;
-/// Wall-clock budget of one invocation.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-/// Linear-memory budget of one invocation.
-pub const DEFAULT_MEMORY: u64 = 64 << 20;
-/// Retries after the first attempt before a task is dead-lettered.
-pub const DEFAULT_MAX_RETRIES: u32 = 3;
-/// First retry delay; doubles per attempt.
-pub const DEFAULT_BACKOFF_BASE: Duration = Duration::from_secs(1);
-/// Longest retry delay.
-pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(300);
-/// Random spread of a retry delay, as a fraction of it.
-pub const DEFAULT_BACKOFF_JITTER: f64 = 0.2;
-/// Failure kinds that are retried by default (a guest `retry` always is).
-pub const DEFAULT_RETRY_ON: &[&str] = &["timeout", "out-of-fuel"];
-/// Every failure kind `retry_on` accepts.
-pub const RETRY_KINDS: &[&str] = &[
-    "timeout",
-    "out-of-fuel",
-    "memory-limit",
-    "stack-overflow",
-    "panic",
-    "trap",
-    "fail",
-];
-/// Times a task may be handed back without counting an attempt (at shutdown) before a hand-back
-/// counts as one.
-pub const DEFAULT_MAX_REQUEUES: u32 = 10;
 /// How long a successful task's dedup key is remembered.
 pub const DEFAULT_DEDUP_TTL: Duration = Duration::from_secs(86_400);
 /// How long task records (status, result) are kept.
@@ -58,7 +34,7 @@ pub struct QueueConfig {
     pub qps: Option<f64>,
     /// Fuel budget of one invocation (default 10 000 000 000).
     pub fuel: Option<u64>,
-    /// Wall-clock budget of one invocation (default `"60s"`).
+    /// Wall-clock budget of one invocation (default `"30s"`).
     pub timeout: Option<HumanDuration>,
     /// Memory budget of one invocation (default `"64MiB"`).
     pub memory: Option<ByteSize>,
@@ -69,7 +45,7 @@ pub struct QueueConfig {
     /// Failure kinds that are retried: `timeout`, `out-of-fuel`, `memory-limit`,
     /// `stack-overflow`, `panic`, `trap`, `fail` (default `["timeout", "out-of-fuel"]`). A guest
     /// `retry` is always retried within `max_retries`.
-    pub retry_on: Option<Vec<String>>,
+    pub retry_on: Option<Vec<FailureKind>>,
     /// Times a running task may be handed back to the broker without counting an attempt (a
     /// shutdown whose grace ran out) before a hand-back counts as one (default 10).
     pub max_requeues: Option<u32>,
@@ -89,6 +65,40 @@ pub struct QueueConfig {
     /// How long a fetched message stays leased without renewal; a host that dies releases its
     /// tasks after at most this (default `"30s"`). Renewed while a task runs.
     pub lease: Option<HumanDuration>,
+    /// The most a message's `extra` may ask for (`timeout_ms`, `fuel`, `memory_mb`,
+    /// `max_retries`, `priority`). Each defaults to the queue's own value, so without this table
+    /// a message can only lower a budget, never raise it.
+    pub message_ceiling: Option<CeilingConfig>,
+}
+
+/// `[queues.<name>.message_ceiling]`: how far a message may raise this queue's budgets.
+/// A message asking for more is refused at publish (400 naming the field and this ceiling) and
+/// capped at it when it reaches a worker some other way (a foreign producer).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CeilingConfig {
+    /// Largest `extra.timeout_ms` (default: the queue's `timeout`).
+    pub timeout: Option<HumanDuration>,
+    /// Largest `extra.fuel` (default: the queue's `fuel`).
+    pub fuel: Option<u64>,
+    /// Largest `extra.memory_mb` (default: the queue's `memory`; at most `runtime.max_memory`).
+    pub memory: Option<ByteSize>,
+    /// Largest `extra.max_retries` (default: the queue's `max_retries`).
+    pub max_retries: Option<u32>,
+    /// Highest `extra.priority` or `?priority=` (default 9, the highest there is).
+    pub priority: Option<u8>,
+}
+
+impl CeilingConfig {
+    fn merged_over(&self, base: &CeilingConfig) -> CeilingConfig {
+        CeilingConfig {
+            timeout: self.timeout.or(base.timeout),
+            fuel: self.fuel.or(base.fuel),
+            memory: self.memory.or(base.memory),
+            max_retries: self.max_retries.or(base.max_retries),
+            priority: self.priority.or(base.priority),
+        }
+    }
 }
 
 /// Retry backoff.
@@ -136,6 +146,10 @@ impl QueueConfig {
             result_ttl: self.result_ttl.or(base.result_ttl),
             window: self.window.clone().or_else(|| base.window.clone()),
             lease: self.lease.or(base.lease),
+            message_ceiling: match (&self.message_ceiling, &base.message_ceiling) {
+                (Some(a), Some(b)) => Some(a.merged_over(b)),
+                (a, b) => a.or(*b),
+            },
         }
     }
 
@@ -186,43 +200,9 @@ impl QueueConfig {
                 ),
             ));
         }
-        self.validate_retries(prefix)?;
         if let Some(window) = &self.window {
-            crate::settings::parse_window(window)
-                .map_err(|reason| ConfigError::invalid(key("window"), reason))?;
-        }
-        Ok(())
-    }
-
-    fn validate_retries(&self, prefix: &str) -> Result<(), ConfigError> {
-        if let Some(kinds) = &self.retry_on
-            && let Some(bad) = kinds.iter().find(|k| !RETRY_KINDS.contains(&k.as_str()))
-        {
-            return Err(ConfigError::invalid(
-                format!("{prefix}.retry_on"),
-                format!(
-                    "unknown failure kind {bad:?} (known: {})",
-                    RETRY_KINDS.join(", ")
-                ),
-            ));
-        }
-        if let Some(b) = &self.backoff {
-            if let Some(j) = b.jitter
-                && !(0.0..=1.0).contains(&j)
-            {
-                return Err(ConfigError::invalid(
-                    format!("{prefix}.backoff.jitter"),
-                    format!("{j} must be between 0 and 1"),
-                ));
-            }
-            if let (Some(base), Some(max)) = (b.base, b.max)
-                && base > max
-            {
-                return Err(ConfigError::invalid(
-                    format!("{prefix}.backoff.base"),
-                    "must not exceed backoff.max",
-                ));
-            }
+            wasmboost_policy::window::Window::parse(window)
+                .map_err(|e| ConfigError::invalid(key("window"), e.to_string()))?;
         }
         Ok(())
     }

@@ -14,7 +14,8 @@ use wasmboost_registry::{Registry, Version};
 use wasmboost_runtime::TaskModule;
 
 use crate::config::Config;
-use crate::settings::QueueSettings;
+use crate::config::settings::{Policies, QueueSettings};
+use crate::records::Records;
 use crate::stats::Meter;
 
 /// The module a queue runs now. In-flight tasks keep their own `Arc`, so a redeploy lets them
@@ -25,31 +26,25 @@ pub(crate) struct Bound {
     pub module: TaskModule,
 }
 
-/// Counter deltas not yet written to the state store (flushed about once a second, so the hot
-/// path never waits on a store write for them).
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct Deltas {
-    pub succeeded: i64,
-    pub failed: i64,
-    pub dead_lettered: i64,
-    pub retried: i64,
-    pub expired: i64,
-    pub skipped_duplicate: i64,
-}
+/// Counter deltas not yet written to the state store, for stores that cannot commit them with
+/// the task record (flushed about once a second, so the hot path never waits on them).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Deltas(BTreeMap<&'static str, i64>);
 
 impl Deltas {
+    pub(crate) fn add(&mut self, counts: &[(&'static str, i64)]) {
+        for (name, delta) in counts {
+            let value = self.0.entry(name).or_default();
+            *value = value.saturating_add(*delta);
+        }
+    }
+
     pub(crate) fn pairs(&self) -> Vec<(&'static str, i64)> {
-        [
-            ("succeeded", self.succeeded),
-            ("failed", self.failed),
-            ("dead_lettered", self.dead_lettered),
-            ("retried", self.retried),
-            ("expired", self.expired),
-            ("skipped_duplicate", self.skipped_duplicate),
-        ]
-        .into_iter()
-        .filter(|(_, v)| *v != 0)
-        .collect()
+        self.0
+            .iter()
+            .filter(|(_, v)| **v != 0)
+            .map(|(k, v)| (*k, *v))
+            .collect()
     }
 }
 
@@ -101,8 +96,11 @@ impl QueueWorker {
         self.module_changed.notify_waiters();
     }
 
-    pub(crate) fn count(&self, f: impl FnOnce(&mut Deltas)) {
-        f(&mut self.deltas.lock().unwrap_or_else(|p| p.into_inner()));
+    pub(crate) fn count(&self, counts: &[(&'static str, i64)]) {
+        self.deltas
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .add(counts);
     }
 
     pub(crate) fn take_deltas(&self) -> Deltas {
@@ -167,8 +165,12 @@ impl Paused {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub config: Config,
+    /// Every queue's settings, resolved once from `config`.
+    pub policies: Policies,
     pub broker: Arc<dyn Broker>,
     pub store: Arc<dyn StateStore>,
+    /// Every task-record write goes through here.
+    pub records: Records,
     pub registry: Registry,
     pub host_id: String,
     pub paused: Paused,
@@ -219,7 +221,7 @@ impl Shared {
                 .contains(queue)
     }
 
-    pub(crate) fn settings(&self, queue: &str) -> QueueSettings {
-        QueueSettings::resolve(&self.config.queue(queue))
+    pub(crate) fn settings(&self, queue: &str) -> &QueueSettings {
+        self.policies.of(queue)
     }
 }
