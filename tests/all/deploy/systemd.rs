@@ -61,8 +61,8 @@ fn unit_under_test(dir: &Path) -> std::path::PathBuf {
 /// The value of `Key=` in the unit (the last one wins, as in systemd).
 fn key<'a>(unit: &'a str, name: &str) -> Option<&'a str> {
     unit.lines()
-        .filter_map(|line| line.strip_prefix(name)?.strip_prefix('='))
-        .last()
+        .rev()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix('='))
 }
 
 #[test]
