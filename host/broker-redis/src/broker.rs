@@ -61,10 +61,12 @@ impl RedisBroker {
     /// while the connection is re-established in the background.
     pub async fn connect(config: RedisConfig) -> Result<Self, ConnectError> {
         let conn = Conn::open(&config).await?;
+        let keys = Keys::new(&config.prefix);
+        crate::layout::ensure(conn.manager(), &keys).await?;
         let consumer = config.consumer.clone().unwrap_or_else(default_consumer);
         let acker = Acker::spawn(conn.manager(), config.group.clone());
         let shared = Shared {
-            keys: Keys::new(&config.prefix),
+            keys,
             conn,
             config,
             consumer,

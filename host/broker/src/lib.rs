@@ -33,7 +33,7 @@ pub use embedded::{
     EmbeddedBroker, EmbeddedOptions, EmbeddedStore, open as open_embedded,
     open_with as open_embedded_with,
 };
-pub use error::{BrokerError, StateError, validate_queue_name};
+pub use error::{BrokerError, NameError, StateError, validate_queue_name};
 pub use memory::{MemoryBroker, MemoryStore};
 pub use message::{
     DeadLetter, MAX_PRIORITY, Message, NewMessage, QueueCounts, Settlement, ms_after, now_ms,

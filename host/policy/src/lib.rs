@@ -7,6 +7,8 @@
 //! - [`dedup`]: [`dedup_key`], sha256 of the canonical JSON of the arguments.
 //! - [`window`]: [`Window`], allowed run windows like `"mon-fri 09:00-17:00 Europe/Berlin"`.
 //! - [`message`]: [`parse`] a message body and [`stamp`] its `extra` on publish.
+//! - [`names`]: the one rule for queue names, task ids and dedup keys ([`validate_queue_name`],
+//!   [`validate_task_id`]), [`NameError`].
 //! - [`duration`]: `"30s"` / `"5m"` durations for config files (serde `with` module).
 //! - [`error`]: [`PolicyError`] for invalid settings.
 
@@ -15,6 +17,7 @@ pub mod duration;
 pub mod error;
 pub mod expiry;
 pub mod message;
+pub mod names;
 pub mod rate;
 pub mod retry;
 pub mod window;
@@ -22,6 +25,7 @@ pub mod window;
 pub use dedup::{dedup_key, dedup_key_of_args};
 pub use error::PolicyError;
 pub use expiry::is_expired;
+pub use names::{NameError, validate_queue_name, validate_task_id};
 pub use message::{DEFAULT_MAX_MESSAGE_BYTES, Extra, MessageError, ParsedMessage, parse, stamp};
 pub use rate::RateLimiter;
 pub use retry::{Decision, FailureKind, RetryPolicy, requeue_allowed};

@@ -2,6 +2,7 @@
 
 use thiserror::Error;
 use wasmboost_broker::{BrokerError, StateError};
+use wasmboost_policy::NameError;
 
 use crate::config::ConfigError;
 
@@ -16,6 +17,9 @@ pub enum HostError {
     /// A message that cannot be published as it is.
     #[error("bad message: {reason}")]
     BadMessage { reason: String },
+    /// A queue name or task id that breaks its rule (`wasmboost_policy::names`).
+    #[error(transparent)]
+    BadName(#[from] NameError),
     /// A message over the size cap.
     #[error("message of {size} bytes exceeds the limit of {max} bytes")]
     TooLarge { size: u64, max: u64 },
@@ -53,7 +57,9 @@ impl HostError {
             HostError::UnknownQueue { .. }
             | HostError::NoModule { .. }
             | HostError::NotFound { .. } => 404,
-            HostError::BadMessage { .. } | HostError::Config(_) => 400,
+            HostError::BadMessage { .. } | HostError::Config(_) | HostError::BadName(_) => 400,
+            HostError::Broker(BrokerError::InvalidQueue(_))
+            | HostError::State(StateError::InvalidQueue(_)) => 400,
             HostError::TooLarge { .. } => 413,
             HostError::Rejected { .. } => 422,
             HostError::Broker(e) if e.is_transient() => 503,
@@ -69,6 +75,9 @@ impl HostError {
             HostError::UnknownQueue { .. } => "unknown_queue",
             HostError::NoModule { .. } => "no_module",
             HostError::BadMessage { .. } => "bad_message",
+            HostError::BadName(e)
+            | HostError::Broker(BrokerError::InvalidQueue(e))
+            | HostError::State(StateError::InvalidQueue(e)) => e.code(),
             HostError::TooLarge { .. } => "too_large",
             HostError::Rejected { .. } => "rejected",
             HostError::NotFound { .. } => "not_found",
@@ -86,7 +95,8 @@ impl From<wasmboost_registry::RegistryError> for HostError {
         use wasmboost_registry::RegistryError as R;
         match err {
             R::TooLarge { size, max } => HostError::TooLarge { size, max },
-            R::Rejected { .. } | R::CompileTimeout { .. } | R::InvalidQueue(_) => {
+            R::InvalidQueue(e) => HostError::BadName(e),
+            R::Rejected { .. } | R::CompileTimeout { .. } => {
                 HostError::Rejected {
                     reason: err.to_string(),
                 }
