@@ -95,7 +95,7 @@ impl Shared {
         if self.closed.load(Ordering::Acquire) {
             return Err(BrokerError::Closed);
         }
-        validate_queue_name(queue)
+        Ok(validate_queue_name(queue)?)
     }
 
     /// True (and remembered) when this host should scan `queue` for expired leases now.

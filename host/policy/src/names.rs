@@ -49,11 +49,11 @@ const SHOWN_CHARS: usize = 64;
 /// messages print it with `{:?}`, which escapes control characters.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum NameError {
-    #[error("invalid queue name {shown:?}: {why}; a queue name is {QUEUE_NAME_RULE}")]
+    #[error("invalid queue name {shown:?}: {why}; a queue name is {rule}", rule = QUEUE_NAME_RULE)]
     Queue { shown: String, why: &'static str },
-    #[error("invalid task id {shown:?}: {why}; a task id is {TASK_ID_RULE}")]
+    #[error("invalid task id {shown:?}: {why}; a task id is {rule}", rule = TASK_ID_RULE)]
     TaskId { shown: String, why: &'static str },
-    #[error("invalid dedup key {shown:?}: {why}; a dedup key is {DEDUP_KEY_RULE}")]
+    #[error("invalid dedup key {shown:?}: {why}; a dedup key is {rule}", rule = DEDUP_KEY_RULE)]
     DedupKey { shown: String, why: &'static str },
 }
 
