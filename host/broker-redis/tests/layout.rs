@@ -72,7 +72,7 @@ fn write_layout_1(server: &RedisServer) {
     // Globals.
     cli(&["SADD", "wasmboost:paused", "add"]);
     cli(&["SADD", "wasmboost:bound", "add", "task"]);
-    cli(&["SET", &format!("wasmboost:module:{SHA}"), "\0asm-bytes"]);
+    cli(&["SET", &format!("wasmboost:module:{SHA}"), "asm-bytes"]);
     cli(&["SET", "wasmboost:host:h1", "{}", "PX", "600000"]);
     cli(&["ZADD", "wasmboost:hosts", "99999999999999", "h1"]);
     // Not ours: stays where it is.
@@ -95,7 +95,7 @@ async fn assert_everything_is_there(server: &RedisServer, store: &RedisStore, br
     );
     assert_eq!(
         store.get_module(SHA).await.expect("module"),
-        Some(Bytes::from_static(b"\0asm-bytes"))
+        Some(Bytes::from_static(b"asm-bytes"))
     );
     assert_eq!(store.counters("add").await.expect("counters").get("succeeded"), Some(&3));
     assert!(store.dedup_seen("add", "k1").await.expect("dedup"));
