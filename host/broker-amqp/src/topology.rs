@@ -146,7 +146,16 @@ mod tests {
     /// Every internal name is refused as a queue name, and no two queues share one.
     #[test]
     fn internal_names_cannot_be_queue_names_or_collide() {
-        let queues = ["x", "x.dlq", "x.delay.100", "a.b", "dlq", "delay", "x.dlq.dlq", "100"];
+        let queues = [
+            "x",
+            "x.dlq",
+            "x.delay.100",
+            "a.b",
+            "dlq",
+            "delay",
+            "x.dlq.dlq",
+            "100",
+        ];
         let mut seen = HashSet::new();
         for q in queues {
             assert_eq!(validate_queue_name(q), Ok(()), "{q}");
@@ -157,7 +166,10 @@ mod tests {
                 assert!(!queues.contains(&name.as_str()));
             }
         }
-        assert!(validate_queue_name(DLX).is_err(), "the exchange name is reserved too");
+        assert!(
+            validate_queue_name(DLX).is_err(),
+            "the exchange name is reserved too"
+        );
     }
 
     #[test]

@@ -149,7 +149,13 @@ mod tests {
                 keys
             })
             .collect();
-        let globals = [k.paused(), k.bound(), k.hosts(), k.layout(), k.migration_lock()];
+        let globals = [
+            k.paused(),
+            k.bound(),
+            k.hosts(),
+            k.layout(),
+            k.migration_lock(),
+        ];
         for word in words {
             for id_key in [k.task(word), k.module(word), k.host(word)] {
                 assert!(!queue_keys.contains(&id_key), "{id_key}");

@@ -74,7 +74,10 @@ pub(crate) async fn ensure(mut con: ConnectionManager, keys: &Keys) -> Result<()
             return result;
         }
         if !waited {
-            tracing::info!(prefix = keys.prefix(), "waiting for another host to migrate the redis key layout");
+            tracing::info!(
+                prefix = keys.prefix(),
+                "waiting for another host to migrate the redis key layout"
+            );
             waited = true;
         }
         tokio::time::sleep(WAIT_POLL).await;
@@ -295,13 +298,34 @@ mod tests {
 
     #[test]
     fn queue_keys_move_into_the_queue_namespace() {
-        assert_eq!(q("wb:add:stream", "stream", None).as_deref(), Some("wb:q:{add}:stream"));
-        assert_eq!(q("wb:add:stream:7", "stream", None).as_deref(), Some("wb:q:{add}:stream:7"));
-        assert_eq!(q("wb:a.b:delayed", "zset", None).as_deref(), Some("wb:q:{a.b}:delayed"));
-        assert_eq!(q("wb:add:reclaim", "hash", None).as_deref(), Some("wb:q:{add}:reclaim"));
-        assert_eq!(q("wb:add:binding", "string", Some(b'{')).as_deref(), Some("wb:q:{add}:binding"));
-        assert_eq!(q("wb:add:rate", "string", Some(b'1')).as_deref(), Some("wb:q:{add}:rate"));
-        assert_eq!(q("wb:add:dedup:k:1", "string", Some(b'1')).as_deref(), Some("wb:q:{add}:dedup:k:1"));
+        assert_eq!(
+            q("wb:add:stream", "stream", None).as_deref(),
+            Some("wb:q:{add}:stream")
+        );
+        assert_eq!(
+            q("wb:add:stream:7", "stream", None).as_deref(),
+            Some("wb:q:{add}:stream:7")
+        );
+        assert_eq!(
+            q("wb:a.b:delayed", "zset", None).as_deref(),
+            Some("wb:q:{a.b}:delayed")
+        );
+        assert_eq!(
+            q("wb:add:reclaim", "hash", None).as_deref(),
+            Some("wb:q:{add}:reclaim")
+        );
+        assert_eq!(
+            q("wb:add:binding", "string", Some(b'{')).as_deref(),
+            Some("wb:q:{add}:binding")
+        );
+        assert_eq!(
+            q("wb:add:rate", "string", Some(b'1')).as_deref(),
+            Some("wb:q:{add}:rate")
+        );
+        assert_eq!(
+            q("wb:add:dedup:k:1", "string", Some(b'1')).as_deref(),
+            Some("wb:q:{add}:dedup:k:1")
+        );
     }
 
     #[test]
@@ -319,14 +343,21 @@ mod tests {
         assert_eq!(q("wb:t:binding", "string", Some(b'T')), None);
         assert_eq!(q("wb:g:paused", "set", None), None);
         // But queue `task`'s own keys are.
-        assert_eq!(q("wb:task:stream", "stream", None).as_deref(), Some("wb:q:{task}:stream"));
-        assert_eq!(q("wb:task:binding", "string", Some(b'{')).as_deref(), Some("wb:q:{task}:binding"));
+        assert_eq!(
+            q("wb:task:stream", "stream", None).as_deref(),
+            Some("wb:q:{task}:stream")
+        );
+        assert_eq!(
+            q("wb:task:binding", "string", Some(b'{')).as_deref(),
+            Some("wb:q:{task}:binding")
+        );
     }
 
     #[test]
     fn global_keys_get_their_type_letter() {
         let g = |key: &str| {
-            global_key(&Keys::new("wb"), key.as_bytes()).map(|k| String::from_utf8(k).unwrap_or_default())
+            global_key(&Keys::new("wb"), key.as_bytes())
+                .map(|k| String::from_utf8(k).unwrap_or_default())
         };
         assert_eq!(g("wb:task:t-1").as_deref(), Some("wb:t:t-1"));
         assert_eq!(g("wb:task:a:b").as_deref(), Some("wb:t:a:b"));

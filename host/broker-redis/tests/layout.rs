@@ -33,7 +33,10 @@ async fn drain_ids(broker: &RedisBroker, queue: &str, n: usize) -> BTreeSet<Stri
     let deadline = Instant::now() + DEADLINE;
     let mut ids = BTreeSet::new();
     while ids.len() < n {
-        assert!(Instant::now() < deadline, "only {ids:?} of {n} fetched from {queue}");
+        assert!(
+            Instant::now() < deadline,
+            "only {ids:?} of {n} fetched from {queue}"
+        );
         let batch = broker
             .fetch(queue, n, SHORT_LEASE, Duration::from_millis(200))
             .await
@@ -52,23 +55,99 @@ fn write_layout_1(server: &RedisServer) {
     let cli = |args: &[&str]| server.cli(args);
     // Queue `add`: one message leased by a host that is gone, one waiting, one at priority 5,
     // one delayed (due already), one dead letter.
-    cli(&["XADD", "wasmboost:add:stream", "*", "body", r#"{"n":1}"#, "id", "t1"]);
+    cli(&[
+        "XADD",
+        "wasmboost:add:stream",
+        "*",
+        "body",
+        r#"{"n":1}"#,
+        "id",
+        "t1",
+    ]);
     cli(&["XGROUP", "CREATE", "wasmboost:add:stream", "wasmboost", "0"]);
-    cli(&["XREADGROUP", "GROUP", "wasmboost", "old-host", "COUNT", "1", "STREAMS", "wasmboost:add:stream", ">"]);
-    cli(&["XADD", "wasmboost:add:stream", "*", "body", r#"{"n":2}"#, "id", "t2"]);
-    cli(&["XADD", "wasmboost:add:stream:5", "*", "body", r#"{"n":3}"#, "id", "t3", "priority", "5"]);
-    let parked = cli(&["XADD", "wasmboost:add:parked", "*", "body", r#"{"n":4}"#, "id", "t4"]);
+    cli(&[
+        "XREADGROUP",
+        "GROUP",
+        "wasmboost",
+        "old-host",
+        "COUNT",
+        "1",
+        "STREAMS",
+        "wasmboost:add:stream",
+        ">",
+    ]);
+    cli(&[
+        "XADD",
+        "wasmboost:add:stream",
+        "*",
+        "body",
+        r#"{"n":2}"#,
+        "id",
+        "t2",
+    ]);
+    cli(&[
+        "XADD",
+        "wasmboost:add:stream:5",
+        "*",
+        "body",
+        r#"{"n":3}"#,
+        "id",
+        "t3",
+        "priority",
+        "5",
+    ]);
+    let parked = cli(&[
+        "XADD",
+        "wasmboost:add:parked",
+        "*",
+        "body",
+        r#"{"n":4}"#,
+        "id",
+        "t4",
+    ]);
     cli(&["ZADD", "wasmboost:add:delayed", "1", parked.trim()]);
-    cli(&["XADD", "wasmboost:add:dead", "*", "body", "{}", "id", "t5", "reason", "boom", "dead_ms", "7"]);
+    cli(&[
+        "XADD",
+        "wasmboost:add:dead",
+        "*",
+        "body",
+        "{}",
+        "id",
+        "t5",
+        "reason",
+        "boom",
+        "dead_ms",
+        "7",
+    ]);
     cli(&["SET", "wasmboost:add:binding", r#"{"queue":"add"}"#]);
     cli(&["HSET", "wasmboost:add:counters", "succeeded", "3"]);
     cli(&["SET", "wasmboost:add:dedup:k1", "1", "PX", "600000"]);
     // Queue `task`, whose names layout 1 shared with task records.
-    cli(&["XADD", "wasmboost:task:stream", "*", "body", r#"{"n":6}"#, "id", "t6"]);
+    cli(&[
+        "XADD",
+        "wasmboost:task:stream",
+        "*",
+        "body",
+        r#"{"n":6}"#,
+        "id",
+        "t6",
+    ]);
     cli(&["SET", "wasmboost:task:binding", r#"{"queue":"task"}"#]);
     // Records, one of them for a task id that looks like a queue key's suffix.
-    cli(&["SET", "wasmboost:task:t1", r#"R{"id":"t1"}"#, "PX", "600000"]);
-    cli(&["SET", "wasmboost:task:dedup:x", r#"T{"id":"dedup:x"}"#, "PX", "600000"]);
+    cli(&[
+        "SET",
+        "wasmboost:task:t1",
+        r#"R{"id":"t1"}"#,
+        "PX",
+        "600000",
+    ]);
+    cli(&[
+        "SET",
+        "wasmboost:task:dedup:x",
+        r#"T{"id":"dedup:x"}"#,
+        "PX",
+        "600000",
+    ]);
     // Globals.
     cli(&["SADD", "wasmboost:paused", "add"]);
     cli(&["SADD", "wasmboost:bound", "add", "task"]);
@@ -79,12 +158,28 @@ fn write_layout_1(server: &RedisServer) {
     cli(&["SET", "wasmboost:mystery", "x"]);
 }
 
-async fn assert_everything_is_there(server: &RedisServer, store: &RedisStore, broker: &RedisBroker) {
+async fn assert_everything_is_there(
+    server: &RedisServer,
+    store: &RedisStore,
+    broker: &RedisBroker,
+) {
     let record = |id: &'static str| async move { store.get_record(id).await.expect("record") };
-    assert_eq!(record("t1").await, Some(Bytes::from_static(br#"{"id":"t1"}"#)));
-    assert_eq!(record("dedup:x").await, Some(Bytes::from_static(br#"{"id":"dedup:x"}"#)));
-    assert_eq!(store.paused_queues().await.expect("paused"), vec!["add".to_owned()]);
-    assert_eq!(store.bound_queues().await.expect("bound"), vec!["add".to_owned(), "task".to_owned()]);
+    assert_eq!(
+        record("t1").await,
+        Some(Bytes::from_static(br#"{"id":"t1"}"#))
+    );
+    assert_eq!(
+        record("dedup:x").await,
+        Some(Bytes::from_static(br#"{"id":"dedup:x"}"#))
+    );
+    assert_eq!(
+        store.paused_queues().await.expect("paused"),
+        vec!["add".to_owned()]
+    );
+    assert_eq!(
+        store.bound_queues().await.expect("bound"),
+        vec!["add".to_owned(), "task".to_owned()]
+    );
     assert_eq!(
         store.get_binding("add").await.expect("binding"),
         Some(Bytes::from_static(br#"{"queue":"add"}"#))
@@ -97,13 +192,26 @@ async fn assert_everything_is_there(server: &RedisServer, store: &RedisStore, br
         store.get_module(SHA).await.expect("module"),
         Some(Bytes::from_static(b"asm-bytes"))
     );
-    assert_eq!(store.counters("add").await.expect("counters").get("succeeded"), Some(&3));
+    assert_eq!(
+        store
+            .counters("add")
+            .await
+            .expect("counters")
+            .get("succeeded"),
+        Some(&3)
+    );
     assert!(store.dedup_seen("add", "k1").await.expect("dedup"));
-    assert_eq!(store.live_hosts().await.expect("hosts"), vec![Bytes::from_static(b"{}")]);
+    assert_eq!(
+        store.live_hosts().await.expect("hosts"),
+        vec![Bytes::from_static(b"{}")]
+    );
 
     let dead = broker.dead_letters("add", 10).await.expect("dead letters");
     assert_eq!(dead.len(), 1);
-    assert_eq!((dead[0].message.id.as_str(), dead[0].reason.as_str()), ("t5", "boom"));
+    assert_eq!(
+        (dead[0].message.id.as_str(), dead[0].reason.as_str()),
+        ("t5", "boom")
+    );
     // The message leased by the vanished host comes back when its lease ends; the others at once.
     let ids = drain_ids(broker, "add", 4).await;
     assert_eq!(ids, ["t1", "t2", "t3", "t4"].map(str::to_owned).into());
@@ -117,8 +225,12 @@ async fn assert_everything_is_there(server: &RedisServer, store: &RedisStore, br
 async fn layout_1_data_is_migrated_on_connect_and_nothing_is_lost() {
     let server = RedisServer::start();
     write_layout_1(&server);
-    let store = RedisStore::connect(config(&server)).await.expect("store connects");
-    let broker = RedisBroker::connect(config(&server)).await.expect("broker connects");
+    let store = RedisStore::connect(config(&server))
+        .await
+        .expect("store connects");
+    let broker = RedisBroker::connect(config(&server))
+        .await
+        .expect("broker connects");
     assert_everything_is_there(&server, &store, &broker).await;
 }
 
@@ -143,18 +255,26 @@ async fn an_interrupted_migration_resumes_without_moving_anything_twice() {
         server.cli(&["RENAME", old, new]);
     }
     server.cli(&["SET", "wasmboost:g:layout", "1-2"]);
-    let store = RedisStore::connect(config(&server)).await.expect("store connects");
-    let broker = RedisBroker::connect(config(&server)).await.expect("broker connects");
+    let store = RedisStore::connect(config(&server))
+        .await
+        .expect("store connects");
+    let broker = RedisBroker::connect(config(&server))
+        .await
+        .expect("broker connects");
     assert_everything_is_there(&server, &store, &broker).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fresh_server_is_marked_and_a_newer_layout_is_refused() {
     let server = RedisServer::start();
-    RedisStore::connect(config(&server)).await.expect("store connects");
+    RedisStore::connect(config(&server))
+        .await
+        .expect("store connects");
     assert_eq!(server.cli(&["GET", "wasmboost:g:layout"]).trim(), "2");
     server.cli(&["SET", "wasmboost:g:layout", "3"]);
-    let err = RedisBroker::connect(config(&server)).await.expect_err("layout 3 is refused");
+    let err = RedisBroker::connect(config(&server))
+        .await
+        .expect_err("layout 3 is refused");
     assert!(err.to_string().contains("layout \"3\""), "{err}");
 }
 
@@ -163,21 +283,54 @@ async fn a_fresh_server_is_marked_and_a_newer_layout_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn task_ids_named_after_key_words_touch_no_queue_key() {
     let server = RedisServer::start();
-    let store = RedisStore::connect(config(&server)).await.expect("store connects");
-    let broker = RedisBroker::connect(config(&server)).await.expect("broker connects");
+    let store = RedisStore::connect(config(&server))
+        .await
+        .expect("store connects");
+    let broker = RedisBroker::connect(config(&server))
+        .await
+        .expect("broker connects");
     let ids: Vec<String> = (0..5).map(|i| format!("m{i}")).collect();
-    let messages = ids.iter().map(|id| NewMessage::new(id.clone(), "{}")).collect();
+    let messages = ids
+        .iter()
+        .map(|id| NewMessage::new(id.clone(), "{}"))
+        .collect();
     broker.publish("task", messages).await.expect("publish");
-    store.put_binding("task", Bytes::from_static(b"{}")).await.expect("binding");
+    store
+        .put_binding("task", Bytes::from_static(b"{}"))
+        .await
+        .expect("binding");
     store.set_paused("task", true).await.expect("pause");
     let words = [
-        "stream", "stream:1", "stream:9", "delayed", "parked", "dead", "reclaim", "binding",
-        "counters", "rate", "dedup:x", "paused", "bound", "hosts", "layout", "migrating",
-        "q:{task}:stream", "g:paused", "task", "module", "host",
+        "stream",
+        "stream:1",
+        "stream:9",
+        "delayed",
+        "parked",
+        "dead",
+        "reclaim",
+        "binding",
+        "counters",
+        "rate",
+        "dedup:x",
+        "paused",
+        "bound",
+        "hosts",
+        "layout",
+        "migrating",
+        "q:{task}:stream",
+        "g:paused",
+        "task",
+        "module",
+        "host",
     ];
     for word in words {
         store
-            .put_record(word, Bytes::from_static(b"{}"), true, Duration::from_secs(60))
+            .put_record(
+                word,
+                Bytes::from_static(b"{}"),
+                true,
+                Duration::from_secs(60),
+            )
             .await
             .expect("record");
         store
@@ -185,8 +338,20 @@ async fn task_ids_named_after_key_words_touch_no_queue_key() {
             .await
             .expect("dedup");
     }
-    assert_eq!(store.get_binding("task").await.expect("binding"), Some(Bytes::from_static(b"{}")));
-    assert_eq!(store.paused_queues().await.expect("paused"), vec!["task".to_owned()]);
-    assert_eq!(store.bound_queues().await.expect("bound"), vec!["task".to_owned()]);
-    assert_eq!(drain_ids(&broker, "task", 5).await, ids.into_iter().collect());
+    assert_eq!(
+        store.get_binding("task").await.expect("binding"),
+        Some(Bytes::from_static(b"{}"))
+    );
+    assert_eq!(
+        store.paused_queues().await.expect("paused"),
+        vec!["task".to_owned()]
+    );
+    assert_eq!(
+        store.bound_queues().await.expect("bound"),
+        vec!["task".to_owned()]
+    );
+    assert_eq!(
+        drain_ids(&broker, "task", 5).await,
+        ids.into_iter().collect()
+    );
 }

@@ -96,11 +96,9 @@ impl From<wasmboost_registry::RegistryError> for HostError {
         match err {
             R::TooLarge { size, max } => HostError::TooLarge { size, max },
             R::InvalidQueue(e) => HostError::BadName(e),
-            R::Rejected { .. } | R::CompileTimeout { .. } => {
-                HostError::Rejected {
-                    reason: err.to_string(),
-                }
-            }
+            R::Rejected { .. } | R::CompileTimeout { .. } => HostError::Rejected {
+                reason: err.to_string(),
+            },
             R::NoModule { queue } => HostError::NoModule { queue },
             R::NoSuchVersion { .. } | R::NoPreviousVersion { .. } => HostError::NotFound {
                 what: err.to_string(),

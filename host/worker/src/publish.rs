@@ -172,7 +172,11 @@ mod tests {
                 ..PublishOptions::default()
             };
             let err = prepare(b"{}", &opts, 1 << 20, NOW).expect_err(bad);
-            assert_eq!((err.status_code(), err.code()), (400, "bad_task_id"), "{bad:?}");
+            assert_eq!(
+                (err.status_code(), err.code()),
+                (400, "bad_task_id"),
+                "{bad:?}"
+            );
         }
     }
 }

@@ -141,10 +141,7 @@ pub fn ran_here(host: &HostProcess, queue: &str) -> u64 {
 pub fn records(redis: &RedisServer, ids: &[String]) -> Vec<Option<Value>> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(1000) {
-        let keys: Vec<String> = chunk
-            .iter()
-            .map(|id| format!("wasmboost:t:{id}"))
-            .collect();
+        let keys: Vec<String> = chunk.iter().map(|id| format!("wasmboost:t:{id}")).collect();
         let mut args = vec!["MGET"];
         args.extend(keys.iter().map(String::as_str));
         let text = redis.cli(&args);

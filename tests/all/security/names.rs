@@ -17,13 +17,39 @@ use wasmboost_tests::host::{HostOptions, HostProcess};
 use wasmboost_tests::rabbit::shared_node;
 use wasmboost_tests::redis::RedisServer;
 
-use crate::redis::support::{LONG, config, deploy, field, poll, queue_row, terminal_records, wait_version};
+use crate::redis::support::{
+    LONG, config, deploy, field, poll, queue_row, terminal_records, wait_version,
+};
 
 /// Every word of the Redis key layouts (1 and 2) and of the RabbitMQ names.
 const WORDS: [&str; 27] = [
-    "stream", "stream:1", "stream:9", "delayed", "parked", "dead", "reclaim", "dedup", "dedup:k",
-    "binding", "counters", "rate", "task", "done", "module", "host", "hosts", "paused", "bound",
-    "layout", "migrating", "q", "t", "d", "m", "h", "g",
+    "stream",
+    "stream:1",
+    "stream:9",
+    "delayed",
+    "parked",
+    "dead",
+    "reclaim",
+    "dedup",
+    "dedup:k",
+    "binding",
+    "counters",
+    "rate",
+    "task",
+    "done",
+    "module",
+    "host",
+    "hosts",
+    "paused",
+    "bound",
+    "layout",
+    "migrating",
+    "q",
+    "t",
+    "d",
+    "m",
+    "h",
+    "g",
 ];
 
 /// Percent-encode everything but unreserved characters, for a query value.
@@ -39,9 +65,20 @@ fn enc(text: &str) -> String {
         .collect()
 }
 
-fn publish_as(host: &HostProcess, queue: &str, task_id: Option<&str>, body: &Value) -> (u16, String) {
-    let query = task_id.map(|id| format!("?task_id={}", enc(id))).unwrap_or_default();
-    host.http("POST", &format!("/v1/queues/{queue}/messages{query}"), body.to_string().as_bytes())
+fn publish_as(
+    host: &HostProcess,
+    queue: &str,
+    task_id: Option<&str>,
+    body: &Value,
+) -> (u16, String) {
+    let query = task_id
+        .map(|id| format!("?task_id={}", enc(id)))
+        .unwrap_or_default();
+    host.http(
+        "POST",
+        &format!("/v1/queues/{queue}/messages{query}"),
+        body.to_string().as_bytes(),
+    )
 }
 
 fn error_code(body: &str) -> String {
@@ -60,7 +97,9 @@ fn key_layout_words_as_task_ids_and_queue_names_lose_nothing_on_redis() {
         .chain(&word_queues)
         .map(|q| format!("[queues.{q}]\n"))
         .collect();
-    let host = HostOptions::default().config(config(&redis, &declared)).start();
+    let host = HostOptions::default()
+        .config(config(&redis, &declared))
+        .start();
     let add = guests::example_bytes("add");
     deploy(&host, "task", &add);
     deploy(&host, "other", &add);
@@ -86,25 +125,39 @@ fn key_layout_words_as_task_ids_and_queue_names_lose_nothing_on_redis() {
         assert_eq!(status, 202, "extra.task_id {word:?}:x: {body}");
     }
     for queue in &word_queues {
-        let (status, body) = publish_as(&host, queue, Some(&format!("in-{queue}")), &json!({"x": 0, "y": 0}));
+        let (status, body) = publish_as(
+            &host,
+            queue,
+            Some(&format!("in-{queue}")),
+            &json!({"x": 0, "y": 0}),
+        );
         assert_eq!(status, 202, "queue {queue:?}: {body}");
     }
 
     let (status, body) = host.http("GET", "/v1/queues", b"");
     assert_eq!(status, 200, "/v1/queues after the attack: {body}");
     // A fetch under way when the pause came hands its batch back: poll until it is queued.
-    let row = poll("queue task's five messages", LONG, || host.log(), || {
-        queue_row(&host, "task").filter(|r| field(r, "queued") == 5)
-    });
+    let row = poll(
+        "queue task's five messages",
+        LONG,
+        || host.log(),
+        || queue_row(&host, "task").filter(|r| field(r, "queued") == 5),
+    );
     assert_eq!(row["paused"], true, "the pause flag survived: {row}");
     for queue in &word_queues {
-        poll(&format!("queue {queue}'s message"), LONG, || host.log(), || {
-            queue_row(&host, queue).filter(|r| field(r, "queued") == 1)
-        });
+        poll(
+            &format!("queue {queue}'s message"),
+            LONG,
+            || host.log(),
+            || queue_row(&host, queue).filter(|r| field(r, "queued") == 1),
+        );
     }
     let (status, body) = host.http("GET", "/v1/queues/task/versions", b"");
     assert_eq!(status, 200, "versions: {body}");
-    assert!(body.contains("\"version\":1"), "the binding survived: {body}");
+    assert!(
+        body.contains("\"version\":1"),
+        "the binding survived: {body}"
+    );
 
     // Every attacking task ran and has its own record; then queue `task` runs all of its own.
     let attack: Vec<String> = WORDS
@@ -112,7 +165,11 @@ fn key_layout_words_as_task_ids_and_queue_names_lose_nothing_on_redis() {
         .flat_map(|w| [(*w).to_owned(), format!("{w}:x")])
         .collect();
     for record in terminal_records(&redis, &[&host], &attack) {
-        assert_eq!((record["state"].as_str(), record["queue"].as_str()), (Some("succeeded"), Some("other")), "{record}");
+        assert_eq!(
+            (record["state"].as_str(), record["queue"].as_str()),
+            (Some("succeeded"), Some("other")),
+            "{record}"
+        );
     }
     let (status, body) = host.http("POST", "/v1/queues/task/resume", b"");
     assert_eq!(status, 200, "resume: {body}");
@@ -143,8 +200,20 @@ fn queue_routes(name: &str) -> Vec<(&'static str, String)> {
 fn assert_bad_queue_names_are_400(host: &HostProcess) {
     let long = "q".repeat(10_000);
     let names = [
-        "a%2Fb", long.as_str(), "%00", "a%00b", ".", "..", "...", "%2E%2E", "a%20b", "a:b",
-        "%7Bq%7D", "wasmboost.x.dlq", "amq.gen", "%C3%A9",
+        "a%2Fb",
+        long.as_str(),
+        "%00",
+        "a%00b",
+        ".",
+        "..",
+        "...",
+        "%2E%2E",
+        "a%20b",
+        "a:b",
+        "%7Bq%7D",
+        "wasmboost.x.dlq",
+        "amq.gen",
+        "%C3%A9",
     ];
     for name in names {
         for (method, path) in queue_routes(name) {
@@ -188,7 +257,11 @@ fn task_ids_from_the_query_follow_the_task_id_rule() {
     ];
     for id in &bad {
         let (status, body) = publish_as(&host, "idq", Some(id), &json!({"x": 1}));
-        assert_eq!((status, error_code(&body).as_str()), (400, "bad_task_id"), "?task_id={id:?}: {body}");
+        assert_eq!(
+            (status, error_code(&body).as_str()),
+            (400, "bad_task_id"),
+            "?task_id={id:?}: {body}"
+        );
         assert!(!body.contains('\n'), "the answer escapes the id: {body}");
         let in_extra = json!({"x": 1, "extra": {"task_id": id}});
         let (status, body) = publish_as(&host, "idq", None, &in_extra);
@@ -197,10 +270,22 @@ fn task_ids_from_the_query_follow_the_task_id_rule() {
     }
     // `+` is a space in a query string.
     let (status, body) = host.http("POST", "/v1/queues/idq/messages?task_id=a+b", b"{}");
-    assert_eq!((status, error_code(&body).as_str()), (400, "bad_task_id"), "{body}");
-    for path in ["/v1/tasks/a%20b", "/v1/tasks/a%0Ab/result", &format!("/v1/tasks/{}", "x".repeat(129))] {
+    assert_eq!(
+        (status, error_code(&body).as_str()),
+        (400, "bad_task_id"),
+        "{body}"
+    );
+    for path in [
+        "/v1/tasks/a%20b",
+        "/v1/tasks/a%0Ab/result",
+        &format!("/v1/tasks/{}", "x".repeat(129)),
+    ] {
         let (status, body) = host.http("GET", path, b"");
-        assert_eq!((status, error_code(&body).as_str()), (400, "bad_task_id"), "{path}: {body}");
+        assert_eq!(
+            (status, error_code(&body).as_str()),
+            (400, "bad_task_id"),
+            "{path}: {body}"
+        );
     }
     let row = queue_row(&host, "idq").expect("queue idq listed");
     assert_eq!(field(&row, "queued"), 0, "nothing was published: {row}");
@@ -212,7 +297,9 @@ fn task_ids_from_the_query_follow_the_task_id_rule() {
 #[test]
 fn a_raw_xadd_with_a_bad_task_id_is_dead_lettered_and_the_next_runs() {
     let redis = RedisServer::start();
-    let host = HostOptions::default().config(config(&redis, "[queues.add]\n")).start();
+    let host = HostOptions::default()
+        .config(config(&redis, "[queues.add]\n"))
+        .start();
     deploy(&host, "add", &guests::example_bytes("add"));
     wait_version(&[&host], "add", 1);
     let xadd = |fields: &[&str]| {
@@ -221,11 +308,21 @@ fn a_raw_xadd_with_a_bad_task_id_is_dead_lettered_and_the_next_runs() {
         redis.cli(&args)
     };
     xadd(&["id", "bad id\n", "body", r#"{"x":1,"y":1}"#]);
-    xadd(&["id", "raw-2", "body", r#"{"x":2,"y":2,"extra":{"task_id":"bad\u0000id"}}"#]);
+    xadd(&[
+        "id",
+        "raw-2",
+        "body",
+        r#"{"x":2,"y":2,"extra":{"task_id":"bad\u0000id"}}"#,
+    ]);
     xadd(&["id", "raw-ok", "body", r#"{"x":40,"y":2}"#]);
 
     let ok = terminal_records(&redis, &[&host], &["raw-ok".to_owned()]);
-    assert_eq!((ok[0]["state"].as_str(), &ok[0]["result"]), (Some("succeeded"), &json!(42)), "{}", ok[0]);
+    assert_eq!(
+        (ok[0]["state"].as_str(), &ok[0]["result"]),
+        (Some("succeeded"), &json!(42)),
+        "{}",
+        ok[0]
+    );
     let letters = poll(
         "two dead letters",
         LONG,
@@ -238,11 +335,17 @@ fn a_raw_xadd_with_a_bad_task_id_is_dead_lettered_and_the_next_runs() {
     );
     for letter in &letters {
         let reason = letter["reason"].as_str().unwrap_or_default();
-        assert!(reason.contains("invalid task id"), "the reason names the rule: {letters:#?}");
+        assert!(
+            reason.contains("invalid task id"),
+            "the reason names the rule: {letters:#?}"
+        );
     }
     let stored = redis.cli(&["EXISTS", "wasmboost:t:bad id\n"]);
     assert_eq!(stored.trim(), "0", "no record under a bad id");
-    assert!(!host.log().contains("bad id\n"), "the id never reaches the log raw");
+    assert!(
+        !host.log().contains("bad id\n"),
+        "the id never reaches the log raw"
+    );
 }
 
 #[test]
@@ -251,34 +354,73 @@ fn rabbitmq_queue_names_cannot_collide() {
     let dlq_like = format!("{q}.dlq");
     let extra = format!("[queues.{q}]\n[queues.\"{dlq_like}\"]\n");
     let host = HostOptions::default()
-        .config(format!("[broker]\ntype = \"amqp\"\nurl = {:?}\n{extra}", shared_node().amqp_url()))
+        .config(format!(
+            "[broker]\ntype = \"amqp\"\nurl = {:?}\n{extra}",
+            shared_node().amqp_url()
+        ))
         .start();
     // The names of `names_x`'s own RabbitMQ objects are not queue names.
-    for taken in [format!("wasmboost.{q}.dlq"), format!("wasmboost.{q}.delay.100"), "amq.x".to_owned()] {
-        let (status, body) = host.http("PUT", &format!("/v1/queues/{taken}/module"), &guests::guest_bytes("flaky"));
-        assert_eq!((status, error_code(&body).as_str()), (400, "bad_queue_name"), "{taken}: {body}");
+    for taken in [
+        format!("wasmboost.{q}.dlq"),
+        format!("wasmboost.{q}.delay.100"),
+        "amq.x".to_owned(),
+    ] {
+        let (status, body) = host.http(
+            "PUT",
+            &format!("/v1/queues/{taken}/module"),
+            &guests::guest_bytes("flaky"),
+        );
+        assert_eq!(
+            (status, error_code(&body).as_str()),
+            (400, "bad_queue_name"),
+            "{taken}: {body}"
+        );
     }
     // `x` and `x.dlq` are two queues with two DLQs.
     for queue in [q, dlq_like.as_str()] {
-        let (status, body) = host.http("PUT", &format!("/v1/queues/{queue}/module"), &guests::guest_bytes("flaky"));
-        assert!((200..300).contains(&status), "deploy {queue}: {status} {body}");
+        let (status, body) = host.http(
+            "PUT",
+            &format!("/v1/queues/{queue}/module"),
+            &guests::guest_bytes("flaky"),
+        );
+        assert!(
+            (200..300).contains(&status),
+            "deploy {queue}: {status} {body}"
+        );
     }
-    let (status, body) = publish_as(&host, q, Some("names-dead"), &json!({"mode": "dead_letter"}));
+    let (status, body) = publish_as(
+        &host,
+        q,
+        Some("names-dead"),
+        &json!({"mode": "dead_letter"}),
+    );
     assert_eq!(status, 202, "{body}");
     let (status, body) = publish_as(&host, &dlq_like, Some("names-ok"), &json!({"mode": "ok"}));
     assert_eq!(status, 202, "{body}");
     for (id, state) in [("names-dead", "dead_lettered"), ("names-ok", "succeeded")] {
-        poll(&format!("{id} {state}"), LONG, || host.log(), || {
-            let (status, body) = host.http("GET", &format!("/v1/tasks/{id}"), b"");
-            let record: Value = serde_json::from_str(&body).ok()?;
-            (status == 200 && record["state"] == state).then_some(())
-        });
+        poll(
+            &format!("{id} {state}"),
+            LONG,
+            || host.log(),
+            || {
+                let (status, body) = host.http("GET", &format!("/v1/tasks/{id}"), b"");
+                let record: Value = serde_json::from_str(&body).ok()?;
+                (status == 200 && record["state"] == state).then_some(())
+            },
+        );
     }
     let dlq_len = |queue: &str| {
         let (status, body) = host.http("GET", &format!("/v1/queues/{queue}/dlq"), b"");
         assert_eq!(status, 200, "{body}");
-        serde_json::from_str::<Vec<Value>>(&body).map(|l| l.len()).unwrap_or(usize::MAX)
+        serde_json::from_str::<Vec<Value>>(&body)
+            .map(|l| l.len())
+            .unwrap_or(usize::MAX)
     };
-    poll("the dead letter in names_x's DLQ", LONG, || host.log(), || (dlq_len(q) == 1).then_some(()));
+    poll(
+        "the dead letter in names_x's DLQ",
+        LONG,
+        || host.log(),
+        || (dlq_len(q) == 1).then_some(()),
+    );
     assert_eq!(dlq_len(&dlq_like), 0, "queue {dlq_like} is not {q}'s DLQ");
 }

@@ -87,7 +87,15 @@ pub async fn publish_fetch_ack(broker: Arc<dyn Broker>) {
 pub async fn invalid_queue_is_rejected(broker: Arc<dyn Broker>) {
     // The rule of `wasmboost_policy::names`: bad characters, dot-only names and the reserved
     // prefixes of the host's own objects are refused by every broker, for every operation.
-    for name in ["no spaces/or slashes", "", ".", "..", "a:b", "wasmboost.x.dlq", "amq.x"] {
+    for name in [
+        "no spaces/or slashes",
+        "",
+        ".",
+        "..",
+        "a:b",
+        "wasmboost.x.dlq",
+        "amq.x",
+    ] {
         let err = broker.publish(name, vec![msg("a")]).await;
         assert!(
             matches!(err, Err(BrokerError::InvalidQueue(_))),

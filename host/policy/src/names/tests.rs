@@ -4,7 +4,15 @@ use super::*;
 
 #[test]
 fn ordinary_queue_names_pass() {
-    for name in ["add", "a", "image-resize", "v2.thumbnails", "A_b-C.9", "x.dlq", ".hidden"] {
+    for name in [
+        "add",
+        "a",
+        "image-resize",
+        "v2.thumbnails",
+        "A_b-C.9",
+        "x.dlq",
+        ".hidden",
+    ] {
         assert_eq!(validate_queue_name(name), Ok(()), "{name}");
     }
     assert!(is_valid_queue_name(&"q".repeat(MAX_QUEUE_NAME_LEN)));
@@ -36,10 +44,17 @@ fn bad_queue_names_say_why_and_show_a_bounded_preview() {
         assert!(text.contains(QUEUE_NAME_RULE), "{text}");
     }
     let long = "q".repeat(10_000);
-    let text = validate_queue_name(&long).expect_err("too long").to_string();
+    let text = validate_queue_name(&long)
+        .expect_err("too long")
+        .to_string();
     assert!(text.contains("too long") && text.len() < 400, "{text}");
-    let text = validate_queue_name("a\nb").expect_err("newline").to_string();
-    assert!(!text.contains('\n'), "control characters are escaped: {text}");
+    let text = validate_queue_name("a\nb")
+        .expect_err("newline")
+        .to_string();
+    assert!(
+        !text.contains('\n'),
+        "control characters are escaped: {text}"
+    );
 }
 
 #[test]
@@ -85,13 +100,18 @@ fn dedup_keys_may_hold_spaces_but_not_control_characters() {
 #[test]
 fn previews_cut_on_a_character_boundary() {
     let name = "é".repeat(100);
-    let text = validate_queue_name(&name).expect_err("non-ascii").to_string();
+    let text = validate_queue_name(&name)
+        .expect_err("non-ascii")
+        .to_string();
     assert!(text.contains("…[200 bytes]"), "{text}");
 }
 
 /// Bytes that may separate or delimit a storage name in some backend: a valid name never has one.
 fn is_separator(c: char) -> bool {
-    matches!(c, ':' | '{' | '}' | '/' | '\\' | '*' | '?' | '[' | ']' | '\0') || c.is_whitespace()
+    matches!(
+        c,
+        ':' | '{' | '}' | '/' | '\\' | '*' | '?' | '[' | ']' | '\0'
+    ) || c.is_whitespace()
 }
 
 proptest! {
