@@ -211,6 +211,7 @@ fn assert_bad_queue_names_are_400(host: &HostProcess) {
         "a%20b",
         "a:b",
         "%7Bq%7D",
+        "",
         "wasmboost.x.dlq",
         "amq.gen",
         "%C3%A9",
