@@ -15,4 +15,4 @@ mod kill;
 mod restart;
 mod shared;
 mod spread;
-mod support;
+pub(crate) mod support;

@@ -7,6 +7,12 @@
 //! | dead-letter queue | `wasmboost.q.dlq` | durable, bound to `wasmboost.dlx` with key `q` |
 //! | delay buckets | `wasmboost.q.delay.<ms>` | durable, `x-message-ttl: <ms>`, dead-letter to `q` |
 //!
+//! No wasmboost queue can be named like one of these: the queue-name rule
+//! (`wasmboost_policy::names`) reserves names starting with `wasmboost.` (and RabbitMQ's
+//! `amq.`), and the internal names are distinct for distinct queues (a bucket name ends in
+//! digits, a DLQ name in `.dlq`). So the names of layout 1 stay, and existing RabbitMQ queues
+//! need no upgrade step.
+//!
 //! Delay buckets hold 100 ms × 2^k (k = 0..=20, up to ~29 h). A message due in `d` waits in the
 //! largest bucket not longer than `d`, expires into the work queue, and is routed on through the
 //! next bucket by the consumer until it is due (at most one hop per set bit of `d / 100 ms`).
@@ -131,7 +137,40 @@ pub(crate) async fn message_count(channel: &Channel, name: &str) -> lapin::Resul
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
+    use wasmboost_broker::validate_queue_name;
+
     use super::*;
+
+    /// Every internal name is refused as a queue name, and no two queues share one.
+    #[test]
+    fn internal_names_cannot_be_queue_names_or_collide() {
+        let queues = [
+            "x",
+            "x.dlq",
+            "x.delay.100",
+            "a.b",
+            "dlq",
+            "delay",
+            "x.dlq.dlq",
+            "100",
+        ];
+        let mut seen = HashSet::new();
+        for q in queues {
+            assert_eq!(validate_queue_name(q), Ok(()), "{q}");
+            for name in std::iter::once(dlq(q)).chain(all_buckets(q)) {
+                let err = validate_queue_name(&name).expect_err(&name);
+                assert_eq!(err.code(), "bad_queue_name");
+                assert!(seen.insert(name.clone()), "{name} is used by two queues");
+                assert!(!queues.contains(&name.as_str()));
+            }
+        }
+        assert!(
+            validate_queue_name(DLX).is_err(),
+            "the exchange name is reserved too"
+        );
+    }
 
     #[test]
     fn buckets_pick_the_largest_that_fits() {

@@ -63,10 +63,12 @@ impl RedisBroker {
     /// while the connection is re-established in the background.
     pub async fn connect(config: RedisConfig) -> Result<Self, ConnectError> {
         let conn = Conn::open(&config).await?;
+        let keys = Keys::new(&config.prefix);
+        crate::layout::ensure(conn.manager(), &keys).await?;
         let consumer = config.consumer.clone().unwrap_or_else(default_consumer);
         let acker = Acker::spawn(conn.manager(), config.group.clone());
         let shared = Shared {
-            keys: Keys::new(&config.prefix),
+            keys,
             conn,
             config,
             consumer,
@@ -96,7 +98,7 @@ impl Shared {
         if self.closed.load(Ordering::Acquire) {
             return Err(BrokerError::Closed);
         }
-        validate_queue_name(queue)
+        Ok(validate_queue_name(queue)?)
     }
 
     /// True (and remembered) when this host should scan `queue` for expired leases now.

@@ -28,8 +28,8 @@ pub const DEFAULT_MAX_RECONNECT_DELAY_MS: u64 = 2_000;
 pub struct RedisConfig {
     /// Server URL, `redis://[user:password@]host:port[/db]`.
     pub url: String,
-    /// First segment of every key (`<prefix>:<queue>:stream`); lets hosts of separate
-    /// deployments share one server.
+    /// First segment of every key (`<prefix>:q:{<queue>}:stream`); lets hosts of separate
+    /// deployments share one server. 1 to 64 of `A-Z a-z 0-9 _ - .` (no `:`).
     pub prefix: String,
     /// Consumer group name on every queue stream.
     pub group: String,
@@ -77,9 +77,10 @@ impl RedisConfig {
     /// Checks values that would make the broker misbehave, before connecting.
     pub fn validate(&self) -> Result<(), String> {
         let name_ok = |s: &str| !s.is_empty() && !s.chars().any(|c| c.is_whitespace());
-        if !name_ok(&self.prefix) {
+        if !prefix_ok(&self.prefix) {
             return Err(format!(
-                "redis prefix {:?} must be non-empty, without spaces",
+                "redis prefix {:?} must be 1 to 64 of A-Z a-z 0-9 _ - . (one key segment: \
+                 a ':' would let one deployment's ids reach another's keys)",
                 self.prefix
             ));
         }
@@ -117,6 +118,15 @@ impl RedisConfig {
     }
 }
 
+/// A prefix is one key segment: with a `:` in it, prefix `a:t` would own the keys that task ids
+/// `t:...` of prefix `a` name. No glob characters either: the layout migration `SCAN`s for it.
+fn prefix_ok(prefix: &str) -> bool {
+    (1..=64).contains(&prefix.len())
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +151,13 @@ mod tests {
             ..RedisConfig::default()
         };
         assert!(blank.validate().is_err_and(|e| e.contains("\"a b\"")));
+        for bad in ["", "a:b", "a{b}", "a*", &"p".repeat(65)] {
+            let config = RedisConfig {
+                prefix: bad.to_owned(),
+                ..RedisConfig::default()
+            };
+            assert!(config.validate().is_err(), "{bad:?}");
+        }
     }
 
     #[test]

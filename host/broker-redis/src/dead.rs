@@ -1,4 +1,4 @@
-//! The dead-letter stream of a queue (`<prefix>:<queue>:dead`): list, replay, purge. Each entry
+//! The dead-letter stream of a queue (`<prefix>:q:{<queue>}:dead`): list, replay, purge. Each entry
 //! is the message's fields plus `reason` and `dead_ms`.
 
 use std::collections::HashSet;

@@ -14,12 +14,20 @@ pub enum ConnectError {
     Url { url: String, source: RedisError },
     #[error("cannot connect to redis at {url}: {source}")]
     Connect { url: String, source: RedisError },
+    /// The data under the prefix is in a key layout this version cannot read.
+    #[error("{0}")]
+    Layout(String),
+    /// Migrating layout-1 keys failed; the next start resumes where it stopped.
+    #[error("migrating the redis key layout failed (the next start resumes it): {source}")]
+    Migrate { source: RedisError },
 }
 
 impl From<ConnectError> for BrokerError {
     fn from(e: ConnectError) -> Self {
         match e {
-            ConnectError::Connect { .. } => BrokerError::Unavailable(e.to_string()),
+            ConnectError::Connect { .. } | ConnectError::Migrate { .. } => {
+                BrokerError::Unavailable(e.to_string())
+            }
             _ => BrokerError::Backend(e.to_string()),
         }
     }
@@ -28,7 +36,9 @@ impl From<ConnectError> for BrokerError {
 impl From<ConnectError> for StateError {
     fn from(e: ConnectError) -> Self {
         match e {
-            ConnectError::Connect { .. } => StateError::Unavailable(e.to_string()),
+            ConnectError::Connect { .. } | ConnectError::Migrate { .. } => {
+                StateError::Unavailable(e.to_string())
+            }
             _ => StateError::Backend(e.to_string()),
         }
     }

@@ -1,6 +1,6 @@
 //! The fields of a stream entry and how they map onto [`Message`].
 //!
-//! Only `body` is required, so a foreign producer may `XADD <prefix>:<queue>:stream * body
+//! Only `body` is required, so a foreign producer may `XADD <prefix>:q:{<queue>}:stream * body
 //! '{"x":1}'`. Missing fields take defaults: `attempt` 1, counters 0, `published_ms` the entry
 //! id's time, and `id` a UUIDv7 derived from the entry id (stable across redeliveries, and
 //! written into the entry on its first requeue, retry or dead-letter).

@@ -1,9 +1,25 @@
 //! Every key and channel this crate uses, in one place (the README's key table mirrors it).
-//! Queue keys share the prefix `<prefix>:<queue>:` so one queue's data can be found with
-//! `SCAN MATCH <prefix>:<queue>:*`; the Lua scripts derive the per-queue keys from it.
+//!
+//! Key layout 2: after `<prefix>:` comes a one-letter type, so no queue name and no task id can
+//! ever address another object's key:
+//!
+//! - `<prefix>:q:{<queue>}:<what>` — a queue's keys. A queue name has no `:`, `{` or `}`
+//!   (`wasmboost_policy::names`), so `q:{<queue>}:` is one queue's namespace and nobody
+//!   else's. The braces are a Redis Cluster hash tag: all of a queue's keys hash to one slot,
+//!   which the multi-key Lua scripts need should the deployment move to a cluster.
+//! - `<prefix>:t:<task_id>` (records), `<prefix>:d:<task_id>` (done channel),
+//!   `<prefix>:m:<sha256>` (modules), `<prefix>:h:<host_id>` (heartbeats): whatever follows the
+//!   type letter is the id, so ids (any bytes) only ever meet ids of their own type.
+//! - `<prefix>:g:<name>` — the few global keys, with fixed names.
+//!
+//! The Lua scripts get a queue's namespace (`<prefix>:q:{<queue>}:`) as ARGV[1] and append the
+//! fixed suffixes. `layout` migrates data written with layout 1 (`<prefix>:<queue>:stream`,
+//! `<prefix>:task:<id>`, ...), whose names collided.
 
 /// Number of priority levels, 0..=9.
 pub(crate) const LEVELS: u8 = 10;
+/// The key layout this crate writes, stored in `<prefix>:g:layout`.
+pub(crate) const LAYOUT: &str = "2";
 
 /// Names of one deployment's keys (one `prefix`).
 #[derive(Debug, Clone)]
@@ -18,68 +34,87 @@ impl Keys {
         }
     }
 
-    /// `<prefix>:<queue>:` — what the scripts receive as ARGV[1].
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// `<prefix>:q:{<queue>}:` — what the scripts receive as ARGV[1].
     pub(crate) fn queue(&self, queue: &str) -> String {
-        format!("{}:{queue}:", self.prefix)
+        format!("{}:q:{{{queue}}}:", self.prefix)
     }
 
     /// The stream of one priority level. Level 0 has no suffix, so a foreign producer's plain
-    /// `XADD <prefix>:<queue>:stream * body ...` lands on the default priority.
+    /// `XADD <prefix>:q:{<queue>}:stream * body ...` lands on the default priority.
     pub(crate) fn stream(&self, queue: &str, level: u8) -> String {
         if level == 0 {
-            format!("{}:{queue}:stream", self.prefix)
+            format!("{}stream", self.queue(queue))
         } else {
-            format!("{}:{queue}:stream:{level}", self.prefix)
+            format!("{}stream:{level}", self.queue(queue))
         }
     }
 
     pub(crate) fn dead(&self, queue: &str) -> String {
-        format!("{}:{queue}:dead", self.prefix)
+        format!("{}dead", self.queue(queue))
     }
 
     pub(crate) fn dedup(&self, queue: &str, key: &str) -> String {
-        format!("{}:{queue}:dedup:{key}", self.prefix)
+        format!("{}dedup:{key}", self.queue(queue))
     }
 
     pub(crate) fn binding(&self, queue: &str) -> String {
-        format!("{}:{queue}:binding", self.prefix)
+        format!("{}binding", self.queue(queue))
     }
 
     pub(crate) fn counters(&self, queue: &str) -> String {
-        format!("{}:{queue}:counters", self.prefix)
+        format!("{}counters", self.queue(queue))
     }
 
     pub(crate) fn rate(&self, queue: &str) -> String {
-        format!("{}:{queue}:rate", self.prefix)
+        format!("{}rate", self.queue(queue))
     }
 
     pub(crate) fn task(&self, task_id: &str) -> String {
-        format!("{}:task:{task_id}", self.prefix)
+        format!("{}:t:{task_id}", self.prefix)
     }
 
     /// Channel on which a task's terminal record is published.
     pub(crate) fn done_channel(&self, task_id: &str) -> String {
-        format!("{}:done:{task_id}", self.prefix)
+        format!("{}:d:{task_id}", self.prefix)
     }
 
     pub(crate) fn module(&self, sha256: &str) -> String {
-        format!("{}:module:{sha256}", self.prefix)
-    }
-
-    pub(crate) fn paused(&self) -> String {
-        format!("{}:paused", self.prefix)
-    }
-
-    pub(crate) fn bound(&self) -> String {
-        format!("{}:bound", self.prefix)
+        format!("{}:m:{sha256}", self.prefix)
     }
 
     pub(crate) fn host(&self, host_id: &str) -> String {
-        format!("{}:host:{host_id}", self.prefix)
+        format!("{}:h:{host_id}", self.prefix)
+    }
+
+    /// A global key: `paused`, `bound`, `hosts`, `layout`, `migrating`.
+    pub(crate) fn global(&self, name: &str) -> String {
+        format!("{}:g:{name}", self.prefix)
+    }
+
+    pub(crate) fn paused(&self) -> String {
+        self.global("paused")
+    }
+
+    pub(crate) fn bound(&self) -> String {
+        self.global("bound")
     }
 
     pub(crate) fn hosts(&self) -> String {
-        format!("{}:hosts", self.prefix)
+        self.global("hosts")
+    }
+
+    /// Which key layout the data under this prefix uses ([`LAYOUT`]).
+    pub(crate) fn layout(&self) -> String {
+        self.global("layout")
+    }
+
+    /// Held by the host migrating the data to this layout.
+    pub(crate) fn migration_lock(&self) -> String {
+        self.global("migrating")
     }
 }
 
@@ -90,10 +125,42 @@ mod tests {
     #[test]
     fn queue_keys_share_the_script_prefix() {
         let k = Keys::new("wasmboost");
-        assert_eq!(k.stream("add", 0), "wasmboost:add:stream");
-        assert_eq!(k.stream("add", 7), "wasmboost:add:stream:7");
+        assert_eq!(k.stream("add", 0), "wasmboost:q:{add}:stream");
+        assert_eq!(k.stream("add", 7), "wasmboost:q:{add}:stream:7");
         for key in [k.stream("add", 3), k.dead("add"), k.rate("add")] {
             assert!(key.starts_with(&k.queue("add")), "{key}");
+        }
+    }
+
+    /// The attack of issue 11: with layout 1, task id `stream` was queue `task`'s stream.
+    #[test]
+    fn no_task_id_names_a_queue_key() {
+        let k = Keys::new("wasmboost");
+        let words = [
+            "stream", "stream:1", "dead", "binding", "counters", "rate", "delayed", "parked",
+            "reclaim", "paused", "bound", "hosts", "layout", "task", "t", "q", "g", "m", "h",
+        ];
+        let queue_keys: Vec<String> = ["task", "t", "q", "g", "m", "h", "other"]
+            .iter()
+            .flat_map(|q| {
+                let mut keys = vec![k.dead(q), k.binding(q), k.counters(q), k.rate(q)];
+                keys.extend((0..LEVELS).map(|l| k.stream(q, l)));
+                keys.extend(["delayed", "parked", "reclaim"].map(|s| format!("{}{s}", k.queue(q))));
+                keys
+            })
+            .collect();
+        let globals = [
+            k.paused(),
+            k.bound(),
+            k.hosts(),
+            k.layout(),
+            k.migration_lock(),
+        ];
+        for word in words {
+            for id_key in [k.task(word), k.module(word), k.host(word)] {
+                assert!(!queue_keys.contains(&id_key), "{id_key}");
+                assert!(!globals.contains(&id_key), "{id_key}");
+            }
         }
     }
 }

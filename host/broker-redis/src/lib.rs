@@ -9,7 +9,8 @@
 //! - `dead`: the dead-letter stream (list, replay, purge).
 //! - [`store`]: [`RedisStore`], the shared state store; `records`: group-written task records;
 //!   `notify`: terminal-record pub/sub.
-//! - `keys`: every key name; `fields`: stream entry fields <-> messages; `scripts` and
+//! - `keys`: every key name (key layout 2); `layout`: the layout marker and the migration of
+//!   layout-1 data on connect; `fields`: stream entry fields <-> messages; `scripts` and
 //!   `src/lua/`: the Lua scripts; `reply`: reply parsing; `conn`: connections; [`error`].
 //!
 //! The key layout and delivery guarantees are documented in this crate's README.md.
@@ -24,6 +25,7 @@ pub mod error;
 mod fetch;
 mod fields;
 mod keys;
+mod layout;
 mod lease;
 mod notify;
 mod records;

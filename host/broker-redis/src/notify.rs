@@ -1,5 +1,5 @@
 //! Terminal-record notifications. One pub/sub connection per store subscribes to the channel of
-//! every task someone is waiting for (`<prefix>:done:<task_id>`) and hands the published record
+//! every task someone is waiting for (`<prefix>:d:<task_id>`) and hands the published record
 //! to the waiters of that channel. Waiters subscribe first and then read the record, so a
 //! record put in between is never missed; if the pub/sub connection drops, every waiter is woken
 //! empty-handed and subscribes again on a new one.

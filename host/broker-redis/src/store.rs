@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use redis::AsyncCommands;
 use tokio::time::Instant;
-use wasmboost_broker::{StateError, StateStore, now_ms};
+use wasmboost_broker::{StateError, StateStore, now_ms, validate_queue_name};
 
 use crate::config::RedisConfig;
 use crate::conn::Conn;
@@ -48,10 +48,12 @@ impl RedisStore {
     /// Validate `config` and connect (see `RedisBroker::connect` for outages).
     pub async fn connect(config: RedisConfig) -> Result<Self, ConnectError> {
         let conn = Conn::open(&config).await?;
+        let keys = Keys::new(&config.prefix);
+        crate::layout::ensure(conn.manager(), &keys).await?;
         let notifier = Notifier::new(conn.client().clone());
         let records = RecordWriter::spawn(conn.manager());
         Ok(RedisStore {
-            keys: Keys::new(&config.prefix),
+            keys,
             conn,
             notifier,
             records,
@@ -164,6 +166,7 @@ impl StateStore for RedisStore {
     }
 
     async fn dedup_seen(&self, queue: &str, key: &str) -> Result<bool, StateError> {
+        validate_queue_name(queue)?;
         self.conn
             .manager()
             .exists(self.keys.dedup(queue, key))
@@ -172,6 +175,7 @@ impl StateStore for RedisStore {
     }
 
     async fn dedup_mark(&self, queue: &str, key: &str, ttl: Duration) -> Result<(), StateError> {
+        validate_queue_name(queue)?;
         redis::cmd("SET")
             .arg(self.keys.dedup(queue, key))
             .arg(1)
@@ -183,6 +187,7 @@ impl StateStore for RedisStore {
     }
 
     async fn set_paused(&self, queue: &str, paused: bool) -> Result<(), StateError> {
+        validate_queue_name(queue)?;
         let mut m = self.conn.manager();
         let key = self.keys.paused();
         let r: redis::RedisResult<i64> = if paused {
@@ -220,6 +225,7 @@ impl StateStore for RedisStore {
     }
 
     async fn put_binding(&self, queue: &str, binding: Bytes) -> Result<(), StateError> {
+        validate_queue_name(queue)?;
         redis::pipe()
             .atomic()
             .set(self.keys.binding(queue), binding.as_ref())
@@ -232,6 +238,7 @@ impl StateStore for RedisStore {
     }
 
     async fn get_binding(&self, queue: &str) -> Result<Option<Bytes>, StateError> {
+        validate_queue_name(queue)?;
         Ok(self.get(self.keys.binding(queue)).await?.map(Bytes::from))
     }
 
@@ -247,6 +254,7 @@ impl StateStore for RedisStore {
     }
 
     async fn add_counters(&self, queue: &str, deltas: &[(&str, i64)]) -> Result<(), StateError> {
+        validate_queue_name(queue)?;
         if deltas.is_empty() {
             return Ok(());
         }
@@ -262,6 +270,7 @@ impl StateStore for RedisStore {
     }
 
     async fn counters(&self, queue: &str) -> Result<BTreeMap<String, i64>, StateError> {
+        validate_queue_name(queue)?;
         self.conn
             .manager()
             .hgetall(self.keys.counters(queue))
@@ -308,6 +317,7 @@ impl StateStore for RedisStore {
     }
 
     async fn reserve_rate(&self, queue: &str, per_second: f64) -> Result<Duration, StateError> {
+        validate_queue_name(queue)?;
         if !(per_second.is_finite() && per_second > 0.0) {
             return Err(StateError::Backend(format!(
                 "rate of queue {queue} must be a positive number per second, got {per_second}"

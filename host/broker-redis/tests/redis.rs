@@ -66,14 +66,14 @@ async fn a_redis_cli_xadd_is_a_valid_message() {
     let broker = broker_on(&server, "host-a").await;
     server.cli(&[
         "XADD",
-        "wasmboost:add:stream",
+        "wasmboost:q:{add}:stream",
         "*",
         "body",
         r#"{"x":1,"y":2}"#,
     ]);
     server.cli(&[
         "XADD",
-        "wasmboost:add:stream:7",
+        "wasmboost:q:{add}:stream:7",
         "*",
         "body",
         r#"{"x":7}"#,
@@ -109,7 +109,7 @@ async fn a_redis_cli_xadd_is_a_valid_message() {
         d.settle(Settlement::Ack).await.expect("ack");
     }
     assert_eq!(
-        server.cli(&["XLEN", "wasmboost:add:stream"]).trim(),
+        server.cli(&["XLEN", "wasmboost:q:{add}:stream"]).trim(),
         "0",
         "acked = deleted"
     );
@@ -121,7 +121,7 @@ async fn an_entry_without_body_is_dead_lettered_and_does_not_wedge_the_queue() {
     let broker = broker_on(&server, "host-a").await;
     server.cli(&[
         "XADD",
-        "wasmboost:q:stream",
+        "wasmboost:q:{q}:stream",
         "*",
         "payload",
         "{}",
@@ -178,7 +178,7 @@ async fn a_dead_consumers_leases_are_reclaimed_by_a_live_one() {
     );
     let pending = server.cli(&[
         "XPENDING",
-        "wasmboost:work:stream",
+        "wasmboost:q:{work}:stream",
         "wasmboost",
         "-",
         "+",
@@ -413,12 +413,12 @@ async fn wait_terminal_wakes_on_another_hosts_put_and_survives_a_restart() {
         runner_host.put_record(id, Bytes::from_static(rec), true, LONG_LEASE)
     };
     // Poll until the waiter has subscribed (one subscriber on its channel), then finish the task.
-    wait_for_subscriber(&server, "wasmboost:done:t1").await;
+    wait_for_subscriber(&server, "wasmboost:d:t1").await;
     put("t1", b"done").await.expect("put");
     let got = first.await.expect("waiter panicked").expect("wait");
     assert_eq!(got, Some(Bytes::from_static(b"done")));
     let second = wait("t2");
-    wait_for_subscriber(&server, "wasmboost:done:t2").await;
+    wait_for_subscriber(&server, "wasmboost:d:t2").await;
     tokio::task::block_in_place(|| server.restart());
     let deadline = Instant::now() + DEADLINE;
     while let Err(e) = put("t2", b"after restart").await {
@@ -491,5 +491,5 @@ async fn acks_load_their_script_again_when_the_server_forgot_it() {
             .expect("ack after SCRIPT FLUSH");
     }
     assert_eq!(broker.counts("q").await.expect("counts").leased, 0);
-    assert_eq!(server.cli(&["XLEN", "wasmboost:q:stream"]).trim(), "0");
+    assert_eq!(server.cli(&["XLEN", "wasmboost:q:{q}:stream"]).trim(), "0");
 }

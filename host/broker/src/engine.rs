@@ -108,7 +108,7 @@ impl<J: Journal> Engine<J> {
         if self.closed.load(Ordering::Relaxed) {
             return Err(BrokerError::Closed);
         }
-        validate_queue_name(queue)
+        Ok(validate_queue_name(queue)?)
     }
 
     /// Refuse further publishes and fetches, and wake fetches waiting now so they return.

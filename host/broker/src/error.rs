@@ -1,6 +1,9 @@
 //! Errors of brokers and state stores. Messages are lowercase and name the offending value.
 
 use thiserror::Error;
+/// The queue-name rule is policy's (`wasmboost_policy::names`): one rule for every broker,
+/// the config and the HTTP API. Re-exported so broker crates need not name policy.
+pub use wasmboost_policy::names::{NameError, validate_queue_name};
 
 #[derive(Debug, Error)]
 pub enum BrokerError {
@@ -13,9 +16,9 @@ pub enum BrokerError {
     /// Stored data could not be read back.
     #[error("corrupt broker data for {what}: {detail}")]
     Corrupt { what: String, detail: String },
-    /// A queue name the backend cannot represent.
-    #[error("invalid queue name {0:?}: use letters, digits, '-', '_' and '.'")]
-    InvalidQueue(String),
+    /// A queue name that breaks the queue-name rule (`wasmboost_policy::names`).
+    #[error(transparent)]
+    InvalidQueue(#[from] NameError),
     /// The broker was closed.
     #[error("broker is closed")]
     Closed,
@@ -50,6 +53,9 @@ pub enum StateError {
     Backend(String),
     #[error("this state store does not support {0}")]
     Unsupported(&'static str),
+    /// A queue name that breaks the queue-name rule (`wasmboost_policy::names`).
+    #[error(transparent)]
+    InvalidQueue(#[from] NameError),
     #[error("state store is closed")]
     Closed,
 }
@@ -57,19 +63,5 @@ pub enum StateError {
 impl StateError {
     pub fn is_transient(&self) -> bool {
         matches!(self, StateError::Unavailable(_))
-    }
-}
-
-/// Queue names: 1..=128 chars of `[A-Za-z0-9_.-]`, so every backend can use them in keys.
-pub fn validate_queue_name(name: &str) -> Result<(), BrokerError> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(BrokerError::InvalidQueue(name.to_owned()))
     }
 }

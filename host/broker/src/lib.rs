@@ -67,7 +67,7 @@ pub use embedded::{
     EmbeddedBroker, EmbeddedOptions, EmbeddedStore, open as open_embedded,
     open_with as open_embedded_with,
 };
-pub use error::{BrokerError, StateError, validate_queue_name};
+pub use error::{BrokerError, NameError, StateError, validate_queue_name};
 pub use local::LocalBroker;
 pub use memory::{MemoryBroker, MemoryStore};
 pub use message::{

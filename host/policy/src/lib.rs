@@ -8,12 +8,15 @@
 //! - [`window`]: [`Window`], allowed run windows like `"mon-fri 09:00-17:00 Europe/Berlin"`.
 //! - [`message`]: [`parse`] a message body and [`stamp`] its `extra` on publish.
 //! - [`units`]: the one duration grammar and the one size grammar (config, flags, query, `extra`).
+//! - [`names`]: the one rule for queue names, task ids and dedup keys ([`validate_queue_name`],
+//!   [`validate_task_id`]), [`NameError`].
 //! - [`error`]: [`PolicyError`] for invalid settings.
 
 pub mod dedup;
 pub mod error;
 pub mod expiry;
 pub mod message;
+pub mod names;
 pub mod rate;
 pub mod retry;
 pub mod units;
@@ -23,6 +26,7 @@ pub use dedup::{dedup_key, dedup_key_of_args};
 pub use error::PolicyError;
 pub use expiry::is_expired;
 pub use message::{DEFAULT_MAX_MESSAGE_BYTES, Extra, MessageError, ParsedMessage, parse, stamp};
+pub use names::{NameError, validate_queue_name, validate_task_id};
 pub use rate::RateLimiter;
 pub use retry::{Decision, FailureKind, RetryPolicy, requeue_allowed};
 pub use window::Window;

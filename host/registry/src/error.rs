@@ -21,9 +21,9 @@ pub enum RegistryError {
     /// The compiler child process could not be run at all (a host problem, not the upload's).
     #[error("cannot run the compiler process {exe}: {detail}")]
     Compiler { exe: String, detail: String },
-    /// A queue name the stores cannot hold.
-    #[error("invalid queue name {0:?}: use 1 to 128 letters, digits, '-', '_' and '.'")]
-    InvalidQueue(String),
+    /// A queue name that breaks the queue-name rule (`wasmboost_policy::names`).
+    #[error(transparent)]
+    InvalidQueue(#[from] wasmboost_broker::NameError),
     /// Nothing was ever deployed to the queue.
     #[error("no module deployed to queue {queue:?}")]
     NoModule { queue: String },

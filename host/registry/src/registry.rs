@@ -271,5 +271,5 @@ fn rejection(err: LoadError) -> RegistryError {
 }
 
 fn check_queue(queue: &str) -> Result<(), RegistryError> {
-    validate_queue_name(queue).map_err(|_| RegistryError::InvalidQueue(queue.to_owned()))
+    Ok(validate_queue_name(queue)?)
 }

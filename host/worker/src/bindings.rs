@@ -11,7 +11,16 @@ use crate::shared::{Bound, QueueWorker, Shared};
 
 /// Make sure every queue with a deployment has a running worker on its current module.
 pub(crate) async fn sync_bindings(shared: &Arc<Shared>) -> Result<(), HostError> {
-    let queues = shared.registry.queues().await?;
+    let mut queues = shared.registry.queues().await?;
+    // A queue deployed before the queue-name rule reserved its name (`..`, `wasmboost.x`)
+    // cannot be served; the others must still start.
+    queues.retain(|queue| match wasmboost_policy::validate_queue_name(queue) {
+        Ok(()) => true,
+        Err(err) => {
+            tracing::warn!(error = %err, "not serving a deployed queue whose name is no longer valid");
+            false
+        }
+    });
     let new: BTreeSet<String> = queues.iter().cloned().collect();
     shared
         .bound

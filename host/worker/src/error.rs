@@ -2,6 +2,7 @@
 
 use thiserror::Error;
 use wasmboost_broker::{BrokerError, StateError};
+use wasmboost_policy::NameError;
 
 use crate::budget::OverCeiling;
 use crate::config::ConfigError;
@@ -20,6 +21,9 @@ pub enum HostError {
     /// A message asking for more than its queue's budget allows (`extra.timeout_ms`, ...).
     #[error("bad message: {0}")]
     OverBudget(#[from] OverCeiling),
+    /// A queue name or task id that breaks its rule (`wasmboost_policy::names`).
+    #[error(transparent)]
+    BadName(#[from] NameError),
     /// A message over the size cap.
     #[error("message of {size} bytes exceeds the limit of {max} bytes")]
     TooLarge { size: u64, max: u64 },
@@ -57,7 +61,12 @@ impl HostError {
             HostError::UnknownQueue { .. }
             | HostError::NoModule { .. }
             | HostError::NotFound { .. } => 404,
-            HostError::BadMessage { .. } | HostError::OverBudget(_) | HostError::Config(_) => 400,
+            HostError::BadMessage { .. }
+            | HostError::OverBudget(_)
+            | HostError::Config(_)
+            | HostError::BadName(_) => 400,
+            HostError::Broker(BrokerError::InvalidQueue(_))
+            | HostError::State(StateError::InvalidQueue(_)) => 400,
             HostError::TooLarge { .. } => 413,
             HostError::Rejected { .. } => 422,
             HostError::Broker(e) if e.is_transient() => 503,
@@ -74,6 +83,9 @@ impl HostError {
             HostError::NoModule { .. } => "no_module",
             HostError::BadMessage { .. } => "bad_message",
             HostError::OverBudget(_) => "over_budget",
+            HostError::BadName(e)
+            | HostError::Broker(BrokerError::InvalidQueue(e))
+            | HostError::State(StateError::InvalidQueue(e)) => e.code(),
             HostError::TooLarge { .. } => "too_large",
             HostError::Rejected { .. } => "rejected",
             HostError::NotFound { .. } => "not_found",
@@ -91,11 +103,10 @@ impl From<wasmboost_registry::RegistryError> for HostError {
         use wasmboost_registry::RegistryError as R;
         match err {
             R::TooLarge { size, max } => HostError::TooLarge { size, max },
-            R::Rejected { .. } | R::CompileTimeout { .. } | R::InvalidQueue(_) => {
-                HostError::Rejected {
-                    reason: err.to_string(),
-                }
-            }
+            R::InvalidQueue(e) => HostError::BadName(e),
+            R::Rejected { .. } | R::CompileTimeout { .. } => HostError::Rejected {
+                reason: err.to_string(),
+            },
             R::NoModule { queue } => HostError::NoModule { queue },
             R::NoSuchVersion { .. } | R::NoPreviousVersion { .. } => HostError::NotFound {
                 what: err.to_string(),

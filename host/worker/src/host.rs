@@ -109,7 +109,10 @@ impl Host {
         self.shared.known_queues()
     }
 
+    /// A name that breaks the queue-name rule is a 400 `bad_queue_name`, checked before the
+    /// name reaches any store; then the queue must be declared or deployed.
     fn check_queue(&self, queue: &str) -> Result<(), HostError> {
+        wasmboost_policy::validate_queue_name(queue)?;
         if self.shared.is_known(queue) {
             Ok(())
         } else {
@@ -198,6 +201,7 @@ impl Host {
 
     /// The task's current record.
     pub async fn record(&self, task_id: &str) -> Result<Option<TaskRecord>, HostError> {
+        wasmboost_policy::validate_task_id(task_id)?;
         let bytes = self.shared.store.get_record(task_id).await?;
         bytes.map(|b| parse_record(task_id, &b)).transpose()
     }
@@ -208,6 +212,7 @@ impl Host {
         task_id: &str,
         timeout: Duration,
     ) -> Result<Option<TaskRecord>, HostError> {
+        wasmboost_policy::validate_task_id(task_id)?;
         let bytes = self.shared.store.wait_terminal(task_id, timeout).await?;
         bytes.map(|b| parse_record(task_id, &b)).transpose()
     }

@@ -55,17 +55,16 @@ pub(crate) fn prepare(
 ) -> Result<Prepared, HostError> {
     let cap = usize::try_from(max).unwrap_or(usize::MAX);
     let parsed = message::parse(body, cap).map_err(|e| bad(e, max))?;
+    // `extra.task_id` passed the rule in `parse`; `?task_id=` is checked by the same rule here.
     let task_id = match opts
         .task_id
         .clone()
         .or_else(|| parsed.extra.task_id.clone())
     {
-        Some(id) if id.is_empty() || id.len() > 256 => {
-            return Err(HostError::BadMessage {
-                reason: format!("task id {id:?} must be 1..=256 characters"),
-            });
+        Some(id) => {
+            wasmboost_policy::validate_task_id(&id)?;
+            id
         }
-        Some(id) => id,
         None => uuid::Uuid::now_v7().to_string(),
     };
     let priority = opts.priority.or(parsed.extra.priority).unwrap_or(0);
@@ -177,5 +176,21 @@ mod tests {
                 .to_string()
                 .contains("12")
         );
+    }
+
+    #[test]
+    fn a_task_id_option_follows_the_task_id_rule() {
+        for bad in ["", "a b", "nl\n", "nul\0", "é", &"x".repeat(129)] {
+            let opts = PublishOptions {
+                task_id: Some(bad.to_owned()),
+                ..PublishOptions::default()
+            };
+            let err = prepare(b"{}", &opts, 1 << 20, NOW).expect_err(bad);
+            assert_eq!(
+                (err.status_code(), err.code()),
+                (400, "bad_task_id"),
+                "{bad:?}"
+            );
+        }
     }
 }

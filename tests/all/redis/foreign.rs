@@ -21,7 +21,7 @@ fn redis_cli_xadd_runs_and_malformed_entries_are_dead_lettered() {
     wait_version(&[&host], "add", 1);
 
     let xadd = |fields: &[&str]| {
-        let mut args = vec!["XADD", "wasmboost:add:stream", "*"];
+        let mut args = vec!["XADD", "wasmboost:q:{add}:stream", "*"];
         args.extend_from_slice(fields);
         redis.cli(&args)
     };

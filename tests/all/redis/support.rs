@@ -136,15 +136,12 @@ pub fn ran_here(host: &HostProcess, queue: &str) -> u64 {
         .sum()
 }
 
-/// The stored records of `ids` (key `wasmboost:task:<id>`: one flag byte, then the record's
+/// The stored records of `ids` (key `wasmboost:t:<id>`: one flag byte, then the record's
 /// JSON), `None` where there is none.
 pub fn records(redis: &RedisServer, ids: &[String]) -> Vec<Option<Value>> {
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(1000) {
-        let keys: Vec<String> = chunk
-            .iter()
-            .map(|id| format!("wasmboost:task:{id}"))
-            .collect();
+        let keys: Vec<String> = chunk.iter().map(|id| format!("wasmboost:t:{id}")).collect();
         let mut args = vec!["MGET"];
         args.extend(keys.iter().map(String::as_str));
         let text = redis.cli(&args);

@@ -1,5 +1,6 @@
 -- Shared helpers, prepended to every wasmboost queue script.
--- ARGV[1] of most queue scripts is the queue's key prefix, e.g. "wasmboost:add:".
+-- ARGV[1] of most queue scripts is the queue's key namespace, e.g. "wasmboost:q:{add}:" (see
+-- keys.rs: the braces make every key of one queue hash to the same Redis Cluster slot).
 
 local function now_ms()
   local t = redis.call('TIME')

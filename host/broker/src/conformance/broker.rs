@@ -85,11 +85,28 @@ pub async fn publish_fetch_ack(broker: Arc<dyn Broker>) {
 }
 
 pub async fn invalid_queue_is_rejected(broker: Arc<dyn Broker>) {
-    let err = broker.publish("no spaces/or slashes", vec![msg("a")]).await;
-    assert!(
-        matches!(err, Err(BrokerError::InvalidQueue(_))),
-        "invalid name must be refused, got {err:?}"
-    );
+    // The rule of `wasmboost_policy::names`: bad characters, dot-only names and the reserved
+    // prefixes of the host's own objects are refused by every broker, for every operation.
+    for name in [
+        "no spaces/or slashes",
+        "",
+        ".",
+        "..",
+        "a:b",
+        "wasmboost.x.dlq",
+        "amq.x",
+    ] {
+        let err = broker.publish(name, vec![msg("a")]).await;
+        assert!(
+            matches!(err, Err(BrokerError::InvalidQueue(_))),
+            "invalid name {name:?} must be refused, got {err:?}"
+        );
+        let err = broker.fetch(name, 1, LEASE, Duration::ZERO).await;
+        assert!(
+            matches!(err, Err(BrokerError::InvalidQueue(_))),
+            "fetch from invalid name {name:?} must be refused, got {err:?}"
+        );
+    }
 }
 
 pub async fn retry_with_delay(broker: Arc<dyn Broker>) {

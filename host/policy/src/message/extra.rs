@@ -6,12 +6,11 @@ use jiff::Timestamp;
 use serde_json::{Map, Value};
 
 use super::MessageError;
+use crate::names::{self, NameError};
 use crate::retry::MAX_MAX_RETRIES;
 
 /// Highest message priority; 0 is the lowest and the default.
 pub const MAX_PRIORITY: u8 = 9;
-/// Longest accepted `task_id` / `dedup_key`, in bytes (they become storage keys).
-pub const MAX_ID_BYTES: usize = 256;
 
 const POSITIVE: &str = "must be a positive integer";
 
@@ -51,7 +50,7 @@ impl Extra {
             value: map.get(key).filter(|v| !v.is_null()),
         };
         Ok(Extra {
-            task_id: field("task_id").id()?,
+            task_id: field("task_id").name(names::validate_task_id)?,
             publish_time_ms: field("publish_time").instant_ms()?,
             countdown: field("countdown").seconds()?,
             eta_ms: field("eta").instant_ms()?,
@@ -71,7 +70,7 @@ impl Extra {
             priority: field("priority")
                 .integer(0, u64::from(MAX_PRIORITY), "must be an integer from 0 to 9")?
                 .map(|n| u8::try_from(n).unwrap_or(MAX_PRIORITY)),
-            dedup_key: field("dedup_key").id()?,
+            dedup_key: field("dedup_key").name(names::validate_dedup_key)?,
         })
     }
 }
@@ -91,17 +90,21 @@ impl Field<'_> {
         })
     }
 
-    fn id(&self) -> Result<Option<String>, MessageError> {
-        const WHY: &str =
-            "must be a non-empty string of at most 256 bytes without control characters";
+    /// A string that `check` (one of the [`names`] rules) accepts.
+    fn name(
+        &self,
+        check: fn(&str) -> Result<(), NameError>,
+    ) -> Result<Option<String>, MessageError> {
         match self.value {
             None => Ok(None),
-            Some(Value::String(s))
-                if !s.is_empty() && s.len() <= MAX_ID_BYTES && !s.chars().any(char::is_control) =>
-            {
-                Ok(Some(s.clone()))
-            }
-            Some(_) => self.bad(WHY),
+            Some(Value::String(s)) => match check(s) {
+                Ok(()) => Ok(Some(s.clone())),
+                Err(source) => Err(MessageError::BadName {
+                    key: self.key,
+                    source,
+                }),
+            },
+            Some(_) => self.bad("must be a string"),
         }
     }
 

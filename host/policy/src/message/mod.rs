@@ -35,6 +35,12 @@ pub enum MessageError {
     NotObject { found: &'static str },
     #[error("extra must be a json object, not {found}")]
     ExtraNotObject { found: &'static str },
+    /// `extra.task_id` or `extra.dedup_key` breaks its rule in [`crate::names`].
+    #[error("extra.{key}: {source}")]
+    BadName {
+        key: &'static str,
+        source: crate::names::NameError,
+    },
     /// An `extra` field with the wrong type or out of range.
     #[error("extra.{key} = {value}: {why}")]
     BadExtra {

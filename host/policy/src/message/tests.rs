@@ -104,8 +104,23 @@ fn bad_extra_values_name_the_key_and_value() {
             r#"{"extra": {"max_retries": 1.5}}"#,
             "extra.max_retries = 1.5",
         ),
-        (r#"{"extra": {"task_id": ""}}"#, "extra.task_id = \"\""),
+        (
+            r#"{"extra": {"task_id": ""}}"#,
+            "extra.task_id: invalid task id \"\": it is empty",
+        ),
+        (
+            r#"{"extra": {"task_id": "a b"}}"#,
+            "extra.task_id: invalid task id \"a b\"",
+        ),
+        (
+            r#"{"extra": {"task_id": "a\nb"}}"#,
+            "extra.task_id: invalid task id \"a\\nb\"",
+        ),
         (r#"{"extra": {"task_id": 7}}"#, "extra.task_id = 7"),
+        (
+            r#"{"extra": {"dedup_key": "k\u0000"}}"#,
+            "extra.dedup_key: invalid dedup key",
+        ),
     ];
     for (body, want) in cases {
         let e = err(body);
@@ -213,4 +228,75 @@ fn stamp_refuses_what_parse_refuses() {
         stamp(b"[]", "t", 1),
         Err(MessageError::NotObject { .. })
     ));
+}
+
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    use super::super::*;
+    use crate::names::is_valid_task_id;
+
+    /// Arbitrary JSON, nested a few levels, with `extra`-like keys likely.
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            any::<String>().prop_map(Value::from),
+            "[ -~]{0,140}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 32, 6, |inner| {
+            let key = prop_oneof![
+                Just("extra".to_owned()),
+                Just("task_id".to_owned()),
+                Just("dedup_key".to_owned()),
+                Just("priority".to_owned()),
+                Just("timeout_ms".to_owned()),
+                Just("countdown".to_owned()),
+                Just("eta".to_owned()),
+                any::<String>(),
+            ];
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(key, inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(body in prop::collection::vec(any::<u8>(), 0..256)) {
+            let _ = parse(&body, DEFAULT_MAX_MESSAGE_BYTES);
+        }
+
+        #[test]
+        fn arbitrary_json_never_panics_and_accepted_ids_are_key_safe(value in json()) {
+            let body = serde_json::to_vec(&value).unwrap_or_default();
+            if let Ok(m) = parse(&body, DEFAULT_MAX_MESSAGE_BYTES) {
+                if let Some(id) = &m.extra.task_id {
+                    prop_assert!(is_valid_task_id(id), "{id:?}");
+                }
+                if let Some(key) = &m.extra.dedup_key {
+                    prop_assert!(crate::names::validate_dedup_key(key).is_ok());
+                }
+                let stamped = m.stamp(&body, "t-1", 5);
+                let again = parse(&stamped, usize::MAX).map_err(|e| {
+                    TestCaseError::fail(format!("stamping broke a valid message: {e}"))
+                })?;
+                prop_assert_eq!(again.extra.task_id.as_deref(), Some("t-1"));
+                prop_assert_eq!(again.args, m.args);
+            }
+        }
+
+        #[test]
+        fn any_extra_task_id_is_accepted_exactly_when_the_rule_accepts_it(id in any::<String>()) {
+            let body = serde_json::json!({"extra": {"task_id": id.clone()}}).to_string();
+            let parsed = parse(body.as_bytes(), DEFAULT_MAX_MESSAGE_BYTES);
+            prop_assert_eq!(parsed.is_ok(), is_valid_task_id(&id));
+        }
+    }
 }

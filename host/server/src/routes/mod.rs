@@ -61,6 +61,16 @@ pub fn router(control: AppState) -> Router {
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
+    // An empty queue name (`/v1/queues//messages`) matches no route; say what is wrong with it.
+    if uri.path().starts_with("/v1/queues//")
+        && let Err(err) = wasmboost_broker::validate_queue_name("")
+    {
+        return ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            err.code(),
+            err.to_string(),
+        );
+    }
     ApiError::new(
         axum::http::StatusCode::NOT_FOUND,
         "not_found",
