@@ -31,7 +31,7 @@ mod waiters;
 pub use broker::{Broker, Delivery, Lease};
 pub use embedded::{
     EmbeddedBroker, EmbeddedOptions, EmbeddedStore, open as open_embedded,
-    open_with as open_embedded_with,
+    open_with as open_embedded_with, private_dir,
 };
 pub use error::{BrokerError, StateError, validate_queue_name};
 pub use memory::{MemoryBroker, MemoryStore};

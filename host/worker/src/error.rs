@@ -86,7 +86,11 @@ impl From<wasmboost_registry::RegistryError> for HostError {
         use wasmboost_registry::RegistryError as R;
         match err {
             R::TooLarge { size, max } => HostError::TooLarge { size, max },
-            R::Rejected { .. } | R::CompileTimeout { .. } | R::InvalidQueue(_) => {
+            R::Rejected { .. }
+            | R::CompileTimeout { .. }
+            | R::CompileMemory { .. }
+            | R::CompilerBusy { .. }
+            | R::InvalidQueue(_) => {
                 HostError::Rejected {
                     reason: err.to_string(),
                 }
