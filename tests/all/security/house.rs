@@ -50,12 +50,13 @@ fn section(out: &mut Vec<u8>, id: u8, content: &[u8]) {
     out.extend_from_slice(content);
 }
 
-/// A component holding one core module of `functions` functions of a few hundred instructions
-/// each: small to upload, costly to compile, and not a task (it exports no `handle`), so it is
+/// A component holding one core module of `functions` functions of 64 instructions each
+/// (200 000 of them: 20 MB, within the upload limit; compiling them needs over 256 MiB): costly
+/// to compile, and not a task (it exports no `handle`), so it is
 /// refused after compiling.
 fn heavy_component(functions: usize) -> Vec<u8> {
     let mut body = vec![0x00]; // no locals
-    for _ in 0..64 {
+    for _ in 0..16 {
         // i32.const 1; i32.const 2; i32.add; drop
         body.extend_from_slice(&[0x41, 0x01, 0x41, 0x02, 0x6a, 0x1a]);
     }
@@ -137,12 +138,12 @@ fn a_deploy_finding_every_compile_slot_busy_gets_a_clear_422() {
 
 #[test]
 fn a_compile_past_the_memory_limit_gets_a_clear_422_and_leaves_nothing() {
-    let config = "[runtime]\ncompile_memory = \"256MiB\"\n";
+    let config = "[runtime]\ncompile_memory = \"128MiB\"\ncompile_timeout = \"5m\"\n";
     let host = HostOptions::default().config(config).start();
-    let (status, body) = deploy(&host, "heavy", &heavy_component(400_000));
+    let (status, body) = deploy(&host, "heavy", &heavy_component(200_000));
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("runtime.compile_memory"), "{body}");
-    assert!(body.contains(&(256u64 << 20).to_string()), "names the limit: {body}");
+    assert!(body.contains(&(128u64 << 20).to_string()), "names the limit: {body}");
     let cache = host.data_dir().join("cache");
     assert_eq!(files_with(&cache, "-"), Vec::<String>::new(), "no artifact, no temporary");
     assert_serving(&host);
