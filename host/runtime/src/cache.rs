@@ -201,8 +201,14 @@ fn hmac_sha256(key: &[u8; KEY_LEN], message: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    /// An engine configured like the runtime's (the default configuration would not build).
     fn engine() -> Engine {
-        Engine::default()
+        let config = crate::RuntimeConfig {
+            max_instances: 1,
+            ..crate::RuntimeConfig::default()
+        };
+        let wasmtime = config.wasmtime_config(false).expect("valid config");
+        Engine::new(&wasmtime).expect("engine builds")
     }
 
     #[test]
