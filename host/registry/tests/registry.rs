@@ -393,7 +393,8 @@ async fn versions_past_keep_take_their_blob_and_cwasm_with_them() {
     let left = artifacts(cache.path());
     assert_eq!(left.len(), 3, "counter, echo_v2 and flaky stay: {left:?}");
     assert!(!left.iter().any(|n| n.starts_with(&sha("echo_v1"))), "{left:?}");
-    assert_eq!(current_answer(&registry, "q").await.0, 4);
+    let (current, _) = registry.current("q").await.expect("lookup").expect("bound");
+    assert_eq!(current.number, 4);
 }
 
 /// A stand-in `wasmboost` that marks `dir/started`, takes the wasm and compiles for `seconds`.
