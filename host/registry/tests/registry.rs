@@ -389,10 +389,19 @@ async fn versions_past_keep_take_their_blob_and_cwasm_with_them() {
     let versions = registry.versions("q").await.expect("versions");
     assert_eq!(numbers(&versions), [(3, false), (4, true)]);
     assert_eq!(store.get_module(&sha("echo_v1")).await.expect("get"), None);
-    assert!(store.get_module(&sha("counter")).await.expect("get").is_some());
+    assert!(
+        store
+            .get_module(&sha("counter"))
+            .await
+            .expect("get")
+            .is_some()
+    );
     let left = artifacts(cache.path());
     assert_eq!(left.len(), 3, "counter, echo_v2 and flaky stay: {left:?}");
-    assert!(!left.iter().any(|n| n.starts_with(&sha("echo_v1"))), "{left:?}");
+    assert!(
+        !left.iter().any(|n| n.starts_with(&sha("echo_v1"))),
+        "{left:?}"
+    );
     let (current, _) = registry.current("q").await.expect("lookup").expect("bound");
     assert_eq!(current.number, 4);
 }
@@ -424,7 +433,12 @@ async fn a_deploy_finding_every_compile_slot_busy_is_refused_after_the_wait() {
         compile_wait: Duration::from_millis(300),
         ..RegistryLimits::new(MAX_BYTES)
     };
-    let registry = Registry::new(Arc::new(MemoryStore::new()), runtime(None), compiler, limits);
+    let registry = Registry::new(
+        Arc::new(MemoryStore::new()),
+        runtime(None),
+        compiler,
+        limits,
+    );
     let first = tokio::spawn({
         let registry = registry.clone();
         async move { registry.deploy("a", guest_bytes("echo_v1")).await }
@@ -433,7 +447,10 @@ async fn a_deploy_finding_every_compile_slot_busy_is_refused_after_the_wait() {
     let started = dir.path().join("started");
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !started.exists() {
-        assert!(std::time::Instant::now() < deadline, "the compiler never started");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the compiler never started"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let err = registry
@@ -443,6 +460,12 @@ async fn a_deploy_finding_every_compile_slot_busy_is_refused_after_the_wait() {
     assert!(matches!(err, RegistryError::CompilerBusy { .. }), "{err}");
     assert!(err.is_rejection());
     assert!(err.to_string().contains("runtime.max_compiles"), "{err}");
-    let first = first.await.expect("joins").expect_err("the stand-in times out");
-    assert!(matches!(first, RegistryError::CompileTimeout { .. }), "{first}");
+    let first = first
+        .await
+        .expect("joins")
+        .expect_err("the stand-in times out");
+    assert!(
+        matches!(first, RegistryError::CompileTimeout { .. }),
+        "{first}"
+    );
 }

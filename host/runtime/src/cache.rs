@@ -219,7 +219,10 @@ mod tests {
         fs::create_dir_all(&dir).expect("mkdir");
         fs::write(dir.join(KEY_FILE), [7u8; KEY_LEN]).expect("old key");
         let cache = DiskCache::open(&dir, Some(&key), &engine()).expect("opens");
-        assert!(!dir.join(KEY_FILE).exists(), "the old key beside the artifacts is gone");
+        assert!(
+            !dir.join(KEY_FILE).exists(),
+            "the old key beside the artifacts is gone"
+        );
         let mode = |p: &Path| fs::metadata(p).expect("stat").permissions().mode() & 0o777;
         assert_eq!(mode(&key), 0o600);
         assert_eq!(mode(key.parent().expect("parent")), 0o700);

@@ -51,7 +51,11 @@ impl Runtime {
             .map_err(|err| RuntimeError::Engine(format!("{err:#}")))?;
         let linker = build_linker(&engine)?;
         let cache = match &config.cache_dir {
-            Some(dir) => Some(DiskCache::open(dir, config.cache_key_file.as_deref(), &engine)?),
+            Some(dir) => Some(DiskCache::open(
+                dir,
+                config.cache_key_file.as_deref(),
+                &engine,
+            )?),
             None => None,
         };
         spawn_epoch_ticker(engine.weak());

@@ -126,7 +126,8 @@ mod tests {
 
     #[test]
     fn newlines_and_escapes_cannot_start_a_line_or_drive_a_terminal() {
-        let forged = "ok\n2026-01-01T00:00:00Z  INFO wasmboost: deployed\r\x1b[31mred\x1b[0m\u{2028}";
+        let forged =
+            "ok\n2026-01-01T00:00:00Z  INFO wasmboost: deployed\r\x1b[31mred\x1b[0m\u{2028}";
         let escaped = escape_control(forged);
         assert_eq!(
             escaped,
@@ -140,7 +141,10 @@ mod tests {
         // Each ESC becomes 6 bytes: 4 of them fit in 25, the rest (and the tail) are counted.
         let text = "\x1b".repeat(10);
         let line = escape_capped(&text, 1000, 25);
-        assert_eq!(line, format!("{}…[truncated 996 bytes]", "\\u{1b}".repeat(4)));
+        assert_eq!(
+            line,
+            format!("{}…[truncated 996 bytes]", "\\u{1b}".repeat(4))
+        );
         assert_eq!(escape_capped("a\nb", 3, 100), "a\\nb");
         assert_eq!(escape_capped("abc", 3, 2), "ab…[truncated 1 bytes]");
     }
@@ -150,7 +154,10 @@ mod tests {
         for c in (0u32..0x20).chain(0x7f..0xa0).filter_map(char::from_u32) {
             let text = c.to_string();
             let escaped = escape_control(&text);
-            assert!(!escaped.chars().any(char::is_control), "{c:?} -> {escaped:?}");
+            assert!(
+                !escaped.chars().any(char::is_control),
+                "{c:?} -> {escaped:?}"
+            );
             assert!(escaped.starts_with('\\'), "{c:?} -> {escaped:?}");
         }
     }

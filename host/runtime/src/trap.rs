@@ -4,8 +4,8 @@ use wasmtime::Trap;
 
 use crate::config::MAX_GUEST_LINE_BYTES;
 use crate::host::MemoryLimitExceeded;
-use crate::text::cap_text;
 use crate::outcome::TrapKind;
+use crate::text::cap_text;
 
 /// Raised by the epoch callback when the invocation's wall-clock deadline has passed.
 #[derive(Debug, thiserror::Error)]

@@ -90,11 +90,9 @@ impl From<wasmboost_registry::RegistryError> for HostError {
             | R::CompileTimeout { .. }
             | R::CompileMemory { .. }
             | R::CompilerBusy { .. }
-            | R::InvalidQueue(_) => {
-                HostError::Rejected {
-                    reason: err.to_string(),
-                }
-            }
+            | R::InvalidQueue(_) => HostError::Rejected {
+                reason: err.to_string(),
+            },
             R::NoModule { queue } => HostError::NoModule { queue },
             R::NoSuchVersion { .. } | R::NoPreviousVersion { .. } => HostError::NotFound {
                 what: err.to_string(),

