@@ -73,7 +73,7 @@ pub fn escape_capped(text: &str, full_len: usize, max: usize) -> String {
 
 /// One character as [`escape_control`] writes it, using `buf` for escapes.
 fn escape_char(c: char, buf: &mut [u8; 16]) -> &str {
-    let escaped = match c {
+    match c {
         '\n' => "\\n",
         '\r' => "\\r",
         '\t' => "\\t",
@@ -82,11 +82,10 @@ fn escape_char(c: char, buf: &mut [u8; 16]) -> &str {
             // At most `\u{10ffff}`: 10 bytes, within the buffer.
             let _ = std::io::Write::write_fmt(&mut cursor, format_args!("\\u{{{:x}}}", c as u32));
             let len = usize::try_from(cursor.position()).unwrap_or(0);
-            return std::str::from_utf8(&buf[..len]).unwrap_or("\\u{?}");
+            std::str::from_utf8(&buf[..len]).unwrap_or("\\u{?}")
         }
-        c => return c.encode_utf8(buf),
-    };
-    escaped
+        c => c.encode_utf8(buf),
+    }
 }
 
 fn needs_escape(c: char) -> bool {
