@@ -6,6 +6,8 @@
 //!   and its ceiling) and when it skips publish (written straight into Redis: capped).
 //! - `names`: namespaces that cannot collide: key-layout words as task ids and queue names,
 //!   bad queue names and task ids at every entry point, RabbitMQ names.
+//! - `house`: uploads, compiles, guest output and files at rest.
 
 mod budgets;
+mod house;
 mod names;

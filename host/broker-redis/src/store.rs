@@ -224,6 +224,14 @@ impl StateStore for RedisStore {
         Ok(self.get(self.keys.module(sha256)).await?.map(Bytes::from))
     }
 
+    async fn delete_module(&self, sha256: &str) -> Result<(), StateError> {
+        redis::cmd("DEL")
+            .arg(self.keys.module(sha256))
+            .query_async::<()>(&mut self.conn.manager())
+            .await
+            .map_err(state_err)
+    }
+
     async fn put_binding(&self, queue: &str, binding: Bytes) -> Result<(), StateError> {
         validate_queue_name(queue)?;
         redis::pipe()

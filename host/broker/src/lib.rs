@@ -65,7 +65,7 @@ mod waiters;
 pub use broker::{Broker, Delivery, Lease};
 pub use embedded::{
     EmbeddedBroker, EmbeddedOptions, EmbeddedStore, open as open_embedded,
-    open_with as open_embedded_with,
+    open_with as open_embedded_with, private_dir,
 };
 pub use error::{BrokerError, NameError, StateError, validate_queue_name};
 pub use local::LocalBroker;

@@ -88,6 +88,12 @@ pub trait StateStore: Send + Sync + fmt::Debug + 'static {
     /// A module's bytes by sha256 (hex). The caller verifies the hash.
     async fn get_module(&self, sha256: &str) -> Result<Option<Bytes>, StateError>;
 
+    // ---- module collection (registry garbage collection) ---------------------------------
+
+    /// Remove a module's bytes (no binding names it any more). Removing a missing module is
+    /// not an error.
+    async fn delete_module(&self, sha256: &str) -> Result<(), StateError>;
+
     /// Replace the binding document of `queue` (which versions exist, which one is current).
     /// Atomic: readers see the old or the new document, never a mix.
     async fn put_binding(&self, queue: &str, binding: Bytes) -> Result<(), StateError>;

@@ -114,6 +114,30 @@ impl Binding {
         (binding, true)
     }
 
+    /// Forget all but the `keep` newest versions (the current one always stays, even when it is
+    /// older). Returns the sha256 of every version forgotten; a sha may still be named by a
+    /// version that stays (the same bytes deployed twice).
+    pub(crate) fn trim(&mut self, keep: usize) -> Vec<String> {
+        let keep = keep.max(1);
+        if self.versions.len() <= keep {
+            return Vec::new();
+        }
+        let mut newest: Vec<u32> = self.versions.iter().map(|e| e.number).collect();
+        newest.sort_unstable_by(|a, b| b.cmp(a));
+        newest.truncate(keep);
+        let current = self.current;
+        let (kept, dropped): (Vec<Entry>, Vec<Entry>) = std::mem::take(&mut self.versions)
+            .into_iter()
+            .partition(|e| e.number == current || newest.contains(&e.number));
+        self.versions = kept;
+        dropped.into_iter().map(|e| e.sha256).collect()
+    }
+
+    /// Every sha256 this document names.
+    pub(crate) fn shas(&self) -> impl Iterator<Item = &str> {
+        self.versions.iter().map(|e| e.sha256.as_str())
+    }
+
     /// Rebind to `to`, or to the highest version below the current one.
     pub(crate) fn rollback(&mut self, queue: &str, to: Option<u32>) -> Result<(), RegistryError> {
         let target = match to {
@@ -218,6 +242,19 @@ mod tests {
         b.rollback("q", Some(1)).expect("version 1 exists");
         let (b, _) = Binding::deploy(Some(b), "c", 10, 5);
         assert_eq!(numbers(&b), [(1, false), (2, false), (3, true)]);
+    }
+
+    #[test]
+    fn trim_keeps_the_newest_versions_and_the_current_one() {
+        let mut b = deployed(&["a", "b", "c", "d"]);
+        assert_eq!(b.trim(2), ["a", "b"]);
+        assert_eq!(numbers(&b), [(3, false), (4, true)]);
+        assert!(b.trim(2).is_empty(), "nothing more to drop");
+        let mut b = deployed(&["a", "b", "c", "d"]);
+        b.rollback("q", Some(1)).expect("version 1 exists");
+        assert_eq!(b.trim(2), ["b"]);
+        assert_eq!(numbers(&b), [(1, true), (3, false), (4, false)]);
+        assert_eq!(b.current().sha256, "a");
     }
 
     #[test]

@@ -18,6 +18,20 @@ pub enum RegistryError {
     /// Compiling the upload took longer than the compiler's time limit; the compiler was killed.
     #[error("compiling the module took longer than {}s; it was stopped and the module refused", timeout.as_secs_f64())]
     CompileTimeout { timeout: Duration },
+    /// Every compile slot stayed busy for the whole wait; the upload was not compiled.
+    #[error(
+        "the host is already compiling {slots} module(s), its limit (runtime.max_compiles); \
+         waited {}s for a free slot; try again later",
+        waited.as_secs_f64()
+    )]
+    CompilerBusy { slots: usize, waited: Duration },
+    /// Compiling the upload needed more memory than one compile may use; the compiler was
+    /// stopped.
+    #[error(
+        "compiling the module needed more than the compile memory limit of {limit} bytes \
+         (runtime.compile_memory); it was stopped and the module refused"
+    )]
+    CompileMemory { limit: u64 },
     /// The compiler child process could not be run at all (a host problem, not the upload's).
     #[error("cannot run the compiler process {exe}: {detail}")]
     Compiler { exe: String, detail: String },
@@ -69,6 +83,8 @@ impl RegistryError {
             RegistryError::TooLarge { .. }
                 | RegistryError::Rejected { .. }
                 | RegistryError::CompileTimeout { .. }
+                | RegistryError::CompileMemory { .. }
+                | RegistryError::CompilerBusy { .. }
         )
     }
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use wasmboost_broker::{MemoryStore, StateStore};
-use wasmboost_registry::{Compiler, Registry, RegistryError, Version};
+use wasmboost_registry::{Compiler, Registry, RegistryError, RegistryLimits, Version};
 use wasmboost_runtime::config::default_limits;
 use wasmboost_runtime::{Invocation, Outcome, Runtime, RuntimeConfig, TaskContext, TaskModule};
 use wasmboost_tests::guests::{core_module_bytes, guest_bytes, repo_root};
@@ -24,7 +24,12 @@ fn runtime(cache_dir: Option<&Path>) -> Runtime {
 }
 
 fn registry(store: Arc<dyn StateStore>) -> Registry {
-    Registry::new(store, runtime(None), Compiler::InProcess, MAX_BYTES)
+    Registry::new(
+        store,
+        runtime(None),
+        Compiler::InProcess,
+        RegistryLimits::new(MAX_BYTES),
+    )
 }
 
 fn memory_registry() -> Registry {
@@ -276,9 +281,15 @@ async fn a_child_compile_fills_the_cache_the_parent_loads_from() {
     let compiler = Compiler::Child {
         exe: wasmboost_bin(),
         timeout: Duration::from_secs(120),
+        memory_limit: None,
     };
     let store = Arc::new(MemoryStore::new());
-    let registry = Registry::new(store, runtime.clone(), compiler, MAX_BYTES);
+    let registry = Registry::new(
+        store,
+        runtime.clone(),
+        compiler,
+        RegistryLimits::new(MAX_BYTES),
+    );
     registry
         .deploy("q", guest_bytes("echo_v1"))
         .await
@@ -299,12 +310,13 @@ async fn a_child_compile_past_its_time_limit_is_refused() {
     let compiler = Compiler::Child {
         exe: wasmboost_bin(),
         timeout: Duration::from_millis(1),
+        memory_limit: None,
     };
     let registry = Registry::new(
         Arc::new(MemoryStore::new()),
         runtime(None),
         compiler,
-        MAX_BYTES,
+        RegistryLimits::new(MAX_BYTES),
     );
     let err = registry
         .deploy("q", guest_bytes("echo_v1"))
@@ -312,4 +324,148 @@ async fn a_child_compile_past_its_time_limit_is_refused() {
         .expect_err("times out");
     assert!(matches!(err, RegistryError::CompileTimeout { .. }), "{err}");
     assert!(registry.current("q").await.expect("lookup").is_none());
+}
+
+/// The `.cwasm` files in a cache directory.
+fn artifacts(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("cache dir lists")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".cwasm"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn a_refused_upload_leaves_nothing_in_the_cache() {
+    let cache = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(MemoryStore::new());
+    let registry = Registry::new(
+        store.clone(),
+        runtime(Some(cache.path())),
+        Compiler::InProcess,
+        RegistryLimits::new(MAX_BYTES),
+    );
+    // Compiles fine, but does not fit the task world: refused after Cranelift ran.
+    let wasm = guest_bytes("other_world");
+    let err = registry
+        .deploy("q", wasm.clone())
+        .await
+        .expect_err("wrong world");
+    assert!(err.is_rejection(), "{err}");
+    assert_eq!(artifacts(cache.path()), Vec::<String>::new());
+    let sha = Runtime::sha256_hex(&wasm);
+    assert_eq!(store.get_module(&sha).await.expect("get"), None);
+}
+
+#[tokio::test]
+async fn versions_past_keep_take_their_blob_and_cwasm_with_them() {
+    let cache = tempfile::tempdir().expect("temp dir");
+    let store = Arc::new(MemoryStore::new());
+    let limits = RegistryLimits {
+        keep_versions: 2,
+        ..RegistryLimits::new(MAX_BYTES)
+    };
+    let registry = Registry::new(
+        store.clone(),
+        runtime(Some(cache.path())),
+        Compiler::InProcess,
+        limits,
+    );
+    let sha = |name| Runtime::sha256_hex(&guest_bytes(name));
+    // `counter` is also bound to another queue, so it must survive leaving `q`.
+    registry
+        .deploy("other", guest_bytes("counter"))
+        .await
+        .expect("other deploys");
+    for name in ["echo_v1", "counter", "echo_v2", "flaky"] {
+        registry
+            .deploy("q", guest_bytes(name))
+            .await
+            .expect("deploys");
+    }
+    let versions = registry.versions("q").await.expect("versions");
+    assert_eq!(numbers(&versions), [(3, false), (4, true)]);
+    assert_eq!(store.get_module(&sha("echo_v1")).await.expect("get"), None);
+    assert!(
+        store
+            .get_module(&sha("counter"))
+            .await
+            .expect("get")
+            .is_some()
+    );
+    let left = artifacts(cache.path());
+    assert_eq!(left.len(), 3, "counter, echo_v2 and flaky stay: {left:?}");
+    assert!(
+        !left.iter().any(|n| n.starts_with(&sha("echo_v1"))),
+        "{left:?}"
+    );
+    let (current, _) = registry.current("q").await.expect("lookup").expect("bound");
+    assert_eq!(current.number, 4);
+}
+
+/// A stand-in `wasmboost` that marks `dir/started`, takes the wasm and compiles for `seconds`.
+fn slow_compiler(dir: &Path, seconds: u32) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("slow-wasmboost");
+    let started = dir.join("started");
+    let script = format!(
+        "#!/bin/sh\ntouch {}\ncat >/dev/null\nexec sleep {seconds}\n",
+        started.display()
+    );
+    std::fs::write(&path, script).expect("write script");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    path
+}
+
+#[tokio::test]
+async fn a_deploy_finding_every_compile_slot_busy_is_refused_after_the_wait() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let compiler = Compiler::Child {
+        exe: slow_compiler(dir.path(), 30),
+        timeout: Duration::from_secs(5),
+        memory_limit: None,
+    };
+    let limits = RegistryLimits {
+        max_compiles: 1,
+        compile_wait: Duration::from_millis(300),
+        ..RegistryLimits::new(MAX_BYTES)
+    };
+    let registry = Registry::new(
+        Arc::new(MemoryStore::new()),
+        runtime(None),
+        compiler,
+        limits,
+    );
+    let first = tokio::spawn({
+        let registry = registry.clone();
+        async move { registry.deploy("a", guest_bytes("echo_v1")).await }
+    });
+    // Poll until the first deploy holds the only slot: its child has started.
+    let started = dir.path().join("started");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !started.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the compiler never started"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let err = registry
+        .deploy("b", guest_bytes("echo_v2"))
+        .await
+        .expect_err("the only slot is held");
+    assert!(matches!(err, RegistryError::CompilerBusy { .. }), "{err}");
+    assert!(err.is_rejection());
+    assert!(err.to_string().contains("runtime.max_compiles"), "{err}");
+    let first = first
+        .await
+        .expect("joins")
+        .expect_err("the stand-in times out");
+    assert!(
+        matches!(first, RegistryError::CompileTimeout { .. }),
+        "{first}"
+    );
 }

@@ -2,8 +2,9 @@
 //! compatibility hash, in a directory only the host writes (created `0700`).
 //!
 //! `Component::deserialize` runs native code from the file, so a file is only deserialized when
-//! its HMAC-SHA256 tag (keyed by a random per-directory secret, `0600`) matches. A corrupt,
-//! truncated or planted file fails the check, is removed and the component is recompiled.
+//! its HMAC-SHA256 tag (keyed by a random secret, `0600`, kept with the data directory's secrets
+//! rather than beside the artifacts) matches. A corrupt, truncated or planted file fails the
+//! check, is reported with a warning naming its path, removed, and the component recompiled.
 
 use std::fs::{self, OpenOptions};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -17,8 +18,8 @@ use wasmtime::component::Component;
 
 use crate::error::{LoadError, RuntimeError};
 
-/// Name of the per-directory HMAC key file.
-const KEY_FILE: &str = "cache.key";
+/// Name of the HMAC key file when it is kept in the cache directory itself.
+pub(crate) const KEY_FILE: &str = "cache.key";
 /// Key length in bytes.
 const KEY_LEN: usize = 32;
 /// SHA-256 block size, for HMAC.
@@ -33,19 +34,29 @@ pub(crate) struct DiskCache {
 }
 
 impl DiskCache {
-    /// Creates (or secures) the directory and loads or creates its key.
-    pub(crate) fn open(dir: &Path, engine: &Engine) -> Result<Self, RuntimeError> {
-        let io_err = |source| RuntimeError::CacheDir {
-            path: dir.to_path_buf(),
-            source,
+    /// Creates (or secures) the directory and loads or creates its key: `key_file`, or
+    /// [`KEY_FILE`] in the directory when `None`.
+    pub(crate) fn open(
+        dir: &Path,
+        key_file: Option<&Path>,
+        engine: &Engine,
+    ) -> Result<Self, RuntimeError> {
+        let io_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| RuntimeError::CacheDir { path, source }
         };
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(io_err)?;
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_err)?;
-        let key = load_or_create_key(&dir.join(KEY_FILE)).map_err(io_err)?;
+        private_dir(dir).map_err(io_err(dir))?;
+        let key = match key_file {
+            Some(file) => {
+                if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    private_dir(parent).map_err(io_err(parent))?;
+                }
+                // A key left beside the artifacts by an older version is no longer trusted.
+                let _ = fs::remove_file(dir.join(KEY_FILE));
+                load_or_create_key(file).map_err(io_err(file))?
+            }
+            None => load_or_create_key(&dir.join(KEY_FILE)).map_err(io_err(dir))?,
+        };
         let mut hasher = DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         Ok(DiskCache {
@@ -97,11 +108,31 @@ impl DiskCache {
         write_atomic(&self.tag_path(sha256), &hmac_sha256(&self.key, cwasm)).map_err(cache_err)
     }
 
-    fn remove(&self, sha256: &str) {
-        // Best effort: a file that cannot be removed is simply overwritten by the next store.
-        let _ = fs::remove_file(self.artifact_path(sha256));
-        let _ = fs::remove_file(self.tag_path(sha256));
+    /// Removes everything cached for `sha256`: artifact, tag, and temporary files a killed
+    /// compiler left behind (`<sha256>-*.tmp<pid>`), for every engine version.
+    pub(crate) fn remove(&self, sha256: &str) {
+        // Best effort: a file that cannot be removed is simply overwritten by the next store,
+        // and a stale one never verifies.
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        let owned = format!("{sha256}-");
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if name.to_str().is_some_and(|n| n.starts_with(&owned)) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
     }
+}
+
+/// Creates `dir` (and missing parents) `0700` and tightens it to `0700` if it exists.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
 }
 
 /// Deserializes an artifact this host compiled and tagged.
@@ -169,6 +200,53 @@ fn hmac_sha256(key: &[u8; KEY_LEN], message: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An engine configured like the runtime's (the default configuration would not build).
+    fn engine() -> Engine {
+        let config = crate::RuntimeConfig {
+            max_instances: 1,
+            ..crate::RuntimeConfig::default()
+        };
+        let wasmtime = config.wasmtime_config(false).expect("valid config");
+        Engine::new(&wasmtime).expect("engine builds")
+    }
+
+    #[test]
+    fn the_key_lives_in_the_named_file_not_beside_the_artifacts() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let dir = root.path().join("cache");
+        let key = root.path().join("secrets").join("cache.key");
+        fs::create_dir_all(&dir).expect("mkdir");
+        fs::write(dir.join(KEY_FILE), [7u8; KEY_LEN]).expect("old key");
+        let cache = DiskCache::open(&dir, Some(&key), &engine()).expect("opens");
+        assert!(
+            !dir.join(KEY_FILE).exists(),
+            "the old key beside the artifacts is gone"
+        );
+        let mode = |p: &Path| fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode(&key), 0o600);
+        assert_eq!(mode(key.parent().expect("parent")), 0o700);
+        assert_eq!(mode(&dir), 0o700);
+        assert_ne!(cache.key, [7u8; KEY_LEN]);
+    }
+
+    #[test]
+    fn remove_takes_the_artifact_its_tag_and_leftover_temporaries() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let cache = DiskCache::open(root.path(), None, &engine()).expect("opens");
+        cache.store("abc", b"cwasm").expect("stores");
+        let tmp = root.path().join("abc-0123.tmp999");
+        fs::write(&tmp, b"half").expect("tmp");
+        fs::write(root.path().join("abd-0123.cwasm"), b"other").expect("other");
+        cache.remove("abc");
+        let left: Vec<String> = fs::read_dir(root.path())
+            .expect("list")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != KEY_FILE)
+            .collect();
+        assert_eq!(left, ["abd-0123.cwasm"]);
+    }
 
     #[test]
     fn hmac_matches_rfc_4231_style_vector() {

@@ -2,7 +2,8 @@
 //!
 //! A guest can write without end; the host keeps the first `cap` bytes, drops the rest and
 //! marks the capture truncated. The guest never sees an error, so output cannot change its
-//! behaviour.
+//! behaviour. [`GuestLog`] applies the same bound to the `log` import *before* a line reaches
+//! the host's logger, and escapes it (see [`crate::text`]).
 
 use std::io;
 use std::pin::Pin;
@@ -13,7 +14,9 @@ use bytes::Bytes;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
+use crate::bindings::wasmboost::task::log::Level;
 use crate::outcome::Captured;
+use crate::text::escape_capped;
 
 /// How much a guest may write per `write` call; any positive value works since writes never block.
 const WRITE_PERMIT: usize = 64 * 1024;
@@ -50,9 +53,14 @@ impl BoundedPipe {
         }
     }
 
-    /// True once output has been dropped; later writes are dropped too.
-    pub(crate) fn is_truncated(&self) -> bool {
-        self.lock().truncated
+    /// Bytes that can still be appended before the bound.
+    pub(crate) fn remaining(&self) -> usize {
+        self.cap.saturating_sub(self.lock().bytes.len())
+    }
+
+    /// Marks the capture truncated without appending (the caller dropped the bytes itself).
+    pub(crate) fn mark_truncated(&self) {
+        self.lock().truncated = true;
     }
 
     /// The captured text (lossy UTF-8) and whether output was dropped.
@@ -129,9 +137,136 @@ impl tokio::io::AsyncWrite for BoundedPipe {
     }
 }
 
+/// The `log` import's side of one invocation: every message capped at `line_cap` bytes, all of
+/// them together at the capture's bound, escaped, and only then logged (as structured fields,
+/// under the `wasmboost::guest` target) and captured (`LEVEL text` lines).
+#[derive(Debug)]
+pub(crate) struct GuestLog {
+    pipe: BoundedPipe,
+    line_cap: usize,
+    queue: String,
+    task_id: String,
+    /// The budget ran out and the one "dropping further lines" notice was logged.
+    exhausted: bool,
+}
+
+impl GuestLog {
+    pub(crate) fn new(pipe: BoundedPipe, line_cap: usize, queue: String, task_id: String) -> Self {
+        GuestLog {
+            pipe,
+            line_cap,
+            queue,
+            task_id,
+            exhausted: false,
+        }
+    }
+
+    /// Record one `log` call. `head` is at most the first `line_cap` bytes of the guest's
+    /// message (read from its memory without copying the rest), `len` the message's full length.
+    pub(crate) fn write(&mut self, level: Level, head: &str, len: usize) {
+        if self.exhausted {
+            return;
+        }
+        let name = level_name(level);
+        // The captured line is `NAME ` + text + `\n`; the marker needs room too.
+        let overhead = name.len() + 2 + MARKER_ROOM;
+        let room = self.pipe.remaining().saturating_sub(overhead);
+        if room == 0 {
+            self.exhaust();
+            return;
+        }
+        let budget = room.min(self.line_cap);
+        let text = escape_capped(head, len, budget);
+        self.emit(level, name, &text);
+        self.pipe.append(format!("{name} {text}\n").as_bytes());
+        if room < self.line_cap && room < len {
+            // The total budget, not the line cap, cut this line: nothing more fits.
+            self.exhaust();
+        }
+    }
+
+    fn emit(&self, level: Level, name: &str, text: &str) {
+        let (queue, task_id) = (self.queue.as_str(), self.task_id.as_str());
+        macro_rules! guest {
+            ($macro:ident) => {
+                tracing::$macro!(target: GUEST_TARGET, queue, task_id, level = name, text, "guest log")
+            };
+        }
+        match level {
+            Level::Trace => guest!(trace),
+            Level::Debug => guest!(debug),
+            Level::Info => guest!(info),
+            Level::Warn => guest!(warn),
+            Level::Error => guest!(error),
+        }
+    }
+
+    fn exhaust(&mut self) {
+        self.exhausted = true;
+        self.pipe.mark_truncated();
+        tracing::warn!(
+            target: GUEST_TARGET,
+            queue = self.queue.as_str(),
+            task_id = self.task_id.as_str(),
+            "guest log budget of this task is used up; further lines are dropped"
+        );
+    }
+}
+
+/// The tracing target of every line a guest logs, so an operator can filter them
+/// (`RUST_LOG=wasmboost::guest=warn`).
+pub const GUEST_TARGET: &str = "wasmboost::guest";
+/// Room kept for the `…[truncated N bytes]` marker (`…[truncated ` and ` bytes]` plus at most 20 digits).
+const MARKER_ROOM: usize = 48;
+
+/// Upper-case name of a guest log level, as captured.
+pub(crate) fn level_name(level: Level) -> &'static str {
+    match level {
+        Level::Trace => "TRACE",
+        Level::Debug => "DEBUG",
+        Level::Info => "INFO",
+        Level::Warn => "WARN",
+        Level::Error => "ERROR",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn log(pipe_cap: usize, line_cap: usize) -> (GuestLog, BoundedPipe) {
+        let pipe = BoundedPipe::new(pipe_cap);
+        let log = GuestLog::new(pipe.clone(), line_cap, "q".into(), "t".into());
+        (log, pipe)
+    }
+
+    #[test]
+    fn a_long_message_is_cut_at_the_line_cap_and_marked() {
+        let (mut log, pipe) = log(1 << 20, 8);
+        let message = "0123456789abcdef";
+        log.write(Level::Info, &message[..8], message.len());
+        assert_eq!(pipe.take().text, "INFO 01234567…[truncated 8 bytes]\n");
+    }
+
+    #[test]
+    fn a_forged_line_is_escaped_in_the_capture() {
+        let (mut log, pipe) = log(1 << 20, 1024);
+        let message = "a\nERROR forged\x1b[2J";
+        log.write(Level::Warn, message, message.len());
+        assert_eq!(pipe.take().text, "WARN a\\nERROR forged\\u{1b}[2J\n");
+    }
+
+    #[test]
+    fn the_total_budget_stops_further_lines() {
+        let (mut log, pipe) = log(200, 100);
+        for _ in 0..10 {
+            log.write(Level::Info, &"x".repeat(100), 1000);
+        }
+        let captured = pipe.take();
+        assert!(captured.truncated);
+        assert!(captured.text.len() <= 200, "{}", captured.text.len());
+        assert!(log.exhausted);
+    }
 
     #[test]
     fn keeps_the_first_bytes_and_marks_truncation() {

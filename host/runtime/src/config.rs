@@ -15,6 +15,13 @@ pub const DEFAULT_MAX_MEMORY_BYTES: u64 = 256 * 1024 * 1024;
 /// Default bound on captured stdout, stderr and log output, each (64 KiB).
 pub const DEFAULT_OUTPUT_CAP_BYTES: usize = 64 * 1024;
 
+/// Longest piece of guest text the host keeps as one line: each `log` message, each error
+/// reason a task returns, and the stdout/stderr excerpt in the host's debug log. Longer text is
+/// cut and marked `…[truncated N bytes]` before the host logger or a record sees it.
+pub const MAX_GUEST_LINE_BYTES: usize = 4 * 1024;
+/// The per-message cap of the `log` import.
+pub const MAX_LOG_MESSAGE_BYTES: usize = MAX_GUEST_LINE_BYTES;
+
 /// Fuel for an invocation when the caller does not choose (about a few seconds of CPU).
 pub const DEFAULT_FUEL: u64 = 10_000_000_000;
 /// Wall-clock budget for an invocation when the caller does not choose.
@@ -58,6 +65,10 @@ pub const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(1);
 pub struct RuntimeConfig {
     /// Where compiled components (`.cwasm`) are cached; `None` keeps no disk cache.
     pub cache_dir: Option<PathBuf>,
+    /// The file holding the cache's HMAC key (created `0600` when missing). Keep it with the
+    /// data directory's secrets, not beside the artifacts it vouches for; `None` keeps it in the
+    /// cache directory itself (for the one-user `wasmboost run` cache).
+    pub cache_key_file: Option<PathBuf>,
     /// Largest component accepted, in bytes.
     pub max_component_bytes: u64,
     /// Pool capacity: how many instances may be live at once (sleeping tasks count).
@@ -72,6 +83,7 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
             cache_dir: None,
+            cache_key_file: None,
             max_component_bytes: DEFAULT_MAX_COMPONENT_BYTES,
             max_instances: DEFAULT_MAX_INSTANCES,
             max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,

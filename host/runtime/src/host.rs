@@ -1,12 +1,14 @@
 //! Per-invocation store data: the WASI context (no ambient authority), the resource limiter and
 //! the bounded captures, plus the host side of the `log` import.
 
-use wasmtime::ResourceLimiter;
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{Linker, ResourceTable, WasmStr};
+use wasmtime::{AsContext, ResourceLimiter, StoreContextMut};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::wasmboost::task::log::{self, Level};
-use crate::capture::BoundedPipe;
+use crate::bindings::wasmboost::task::log::Level;
+use crate::capture::{BoundedPipe, GuestLog};
+use crate::config::MAX_LOG_MESSAGE_BYTES;
+use crate::text::prefix;
 
 /// Core instances one invocation may create.
 const MAX_INSTANCES_PER_STORE: usize = 32;
@@ -103,7 +105,7 @@ pub(crate) struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(crate) limiter: Limiter,
-    pub(crate) logs: BoundedPipe,
+    pub(crate) logs: GuestLog,
     task_id: String,
 }
 
@@ -126,7 +128,12 @@ pub(crate) struct Pipes {
 impl HostState {
     /// A fresh state: no env, no args, no preopens, no sockets, no name lookup, stdin closed,
     /// stdout/stderr into bounded buffers.
-    pub(crate) fn new(task_id: String, memory_limit: u64, output_cap: usize) -> (Self, Pipes) {
+    pub(crate) fn new(
+        queue: String,
+        task_id: String,
+        memory_limit: u64,
+        output_cap: usize,
+    ) -> (Self, Pipes) {
         let pipes = Pipes {
             stdout: BoundedPipe::new(output_cap),
             stderr: BoundedPipe::new(output_cap),
@@ -143,7 +150,12 @@ impl HostState {
             wasi,
             table: ResourceTable::new(),
             limiter: Limiter::new(memory_limit),
-            logs: pipes.logs.clone(),
+            logs: GuestLog::new(
+                pipes.logs.clone(),
+                MAX_LOG_MESSAGE_BYTES,
+                queue,
+                task_id.clone(),
+            ),
             task_id,
         };
         (state, pipes)
@@ -159,32 +171,26 @@ impl WasiView for HostState {
     }
 }
 
-impl log::Host for HostState {
-    fn log(&mut self, level: Level, message: String) {
-        // Past the bound, the line is dropped from the tracing log as well as from the capture.
-        if self.logs.is_truncated() {
-            return;
-        }
-        let name = level_name(level);
-        match level {
-            Level::Trace => tracing::trace!(task_id = %self.task_id, "{message}"),
-            Level::Debug => tracing::debug!(task_id = %self.task_id, "{message}"),
-            Level::Info => tracing::info!(task_id = %self.task_id, "{message}"),
-            Level::Warn => tracing::warn!(task_id = %self.task_id, "{message}"),
-            Level::Error => tracing::error!(task_id = %self.task_id, "{message}"),
-        }
-        self.logs.append(format!("{name} {message}\n").as_bytes());
-    }
+/// Links the `log` import by hand rather than through the generated trait: the generated one
+/// lifts the whole message into a `String`, so a 40 MB `log()` would cost a 40 MB copy before
+/// any cap applied. Here the message stays in the guest's memory ([`WasmStr`] borrows it) and
+/// only the first [`MAX_LOG_MESSAGE_BYTES`] are copied out.
+pub(crate) fn add_log_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    let mut instance = linker.instance(LOG_INTERFACE)?;
+    instance.func_wrap(
+        "log",
+        |mut store: StoreContextMut<'_, HostState>, (level, message): (Level, WasmStr)| {
+            let (head, len) = {
+                let text = message.to_str(store.as_context())?;
+                (prefix(&text, MAX_LOG_MESSAGE_BYTES).to_owned(), text.len())
+            };
+            store.data_mut().logs.write(level, &head, len);
+            Ok(())
+        },
+    )
 }
+
+/// The `log` interface's name in `wit/0.1.0/task.wit`.
+const LOG_INTERFACE: &str = "wasmboost:task/log@0.1.0";
 
 impl crate::bindings::wasmboost::task::types::Host for HostState {}
-
-fn level_name(level: Level) -> &'static str {
-    match level {
-        Level::Trace => "TRACE",
-        Level::Debug => "DEBUG",
-        Level::Info => "INFO",
-        Level::Warn => "WARN",
-        Level::Error => "ERROR",
-    }
-}

@@ -7,7 +7,8 @@
 //! - `runtime`: [`Runtime`] (engine, linker, epoch ticker, load).
 //! - `module`: [`TaskModule`] and its `invoke`.
 //! - `host`: per-invocation store data, the memory limiter, the `log` import.
-//! - `capture`: bounded stdout/stderr/log buffers.
+//! - `capture`: bounded stdout/stderr/log buffers; the guest log, capped and escaped.
+//! - [`text`]: capping and escaping of guest text before the host logs or records it.
 //! - `cache`: the HMAC-checked `.cwasm` cache.
 //! - `validate`: size and component checks before compiling.
 //! - `trap`: mapping errors to [`TrapKind`].
@@ -24,10 +25,12 @@ mod module;
 pub mod outcome;
 mod runtime;
 mod swap;
+pub mod text;
 mod trap;
 mod validate;
 
 pub use bindings::CONTRACTS;
+pub use capture::GUEST_TARGET;
 pub use config::RuntimeConfig;
 pub use error::{LoadError, RuntimeError};
 pub use module::TaskModule;

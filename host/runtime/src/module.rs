@@ -8,9 +8,12 @@ use wasmtime::{Store, UpdateDeadline};
 
 use crate::bindings::TaskPre;
 use crate::bindings::wasmboost::task::types::{Context, TaskError as WitTaskError};
+use crate::capture::GUEST_TARGET;
+use crate::config::MAX_GUEST_LINE_BYTES;
 use crate::host::{HostState, Pipes};
-use crate::outcome::{Captured, Invocation, Outcome, Phases, Report, TaskError};
+use crate::outcome::{Captured, Invocation, Outcome, Phases, Report, TaskContext, TaskError};
 use crate::runtime::Inner;
+use crate::text::{cap_text, escape_control};
 use crate::trap::{DeadlineExceeded, classify};
 
 /// Cap on a deadline far in the future, so `start + timeout` never overflows.
@@ -69,13 +72,14 @@ impl TaskModule {
         let config = &self.inner.runtime.config;
         let memory_limit = invocation.limits.memory_bytes.min(config.max_memory_bytes);
         let (state, pipes) = HostState::new(
+            invocation.context.queue.clone(),
             invocation.context.task_id.clone(),
             memory_limit,
             config.output_cap_bytes,
         );
         let finished = self.run(state, &invocation, deadline, timeout).await;
         let duration = started.elapsed();
-        report(finished, pipes, &invocation.context.task_id, duration)
+        report(finished, pipes, &invocation.context, duration)
     }
 
     async fn run(
@@ -155,7 +159,7 @@ fn guest_context(invocation: &Invocation, timeout: Duration) -> Context {
     }
 }
 
-fn report(finished: Finished, pipes: Pipes, task_id: &str, duration: Duration) -> Report {
+fn report(finished: Finished, pipes: Pipes, context: &TaskContext, duration: Duration) -> Report {
     let stdout = pipes.stdout.take();
     let stderr = pipes.stderr.take();
     let logs = pipes.logs.take();
@@ -168,8 +172,8 @@ fn report(finished: Finished, pipes: Pipes, task_id: &str, duration: Duration) -
             trap: classify(&err, &stderr.text),
         },
     };
-    trace_output(task_id, "stdout", &stdout);
-    trace_output(task_id, "stderr", &stderr);
+    trace_output(context, "stdout", &stdout);
+    trace_output(context, "stderr", &stderr);
     Report {
         outcome,
         fuel_used: finished.fuel_used,
@@ -194,25 +198,35 @@ fn ok_outcome(result: String) -> Outcome {
     }
 }
 
+/// The task's own error, its reason bounded (it goes into records and logs).
 fn task_error(error: WitTaskError) -> TaskError {
+    let bound = |reason: String| cap_text(&reason, MAX_GUEST_LINE_BYTES).into_owned();
     match error {
-        WitTaskError::Fail(reason) => TaskError::Fail { reason },
+        WitTaskError::Fail(reason) => TaskError::Fail {
+            reason: bound(reason),
+        },
         WitTaskError::Retry(request) => TaskError::Retry {
-            reason: request.reason,
+            reason: bound(request.reason),
             delay: request.delay_ms.map(Duration::from_millis),
         },
-        WitTaskError::DeadLetter(reason) => TaskError::DeadLetter { reason },
+        WitTaskError::DeadLetter(reason) => TaskError::DeadLetter {
+            reason: bound(reason),
+        },
     }
 }
 
-fn trace_output(task_id: &str, stream: &'static str, captured: &Captured) {
+/// A bounded, escaped excerpt of a captured stream in the host's debug log, as fields.
+fn trace_output(context: &TaskContext, stream: &'static str, captured: &Captured) {
     if !captured.text.is_empty() {
+        let capped = cap_text(&captured.text, MAX_GUEST_LINE_BYTES);
         tracing::debug!(
-            task_id,
+            target: GUEST_TARGET,
+            queue = context.queue.as_str(),
+            task_id = context.task_id.as_str(),
             stream,
             truncated = captured.truncated,
-            "{}",
-            captured.text
+            text = %escape_control(&capped),
+            "guest output"
         );
     }
 }

@@ -9,7 +9,8 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, EngineWeak};
 
-use crate::bindings::{Task, TaskPre};
+use crate::bindings::TaskPre;
+use crate::bindings::wasmboost::task::types;
 use crate::cache::DiskCache;
 use crate::config::{EPOCH_TICK, RuntimeConfig};
 use crate::error::{LoadError, RuntimeError};
@@ -50,7 +51,11 @@ impl Runtime {
             .map_err(|err| RuntimeError::Engine(format!("{err:#}")))?;
         let linker = build_linker(&engine)?;
         let cache = match &config.cache_dir {
-            Some(dir) => Some(DiskCache::open(dir, &engine)?),
+            Some(dir) => Some(DiskCache::open(
+                dir,
+                config.cache_key_file.as_deref(),
+                &engine,
+            )?),
             None => None,
         };
         spawn_epoch_ticker(engine.weak());
@@ -67,16 +72,35 @@ impl Runtime {
         })
     }
 
-    /// Validates, loads from the cache or compiles, and pre-links a component.
+    /// Validates, loads from the cache or compiles, and pre-links a component. A freshly
+    /// compiled component enters the cache only once it links, so a refused component leaves
+    /// nothing behind.
     pub fn load(&self, wasm: &[u8]) -> Result<TaskModule, LoadError> {
-        let (sha256, component) = self.component(wasm)?;
-        let pre = self
-            .inner
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|err| LoadError::WrongWorld(format!("{err:#}")))?;
-        let pre = TaskPre::new(pre).map_err(|err| LoadError::WrongWorld(format!("{err:#}")))?;
+        let (sha256, component, fresh) = self.component(wasm)?;
+        let pre = self.link(&component)?;
+        if fresh {
+            self.store_in_cache(&sha256, &component)?;
+        }
         Ok(TaskModule::new(self.inner.clone(), sha256, pre))
+    }
+
+    /// The component from the cache only (no compile): `None` on a miss. A cached file that
+    /// fails its integrity check is reported with a warning naming its path and removed.
+    pub fn load_cached(&self, wasm: &[u8]) -> Result<Option<TaskModule>, LoadError> {
+        crate::validate::precheck(wasm, self.inner.config.max_component_bytes)?;
+        let sha256 = Self::sha256_hex(wasm);
+        let Some(component) = self.cached(&sha256) else {
+            return Ok(None);
+        };
+        let pre = self.link(&component)?;
+        Ok(Some(TaskModule::new(self.inner.clone(), sha256, pre)))
+    }
+
+    /// Removes everything the cache holds for `sha256` (a refused upload, a collected version).
+    pub fn evict(&self, sha256: &str) {
+        if let Some(cache) = &self.inner.cache {
+            cache.remove(sha256);
+        }
     }
 
     /// Reads a component file (refusing it early if it is over the size cap) and loads it.
@@ -96,11 +120,11 @@ impl Runtime {
     /// Compiles into the cache only (the host runs this in a child process to bound compile
     /// time). Returns the wasm's sha256. Without a cache directory it only validates.
     pub fn compile_to_cache(&self, wasm: &[u8]) -> Result<String, LoadError> {
-        let (sha256, component) = self.component(wasm)?;
-        self.inner
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|err| LoadError::WrongWorld(format!("{err:#}")))?;
+        let (sha256, component, fresh) = self.component(wasm)?;
+        self.link(&component)?;
+        if fresh {
+            self.store_in_cache(&sha256, &component)?;
+        }
         Ok(sha256)
     }
 
@@ -127,30 +151,45 @@ impl Runtime {
             .map(|cache| cache.artifact_path(sha256))
     }
 
-    /// Prechecks, then the cached or freshly compiled component.
-    fn component(&self, wasm: &[u8]) -> Result<(String, Component), LoadError> {
+    /// Prechecks, then the cached or freshly compiled component, and whether it was compiled
+    /// now (and so still has to be stored once it links).
+    fn component(&self, wasm: &[u8]) -> Result<(String, Component, bool), LoadError> {
         crate::validate::precheck(wasm, self.inner.config.max_component_bytes)?;
         let sha256 = Self::sha256_hex(wasm);
-        let engine = &self.inner.engine;
-        if let Some(component) = self
-            .inner
-            .cache
-            .as_ref()
-            .and_then(|c| c.load(engine, &sha256))
-        {
-            return Ok((sha256, component));
+        if let Some(component) = self.cached(&sha256) {
+            return Ok((sha256, component, false));
         }
         self.inner.compilations.fetch_add(1, Ordering::Relaxed);
-        let component =
-            Component::new(engine, wasm).map_err(|err| LoadError::Compile(format!("{err:#}")))?;
-        if let Some(cache) = &self.inner.cache {
-            let cwasm = component.serialize().map_err(|err| LoadError::Cache {
-                path: cache.artifact_path(&sha256),
-                message: format!("{err:#}"),
-            })?;
-            cache.store(&sha256, &cwasm)?;
-        }
-        Ok((sha256, component))
+        let component = Component::new(&self.inner.engine, wasm)
+            .map_err(|err| LoadError::Compile(format!("{err:#}")))?;
+        Ok((sha256, component, true))
+    }
+
+    fn cached(&self, sha256: &str) -> Option<Component> {
+        let cache = self.inner.cache.as_ref()?;
+        cache.load(&self.inner.engine, sha256)
+    }
+
+    /// Pre-links against the `task` world: a component that does not fit it is refused here.
+    fn link(&self, component: &Component) -> Result<TaskPre<HostState>, LoadError> {
+        let wrong_world = |err: wasmtime::Error| LoadError::WrongWorld(format!("{err:#}"));
+        let pre = self
+            .inner
+            .linker
+            .instantiate_pre(component)
+            .map_err(wrong_world)?;
+        TaskPre::new(pre).map_err(wrong_world)
+    }
+
+    fn store_in_cache(&self, sha256: &str, component: &Component) -> Result<(), LoadError> {
+        let Some(cache) = &self.inner.cache else {
+            return Ok(());
+        };
+        let cwasm = component.serialize().map_err(|err| LoadError::Cache {
+            path: cache.artifact_path(sha256),
+            message: format!("{err:#}"),
+        })?;
+        cache.store(sha256, &cwasm)
     }
 }
 
@@ -158,8 +197,9 @@ fn build_linker(engine: &Engine) -> Result<Linker<HostState>, RuntimeError> {
     let mut linker = Linker::new(engine);
     let link_err = |err: wasmtime::Error| RuntimeError::Engine(format!("{err:#}"));
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link_err)?;
-    Task::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
+    types::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
         .map_err(link_err)?;
+    crate::host::add_log_to_linker(&mut linker).map_err(link_err)?;
     Ok(linker)
 }
 

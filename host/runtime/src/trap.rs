@@ -2,8 +2,10 @@
 
 use wasmtime::Trap;
 
+use crate::config::MAX_GUEST_LINE_BYTES;
 use crate::host::MemoryLimitExceeded;
 use crate::outcome::TrapKind;
+use crate::text::cap_text;
 
 /// Raised by the epoch callback when the invocation's wall-clock deadline has passed.
 #[derive(Debug, thiserror::Error)]
@@ -24,7 +26,8 @@ pub(crate) fn classify(err: &wasmtime::Error, stderr: &str) -> TrapKind {
         Some(Trap::Interrupt) => TrapKind::Timeout,
         Some(Trap::StackOverflow) => TrapKind::StackOverflow,
         Some(Trap::UnreachableCodeReached) => match panic_message(stderr) {
-            Some(message) => TrapKind::Panic(message),
+            // The message is guest text bound for records and logs: bounded like the others.
+            Some(message) => TrapKind::Panic(cap_text(&message, MAX_GUEST_LINE_BYTES).into_owned()),
             None => TrapKind::Other(format!("{err:#}")),
         },
         _ => TrapKind::Other(format!("{err:#}")),

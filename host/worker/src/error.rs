@@ -104,7 +104,10 @@ impl From<wasmboost_registry::RegistryError> for HostError {
         match err {
             R::TooLarge { size, max } => HostError::TooLarge { size, max },
             R::InvalidQueue(e) => HostError::BadName(e),
-            R::Rejected { .. } | R::CompileTimeout { .. } => HostError::Rejected {
+            R::Rejected { .. }
+            | R::CompileTimeout { .. }
+            | R::CompileMemory { .. }
+            | R::CompilerBusy { .. } => HostError::Rejected {
                 reason: err.to_string(),
             },
             R::NoModule { queue } => HostError::NoModule { queue },

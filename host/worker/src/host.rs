@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use wasmboost_broker::{Broker, DeadLetter, now_ms};
-use wasmboost_registry::{Compiler, Registry, Version};
+use wasmboost_registry::{Compiler, Registry, RegistryLimits, Version, default_max_compiles};
 use wasmboost_runtime::{Runtime, RuntimeConfig};
 
 use crate::bindings::{rebind, sync_bindings};
@@ -30,6 +30,7 @@ fn runtime_config(config: &Config) -> RuntimeConfig {
     let rt = &config.runtime;
     RuntimeConfig {
         cache_dir: Some(config.cache_dir()),
+        cache_key_file: Some(config.cache_key_file()),
         max_component_bytes: rt.max_component_bytes.0,
         max_instances: rt.max_instances,
         max_memory_bytes: rt.max_memory.0,
@@ -46,7 +47,20 @@ fn compiler(config: &Config) -> Result<Compiler, HostError> {
     Ok(Compiler::Child {
         exe,
         timeout: config.runtime.compile_timeout.0,
+        memory_limit: Some(config.runtime.compile_memory.0),
     })
+}
+
+fn registry_limits(config: &Config) -> RegistryLimits {
+    let rt = &config.runtime;
+    RegistryLimits {
+        max_bytes: rt.max_component_bytes.0,
+        max_compiles: rt
+            .max_compiles
+            .map_or_else(default_max_compiles, |n| n as usize),
+        compile_wait: rt.compile_wait.0,
+        keep_versions: config.versions.keep as usize,
+    }
 }
 
 impl Host {
@@ -55,6 +69,13 @@ impl Host {
     pub async fn start(config: Config) -> Result<Host, HostError> {
         config.validate()?;
         let policies = config.policies()?;
+        let data_dir = &config.host.data_dir;
+        wasmboost_broker::private_dir(data_dir).map_err(|e| {
+            HostError::Internal(format!(
+                "cannot create the data directory {}: {e}",
+                data_dir.display()
+            ))
+        })?;
         let (broker, store) = backend::open(&config).await?;
         let runtime = Runtime::new(runtime_config(&config))
             .map_err(|e| HostError::Internal(format!("cannot start the runtime: {e}")))?;
@@ -62,7 +83,7 @@ impl Host {
             Arc::clone(&store),
             runtime,
             compiler(&config)?,
-            config.runtime.max_component_bytes.0,
+            registry_limits(&config),
         );
         let paused = Paused::default();
         paused.replace(store.paused_queues().await?);

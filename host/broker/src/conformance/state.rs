@@ -156,6 +156,12 @@ pub async fn modules(store: Arc<dyn StateStore>) {
         .expect("put module twice");
     assert_eq!(store.get_module(&sha).await.expect("get"), Some(wasm));
     assert_eq!(store.get_module(&unique("none")).await.expect("get"), None);
+    store.delete_module(&sha).await.expect("delete module");
+    assert_eq!(store.get_module(&sha).await.expect("get"), None);
+    store
+        .delete_module(&sha)
+        .await
+        .expect("deleting a missing module is not an error");
 }
 
 pub async fn bindings(store: Arc<dyn StateStore>) {

@@ -26,6 +26,7 @@ mod tables;
 mod writer;
 
 use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{self, Sender};
@@ -150,11 +151,13 @@ pub fn open_with(
     let io = |what: &str, e: &dyn std::fmt::Display| {
         BrokerError::Backend(format!("{what} {}: {e}", dir.display()))
     };
-    std::fs::create_dir_all(dir).map_err(|e| io("cannot create data directory", &e))?;
+    private_dir(dir).map_err(|e| io("cannot create data directory", &e))?;
     let lock = lock_dir(dir)?;
+    let db_path = dir.join(DB_FILE);
+    private_file(&db_path).map_err(|e| io("cannot create the database file in", &e))?;
     let db = Database::builder()
         .set_cache_size(CACHE_BYTES)
-        .create(dir.join(DB_FILE))
+        .create(&db_path)
         .map_err(|e| io("cannot open the database in", &e))?;
     create_tables(&db).map_err(|e| io("cannot prepare the database in", &e))?;
     writer::sweep(&db).map_err(|e| io("cannot sweep expired rows in", &e))?;
@@ -182,12 +185,36 @@ pub fn open_with(
     ))
 }
 
+/// Creates `dir` (and every missing parent, such as the host's data directory) `0700`, and
+/// tightens an existing `dir` to `0700`, whatever the umask: queued messages, results and
+/// module blobs are nobody else's to read.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+/// Creates `path` empty with mode `0600` if missing (redb then initializes it), and tightens an
+/// existing file to `0600`: redb itself would create it with the process umask.
+fn private_file(path: &Path) -> std::io::Result<()> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+}
+
 fn lock_dir(dir: &Path) -> Result<File, BrokerError> {
     let path = dir.join(LOCK_FILE);
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
         .open(&path)
         .map_err(|e| {
             BrokerError::Backend(format!("cannot open lock file {}: {e}", path.display()))

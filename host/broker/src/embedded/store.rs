@@ -217,6 +217,11 @@ impl StateStore for EmbeddedStore {
         Ok(self.read(Kv::Modules, sha256)?.map(Bytes::from))
     }
 
+    async fn delete_module(&self, sha256: &str) -> Result<(), StateError> {
+        let (table, key) = (Kv::Modules, sha256.to_owned());
+        self.put_durable(Op::DeleteKv { table, key }).await
+    }
+
     async fn put_binding(&self, queue: &str, binding: Bytes) -> Result<(), StateError> {
         let (table, key) = (Kv::Bindings, queue.to_owned());
         self.put_durable(Op::PutKv {

@@ -152,6 +152,11 @@ impl StateStore for MemoryStore {
         Ok(self.lock().modules.get(sha256).cloned())
     }
 
+    async fn delete_module(&self, sha256: &str) -> Result<(), StateError> {
+        self.lock().modules.remove(sha256);
+        Ok(())
+    }
+
     async fn put_binding(&self, queue: &str, binding: Bytes) -> Result<(), StateError> {
         self.lock().bindings.insert(queue.to_owned(), binding);
         Ok(())

@@ -41,6 +41,10 @@ pub const DEFAULT_DATA_DIR: &str = "./wasmboost-data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
 /// How long a shutdown waits for running tasks before returning them to the broker.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// The smallest `runtime.compile_memory` accepted: below it even the compiler's runtime does
+/// not start.
+const MIN_COMPILE_MEMORY: u64 = 64 << 20;
+
 /// Everything needed to run a host. Loaded from `wasmboost.toml`; the CLI overrides some fields.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -53,6 +57,8 @@ pub struct Config {
     pub runtime: RuntimeConfigToml,
     /// Queue policy that applies to every queue, field by field, unless the queue overrides it.
     pub defaults: QueueConfig,
+    /// How many deployed versions of each queue are kept.
+    pub versions: VersionsConfig,
     /// Declared queues and their overrides of `defaults`. Deploying to an undeclared queue
     /// creates it with `defaults`.
     pub queues: BTreeMap<String, QueueConfig>,
@@ -153,6 +159,32 @@ pub struct RuntimeConfigToml {
     /// Compile uploads in a child process (`wasmboost __compile`) so a pathological module
     /// cannot stall or crash the host. Turn off only when the host is not the `wasmboost` binary.
     pub compile_in_child: bool,
+    /// Compiles that may run at once; a deploy finding them all busy waits `compile_wait`,
+    /// then is refused (422). Default: one per core.
+    pub max_compiles: Option<u32>,
+    /// How long a deploy waits for a free compile slot.
+    pub compile_wait: HumanDuration,
+    /// Memory one compile child may use (its heap, `RLIMIT_DATA`); a compile needing more is
+    /// stopped and the deploy refused (422). Only with `compile_in_child`.
+    pub compile_memory: ByteSize,
+}
+
+/// The `[versions]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VersionsConfig {
+    /// Versions kept per queue (newest first; the current one always). A version that leaves
+    /// the history takes its module blob and compiled `.cwasm` with it, unless another kept
+    /// version (of any queue) is the same module.
+    pub keep: u32,
+}
+
+impl Default for VersionsConfig {
+    fn default() -> Self {
+        VersionsConfig {
+            keep: u32::try_from(wasmboost_registry::DEFAULT_KEEP_VERSIONS).unwrap_or(u32::MAX),
+        }
+    }
 }
 
 impl Default for RuntimeConfigToml {
@@ -165,6 +197,9 @@ impl Default for RuntimeConfigToml {
             output_cap: ByteSize(DEFAULT_OUTPUT_CAP_BYTES as u64),
             compile_timeout: HumanDuration(DEFAULT_COMPILE_TIMEOUT),
             compile_in_child: true,
+            max_compiles: None,
+            compile_wait: HumanDuration(wasmboost_registry::DEFAULT_COMPILE_WAIT),
+            compile_memory: ByteSize(wasmboost_registry::DEFAULT_COMPILE_MEMORY),
         }
     }
 }
@@ -266,6 +301,24 @@ impl Config {
                 "must be positive",
             ));
         }
+        if rt.max_compiles == Some(0) {
+            return Err(ConfigError::invalid(
+                "runtime.max_compiles",
+                "must be at least 1",
+            ));
+        }
+        if rt.compile_memory.0 < MIN_COMPILE_MEMORY {
+            return Err(ConfigError::invalid(
+                "runtime.compile_memory",
+                format!(
+                    "{} is below {MIN_COMPILE_MEMORY} bytes (64MiB), too little to compile anything",
+                    rt.compile_memory.0
+                ),
+            ));
+        }
+        if self.versions.keep == 0 {
+            return Err(ConfigError::invalid("versions.keep", "must be at least 1"));
+        }
         Ok(())
     }
 
@@ -283,6 +336,12 @@ impl Config {
             .cache_dir
             .clone()
             .unwrap_or_else(|| self.host.data_dir.join("cache"))
+    }
+
+    /// The compile cache's HMAC key: with the data directory's secrets (`0700`), never beside
+    /// the artifacts it vouches for, even when `runtime.cache_dir` points elsewhere.
+    pub fn cache_key_file(&self) -> PathBuf {
+        self.host.data_dir.join("secrets").join("cache.key")
     }
 
     /// This host's id: configured, or `<hostname>-<pid>`.
