@@ -81,6 +81,16 @@ impl Keys {
     pub(crate) fn hosts(&self) -> String {
         format!("{}:hosts", self.prefix)
     }
+
+    /// Hash of API token documents by token id (global: the `g:` part of the v2 layout).
+    pub(crate) fn tokens(&self) -> String {
+        format!("{}:g:tokens", self.prefix)
+    }
+
+    /// List of audit entries, newest first, capped with `LTRIM`.
+    pub(crate) fn audit(&self) -> String {
+        format!("{}:g:audit", self.prefix)
+    }
 }
 
 #[cfg(test)]

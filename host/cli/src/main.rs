@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod client;
 mod commands;
 mod output;
+mod profile;
 
 /// Run task functions compiled to WebAssembly components, isolated, under budgets, from queues.
 #[derive(Debug, Parser)]
@@ -49,6 +50,10 @@ enum Command {
     Resume(commands::pause::ResumeCommand),
     /// Inspect, replay or purge a queue's dead-letter queue.
     Dlq(commands::dlq::DlqCommand),
+    /// Create, list or revoke API tokens.
+    Token(commands::token::TokenCommand),
+    /// Show who deployed, rolled back, paused, purged or changed tokens, and when.
+    Audit(commands::audit::AuditCommand),
     /// Compile a component into the host's cache (used by the host in a child process).
     #[command(hide = true, name = "__compile")]
     Compile(commands::compile::CompileCommand),
@@ -83,6 +88,8 @@ fn main() -> ExitCode {
             Command::Pause(c) => c.execute().await,
             Command::Resume(c) => c.execute().await,
             Command::Dlq(c) => c.execute().await,
+            Command::Token(c) => c.execute().await,
+            Command::Audit(c) => c.execute().await,
             Command::Compile(c) => c.execute().await,
         }
     });

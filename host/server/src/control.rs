@@ -1,9 +1,15 @@
 //! [`Control`]: what the HTTP API needs from a host. `wasmboost_worker::Host` implements it; the
 //! server's own tests use an in-memory fake, so the HTTP layer is tested on its own.
+//!
+//! The trait mostly restates `Host`, method for method. It earns its place as the test double:
+//! routing, auth, the browser guard, body caps and error mapping are tested in milliseconds
+//! against the fake (`src/tests.rs`) without a runtime, a broker or a compiled guest.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use wasmboost_broker::StateStore;
 
 use crate::contract::{DeadLetter, History, PublishOptions, QueueStats, TaskRecord, Version};
 use crate::error::ApiError;
@@ -13,6 +19,12 @@ use crate::error::ApiError;
 pub trait Control: Send + Sync + 'static {
     /// Largest module upload the host accepts, enforced while the body streams in.
     fn max_module_bytes(&self) -> u64;
+    /// Largest message a publish accepts (`host.max_message_bytes`), enforced while the body
+    /// streams in.
+    fn max_message_bytes(&self) -> u64;
+    /// The host's state store: API tokens and the audit log live there, so every host sharing
+    /// the store accepts the same tokens.
+    fn state(&self) -> Arc<dyn StateStore>;
     async fn publish(
         &self,
         queue: &str,

@@ -1,20 +1,23 @@
 //! The HTTP layer against an in-memory [`Control`] fake, over a real loopback socket.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::http::StatusCode;
 use reqwest::Client;
 use tokio::net::TcpListener;
+use wasmboost_broker::{MemoryStore, StateStore};
 
 use crate::contract::{
     DeadLetter, History, PublishOptions, QueueStats, TaskRecord, TaskState, Version,
 };
-use crate::{ApiError, Control, ErrorBody};
+use crate::{ApiError, Control, ErrorBody, ServeOptions};
 
 const CAP: u64 = 1000;
+/// The fake's `host.max_message_bytes`.
+const MESSAGE_CAP: u64 = 4096;
 
 /// Queue `add` exists; a publish "runs" at once and its record holds the body as the result.
 #[derive(Default)]
@@ -22,6 +25,7 @@ struct Fake {
     records: Mutex<BTreeMap<String, TaskRecord>>,
     options: Mutex<Vec<PublishOptions>>,
     rollbacks: Mutex<Vec<Option<u32>>>,
+    store: Arc<MemoryStore>,
 }
 
 fn unknown(queue: &str) -> ApiError {
@@ -54,6 +58,12 @@ fn record(id: &str, body: &[u8]) -> TaskRecord {
 impl Control for Fake {
     fn max_module_bytes(&self) -> u64 {
         CAP
+    }
+    fn max_message_bytes(&self) -> u64 {
+        MESSAGE_CAP
+    }
+    fn state(&self) -> Arc<dyn StateStore> {
+        Arc::clone(&self.store) as Arc<dyn StateStore>
     }
     async fn publish(
         &self,
@@ -166,15 +176,40 @@ async fn start() -> (
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<Result<(), crate::ServerError>>,
 ) {
+    start_with(Fake::default(), ServeOptions::default()).await
+}
+
+async fn start_with(
+    fake: Fake,
+    options: ServeOptions,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), crate::ServerError>>,
+) {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("loopback port");
     let addr = format!("http://{}", listener.local_addr().expect("bound"));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(crate::serve(Fake::default(), listener, async move {
+    let handle = tokio::spawn(crate::serve(fake, listener, options, async move {
         let _ = rx.await;
     }));
     (addr, tx, handle)
+}
+
+/// A client that says `Content-Type: application/json` unless a request says otherwise (as the
+/// CLI does), so state-changing requests pass the browser guard.
+fn client() -> Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::CONTENT_TYPE,
+        reqwest::header::HeaderValue::from_static("application/json"),
+    );
+    Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("client")
 }
 
 async fn error_of(response: reqwest::Response) -> (u16, ErrorBody) {
@@ -186,7 +221,7 @@ async fn error_of(response: reqwest::Response) -> (u16, ErrorBody) {
 #[tokio::test]
 async fn publish_answers_202_with_the_task_id_and_parses_options() {
     let (addr, _stop, _) = start().await;
-    let response = Client::new()
+    let response = client()
         .post(format!(
             "{addr}/v1/queues/add/messages?countdown=5s&priority=7&task_id=abc"
         ))
@@ -202,7 +237,7 @@ async fn publish_answers_202_with_the_task_id_and_parses_options() {
 #[tokio::test]
 async fn publish_with_wait_answers_the_finished_record() {
     let (addr, _stop, _) = start().await;
-    let response = Client::new()
+    let response = client()
         .post(format!("{addr}/v1/queues/add/messages?wait=1000"))
         .body(r#"{"x":1,"y":2}"#)
         .send()
@@ -217,7 +252,7 @@ async fn publish_with_wait_answers_the_finished_record() {
 #[tokio::test]
 async fn host_errors_keep_their_status_and_code() {
     let (addr, _stop, _) = start().await;
-    let client = Client::new();
+    let client = client();
     let response = client
         .post(format!("{addr}/v1/queues/nope/messages"))
         .body("{}")
@@ -242,7 +277,7 @@ async fn host_errors_keep_their_status_and_code() {
 #[tokio::test]
 async fn bad_query_parameters_are_json_400s_naming_the_value() {
     let (addr, _stop, _) = start().await;
-    let client = Client::new();
+    let client = client();
     for (query, needle) in [
         ("priority=high", "priority"),
         ("priority=12", "12"),
@@ -268,8 +303,9 @@ async fn bad_query_parameters_are_json_400s_naming_the_value() {
 #[tokio::test]
 async fn batch_publishes_each_non_blank_line() {
     let (addr, _stop, _) = start().await;
-    let response = Client::new()
+    let response = client()
         .post(format!("{addr}/v1/queues/add/messages:batch"))
+        .header("content-type", "application/x-ndjson")
         .body("{\"x\":1}\n\n{\"x\":2}\n{\"x\":3}\n")
         .send()
         .await
@@ -282,9 +318,10 @@ async fn batch_publishes_each_non_blank_line() {
 #[tokio::test]
 async fn module_over_the_cap_is_413_naming_the_cap() {
     let (addr, _stop, _) = start().await;
-    let client = Client::new();
+    let client = client();
     let response = client
         .put(format!("{addr}/v1/queues/add/module"))
+        .header("content-type", "application/wasm")
         .body(vec![0u8; CAP as usize + 1])
         .send()
         .await
@@ -303,6 +340,7 @@ async fn module_over_the_cap_is_413_naming_the_cap() {
     let body = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
     let response = client
         .put(format!("{addr}/v1/queues/add/module"))
+        .header("content-type", "application/wasm")
         .body(body)
         .send()
         .await
@@ -311,6 +349,7 @@ async fn module_over_the_cap_is_413_naming_the_cap() {
 
     let response = client
         .put(format!("{addr}/v1/queues/add/module"))
+        .header("content-type", "application/wasm")
         .body(vec![0u8; 10])
         .send()
         .await
@@ -323,7 +362,7 @@ async fn module_over_the_cap_is_413_naming_the_cap() {
 #[tokio::test]
 async fn rollback_body_is_optional() {
     let (addr, _stop, _) = start().await;
-    let client = Client::new();
+    let client = client();
     let response = client
         .post(format!("{addr}/v1/queues/add/rollback"))
         .send()
@@ -355,7 +394,7 @@ async fn rollback_body_is_optional() {
 #[tokio::test]
 async fn task_routes_answer_records_and_404_unknown_ids() {
     let (addr, _stop, _) = start().await;
-    let client = Client::new();
+    let client = client();
     client
         .post(format!("{addr}/v1/queues/add/messages?task_id=t-1"))
         .body("{}")
@@ -389,7 +428,7 @@ async fn task_routes_answer_records_and_404_unknown_ids() {
 #[tokio::test]
 async fn metrics_health_queues_and_unknown_routes() {
     let (addr, _stop, _) = start().await;
-    let client = Client::new();
+    let client = client();
     let text = client
         .get(format!("{addr}/metrics"))
         .send()
@@ -450,7 +489,7 @@ async fn metrics_health_queues_and_unknown_routes() {
 #[tokio::test]
 async fn serve_returns_when_shutdown_resolves() {
     let (addr, stop, handle) = start().await;
-    let client = Client::new();
+    let client = client();
     assert!(
         client
             .get(format!("{addr}/healthz"))
@@ -466,3 +505,6 @@ async fn serve_returns_when_shutdown_resolves() {
         .expect("server stops");
     assert!(result.expect("no panic").is_ok());
 }
+
+mod auth;
+mod fuzz;
