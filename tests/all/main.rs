@@ -8,3 +8,4 @@ mod queue;
 mod redis;
 mod runtime;
 mod sdk;
+mod security;

@@ -30,7 +30,7 @@ pub async fn deploy(
         key: "runtime.max_component_bytes",
     };
     let wasm = body::read(body, &headers, cap, app.body_timeout).await?;
-    let version = app.control.deploy(&queue, wasm.to_vec()).await?;
+    let version = app.control.deploy(&queue, wasm.into()).await?;
     let entry = AuditEntry::new(&caller, "deploy")
         .queue(&queue)
         .sha256(&version.sha256)

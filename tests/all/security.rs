@@ -1,0 +1,3 @@
+//! Issue 11: nobody but the operator commands a host. One module per part.
+
+mod auth;
