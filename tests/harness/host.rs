@@ -266,7 +266,11 @@ impl HostProcess {
         if self.child.is_some() {
             self.stop();
         }
-        let listen = self.addr.trim_start_matches("http://").to_owned();
+        let listen = self
+            .addr
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .to_owned();
         if !self.try_spawn(&listen) {
             self.spawn("127.0.0.1:0");
         }
@@ -430,7 +434,10 @@ fn try_http(
         head.push_str(&format!("Host: {host}\r\n"));
     }
     if !given("content-type") {
-        head.push_str(&format!("Content-Type: {}\r\n", content_type_of(method, path)));
+        head.push_str(&format!(
+            "Content-Type: {}\r\n",
+            content_type_of(method, path)
+        ));
     }
     for (name, value) in headers.iter().filter(|(_, v)| !v.is_empty()) {
         head.push_str(&format!("{name}: {value}\r\n"));

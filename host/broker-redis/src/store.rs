@@ -338,7 +338,9 @@ impl StateStore for RedisStore {
 
     async fn append_audit(&self, entry: Bytes, keep: usize) -> Result<(), StateError> {
         let key = self.keys.audit();
-        let last = isize::try_from(keep.max(1)).unwrap_or(isize::MAX).saturating_sub(1);
+        let last = isize::try_from(keep.max(1))
+            .unwrap_or(isize::MAX)
+            .saturating_sub(1);
         redis::pipe()
             .atomic()
             .lpush(&key, entry.as_ref())
@@ -354,7 +356,9 @@ impl StateStore for RedisStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let last = isize::try_from(limit).unwrap_or(isize::MAX).saturating_sub(1);
+        let last = isize::try_from(limit)
+            .unwrap_or(isize::MAX)
+            .saturating_sub(1);
         let entries: Vec<Vec<u8>> = self
             .conn
             .manager()

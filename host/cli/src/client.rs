@@ -55,7 +55,9 @@ impl ClientArgs {
     fn target(&self) -> anyhow::Result<Target> {
         let named = self.profile.is_some();
         let profile = profile::load(self.profile.as_deref())?.unwrap_or_default();
-        let legacy = std::env::var(LEGACY_ADDR_ENV).ok().filter(|v| !v.is_empty());
+        let legacy = std::env::var(LEGACY_ADDR_ENV)
+            .ok()
+            .filter(|v| !v.is_empty());
         // A profile named on purpose beats the legacy variable; the default profile does not.
         let server = if named {
             self.server.clone().or(profile.server).or(legacy)

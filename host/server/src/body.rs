@@ -61,8 +61,9 @@ pub async fn read(
         let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
             Err(_) => return Err(too_slow(timeout)),
             Ok(None) => return Ok(buf.freeze()),
-            Ok(Some(frame)) => frame
-                .map_err(|e| ApiError::bad_request(format!("reading the request body failed: {e}")))?,
+            Ok(Some(frame)) => frame.map_err(|e| {
+                ApiError::bad_request(format!("reading the request body failed: {e}"))
+            })?,
         };
         if let Some(data) = frame.data_ref() {
             if (buf.len() + data.len()) as u64 > cap.bytes {

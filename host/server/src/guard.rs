@@ -22,7 +22,11 @@ use crate::error::ApiError;
 /// Media types a deploy accepts.
 const WASM: &[&str] = &["application/wasm"];
 /// Media types a batch publish accepts (one JSON object per line).
-const JSON_LINES: &[&str] = &["application/x-ndjson", "application/jsonl", "application/json"];
+const JSON_LINES: &[&str] = &[
+    "application/x-ndjson",
+    "application/jsonl",
+    "application/json",
+];
 /// Media types every other state-changing route accepts.
 const JSON: &[&str] = &["application/json"];
 
@@ -46,8 +50,15 @@ fn is_safe(method: &Method) -> bool {
 }
 
 impl Guard {
-    pub fn inspect(&self, method: &Method, path: &str, headers: &HeaderMap) -> Result<(), ApiError> {
-        let host = headers.get(header::HOST).map(|h| h.to_str().unwrap_or("\u{fffd}"));
+    pub fn inspect(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+    ) -> Result<(), ApiError> {
+        let host = headers
+            .get(header::HOST)
+            .map(|h| h.to_str().unwrap_or("\u{fffd}"));
         if self.loopback_host_only
             && let Some(host) = host
             && !is_loopback_host(host)
@@ -56,9 +67,8 @@ impl Guard {
                 StatusCode::FORBIDDEN,
                 "foreign_host",
                 format!(
-                    "Host {:?} is not a loopback name: this host listens on loopback only \
-                     (a request naming another host is a DNS-rebinding attempt or a misrouted proxy)",
-                    host.escape_debug().to_string()
+                    "Host {host:?} is not a loopback name: this host listens on loopback only \
+                     (a request naming another host is a DNS-rebinding attempt or a misrouted proxy)"
                 ),
             ));
         }
@@ -72,9 +82,8 @@ impl Guard {
                     StatusCode::FORBIDDEN,
                     "foreign_origin",
                     format!(
-                        "{method} from Origin {:?} refused: state-changing requests are accepted \
-                         only without an Origin or from the host's own origin",
-                        origin.escape_debug().to_string()
+                        "{method} from Origin {origin:?} refused: state-changing requests are \
+                         accepted only without an Origin or from the host's own origin"
                     ),
                 ));
             }
@@ -172,25 +181,48 @@ mod tests {
 
     #[test]
     fn loopback_hosts_pass_and_others_do_not() {
-        for host in ["localhost", "localhost:7878", "127.0.0.1:7878", "127.9.9.9", "[::1]:7878", "[::1]"] {
+        for host in [
+            "localhost",
+            "localhost:7878",
+            "127.0.0.1:7878",
+            "127.9.9.9",
+            "[::1]:7878",
+            "[::1]",
+        ] {
             assert!(is_loopback_host(host), "{host}");
         }
-        for host in ["attacker.example", "attacker.example:7878", "10.0.0.1:7878", "localhost.attacker.example", "[::2]:1", ""] {
+        for host in [
+            "attacker.example",
+            "attacker.example:7878",
+            "10.0.0.1:7878",
+            "localhost.attacker.example",
+            "[::2]:1",
+            "",
+        ] {
             assert!(!is_loopback_host(host), "{host}");
         }
     }
 
     #[test]
     fn rebinding_deploy_is_refused() {
-        let h = headers(&[("host", "attacker.example:7878"), ("content-type", "application/wasm")]);
+        let h = headers(&[
+            ("host", "attacker.example:7878"),
+            ("content-type", "application/wasm"),
+        ]);
         let err = LOOPBACK
             .inspect(&Method::PUT, "/v1/queues/add/module", &h)
             .expect_err("foreign host");
-        assert_eq!((err.status.as_u16(), err.code.as_str()), (403, "foreign_host"));
+        assert_eq!(
+            (err.status.as_u16(), err.code.as_str()),
+            (403, "foreign_host")
+        );
         let open = Guard {
             loopback_host_only: false,
         };
-        assert!(open.inspect(&Method::PUT, "/v1/queues/add/module", &h).is_ok());
+        assert!(
+            open.inspect(&Method::PUT, "/v1/queues/add/module", &h)
+                .is_ok()
+        );
     }
 
     #[test]
@@ -208,10 +240,17 @@ mod tests {
         let err = LOOPBACK
             .inspect(&Method::POST, "/v1/queues/add/messages", &h)
             .expect_err("text/plain");
-        assert_eq!((err.status.as_u16(), err.code.as_str()), (415, "unsupported_media_type"));
+        assert_eq!(
+            (err.status.as_u16(), err.code.as_str()),
+            (415, "unsupported_media_type")
+        );
         assert!(err.message.contains("text/plain"), "{}", err.message);
         let h = headers(&[("host", "127.0.0.1:7878")]);
-        assert!(LOOPBACK.inspect(&Method::DELETE, "/v1/queues/add/dlq", &h).is_err());
+        assert!(
+            LOOPBACK
+                .inspect(&Method::DELETE, "/v1/queues/add/dlq", &h)
+                .is_err()
+        );
         assert!(LOOPBACK.inspect(&Method::GET, "/v1/queues", &h).is_ok());
     }
 
@@ -222,13 +261,30 @@ mod tests {
             ("origin", "http://127.0.0.1:7878"),
             ("content-type", "application/json; charset=utf-8"),
         ]);
-        assert!(LOOPBACK.inspect(&Method::POST, "/v1/queues/add/pause", &h).is_ok());
-        let h = headers(&[("host", "localhost"), ("content-type", "application/x-ndjson")]);
-        assert!(LOOPBACK.inspect(&Method::POST, "/v1/queues/add/messages:batch", &h).is_ok());
-        assert!(LOOPBACK.inspect(&Method::POST, "/v1/queues/add/messages", &h).is_err());
+        assert!(
+            LOOPBACK
+                .inspect(&Method::POST, "/v1/queues/add/pause", &h)
+                .is_ok()
+        );
+        let h = headers(&[
+            ("host", "localhost"),
+            ("content-type", "application/x-ndjson"),
+        ]);
+        assert!(
+            LOOPBACK
+                .inspect(&Method::POST, "/v1/queues/add/messages:batch", &h)
+                .is_ok()
+        );
+        assert!(
+            LOOPBACK
+                .inspect(&Method::POST, "/v1/queues/add/messages", &h)
+                .is_err()
+        );
         let h = headers(&[("host", "localhost"), ("content-type", "application/json")]);
         assert!(
-            LOOPBACK.inspect(&Method::PUT, "/v1/queues/add/module", &h).is_err(),
+            LOOPBACK
+                .inspect(&Method::PUT, "/v1/queues/add/module", &h)
+                .is_err(),
             "deploy needs application/wasm"
         );
     }

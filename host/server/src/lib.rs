@@ -88,7 +88,11 @@ pub async fn serve<C: Control>(
         loopback_host_only: loopback,
     };
     let router = routes::router(app, guard);
-    let scheme = if options.tls.is_some() { "https" } else { "http" };
+    let scheme = if options.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     tracing::info!(%addr, scheme, "control API listening");
     let transport = transport::Transport {
         header_timeout: options.header_timeout,

@@ -24,7 +24,11 @@ fn text(bytes: &[u8]) -> String {
 /// `wasmboost token create <args>` against `host` (with its current token); the secret.
 fn create_token(host: &HostProcess, args: &[&str]) -> String {
     let out = host.cli([&["token", "create"][..], args].concat());
-    assert!(out.status.success(), "token create {args:?}: {}", text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "token create {args:?}: {}",
+        text(&out.stderr)
+    );
     let token = text(&out.stdout).trim().to_owned();
     assert!(token.starts_with("wbt_"), "{token:?}");
     token
@@ -36,8 +40,12 @@ fn id_of(token: &str) -> &str {
 
 /// The `error.code` of a JSON error body (panics if it is not one).
 fn code(body: &str) -> String {
-    let value: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
-    value["error"]["code"].as_str().unwrap_or_default().to_owned()
+    let value: Value =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
+    value["error"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn bearer(token: &str) -> String {
@@ -62,26 +70,59 @@ fn missing_wrong_scope_and_expired_tokens_get_401_and_403() {
     let (host, _admin) = host_with_admin();
     let addr = host.addr();
     let (status, body) = http_with(addr, "GET", "/v1/queues", &[], b"");
-    assert_eq!((status, code(&body).as_str()), (401, "unauthorized"), "{body}");
+    assert_eq!(
+        (status, code(&body).as_str()),
+        (401, "unauthorized"),
+        "{body}"
+    );
     let (status, _) = http_with(addr, "GET", "/healthz", &[], b"");
     assert_eq!(status, 200, "/healthz stays open");
 
     let read = create_token(&host, &["--scope", "read"]);
-    let (status, _) = http_with(addr, "GET", "/v1/queues", &[("Authorization", &bearer(&read))], b"");
+    let (status, _) = http_with(
+        addr,
+        "GET",
+        "/v1/queues",
+        &[("Authorization", &bearer(&read))],
+        b"",
+    );
     assert_eq!(status, 200);
     let wasm = guests::example_bytes("add");
-    let (status, body) = http_with(addr, "PUT", "/v1/queues/a/module", &[("Authorization", &bearer(&read))], &wasm);
+    let (status, body) = http_with(
+        addr,
+        "PUT",
+        "/v1/queues/a/module",
+        &[("Authorization", &bearer(&read))],
+        &wasm,
+    );
     assert_eq!((status, code(&body).as_str()), (403, "forbidden"), "{body}");
     assert!(body.contains("deploy"), "names the missing scope: {body}");
 
     let expiring = create_token(&host, &["--scope", "read", "--expires", "1s"]);
-    let body = poll("the 1 s token to expire", LONG, || host.log(), || {
-        let (status, body) = http_with(addr, "GET", "/v1/queues", &[("Authorization", &bearer(&expiring))], b"");
-        (status == 401).then_some(body)
-    });
+    let body = poll(
+        "the 1 s token to expire",
+        LONG,
+        || host.log(),
+        || {
+            let (status, body) = http_with(
+                addr,
+                "GET",
+                "/v1/queues",
+                &[("Authorization", &bearer(&expiring))],
+                b"",
+            );
+            (status == 401).then_some(body)
+        },
+    );
     assert!(body.contains("expired"), "{body}");
 
-    let (status, body) = http_with(addr, "GET", "/v1/queues", &[("Authorization", "Bearer wbt_nonsense")], b"");
+    let (status, body) = http_with(
+        addr,
+        "GET",
+        "/v1/queues",
+        &[("Authorization", "Bearer wbt_nonsense")],
+        b"",
+    );
     assert_eq!((status, code(&body).as_str()), (401, "unauthorized"));
     let out = host.cli(["token", "create", "--scope", "admin", "--token", &read]);
     assert!(!out.status.success(), "a read token cannot mint tokens");
@@ -94,9 +135,21 @@ fn a_publish_token_for_queue_a_cannot_publish_to_b() {
     let token = create_token(&host, &["--scope", "publish", "--queue", "a"]);
     let auth = [("Authorization", bearer(&token))];
     let auth: Vec<(&str, &str)> = auth.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (status, body) = http_with(host.addr(), "POST", "/v1/queues/a/messages", &auth, br#"{"x":1,"y":2}"#);
+    let (status, body) = http_with(
+        host.addr(),
+        "POST",
+        "/v1/queues/a/messages",
+        &auth,
+        br#"{"x":1,"y":2}"#,
+    );
     assert_eq!(status, 202, "{body}");
-    let (status, body) = http_with(host.addr(), "POST", "/v1/queues/b/messages", &auth, br#"{"x":1,"y":2}"#);
+    let (status, body) = http_with(
+        host.addr(),
+        "POST",
+        "/v1/queues/b/messages",
+        &auth,
+        br#"{"x":1,"y":2}"#,
+    );
     assert_eq!((status, code(&body).as_str()), (403, "forbidden"), "{body}");
     assert!(body.contains("\"b\""), "names the queue: {body}");
     let (status, _) = http_with(host.addr(), "GET", "/v1/queues", &auth, b"");
@@ -108,17 +161,62 @@ fn browsers_cannot_drive_an_unauthenticated_loopback_host() {
     let host = HostOptions::default().arg("--queue").arg("a=1").start();
     let addr = host.addr();
     // A page's simple POST: text/plain, foreign Origin.
-    let (status, body) = http_with(addr, "POST", "/v1/queues/a/pause", &[("Content-Type", "text/plain"), ("Origin", "https://evil.example")], b"x");
+    let (status, body) = http_with(
+        addr,
+        "POST",
+        "/v1/queues/a/pause",
+        &[
+            ("Content-Type", "text/plain"),
+            ("Origin", "https://evil.example"),
+        ],
+        b"x",
+    );
     assert!(matches!(status, 403 | 415), "{status} {body}");
-    let (status, body) = http_with(addr, "POST", "/v1/queues/a/pause", &[("Content-Type", "text/plain")], b"x");
-    assert_eq!((status, code(&body).as_str()), (415, "unsupported_media_type"), "{body}");
-    let (status, body) = http_with(addr, "POST", "/v1/queues/a/messages", &[("Origin", "https://evil.example")], b"{}");
-    assert_eq!((status, code(&body).as_str()), (403, "foreign_origin"), "{body}");
+    let (status, body) = http_with(
+        addr,
+        "POST",
+        "/v1/queues/a/pause",
+        &[("Content-Type", "text/plain")],
+        b"x",
+    );
+    assert_eq!(
+        (status, code(&body).as_str()),
+        (415, "unsupported_media_type"),
+        "{body}"
+    );
+    let (status, body) = http_with(
+        addr,
+        "POST",
+        "/v1/queues/a/messages",
+        &[("Origin", "https://evil.example")],
+        b"{}",
+    );
+    assert_eq!(
+        (status, code(&body).as_str()),
+        (403, "foreign_origin"),
+        "{body}"
+    );
     // DNS rebinding: the page's own name in Host, deploying a module.
     let wasm = guests::example_bytes("add");
-    let (status, body) = http_with(addr, "PUT", "/v1/queues/evil/module", &[("Host", "attacker.example:7878")], &wasm);
-    assert_eq!((status, code(&body).as_str()), (403, "foreign_host"), "{body}");
-    let (status, body) = http_with(addr, "GET", "/v1/queues", &[("Host", "attacker.example")], b"");
+    let (status, body) = http_with(
+        addr,
+        "PUT",
+        "/v1/queues/evil/module",
+        &[("Host", "attacker.example:7878")],
+        &wasm,
+    );
+    assert_eq!(
+        (status, code(&body).as_str()),
+        (403, "foreign_host"),
+        "{body}"
+    );
+    let (status, body) = http_with(
+        addr,
+        "GET",
+        "/v1/queues",
+        &[("Host", "attacker.example")],
+        b"",
+    );
     assert_eq!(status, 403, "{body}");
     let (status, body) = http_with(addr, "GET", "/v1/queues", &[], b"");
     assert_eq!(status, 200);
@@ -129,7 +227,13 @@ fn browsers_cannot_drive_an_unauthenticated_loopback_host() {
 }
 
 /// Spawn `serve` with `args` on a fresh data dir; stderr lines arrive on the channel.
-fn spawn_serve(args: &[&str]) -> (std::process::Child, mpsc::Receiver<String>, tempfile::TempDir) {
+fn spawn_serve(
+    args: &[&str],
+) -> (
+    std::process::Child,
+    mpsc::Receiver<String>,
+    tempfile::TempDir,
+) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut child = Command::new(wasmboost_bin())
         .arg("serve")
@@ -154,11 +258,19 @@ fn spawn_serve(args: &[&str]) -> (std::process::Child, mpsc::Receiver<String>, t
 #[test]
 fn a_non_loopback_listener_needs_tokens_or_insecure() {
     let (mut child, lines, _dir) = spawn_serve(&["--listen", "0.0.0.0:0"]);
-    let status = poll("serve to refuse", LONG, String::new, || child.try_wait().ok().flatten());
-    assert!(!status.success(), "serve must refuse 0.0.0.0 without tokens");
+    let status = poll("serve to refuse", LONG, String::new, || {
+        child.try_wait().ok().flatten()
+    });
+    assert!(
+        !status.success(),
+        "serve must refuse 0.0.0.0 without tokens"
+    );
     let log: Vec<String> = lines.try_iter().collect();
     let log = log.join("\n");
-    assert!(log.contains("refusing to listen on 0.0.0.0") && log.contains("--insecure"), "{log}");
+    assert!(
+        log.contains("refusing to listen on 0.0.0.0") && log.contains("--insecure"),
+        "{log}"
+    );
 
     let (mut child, lines, _dir) = spawn_serve(&["--listen", "0.0.0.0:0", "--insecure"]);
     let mut seen = Vec::new();
@@ -173,20 +285,33 @@ fn a_non_loopback_listener_needs_tokens_or_insecure() {
     let _ = child.kill();
     let _ = child.wait();
     let log = seen.join("\n");
-    assert!(log.contains(LISTEN_MARKER), "serve --insecure starts: {log}");
-    assert!(log.contains("WARNING") && log.contains("WITHOUT API TOKENS"), "loud: {log}");
+    assert!(
+        log.contains(LISTEN_MARKER),
+        "serve --insecure starts: {log}"
+    );
+    assert!(
+        log.contains("WARNING") && log.contains("WITHOUT API TOKENS"),
+        "loud: {log}"
+    );
 }
 
 /// Status and body of the answer on `tcp` (read until the server closes).
 fn answer(tcp: &mut TcpStream) -> (u16, String) {
-    tcp.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    tcp.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
     let mut raw = Vec::new();
     let _ = tcp.read_to_end(&mut raw);
     let raw = text(&raw);
     let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let body = if head.to_ascii_lowercase().contains("chunked") {
-        body.lines().filter(|l| l.starts_with('{')).collect::<String>()
+        body.lines()
+            .filter(|l| l.starts_with('{'))
+            .collect::<String>()
     } else {
         body.to_owned()
     };
@@ -220,7 +345,12 @@ fn an_oversized_publish_is_a_json_413_before_its_body_is_sent() {
     let counter = Arc::clone(&sent);
     std::thread::spawn(move || {
         let chunk = vec![b' '; 64 << 10];
-        let frame = [format!("{:x}\r\n", chunk.len()).into_bytes(), chunk, b"\r\n".to_vec()].concat();
+        let frame = [
+            format!("{:x}\r\n", chunk.len()).into_bytes(),
+            chunk,
+            b"\r\n".to_vec(),
+        ]
+        .concat();
         while counter.load(Ordering::Relaxed) < 70_000_000 {
             if writer.write_all(&frame).is_err() {
                 return;
@@ -231,7 +361,10 @@ fn an_oversized_publish_is_a_json_413_before_its_body_is_sent() {
     let (status, body) = answer(&mut tcp);
     assert_eq!((status, code(&body).as_str()), (413, "too_large"), "{body}");
     let at_answer = sent.load(Ordering::Relaxed);
-    assert!(at_answer < 70_000_000, "answered after {at_answer} bytes were sent");
+    assert!(
+        at_answer < 70_000_000,
+        "answered after {at_answer} bytes were sent"
+    );
 }
 
 #[test]
@@ -247,7 +380,10 @@ fn slow_clients_are_cut_off() {
     let mut writer = tcp.try_clone().expect("clone");
     let started = Instant::now();
     std::thread::spawn(move || {
-        let head = format!("GET /v1/queues HTTP/1.1\r\nHost: {target}\r\nX-Slow: {}", "a".repeat(200));
+        let head = format!(
+            "GET /v1/queues HTTP/1.1\r\nHost: {target}\r\nX-Slow: {}",
+            "a".repeat(200)
+        );
         for byte in head.bytes() {
             if writer.write_all(&[byte]).is_err() {
                 return;
@@ -256,11 +392,16 @@ fn slow_clients_are_cut_off() {
         }
     });
     let mut reader = tcp;
-    reader.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    reader
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
     let mut rest = Vec::new();
     let _ = reader.read_to_end(&mut rest);
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(6), "a trickling head held the connection {took:?}");
+    assert!(
+        took < Duration::from_secs(6),
+        "a trickling head held the connection {took:?}"
+    );
 
     // A body that stops: 408 as JSON after the body timeout.
     let target = host.addr().trim_start_matches("http://").to_owned();
@@ -273,14 +414,19 @@ fn slow_clients_are_cut_off() {
     tcp.write_all(head.as_bytes()).expect("write");
     let (status, body) = answer(&mut tcp);
     assert_eq!((status, code(&body).as_str()), (408, "timeout"), "{body}");
-    assert!(started.elapsed() < Duration::from_secs(6), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
 fn tls_round_trip_with_a_self_signed_certificate() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-        .expect("a self-signed certificate");
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .expect("a self-signed certificate");
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     std::fs::write(&cert, certified.cert.pem()).expect("write cert");
     std::fs::write(&key, certified.key_pair.serialize_pem()).expect("write key");
@@ -299,29 +445,67 @@ fn tls_round_trip_with_a_self_signed_certificate() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("\"a\""), "{}", text(&out.stdout));
     let out = host.cli(["queues"]);
-    assert!(!out.status.success(), "an unknown self-signed certificate is refused");
-    assert!(text(&out.stderr).to_lowercase().contains("certificate"), "{}", text(&out.stderr));
+    assert!(
+        !out.status.success(),
+        "an unknown self-signed certificate is refused"
+    );
+    assert!(
+        text(&out.stderr).to_lowercase().contains("certificate"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
 fn a_token_revoked_on_one_host_is_refused_by_another_on_the_same_redis() {
     let redis = RedisServer::start();
-    let toml = format!("[host]\nshutdown_grace = \"5s\"\n[broker]\ntype = \"redis\"\nurl = \"{}\"\n", redis.url());
+    let toml = format!(
+        "[host]\nshutdown_grace = \"5s\"\n[broker]\ntype = \"redis\"\nurl = \"{}\"\n",
+        redis.url()
+    );
     let mut first = HostOptions::default().config(&toml).start();
     let second = HostOptions::default().config(&toml).start();
     let admin = create_token(&first, &["--scope", "admin"]);
     first.set_token(Some(admin));
     let read = create_token(&first, &["--scope", "read"]);
     let auth = bearer(&read);
-    let on_second = || http_with(second.addr(), "GET", "/v1/queues", &[("Authorization", &auth)], b"").0;
-    poll("the second host to accept the token", LONG, || second.log(), || (on_second() == 200).then_some(()));
+    let on_second = || {
+        http_with(
+            second.addr(),
+            "GET",
+            "/v1/queues",
+            &[("Authorization", &auth)],
+            b"",
+        )
+        .0
+    };
+    poll(
+        "the second host to accept the token",
+        LONG,
+        || second.log(),
+        || (on_second() == 200).then_some(()),
+    );
     let out = first.cli(["token", "revoke", id_of(&read)]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let revoked_at = Instant::now();
-    poll("the second host to refuse the revoked token", LONG, || second.log(), || (on_second() == 401).then_some(()));
+    poll(
+        "the second host to refuse the revoked token",
+        LONG,
+        || second.log(),
+        || (on_second() == 401).then_some(()),
+    );
     let took = revoked_at.elapsed();
-    assert!(took < Duration::from_secs(5), "revocation took {took:?} to reach the other host");
-    let (status, _) = http_with(first.addr(), "GET", "/v1/queues", &[("Authorization", &auth)], b"");
+    assert!(
+        took < Duration::from_secs(5),
+        "revocation took {took:?} to reach the other host"
+    );
+    let (status, _) = http_with(
+        first.addr(),
+        "GET",
+        "/v1/queues",
+        &[("Authorization", &auth)],
+        b"",
+    );
     assert_eq!(status, 401, "refused at once where it was revoked");
 }
 
@@ -329,7 +513,11 @@ fn a_token_revoked_on_one_host_is_refused_by_another_on_the_same_redis() {
 fn audit_entries_name_who_did_what_with_which_module() {
     let (host, admin) = host_with_admin();
     let wasm = guests::example("add");
-    let out = host.cli([std::ffi::OsStr::new("deploy"), "a".as_ref(), wasm.as_os_str()]);
+    let out = host.cli([
+        std::ffi::OsStr::new("deploy"),
+        "a".as_ref(),
+        wasm.as_os_str(),
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let out = host.cli(["pause", "a"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -351,5 +539,44 @@ fn audit_entries_name_who_did_what_with_which_module() {
     assert_eq!(deploy["sha256"], sha.as_str());
     assert_eq!(find("pause")["who"], id_of(&admin));
     assert_eq!(find("token.create")["who"], "local", "the bootstrap token");
-    assert!(host.log().contains("action=deploy"), "also in the host log:\n{}", host.log());
+    assert!(
+        host.log().contains("action=deploy"),
+        "also in the host log:\n{}",
+        host.log()
+    );
+}
+
+#[test]
+fn a_named_profile_supplies_server_and_token() {
+    let (host, admin) = host_with_admin();
+    let config = tempfile::tempdir().expect("temp dir");
+    let dir = config.path().join("wasmboost");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(
+        dir.join("config.toml"),
+        format!(
+            "[profiles.here]\nserver = \"{}\"\ntoken = \"{admin}\"\n",
+            host.addr()
+        ),
+    )
+    .expect("write profiles");
+    let run = |args: &[&str]| {
+        Command::new(wasmboost_bin())
+            .args(args)
+            .env("XDG_CONFIG_HOME", config.path())
+            .env_remove("WASMBOOST_ADDR")
+            .env_remove("WASMBOOST_SERVER")
+            .env_remove("WASMBOOST_TOKEN")
+            .env_remove("WASMBOOST_PROFILE")
+            .stdin(Stdio::null())
+            .output()
+            .expect("the wasmboost binary runs")
+    };
+    let out = run(&["queues", "--json", "--profile", "here"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(&["queues", "--server", host.addr()]);
+    assert!(!out.status.success(), "no token without the profile");
+    assert!(text(&out.stderr).contains("token"), "{}", text(&out.stderr));
+    let out = run(&["queues", "--profile", "nope"]);
+    assert!(text(&out.stderr).contains("nope"), "{}", text(&out.stderr));
 }

@@ -234,7 +234,11 @@ pub async fn tokens_put_list_delete(store: Arc<dyn StateStore>) {
         .expect("replace b");
     let tokens = store.tokens().await.expect("tokens");
     assert_eq!(tokens.get(&a), Some(&Bytes::from_static(b"doc-a")));
-    assert_eq!(tokens.get(&b), Some(&Bytes::from_static(b"doc-b2")), "replaced");
+    assert_eq!(
+        tokens.get(&b),
+        Some(&Bytes::from_static(b"doc-b2")),
+        "replaced"
+    );
     assert!(store.delete_token(&a).await.expect("delete a"), "a existed");
     assert!(
         !store.delete_token(&a).await.expect("delete a again"),

@@ -45,7 +45,10 @@ impl AuditCommand {
             .collect();
         print!(
             "{}",
-            output::table(&["WHEN", "WHO", "ACTION", "QUEUE", "SHA256", "DETAIL"], &rows)
+            output::table(
+                &["WHEN", "WHO", "ACTION", "QUEUE", "SHA256", "DETAIL"],
+                &rows
+            )
         );
         Ok(ExitCode::SUCCESS)
     }

@@ -80,7 +80,11 @@ impl ServeCommand {
             insecure: self.insecure,
         };
         let listen = config.host.listen;
-        let scheme = if options.tls.is_some() { "https" } else { "http" };
+        let scheme = if options.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let broker = config.broker.kind();
         let data_dir = config.host.data_dir.display().to_string();
         let host = Host::start(config).await.context("starting the host")?;

@@ -96,14 +96,21 @@ async fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
              keep it (WASMBOOST_TOKEN, --token, or a profile).",
             created.info.id,
             scopes(&created.info.scopes),
-            created.info.expires_ms.map_or_else(|| "never".to_owned(), output::time_ms)
+            created
+                .info
+                .expires_ms
+                .map_or_else(|| "never".to_owned(), output::time_ms)
         );
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn scopes(scopes: &[Scope]) -> String {
-    scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+    scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
@@ -119,16 +126,24 @@ async fn list(args: ListArgs) -> anyhow::Result<ExitCode> {
             vec![
                 t.id.clone(),
                 scopes(&t.scopes),
-                if t.queues.is_empty() { "*".to_owned() } else { t.queues.join(",") },
+                if t.queues.is_empty() {
+                    "*".to_owned()
+                } else {
+                    t.queues.join(",")
+                },
                 output::time_ms(t.created_ms),
-                t.expires_ms.map_or_else(|| "never".to_owned(), output::time_ms),
+                t.expires_ms
+                    .map_or_else(|| "never".to_owned(), output::time_ms),
                 t.created_by.clone(),
             ]
         })
         .collect();
     print!(
         "{}",
-        output::table(&["ID", "SCOPES", "QUEUES", "CREATED", "EXPIRES", "BY"], &rows)
+        output::table(
+            &["ID", "SCOPES", "QUEUES", "CREATED", "EXPIRES", "BY"],
+            &rows
+        )
     );
     Ok(ExitCode::SUCCESS)
 }

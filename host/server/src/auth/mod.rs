@@ -101,12 +101,13 @@ impl Auth {
         self.cache.invalidate();
     }
 
-    /// Establish the caller of a request to `route` and check it against `need`.
+    /// Establish the caller of a request and check it against `need`. `mints` says the
+    /// request is `POST /v1/tokens`, which a loopback peer may make while no token exists.
     pub async fn check(
         &self,
         headers: &HeaderMap,
         peer: Option<SocketAddr>,
-        route: &str,
+        mints: bool,
         need: &Need,
     ) -> Result<Caller, ApiError> {
         if *need == Need::Nothing {
@@ -114,7 +115,7 @@ impl Auth {
         }
         let tokens = self.tokens().await?;
         if tokens.is_empty() {
-            let bootstrap = route == TOKENS_ROUTE && peer.is_some_and(|p| p.ip().is_loopback());
+            let bootstrap = mints && peer.is_some_and(|p| p.ip().is_loopback());
             if self.open_without_tokens || bootstrap {
                 return Ok(Caller::Local);
             }
@@ -140,7 +141,10 @@ fn authenticate(tokens: &Tokens, headers: &HeaderMap) -> Result<Arc<TokenDoc>, A
     let bearer = value
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim);
     let invalid = || unauthorized("invalid API token (unknown, revoked or malformed)");
     let (id, secret) = bearer.and_then(token::parse).ok_or_else(invalid)?;
@@ -216,7 +220,8 @@ pub async fn layer(
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    let caller = app.auth.check(&parts.headers, peer, &route, &need).await?;
+    let mints = route == TOKENS_ROUTE && parts.method == axum::http::Method::POST;
+    let caller = app.auth.check(&parts.headers, peer, mints, &need).await?;
     parts.extensions.insert(caller);
     Ok(next.run(Request::from_parts(parts, body)).await)
 }

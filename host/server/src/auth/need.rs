@@ -40,7 +40,9 @@ pub fn of(method: &Method, route: &str, queue: Option<&str>) -> Need {
             Need::Publish(queue.unwrap_or_default().to_owned())
         }
         "/v1/queues/{queue}/module" if *method == Method::PUT => Need::Scope(Scope::Deploy),
-        "/v1/queues/{queue}/rollback" | "/v1/queues/{queue}/pause" | "/v1/queues/{queue}/resume"
+        "/v1/queues/{queue}/rollback"
+        | "/v1/queues/{queue}/pause"
+        | "/v1/queues/{queue}/resume"
             if *method == Method::POST =>
         {
             Need::Scope(Scope::Deploy)
@@ -75,8 +77,14 @@ mod tests {
             of(&Method::POST, "/v1/queues/{queue}/dlq/replay", q),
             Need::Scope(Scope::Admin)
         );
-        assert_eq!(of(&Method::GET, "/v1/tokens", None), Need::Scope(Scope::Admin));
-        assert_eq!(of(&Method::GET, "/v1/audit", None), Need::Scope(Scope::Admin));
+        assert_eq!(
+            of(&Method::GET, "/v1/tokens", None),
+            Need::Scope(Scope::Admin)
+        );
+        assert_eq!(
+            of(&Method::GET, "/v1/audit", None),
+            Need::Scope(Scope::Admin)
+        );
         assert_eq!(of(&Method::GET, "/v1/tasks/{id}", None), Need::TaskRecord);
     }
 }

@@ -202,12 +202,21 @@ mod tests {
         let other = mint(Grant::default(), "local", 1);
         let (_, other_secret) = parse(&other.token).expect("parses");
         assert!(!minted.doc.verify(other_secret));
-        assert!(!minted.token.contains(&minted.doc.hash), "the hash is not the secret");
+        assert!(
+            !minted.token.contains(&minted.doc.hash),
+            "the hash is not the secret"
+        );
     }
 
     #[test]
     fn malformed_tokens_do_not_parse() {
-        for bad in ["", "wbt_", "wbt_abc_def", "xyz_0123456789abcdef_00", "wbt_zz_zz"] {
+        for bad in [
+            "",
+            "wbt_",
+            "wbt_abc_def",
+            "xyz_0123456789abcdef_00",
+            "wbt_zz_zz",
+        ] {
             assert_eq!(parse(bad), None, "{bad:?}");
         }
     }

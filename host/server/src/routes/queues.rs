@@ -62,7 +62,11 @@ async fn set_paused(
 ) -> Result<Json<Paused>, ApiError> {
     control.set_paused(&queue, paused).await?;
     let action = if paused { "pause" } else { "resume" };
-    audit::record(&*control.state(), AuditEntry::new(caller, action).queue(&queue)).await;
+    audit::record(
+        &*control.state(),
+        AuditEntry::new(caller, action).queue(&queue),
+    )
+    .await;
     Ok(Json(Paused { queue, paused }))
 }
 

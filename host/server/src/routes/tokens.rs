@@ -179,7 +179,12 @@ pub async fn audit(
     Params(query): Params<AuditQuery>,
 ) -> Result<Json<Vec<AuditEntry>>, ApiError> {
     let limit = query.limit.min(audit::AUDIT_KEEP);
-    let raw = app.control.state().audit(limit).await.map_err(state_error)?;
+    let raw = app
+        .control
+        .state()
+        .audit(limit)
+        .await
+        .map_err(state_error)?;
     let entries = raw
         .iter()
         .filter_map(|bytes| serde_json::from_slice(bytes).ok())

@@ -7,7 +7,9 @@ use reqwest::Method;
 
 use super::{ErrorBody, start};
 
-const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "FROB"];
+const METHODS: &[&str] = &[
+    "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "FROB",
+];
 const TEMPLATES: &[&str] = &[
     "/v1/queues/{}/messages",
     "/v1/queues/{}/messages:batch",
@@ -30,7 +32,15 @@ const TYPES: &[&str] = &[
     "multipart/form-data; boundary=x",
     "",
 ];
-const QUERIES: &[&str] = &["", "?wait=5", "?priority=99", "?countdown=-1", "?limit=x", "?eta=now", "?task_id=%00"];
+const QUERIES: &[&str] = &[
+    "",
+    "?wait=5",
+    "?priority=99",
+    "?countdown=-1",
+    "?limit=x",
+    "?eta=now",
+    "?task_id=%00",
+];
 
 #[derive(Debug, Clone)]
 struct Case {
@@ -50,20 +60,24 @@ fn case() -> impl Strategy<Value = Case> {
         prop::sample::select(QUERIES),
         prop::sample::select(TYPES),
         prop::option::of("(Bearer )?(wbt_)?[0-9a-f_]{0,90}"),
-        prop::option::of(prop::sample::select(&["null", "https://evil.example", "http://127.0.0.1"][..])),
+        prop::option::of(prop::sample::select(
+            &["null", "https://evil.example", "http://127.0.0.1"][..],
+        )),
         prop_oneof![
             prop::collection::vec(any::<u8>(), 0..2048),
             "\\{\"[a-z]{1,4}\": ?[0-9a-z\"]{0,8}\\}\n?".prop_map(String::into_bytes),
         ],
     )
-        .prop_map(|(method, template, segment, query, content_type, authorization, origin, body)| Case {
-            method,
-            path: format!("{}{query}", template.replace("{}", &segment)),
-            content_type,
-            authorization,
-            origin,
-            body,
-        })
+        .prop_map(
+            |(method, template, segment, query, content_type, authorization, origin, body)| Case {
+                method,
+                path: format!("{}{query}", template.replace("{}", &segment)),
+                content_type,
+                authorization,
+                origin,
+                body,
+            },
+        )
 }
 
 #[test]
@@ -100,10 +114,17 @@ fn random_requests_never_get_a_500_and_errors_are_json() {
             (status, response.bytes().await.unwrap_or_default())
         });
         // The fake answers 503 for history by design; anything else 5xx is a bug.
-        prop_assert!(status != 500 && (status < 500 || status == 503), "{case:?} -> {status}");
+        prop_assert!(
+            status != 500 && (status < 500 || status == 503),
+            "{case:?} -> {status}"
+        );
         if status >= 400 && method != Method::HEAD {
             let parsed = serde_json::from_slice::<ErrorBody>(&body);
-            prop_assert!(parsed.is_ok(), "{case:?} -> {status} {:?}", String::from_utf8_lossy(&body));
+            prop_assert!(
+                parsed.is_ok(),
+                "{case:?} -> {status} {:?}",
+                String::from_utf8_lossy(&body)
+            );
         }
         Ok::<(), TestCaseError>(())
     });
@@ -111,7 +132,10 @@ fn random_requests_never_get_a_500_and_errors_are_json() {
         panic!("{err}");
     }
     let healthy = runtime.block_on(async {
-        http.get(format!("{addr}/healthz")).send().await.map(|r| r.status().as_u16())
+        http.get(format!("{addr}/healthz"))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
     });
     assert_eq!(healthy.ok(), Some(200), "the server still answers");
 }
