@@ -5,8 +5,10 @@
 //! - [`HostProcess`]: `wasmboost serve` on a free loopback port with a temporary data dir (or
 //!   one you give), ready when `/healthz` answers; `kill9`, `restart`, graceful `stop` (or
 //!   `sigterm` then `wait_exit`, to watch the drain), killed on drop.
-//! - [`cli`] / [`HostProcess::cli`]: run a client subcommand and capture its output.
-//! - [`http`] / [`try_http`]: one raw HTTP/1.1 request, for tests of the API itself.
+//! - [`cli`] / [`HostProcess::cli`]: run a client subcommand and capture its output (with the
+//!   host's API token, once [`HostProcess::set_token`] gave it one).
+//! - [`http`] / [`http_with`] / [`try_http`]: one raw HTTP/1.1 request, for tests of the API itself; the
+//!   `Content-Type` is the one the route takes unless the test says otherwise.
 
 use std::collections::VecDeque;
 use std::ffi::OsStr;
@@ -130,6 +132,8 @@ pub struct HostProcess {
     config_path: Option<PathBuf>,
     child: Option<Child>,
     addr: String,
+    /// API token sent by `cli` and `http` (`WASMBOOST_TOKEN`, `Authorization: Bearer`).
+    token: Option<String>,
     log: Arc<Mutex<VecDeque<String>>>,
 }
 
@@ -157,6 +161,7 @@ impl HostProcess {
             config_path,
             child: None,
             addr: String::new(),
+            token: None,
             log: Arc::new(Mutex::new(VecDeque::new())),
         };
         host.spawn("127.0.0.1:0");
@@ -183,23 +188,43 @@ impl HostProcess {
         log.iter().map(|l| format!("{l}\n")).collect()
     }
 
-    /// Run `wasmboost <args>` against this host.
+    /// Send this API token from now on (`cli` and `http`); `None` to stop.
+    pub fn set_token(&mut self, token: Option<String>) {
+        self.token = token;
+    }
+
+    /// Run `wasmboost <args>` against this host (with its token, if it has one).
     pub fn cli<I, S>(&self, args: I) -> Output
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        Command::new(wasmboost_bin())
+        let mut command = Command::new(wasmboost_bin());
+        command
             .args(args)
             .env("WASMBOOST_ADDR", &self.addr)
+            .env_remove("WASMBOOST_SERVER")
+            .env_remove("WASMBOOST_TOKEN")
+            .env_remove("WASMBOOST_PROFILE");
+        if let Some(token) = &self.token {
+            command.env("WASMBOOST_TOKEN", token);
+        }
+        command
             .stdin(Stdio::null())
             .output()
             .expect("the wasmboost binary runs")
     }
 
-    /// One request to this host's API; returns the status and body.
+    /// One request to this host's API (with its token, if it has one); returns the status and
+    /// body.
     pub fn http(&self, method: &str, path: &str, body: &[u8]) -> (u16, String) {
-        http(&self.addr, method, path, body)
+        let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = auth
+            .as_deref()
+            .map(|a| ("Authorization", a))
+            .into_iter()
+            .collect();
+        http_with(&self.addr, method, path, &headers, body)
     }
 
     /// SIGKILL: no shutdown, no flush. The data dir stays for [`restart`](Self::restart).
@@ -253,7 +278,11 @@ impl HostProcess {
         if self.child.is_some() {
             self.stop();
         }
-        let listen = self.addr.trim_start_matches("http://").to_owned();
+        let listen = self
+            .addr
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .to_owned();
         if !self.try_spawn(&listen) {
             self.spawn("127.0.0.1:0");
         }
@@ -308,7 +337,13 @@ impl HostProcess {
     fn wait_healthy(&mut self) {
         let deadline = Instant::now() + START_DEADLINE;
         while Instant::now() < deadline {
-            if try_http(&self.addr, "GET", "/healthz", b"").is_ok_and(|(status, _)| status == 200) {
+            // Raw requests are plain HTTP: an HTTPS host is ready once it accepts connections.
+            let ready = match self.addr.strip_prefix("https://") {
+                Some(host) => TcpStream::connect(host).is_ok(),
+                None => try_http(&self.addr, "GET", "/healthz", b"")
+                    .is_ok_and(|(status, _)| status == 200),
+            };
+            if ready {
                 return;
             }
             if let Some(status) = self
@@ -365,26 +400,68 @@ fn drain_stderr(
 /// One HTTP/1.1 request (`Connection: close`) to `addr` (`http://host:port`); panics on I/O
 /// errors.
 pub fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, String) {
-    try_http(addr, method, path, body)
+    http_with(addr, method, path, &[], body)
+}
+
+/// [`http`] with extra headers. `Host` defaults to the address and `Content-Type` to what the
+/// route takes ([`content_type_of`]); give either to override it, with an empty value to leave
+/// it out.
+pub fn http_with(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    try_http_with(addr, method, path, headers, body)
         .unwrap_or_else(|err| panic!("{method} {addr}{path} failed: {err}"))
+}
+
+/// The media type a route takes: `application/wasm` for a deploy, JSON lines for a batch,
+/// JSON otherwise (the host refuses state-changing requests without one).
+pub fn content_type_of(method: &str, path: &str) -> &'static str {
+    let route = path.split('?').next().unwrap_or(path);
+    if method == "PUT" && route.ends_with("/module") {
+        "application/wasm"
+    } else if route.ends_with("/messages:batch") {
+        "application/x-ndjson"
+    } else {
+        "application/json"
+    }
 }
 
 /// [`http`] that returns the I/O error (connection refused once a host is gone) instead of
 /// panicking.
-pub fn try_http(
+pub fn try_http(addr: &str, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, String)> {
+    try_http_with(addr, method, path, &[], body)
+}
+
+/// [`try_http`] with extra headers, as [`http_with`] takes them.
+pub fn try_http_with(
     addr: &str,
     method: &str,
     path: &str,
+    headers: &[(&str, &str)],
     body: &[u8],
 ) -> std::io::Result<(u16, String)> {
     let host = addr.trim_start_matches("http://").trim_end_matches('/');
     let mut stream = TcpStream::connect(host)?;
     stream.set_read_timeout(Some(Duration::from_secs(120)))?;
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
+    let given = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+    let mut head = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !given("host") {
+        head.push_str(&format!("Host: {host}\r\n"));
+    }
+    if !given("content-type") {
+        head.push_str(&format!(
+            "Content-Type: {}\r\n",
+            content_type_of(method, path)
+        ));
+    }
+    for (name, value) in headers.iter().filter(|(_, v)| !v.is_empty()) {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
     stream.write_all(head.as_bytes())?;
     stream.write_all(body)?;
     let mut response = Vec::new();

@@ -116,6 +116,16 @@ impl Keys {
     pub(crate) fn migration_lock(&self) -> String {
         self.global("migrating")
     }
+
+    /// Hash of API token documents by token id (global: the `g:` part of the v2 layout).
+    pub(crate) fn tokens(&self) -> String {
+        format!("{}:g:tokens", self.prefix)
+    }
+
+    /// List of audit entries, newest first, capped with `LTRIM`.
+    pub(crate) fn audit(&self) -> String {
+        format!("{}:g:audit", self.prefix)
+    }
 }
 
 #[cfg(test)]

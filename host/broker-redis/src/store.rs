@@ -1,6 +1,7 @@
 //! [`RedisStore`]: the `StateStore` seam on Redis, shared by every host using the same server
 //! and prefix: task records with TTLs and terminal notifications, dedup marks, pause flags,
-//! modules and bindings, counters, host heartbeats and a global rate limiter (GCRA in Lua).
+//! modules and bindings, counters, host heartbeats, API tokens, the audit log and a global rate
+//! limiter (GCRA in Lua).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -322,6 +323,66 @@ impl StateStore for RedisStore {
             .await
             .map_err(state_err)?;
         Ok(infos.into_iter().flatten().map(Bytes::from).collect())
+    }
+
+    async fn put_token(&self, id: &str, doc: Bytes) -> Result<(), StateError> {
+        self.conn
+            .manager()
+            .hset::<_, _, _, ()>(self.keys.tokens(), id, doc.as_ref())
+            .await
+            .map_err(state_err)
+    }
+
+    async fn delete_token(&self, id: &str) -> Result<bool, StateError> {
+        let removed: i64 = self
+            .conn
+            .manager()
+            .hdel(self.keys.tokens(), id)
+            .await
+            .map_err(state_err)?;
+        Ok(removed > 0)
+    }
+
+    async fn tokens(&self) -> Result<BTreeMap<String, Bytes>, StateError> {
+        let docs: BTreeMap<String, Vec<u8>> = self
+            .conn
+            .manager()
+            .hgetall(self.keys.tokens())
+            .await
+            .map_err(state_err)?;
+        Ok(docs.into_iter().map(|(k, v)| (k, Bytes::from(v))).collect())
+    }
+
+    async fn append_audit(&self, entry: Bytes, keep: usize) -> Result<(), StateError> {
+        let key = self.keys.audit();
+        let last = isize::try_from(keep.max(1))
+            .unwrap_or(isize::MAX)
+            .saturating_sub(1);
+        redis::pipe()
+            .atomic()
+            .lpush(&key, entry.as_ref())
+            .ignore()
+            .ltrim(&key, 0, last)
+            .ignore()
+            .query_async::<()>(&mut self.conn.manager())
+            .await
+            .map_err(state_err)
+    }
+
+    async fn audit(&self, limit: usize) -> Result<Vec<Bytes>, StateError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let last = isize::try_from(limit)
+            .unwrap_or(isize::MAX)
+            .saturating_sub(1);
+        let entries: Vec<Vec<u8>> = self
+            .conn
+            .manager()
+            .lrange(self.keys.audit(), 0, last)
+            .await
+            .map_err(state_err)?;
+        Ok(entries.into_iter().map(Bytes::from).collect())
     }
 
     async fn reserve_rate(&self, queue: &str, per_second: f64) -> Result<Duration, StateError> {

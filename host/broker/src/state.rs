@@ -1,6 +1,7 @@
 //! The `StateStore` seam: what hosts keep next to their queues and a plain queue cannot hold.
 //! Task records (status + result), dedup marks, pause flags, deployed modules and their bindings,
-//! counters, host heartbeats and, for stores shared by several hosts, a global rate limiter.
+//! counters, host heartbeats, API tokens and the audit log and, for stores shared by several
+//! hosts, a global rate limiter.
 //!
 //! Values are opaque bytes (the host serialises JSON); the store only keeps, expires and
 //! notifies. The embedded store keeps them in the embedded broker's database; the Redis store in
@@ -116,6 +117,26 @@ pub trait StateStore: Send + Sync + fmt::Debug + 'static {
 
     /// Descriptions of hosts whose heartbeat has not expired.
     async fn live_hosts(&self) -> Result<Vec<Bytes>, StateError>;
+
+    // ---- API tokens and the audit log ------------------------------------------------------
+
+    /// Store (or replace) the document of API token `id`. The host serialises it (it holds only
+    /// a hash of the secret, never the secret). Durable before it returns, and visible to every
+    /// host sharing the store.
+    async fn put_token(&self, id: &str, doc: Bytes) -> Result<(), StateError>;
+
+    /// Delete token `id`. Returns whether it existed.
+    async fn delete_token(&self, id: &str) -> Result<bool, StateError>;
+
+    /// Every token document, by id.
+    async fn tokens(&self) -> Result<BTreeMap<String, Bytes>, StateError>;
+
+    /// Append one audit entry (opaque bytes), then keep only the newest `keep` entries (at
+    /// least the one just appended).
+    async fn append_audit(&self, entry: Bytes, keep: usize) -> Result<(), StateError>;
+
+    /// Up to `limit` audit entries, newest first.
+    async fn audit(&self, limit: usize) -> Result<Vec<Bytes>, StateError>;
 
     // ---- global rate ----------------------------------------------------------------------
 

@@ -1,26 +1,75 @@
 //! HTTP client of the control API (`host/server`), shared by the client subcommands. One
 //! `reqwest::Client` per command, so a bulk publish reuses one keep-alive connection.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
+use wasmboost_server::audit::AuditEntry;
+use wasmboost_server::auth::TokenInfo;
 use wasmboost_server::contract::{DeadLetter, QueueStats, TaskRecord, Version};
-use wasmboost_server::{Count, ErrorBody, Paused, Published, PublishedBatch};
+use wasmboost_server::{
+    Count, CreateToken, CreatedToken, ErrorBody, Paused, Published, PublishedBatch, Revoked,
+};
 
-/// Where the server listens unless `--addr` or `WASMBOOST_ADDR` says otherwise.
+use crate::profile;
+
+/// Where the server listens unless a flag, an environment variable or a profile says otherwise.
 pub const DEFAULT_ADDR: &str = "http://127.0.0.1:7878";
+/// The older name of `WASMBOOST_SERVER`, still read (scripts export it).
+const LEGACY_ADDR_ENV: &str = "WASMBOOST_ADDR";
 
-/// Flags every client subcommand takes.
+/// Flags every client subcommand takes. Precedence: flag or its environment variable, then the
+/// profile (`--profile`, else the `default` profile), then the built-in default.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClientArgs {
-    /// Address of a running `wasmboost serve`.
-    #[arg(long, env = "WASMBOOST_ADDR", default_value = DEFAULT_ADDR, global = true)]
-    pub addr: String,
+    /// URL of a running `wasmboost serve`, e.g. `https://wb.example.com:7878`
+    /// [default: http://127.0.0.1:7878; WASMBOOST_ADDR is read too].
+    #[arg(long, visible_alias = "addr", env = "WASMBOOST_SERVER", global = true)]
+    pub server: Option<String>,
+    /// API token (`wbt_…`), needed once the host has tokens.
+    #[arg(long, env = "WASMBOOST_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    /// Named profile in `$XDG_CONFIG_HOME/wasmboost/config.toml` (server, token, ca).
+    #[arg(long, env = "WASMBOOST_PROFILE", global = true)]
+    pub profile: Option<String>,
+    /// PEM file of a CA (or self-signed certificate) to trust for an `https://` server.
+    #[arg(long, env = "WASMBOOST_CA", global = true)]
+    pub ca: Option<PathBuf>,
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+}
+
+/// Where and how to connect, once flags, environment and profile are merged.
+#[derive(Debug, Clone)]
+struct Target {
+    server: String,
+    token: Option<String>,
+    ca: Option<PathBuf>,
+}
+
+impl ClientArgs {
+    fn target(&self) -> anyhow::Result<Target> {
+        let named = self.profile.is_some();
+        let profile = profile::load(self.profile.as_deref())?.unwrap_or_default();
+        let legacy = std::env::var(LEGACY_ADDR_ENV)
+            .ok()
+            .filter(|v| !v.is_empty());
+        // A profile named on purpose beats the legacy variable; the default profile does not.
+        let server = if named {
+            self.server.clone().or(profile.server).or(legacy)
+        } else {
+            self.server.clone().or(legacy).or(profile.server)
+        };
+        Ok(Target {
+            server: server.unwrap_or_else(|| DEFAULT_ADDR.to_owned()),
+            token: self.token.clone().or(profile.token),
+            ca: self.ca.clone().or(profile.ca),
+        })
+    }
 }
 
 /// Query parameters of a publish.
@@ -71,37 +120,73 @@ pub enum Reply {
 pub struct Client {
     http: reqwest::Client,
     base: String,
+    token: Option<String>,
 }
 
 impl Client {
-    pub fn new(addr: &str) -> anyhow::Result<Client> {
+    pub fn new(args: &ClientArgs) -> anyhow::Result<Client> {
+        let target = args.target()?;
+        let addr = target.server.trim_end_matches('/');
         let base = if addr.contains("://") {
-            addr.trim_end_matches('/').to_owned()
+            addr.to_owned()
         } else {
-            format!("http://{}", addr.trim_end_matches('/'))
+            format!("http://{addr}")
         };
-        let http = reqwest::Client::builder()
+        // The ring provider: aws-lc-rs (reqwest's default) needs cmake and a C toolchain to build.
+        // Installing twice (a second client in one process) is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = reqwest::Client::builder()
             .tcp_nodelay(true)
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .context("cannot build the HTTP client")?;
-        Ok(Client { http, base })
+            .connect_timeout(Duration::from_secs(5));
+        if let Some(ca) = &target.ca {
+            let pem = std::fs::read(ca)
+                .with_context(|| format!("cannot read the CA file {}", ca.display()))?;
+            let cert = reqwest::Certificate::from_pem(&pem)
+                .with_context(|| format!("{} is not a PEM certificate", ca.display()))?;
+            builder = builder.tls_certs_only([cert]);
+        }
+        let http = builder.build().context("cannot build the HTTP client")?;
+        Ok(Client {
+            http,
+            base,
+            token: target.token,
+        })
     }
 
+    /// A request with the token (if any). Every state-changing route requires a content type
+    /// even with an empty body (the browser guard): JSON unless the route takes another.
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        self.http.request(method, format!("{}{path}", self.base))
+        let content_type = (method != Method::GET).then_some("application/json");
+        self.request_as(method, path, content_type)
+    }
+
+    fn request_as(&self, method: Method, path: &str, content_type: Option<&str>) -> RequestBuilder {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        request
     }
 
     /// Send, turning "connection refused" into advice and error bodies into their message.
     async fn send(&self, request: RequestBuilder) -> anyhow::Result<Response> {
         let response = request.send().await.map_err(|err| {
-            if err.is_connect() {
+            let cause = causes(&err);
+            if err.is_connect() && cause.contains("refused") {
                 anyhow!(
                     "server not running at {} (start it with `wasmboost serve`)",
                     self.base
                 )
+            } else if err.is_connect() {
+                anyhow!(
+                    "cannot connect to {}: {cause} (for a self-signed certificate pass --ca)",
+                    self.base
+                )
             } else {
-                anyhow!("request to {} failed: {err}", self.base)
+                anyhow!("request to {} failed: {cause}", self.base)
             }
         })?;
         if response.status().is_success() {
@@ -129,7 +214,6 @@ impl Client {
         let request = self
             .request(Method::POST, &format!("/v1/queues/{queue}/messages"))
             .query(&params.query())
-            .header("content-type", "application/json")
             .body(body);
         let response = self.send(request).await?;
         reply(response).await
@@ -142,10 +226,10 @@ impl Client {
         lines: Vec<u8>,
         params: &PublishParams,
     ) -> anyhow::Result<Vec<String>> {
+        let path = format!("/v1/queues/{queue}/messages:batch");
         let request = self
-            .request(Method::POST, &format!("/v1/queues/{queue}/messages:batch"))
+            .request_as(Method::POST, &path, Some("application/x-ndjson"))
             .query(&params.query())
-            .header("content-type", "application/x-ndjson")
             .body(lines);
         let batch: PublishedBatch = self.json(request).await?;
         Ok(batch.task_ids)
@@ -166,9 +250,9 @@ impl Client {
     }
 
     pub async fn deploy(&self, queue: &str, wasm: Vec<u8>) -> anyhow::Result<Version> {
+        let path = format!("/v1/queues/{queue}/module");
         let request = self
-            .request(Method::PUT, &format!("/v1/queues/{queue}/module"))
-            .header("content-type", "application/wasm")
+            .request_as(Method::PUT, &path, Some("application/wasm"))
             .body(wasm);
         self.json(request).await
     }
@@ -182,7 +266,7 @@ impl Client {
         let body = serde_json::json!({ "version": to });
         let request = self
             .request(Method::POST, &format!("/v1/queues/{queue}/rollback"))
-            .json(&body);
+            .body(body.to_string());
         self.json(request).await
     }
 
@@ -212,6 +296,40 @@ impl Client {
         let request = self.request(Method::DELETE, &format!("/v1/queues/{queue}/dlq"));
         Ok(self.json::<Count>(request).await?.count)
     }
+
+    pub async fn create_token(&self, token: &CreateToken) -> anyhow::Result<CreatedToken> {
+        let body = serde_json::to_vec(token).context("encoding the token request")?;
+        let request = self.request(Method::POST, "/v1/tokens").body(body);
+        self.json(request).await
+    }
+
+    pub async fn tokens(&self) -> anyhow::Result<Vec<TokenInfo>> {
+        self.json(self.request(Method::GET, "/v1/tokens")).await
+    }
+
+    pub async fn revoke_token(&self, id: &str) -> anyhow::Result<Revoked> {
+        self.json(self.request(Method::DELETE, &format!("/v1/tokens/{id}")))
+            .await
+    }
+
+    pub async fn audit(&self, limit: usize) -> anyhow::Result<Vec<AuditEntry>> {
+        let request = self
+            .request(Method::GET, "/v1/audit")
+            .query(&[("limit", limit.to_string())]);
+        self.json(request).await
+    }
+}
+
+/// An error and its sources, `: `-joined (reqwest's own message omits the TLS or I/O cause).
+fn causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 async fn decode<T: DeserializeOwned>(response: Response) -> anyhow::Result<T> {

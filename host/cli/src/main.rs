@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod client;
 mod commands;
 mod output;
+mod profile;
 mod version;
 
 /// Run task functions compiled to WebAssembly components, isolated, under budgets, from queues.
@@ -52,6 +53,10 @@ enum Command {
     Dlq(commands::dlq::DlqCommand),
     /// Exit 0 when a host answers `/healthz` (or `/readyz` with `--ready`): for container checks.
     Healthcheck(commands::healthcheck::HealthcheckCommand),
+    /// Create, list or revoke API tokens.
+    Token(commands::token::TokenCommand),
+    /// Show who deployed, rolled back, paused, purged or changed tokens, and when.
+    Audit(commands::audit::AuditCommand),
     /// Compile a component into the host's cache (used by the host in a child process).
     #[command(hide = true, name = "__compile")]
     Compile(commands::compile::CompileCommand),
@@ -87,6 +92,8 @@ fn main() -> ExitCode {
             Command::Resume(c) => c.execute().await,
             Command::Dlq(c) => c.execute().await,
             Command::Healthcheck(c) => c.execute().await,
+            Command::Token(c) => c.execute().await,
+            Command::Audit(c) => c.execute().await,
             Command::Compile(c) => c.execute().await,
         }
     });

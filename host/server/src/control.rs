@@ -5,9 +5,11 @@
 //! codes, error bodies, auth) without a broker, a runtime or compiled guests; that is the seam's
 //! whole purpose. Keep it one method per host operation, and `host_impl.rs` a plain forward.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use wasmboost_broker::StateStore;
 
 use crate::contract::{DeadLetter, History, PublishOptions, QueueStats, TaskRecord, Version};
 use crate::error::ApiError;
@@ -20,6 +22,12 @@ pub trait Control: Send + Sync + 'static {
     /// False once the host has begun shutting down (it still finishes running tasks):
     /// `/readyz` answers 503 from then on while `/healthz` stays 200.
     fn ready(&self) -> bool;
+    /// Largest message a publish accepts (`host.max_message_bytes`), enforced while the body
+    /// streams in.
+    fn max_message_bytes(&self) -> u64;
+    /// The host's state store: API tokens and the audit log live there, so every host sharing
+    /// the store accepts the same tokens.
+    fn state(&self) -> Arc<dyn StateStore>;
     async fn publish(
         &self,
         queue: &str,

@@ -1,9 +1,11 @@
 //! [`Control`] for the real host, `wasmboost_worker::Host`: each call maps one-to-one, and a
 //! `HostError` keeps its HTTP status and code.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use wasmboost_broker::StateStore;
 use wasmboost_worker::{Host, HostError};
 
 use crate::contract::{DeadLetter, History, PublishOptions, QueueStats, TaskRecord, Version};
@@ -23,6 +25,12 @@ impl Control for Host {
     }
     fn ready(&self) -> bool {
         !self.is_stopping()
+    }
+    fn max_message_bytes(&self) -> u64 {
+        self.config().host.max_message_bytes.0
+    }
+    fn state(&self) -> Arc<dyn StateStore> {
+        self.store()
     }
     async fn publish(
         &self,

@@ -8,13 +8,16 @@ use async_trait::async_trait;
 use axum::http::StatusCode;
 use reqwest::Client;
 use tokio::net::TcpListener;
+use wasmboost_broker::{MemoryStore, StateStore};
 
 use crate::contract::{
     DeadLetter, History, PublishOptions, QueueStats, TaskRecord, TaskState, Version,
 };
-use crate::{ApiError, Control, ErrorBody};
+use crate::{ApiError, Control, ErrorBody, ServeOptions};
 
 const CAP: u64 = 1000;
+/// The fake's `host.max_message_bytes`.
+const MESSAGE_CAP: u64 = 4096;
 
 /// Queue `add` exists; a publish "runs" at once and its record holds the body as the result.
 #[derive(Default)]
@@ -23,6 +26,7 @@ struct Fake {
     /// The options of every publish, in order, shared with the test that reads them back.
     options: Arc<Mutex<Vec<PublishOptions>>>,
     rollbacks: Mutex<Vec<Option<u32>>>,
+    store: Arc<MemoryStore>,
 }
 
 fn unknown(queue: &str) -> ApiError {
@@ -58,6 +62,12 @@ impl Control for Fake {
     }
     fn ready(&self) -> bool {
         true
+    }
+    fn max_message_bytes(&self) -> u64 {
+        MESSAGE_CAP
+    }
+    fn state(&self) -> Arc<dyn StateStore> {
+        Arc::clone(&self.store) as Arc<dyn StateStore>
     }
     async fn publish(
         &self,
@@ -170,8 +180,7 @@ async fn start() -> (
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<Result<(), crate::ServerError>>,
 ) {
-    let (addr, tx, handle, _) = start_recording().await;
-    (addr, tx, handle)
+    start_with(Fake::default(), ServeOptions::default()).await
 }
 
 /// [`start`], plus the options every publish reached the host with.
@@ -183,15 +192,42 @@ async fn start_recording() -> (
 ) {
     let fake = Fake::default();
     let options = Arc::clone(&fake.options);
+    let (addr, tx, handle) = start_with(fake, ServeOptions::default()).await;
+    (addr, tx, handle, options)
+}
+
+
+async fn start_with(
+    fake: Fake,
+    options: ServeOptions,
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), crate::ServerError>>,
+) {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("loopback port");
     let addr = format!("http://{}", listener.local_addr().expect("bound"));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(crate::serve(fake, listener, async move {
+    let handle = tokio::spawn(crate::serve(fake, listener, options, async move {
         let _ = rx.await;
     }));
-    (addr, tx, handle, options)
+    (addr, tx, handle)
+}
+
+/// A client that says `Content-Type: application/json` unless a request says otherwise (as the
+/// CLI does), so state-changing requests pass the browser guard.
+fn client() -> Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::CONTENT_TYPE,
+        reqwest::header::HeaderValue::from_static("application/json"),
+    );
+    Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("client")
 }
 
 async fn error_of(response: reqwest::Response) -> (u16, ErrorBody) {
@@ -203,7 +239,7 @@ async fn error_of(response: reqwest::Response) -> (u16, ErrorBody) {
 #[tokio::test]
 async fn publish_answers_202_with_the_task_id_and_parses_options() {
     let (addr, _stop, _, options) = start_recording().await;
-    let response = Client::new()
+    let response = client()
         .post(format!(
             "{addr}/v1/queues/add/messages?countdown=5s&priority=7&task_id=abc"
         ))
@@ -250,7 +286,7 @@ async fn batch_publish_hands_every_message_the_query_options() {
 #[tokio::test]
 async fn publish_with_wait_answers_the_finished_record() {
     let (addr, _stop, _) = start().await;
-    let response = Client::new()
+    let response = client()
         .post(format!("{addr}/v1/queues/add/messages?wait=1000"))
         .body(r#"{"x":1,"y":2}"#)
         .send()
@@ -265,7 +301,7 @@ async fn publish_with_wait_answers_the_finished_record() {
 #[tokio::test]
 async fn host_errors_keep_their_status_and_code() {
     let (addr, _stop, _) = start().await;
-    let client = Client::new();
+    let client = client();
     let response = client
         .post(format!("{addr}/v1/queues/nope/messages"))
         .body("{}")
@@ -290,7 +326,7 @@ async fn host_errors_keep_their_status_and_code() {
 #[tokio::test]
 async fn bad_query_parameters_are_json_400s_naming_the_value() {
     let (addr, _stop, _) = start().await;
-    let client = Client::new();
+    let client = client();
     for (query, needle) in [
         ("priority=high", "priority"),
         ("priority=12", "12"),
@@ -320,8 +356,9 @@ async fn bad_query_parameters_are_json_400s_naming_the_value() {
 #[tokio::test]
 async fn batch_publishes_each_non_blank_line() {
     let (addr, _stop, _) = start().await;
-    let response = Client::new()
+    let response = client()
         .post(format!("{addr}/v1/queues/add/messages:batch"))
+        .header("content-type", "application/x-ndjson")
         .body("{\"x\":1}\n\n{\"x\":2}\n{\"x\":3}\n")
         .send()
         .await
@@ -334,9 +371,10 @@ async fn batch_publishes_each_non_blank_line() {
 #[tokio::test]
 async fn module_over_the_cap_is_413_naming_the_cap() {
     let (addr, _stop, _) = start().await;
-    let client = Client::new();
+    let client = client();
     let response = client
         .put(format!("{addr}/v1/queues/add/module"))
+        .header("content-type", "application/wasm")
         .body(vec![0u8; CAP as usize + 1])
         .send()
         .await
@@ -355,6 +393,7 @@ async fn module_over_the_cap_is_413_naming_the_cap() {
     let body = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
     let response = client
         .put(format!("{addr}/v1/queues/add/module"))
+        .header("content-type", "application/wasm")
         .body(body)
         .send()
         .await
@@ -363,6 +402,7 @@ async fn module_over_the_cap_is_413_naming_the_cap() {
 
     let response = client
         .put(format!("{addr}/v1/queues/add/module"))
+        .header("content-type", "application/wasm")
         .body(vec![0u8; 10])
         .send()
         .await
@@ -375,7 +415,7 @@ async fn module_over_the_cap_is_413_naming_the_cap() {
 #[tokio::test]
 async fn rollback_body_is_optional() {
     let (addr, _stop, _) = start().await;
-    let client = Client::new();
+    let client = client();
     let response = client
         .post(format!("{addr}/v1/queues/add/rollback"))
         .send()
@@ -407,7 +447,7 @@ async fn rollback_body_is_optional() {
 #[tokio::test]
 async fn task_routes_answer_records_and_404_unknown_ids() {
     let (addr, _stop, _) = start().await;
-    let client = Client::new();
+    let client = client();
     client
         .post(format!("{addr}/v1/queues/add/messages?task_id=t-1"))
         .body("{}")
@@ -441,7 +481,7 @@ async fn task_routes_answer_records_and_404_unknown_ids() {
 #[tokio::test]
 async fn metrics_health_queues_and_unknown_routes() {
     let (addr, _stop, _) = start().await;
-    let client = Client::new();
+    let client = client();
     let text = client
         .get(format!("{addr}/metrics"))
         .send()
@@ -502,7 +542,7 @@ async fn metrics_health_queues_and_unknown_routes() {
 #[tokio::test]
 async fn serve_returns_when_shutdown_resolves() {
     let (addr, stop, handle) = start().await;
-    let client = Client::new();
+    let client = client();
     assert!(
         client
             .get(format!("{addr}/healthz"))
@@ -518,3 +558,6 @@ async fn serve_returns_when_shutdown_resolves() {
         .expect("server stops");
     assert!(result.expect("no panic").is_ok());
 }
+
+mod auth;
+mod fuzz;

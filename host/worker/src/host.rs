@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use wasmboost_broker::{Broker, DeadLetter, now_ms};
+use wasmboost_broker::{Broker, DeadLetter, StateStore, now_ms};
 use wasmboost_registry::{Compiler, Registry, RegistryLimits, Version, default_max_compiles};
 use wasmboost_runtime::{Runtime, RuntimeConfig};
 
@@ -123,6 +123,12 @@ impl Host {
     /// producer would).
     pub fn broker(&self) -> Arc<dyn Broker> {
         Arc::clone(&self.shared.broker)
+    }
+
+    /// The state store this host uses (the control API keeps API tokens and the audit log
+    /// there).
+    pub fn store(&self) -> Arc<dyn StateStore> {
+        Arc::clone(&self.shared.store)
     }
 
     /// Declared or deployed queues, sorted.

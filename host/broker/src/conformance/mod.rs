@@ -141,6 +141,8 @@ macro_rules! state_conformance {
             bindings,
             counters,
             heartbeats_expire,
+            tokens_put_list_delete,
+            audit_keeps_the_newest,
         );
     };
 }

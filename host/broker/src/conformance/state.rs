@@ -223,3 +223,51 @@ pub async fn heartbeats_expire(store: Arc<dyn StateStore>) {
     .await;
     assert!(store.live_hosts().await.expect("live").contains(&long_info));
 }
+
+pub async fn tokens_put_list_delete(store: Arc<dyn StateStore>) {
+    let (a, b) = (unique("tok-a"), unique("tok-b"));
+    store
+        .put_token(&a, Bytes::from_static(b"doc-a"))
+        .await
+        .expect("put a");
+    store
+        .put_token(&b, Bytes::from_static(b"doc-b1"))
+        .await
+        .expect("put b");
+    store
+        .put_token(&b, Bytes::from_static(b"doc-b2"))
+        .await
+        .expect("replace b");
+    let tokens = store.tokens().await.expect("tokens");
+    assert_eq!(tokens.get(&a), Some(&Bytes::from_static(b"doc-a")));
+    assert_eq!(
+        tokens.get(&b),
+        Some(&Bytes::from_static(b"doc-b2")),
+        "replaced"
+    );
+    assert!(store.delete_token(&a).await.expect("delete a"), "a existed");
+    assert!(
+        !store.delete_token(&a).await.expect("delete a again"),
+        "a is gone"
+    );
+    let tokens = store.tokens().await.expect("tokens");
+    assert!(!tokens.contains_key(&a), "deleted: {tokens:?}");
+    assert!(tokens.contains_key(&b), "kept: {tokens:?}");
+}
+
+pub async fn audit_keeps_the_newest(store: Arc<dyn StateStore>) {
+    // Entries are unique to this test; other tests never write audit entries.
+    let tag = unique("audit");
+    for i in 0..5 {
+        let entry = Bytes::from(format!("{tag}-{i}"));
+        store.append_audit(entry, 3).await.expect("append");
+    }
+    let newest = store.audit(10).await.expect("audit");
+    let expected: Vec<Bytes> = (2..5)
+        .rev()
+        .map(|i| Bytes::from(format!("{tag}-{i}")))
+        .collect();
+    assert_eq!(newest, expected, "the newest 3, newest first");
+    let two = store.audit(2).await.expect("audit");
+    assert_eq!(two, expected[..2].to_vec(), "limit");
+}

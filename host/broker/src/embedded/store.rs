@@ -2,10 +2,11 @@
 //!
 //! Task records and dedup marks are written lazily (visible at once through the pending
 //! overlay, committed with the writer's next batch); pause flags, modules and bindings are
-//! durable before their call returns. Counters are kept in memory and written through; host
+//! durable before their call returns, and so are API tokens and audit entries. Counters are kept in memory and written through; host
 //! heartbeats are in memory only (one process owns the directory).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use redb::{ReadableDatabase, ReadableTable};
 
 use super::Shared;
 use super::counters::{Count, Counters, row_key};
-use super::tables::{Kv, expires_ms};
+use super::tables::{Kv, audit_key, expires_ms};
 use super::writer::Op;
 use crate::error::StateError;
 use crate::message::{ms_after, now_ms};
@@ -29,6 +30,8 @@ pub struct EmbeddedStore {
     counters: Arc<Counters>,
     hosts: Mutex<HashMap<String, (Bytes, u64)>>,
     waiters: Waiters,
+    /// Orders audit entries appended within the same millisecond.
+    audit_seq: AtomicU64,
 }
 
 /// Dedup marks are keyed `queue \0 key`, like counter rows.
@@ -52,6 +55,7 @@ impl EmbeddedStore {
             counters,
             hosts: Mutex::new(HashMap::new()),
             waiters: Waiters::default(),
+            audit_seq: AtomicU64::new(0),
         }
     }
 
@@ -74,6 +78,18 @@ impl EmbeddedStore {
             keys.push(row.map_err(backend)?.0.value().to_owned());
         }
         Ok(keys)
+    }
+
+    /// Every row of `table`, committed, in key order.
+    fn rows(&self, table: Kv) -> Result<Vec<(String, Vec<u8>)>, StateError> {
+        let txn = self.shared.db.begin_read().map_err(backend)?;
+        let rows = txn.open_table(table.table()).map_err(backend)?;
+        let mut all = Vec::new();
+        for row in rows.iter().map_err(backend)? {
+            let (key, value) = row.map_err(backend)?;
+            all.push((key.value().to_owned(), value.value().to_vec()));
+        }
+        Ok(all)
     }
 
     /// Write lazily: readers see it now, the writer commits it with its next batch.
@@ -268,5 +284,63 @@ impl StateStore for EmbeddedStore {
             .into_iter()
             .map(|(_, (info, _))| info.clone())
             .collect())
+    }
+
+    async fn put_token(&self, id: &str, doc: Bytes) -> Result<(), StateError> {
+        let (table, key) = (Kv::Tokens, id.to_owned());
+        self.put_durable(Op::PutKv {
+            table,
+            key,
+            value: doc.to_vec(),
+        })
+        .await
+    }
+
+    async fn delete_token(&self, id: &str) -> Result<bool, StateError> {
+        if self.read(Kv::Tokens, id)?.is_none() {
+            return Ok(false);
+        }
+        let (table, key) = (Kv::Tokens, id.to_owned());
+        self.put_durable(Op::DeleteKv { table, key }).await?;
+        Ok(true)
+    }
+
+    async fn tokens(&self) -> Result<BTreeMap<String, Bytes>, StateError> {
+        let rows = self.rows(Kv::Tokens)?;
+        Ok(rows.into_iter().map(|(k, v)| (k, Bytes::from(v))).collect())
+    }
+
+    async fn append_audit(&self, entry: Bytes, keep: usize) -> Result<(), StateError> {
+        let seq = self.audit_seq.fetch_add(1, Ordering::Relaxed);
+        let key = audit_key(now_ms(), seq);
+        self.shared.send(Op::PutKv {
+            table: Kv::Audit,
+            key,
+            value: entry.to_vec(),
+        });
+        self.shared.barrier().await.map_err(StateError::Backend)?;
+        // Audit entries are rare (deploys, token changes): trimming by listing keys is cheap.
+        let keys = self.keys(Kv::Audit)?;
+        let excess = keys.len().saturating_sub(keep.max(1));
+        if excess > 0 {
+            for key in keys.into_iter().take(excess) {
+                self.shared.send(Op::DeleteKv {
+                    table: Kv::Audit,
+                    key,
+                });
+            }
+            self.shared.barrier().await.map_err(StateError::Backend)?;
+        }
+        Ok(())
+    }
+
+    async fn audit(&self, limit: usize) -> Result<Vec<Bytes>, StateError> {
+        let txn = self.shared.db.begin_read().map_err(backend)?;
+        let rows = txn.open_table(Kv::Audit.table()).map_err(backend)?;
+        let mut newest = Vec::new();
+        for row in rows.iter().map_err(backend)?.rev().take(limit) {
+            newest.push(Bytes::copy_from_slice(row.map_err(backend)?.1.value()));
+        }
+        Ok(newest)
     }
 }

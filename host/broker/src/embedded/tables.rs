@@ -26,16 +26,22 @@ pub(crate) enum Kv {
     Modules = 3,
     Bindings = 4,
     Counters = 5,
+    /// API token documents by token id.
+    Tokens = 6,
+    /// Audit entries keyed by [`audit_key`], so key order is append order.
+    Audit = 7,
 }
 
 impl Kv {
-    pub const ALL: [Kv; 6] = [
+    pub const ALL: [Kv; 8] = [
         Kv::Records,
         Kv::Dedup,
         Kv::Paused,
         Kv::Modules,
         Kv::Bindings,
         Kv::Counters,
+        Kv::Tokens,
+        Kv::Audit,
     ];
 
     pub fn table(self) -> KvTable {
@@ -46,6 +52,8 @@ impl Kv {
             Kv::Modules => TableDefinition::new("modules"),
             Kv::Bindings => TableDefinition::new("bindings"),
             Kv::Counters => TableDefinition::new("counters"),
+            Kv::Tokens => TableDefinition::new("tokens"),
+            Kv::Audit => TableDefinition::new("audit"),
         }
     }
 
@@ -63,6 +71,12 @@ impl Kv {
 /// terminal.
 pub(crate) fn is_terminal_record(value: &[u8]) -> bool {
     value.get(8) == Some(&1)
+}
+
+/// Key of an audit entry: append time, then a sequence number for entries of the same
+/// millisecond, both fixed-width hex so the table's key order is the append order.
+pub(crate) fn audit_key(now_ms: u64, seq: u64) -> String {
+    format!("{now_ms:016x}{seq:016x}")
 }
 
 /// The expiry time at the start of a value of an expiring table (0 if the value is too short,

@@ -1,7 +1,7 @@
 //! [`MemoryStore`]: the state store of the memory broker. Expiry is lazy on read plus a sweep
 //! every few thousand writes, so memory stays bounded by what is live.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -32,6 +32,9 @@ struct Inner {
     bindings: BTreeMap<String, Bytes>,
     counters: HashMap<String, BTreeMap<String, i64>>,
     hosts: HashMap<String, (Bytes, u64)>,
+    tokens: BTreeMap<String, Bytes>,
+    /// Newest first.
+    audit: VecDeque<Bytes>,
     writes: usize,
 }
 
@@ -206,5 +209,29 @@ impl StateStore for MemoryStore {
             .into_iter()
             .map(|(_, (info, _))| info.clone())
             .collect())
+    }
+
+    async fn put_token(&self, id: &str, doc: Bytes) -> Result<(), StateError> {
+        self.lock().tokens.insert(id.to_owned(), doc);
+        Ok(())
+    }
+
+    async fn delete_token(&self, id: &str) -> Result<bool, StateError> {
+        Ok(self.lock().tokens.remove(id).is_some())
+    }
+
+    async fn tokens(&self) -> Result<BTreeMap<String, Bytes>, StateError> {
+        Ok(self.lock().tokens.clone())
+    }
+
+    async fn append_audit(&self, entry: Bytes, keep: usize) -> Result<(), StateError> {
+        let mut inner = self.lock();
+        inner.audit.push_front(entry);
+        inner.audit.truncate(keep.max(1));
+        Ok(())
+    }
+
+    async fn audit(&self, limit: usize) -> Result<Vec<Bytes>, StateError> {
+        Ok(self.lock().audit.iter().take(limit).cloned().collect())
     }
 }

@@ -23,7 +23,7 @@ impl DeployCommand {
         let wasm = tokio::fs::read(&self.file)
             .await
             .with_context(|| format!("cannot read component {}", self.file.display()))?;
-        let client = Client::new(&self.client.addr)?;
+        let client = Client::new(&self.client)?;
         let version = client.deploy(&self.queue, wasm).await.with_context(|| {
             format!(
                 "deploying {} to queue {:?}",

@@ -32,7 +32,7 @@ enum DlqAction {
 
 impl DlqCommand {
     pub async fn execute(self) -> anyhow::Result<ExitCode> {
-        let client = Client::new(&self.client.addr)?;
+        let client = Client::new(&self.client)?;
         let json = self.client.json;
         match self.action {
             DlqAction::List { queue, limit } => list(&client, &queue, limit, json).await?,

@@ -1,5 +1,6 @@
 //! One module per subcommand: an `XCommand` with `execute(self)`.
 
+pub mod audit;
 pub mod bench;
 pub mod build;
 pub mod compile;
@@ -16,6 +17,7 @@ pub mod rollback;
 pub mod run;
 pub mod serve;
 pub mod status;
+pub mod token;
 pub mod versions;
 
 /// Exit code when the task returned a task error (`fail`, `retry`, `dead-letter`).

@@ -34,7 +34,7 @@ impl ResumeCommand {
 
 async fn set_paused(args: &ClientArgs, queue: &str, paused: bool) -> anyhow::Result<ExitCode> {
     let verb = if paused { "pause" } else { "resume" };
-    let client = Client::new(&args.addr)?;
+    let client = Client::new(args)?;
     let answer = client
         .set_paused(queue, paused)
         .await

@@ -49,7 +49,7 @@ pub struct PublishCommand {
 
 impl PublishCommand {
     pub async fn execute(self) -> anyhow::Result<ExitCode> {
-        let client = Client::new(&self.client.addr)?;
+        let client = Client::new(&self.client)?;
         let params = PublishParams {
             countdown: self.countdown,
             eta: self.eta.clone(),

@@ -24,7 +24,7 @@ pub struct QueuesCommand {
 
 impl QueuesCommand {
     pub async fn execute(self) -> anyhow::Result<ExitCode> {
-        let client = Client::new(&self.client.addr)?;
+        let client = Client::new(&self.client)?;
         if !self.watch {
             let stats = client.queues().await.context("fetching queue statistics")?;
             self.print(&stats)?;

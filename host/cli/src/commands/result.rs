@@ -24,7 +24,7 @@ pub struct ResultCommand {
 
 impl ResultCommand {
     pub async fn execute(self) -> anyhow::Result<ExitCode> {
-        let client = Client::new(&self.client.addr)?;
+        let client = Client::new(&self.client)?;
         let wait = self.wait.then_some(self.timeout);
         let reply = client
             .result(&self.task_id, wait)

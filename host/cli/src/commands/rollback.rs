@@ -18,7 +18,7 @@ pub struct RollbackCommand {
 
 impl RollbackCommand {
     pub async fn execute(self) -> anyhow::Result<ExitCode> {
-        let client = Client::new(&self.client.addr)?;
+        let client = Client::new(&self.client)?;
         let version = client
             .rollback(&self.queue, self.version)
             .await

@@ -2,6 +2,9 @@
 //! config file, applies the command-line overrides, validates everything before connecting, and
 //! shuts down gracefully on SIGINT / SIGTERM (running tasks finish within the grace period, the
 //! rest go back to the broker), exiting 0.
+//!
+//! A non-loopback `--listen` is refused while the state store holds no API token (anyone who
+//! can reach the port could deploy code), unless `--insecure` says so on purpose.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tokio::net::TcpListener;
+use wasmboost_server::ServeOptions;
 use wasmboost_worker::{BrokerConfig, Config, Host};
 
 /// The stderr line the harness and scripts wait for; the address follows it.
@@ -33,6 +37,10 @@ pub struct ServeCommand {
     /// Declare a queue with its concurrency, e.g. `--queue add=64` (repeatable).
     #[arg(long = "queue", value_name = "NAME=CONCURRENCY", value_parser = parse_queue)]
     queues: Vec<(String, u32)>,
+    /// Listen beyond loopback without API tokens: anyone who reaches the port can deploy and
+    /// run code. For throwaway networks only.
+    #[arg(long)]
+    insecure: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -61,20 +69,43 @@ impl ServeCommand {
         init_tracing();
         let config = self.config()?;
         let grace = config.host.shutdown_grace.0;
-        let listener = TcpListener::bind(config.host.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.host.listen))?;
-        let addr = listener.local_addr().context("reading the bound address")?;
-        let banner = format!(
-            "{LISTEN_MARKER}http://{addr} (broker {}, data {})",
-            config.broker.kind(),
-            config.host.data_dir.display()
-        );
+        let tls = match (&config.host.tls_cert, &config.host.tls_key) {
+            (Some(cert), Some(key)) => Some(wasmboost_server::tls::load(cert, key)?),
+            _ => None,
+        };
+        let options = ServeOptions {
+            header_timeout: config.host.header_timeout.0,
+            body_timeout: config.host.body_timeout.0,
+            tls,
+            insecure: self.insecure,
+        };
+        let listen = config.host.listen;
+        let scheme = if options.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let broker = config.broker.kind();
+        let data_dir = config.host.data_dir.display().to_string();
         let host = Host::start(config).await.context("starting the host")?;
+        if let Err(err) = self.check_exposure(&host, listen).await {
+            let _ = host.shutdown(grace).await;
+            return Err(err);
+        }
+        let listener = match TcpListener::bind(listen).await {
+            Ok(listener) => listener,
+            Err(err) => {
+                let _ = host.shutdown(grace).await;
+                return Err(err).with_context(|| format!("cannot listen on {listen}"));
+            }
+        };
+        let addr = listener.local_addr().context("reading the bound address")?;
+        let banner = format!("{LISTEN_MARKER}{scheme}://{addr} (broker {broker}, data {data_dir})");
         let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
         let mut server = tokio::spawn(wasmboost_server::serve(
             host.clone(),
             listener,
+            options,
             async move {
                 let _ = http_stopped.await;
             },
@@ -103,6 +134,36 @@ impl ServeCommand {
         }
         eprintln!("wasmboost stopped");
         Ok(ExitCode::SUCCESS)
+    }
+
+    /// Refuse a non-loopback listener while no API token exists, unless `--insecure`.
+    async fn check_exposure(&self, host: &Host, listen: SocketAddr) -> anyhow::Result<()> {
+        if listen.ip().is_loopback() {
+            return Ok(());
+        }
+        let tokens = host
+            .store()
+            .tokens()
+            .await
+            .context("reading the API tokens")?;
+        if !tokens.is_empty() {
+            return Ok(());
+        }
+        if self.insecure {
+            let warning = format!(
+                "listening on {listen} WITHOUT API TOKENS (--insecure): anyone who can reach \
+                 this port can deploy and run code, pause queues and purge dead letters"
+            );
+            eprintln!("WARNING: {warning}");
+            tracing::warn!("{warning}");
+            return Ok(());
+        }
+        bail!(
+            "refusing to listen on {listen}: no API token exists, so anyone who can reach the \
+             port could deploy and run code. Start once on loopback (the default), run \
+             `wasmboost token create --scope admin`, then restart with --listen {listen} (or pass \
+             --insecure on a network you trust)"
+        )
     }
 
     /// The config file (if any), then the flags over it, validated.
@@ -140,10 +201,11 @@ impl ServeCommand {
     }
 }
 
-/// Logs go to stderr; `RUST_LOG` filters them (default: info for wasmboost, warn otherwise).
+/// Logs go to stderr; `RUST_LOG` filters them (default: info for wasmboost and the `audit`
+/// target, warn otherwise).
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,wasmboost=info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,wasmboost=info,audit=info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -18,7 +18,7 @@ pub struct StatusCommand {
 
 impl StatusCommand {
     pub async fn execute(self) -> anyhow::Result<ExitCode> {
-        let client = Client::new(&self.client.addr)?;
+        let client = Client::new(&self.client)?;
         let record = client
             .record(&self.task_id)
             .await

@@ -16,7 +16,7 @@ pub struct VersionsCommand {
 
 impl VersionsCommand {
     pub async fn execute(self) -> anyhow::Result<ExitCode> {
-        let client = Client::new(&self.client.addr)?;
+        let client = Client::new(&self.client)?;
         let versions = client
             .versions(&self.queue)
             .await

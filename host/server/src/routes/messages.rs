@@ -1,13 +1,14 @@
 //! `POST /v1/queues/{queue}/messages` and `POST /v1/queues/{queue}/messages:batch`.
 
 use axum::Json;
+use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use super::{AppState, Params};
+use super::{App, AppState, MAX_BATCH_BYTES, Params};
+use crate::body::{self, Cap};
 use crate::contract::TaskRecord;
 use crate::error::ApiError;
 use crate::params::PublishQuery;
@@ -26,17 +27,25 @@ pub struct PublishedBatch {
 
 /// Publish one message; with `?wait=ms`, answer with the finished record (RPC).
 pub async fn publish(
-    State(control): State<AppState>,
+    State(app): State<App>,
     Path(queue): Path<String>,
     Params(query): Params<PublishQuery>,
-    body: Bytes,
+    headers: HeaderMap,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let options = query.options()?;
+    let control = &app.control;
+    let cap = Cap {
+        bytes: control.max_message_bytes(),
+        what: "message",
+        key: "host.max_message_bytes",
+    };
+    let body = body::read(body, &headers, cap, app.body_timeout).await?;
     let task_id = control.publish(&queue, &body, options).await?;
     let Some(wait) = query.wait() else {
         return Ok((StatusCode::ACCEPTED, Json(Published { task_id })).into_response());
     };
-    let record = wait_or_latest(&control, &task_id, wait).await?;
+    let record = wait_or_latest(control, &task_id, wait).await?;
     Ok(record_response(task_id, record))
 }
 
@@ -66,10 +75,11 @@ pub fn record_response(task_id: String, record: Option<TaskRecord>) -> Response 
 
 /// Publish every non-empty line of a JSON-lines body in one broker call (all or nothing).
 pub async fn publish_batch(
-    State(control): State<AppState>,
+    State(app): State<App>,
     Path(queue): Path<String>,
     Params(query): Params<PublishQuery>,
-    body: Bytes,
+    headers: HeaderMap,
+    body: Body,
 ) -> Result<Response, ApiError> {
     if query.wait.is_some() {
         return Err(ApiError::bad_request(
@@ -77,13 +87,19 @@ pub async fn publish_batch(
         ));
     }
     let options = query.options()?;
+    let cap = Cap {
+        bytes: MAX_BATCH_BYTES,
+        what: "batch",
+        key: "the batch cap: split the batch",
+    };
+    let body = body::read(body, &headers, cap, app.body_timeout).await?;
     let bodies = split_lines(&body);
     if bodies.is_empty() {
         return Err(ApiError::bad_request(
             "the batch is empty: send one JSON object per line",
         ));
     }
-    let task_ids = control.publish_batch(&queue, bodies, options).await?;
+    let task_ids = app.control.publish_batch(&queue, bodies, options).await?;
     Ok((StatusCode::ACCEPTED, Json(PublishedBatch { task_ids })).into_response())
 }
 

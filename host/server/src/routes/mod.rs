@@ -4,34 +4,66 @@
 //! - [`tasks`]: a task's record, and its result with an optional wait.
 //! - [`modules`]: deploy (size cap enforced while reading), versions, rollback.
 //! - [`queues`]: stats, history, pause/resume, dead-letter queues.
+//! - [`tokens`]: create, list and revoke API tokens; the audit log.
 //! - [`metrics`]: `/metrics` (Prometheus text), `/healthz` (liveness) and `/readyz` (readiness).
+//!
+//! Layers, outermost first: JSON errors (every non-JSON rejection rewritten), the browser
+//! [`guard`](crate::guard), then, on routes only, [`auth`](crate::auth).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::extract::{FromRequestParts, Query};
+use axum::extract::{FromRef, FromRequestParts, Query};
 use axum::http::request::Parts;
-use axum::routing::{get, post, put};
+use axum::middleware;
+use axum::routing::{delete, get, post, put};
 use serde::de::DeserializeOwned;
 
+use crate::auth::Auth;
 use crate::control::Control;
 use crate::error::ApiError;
+use crate::guard::Guard;
 
 pub mod messages;
 pub mod metrics;
 pub mod modules;
 pub mod queues;
 pub mod tasks;
+pub mod tokens;
 
 /// Largest JSON-lines batch body a publish accepts (the host checks each message's own cap).
-pub const MAX_BATCH_BYTES: usize = 64 << 20;
+pub const MAX_BATCH_BYTES: u64 = 64 << 20;
 
-/// Shared by every handler.
+/// The host behind the routes.
 pub type AppState = Arc<dyn Control>;
 
+/// Everything a handler may need, shared by every request.
+#[derive(Clone)]
+pub struct App {
+    pub control: AppState,
+    pub auth: Arc<Auth>,
+    /// A request body must arrive within this long.
+    pub body_timeout: Duration,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("auth", &self.auth)
+            .field("body_timeout", &self.body_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FromRef<App> for AppState {
+    fn from_ref(app: &App) -> AppState {
+        Arc::clone(&app.control)
+    }
+}
+
 /// The whole API on one router.
-pub fn router(control: AppState) -> Router {
+pub fn router(app: App, guard: Guard) -> Router {
     Router::new()
         .route("/healthz", get(metrics::healthz))
         .route("/readyz", get(metrics::readyz))
@@ -55,9 +87,20 @@ pub fn router(control: AppState) -> Router {
         .route("/v1/queues/{queue}/dlq/replay", post(queues::dlq_replay))
         .route("/v1/tasks/{id}", get(tasks::status))
         .route("/v1/tasks/{id}/result", get(tasks::result))
+        .route(
+            crate::auth::TOKENS_ROUTE,
+            get(tokens::list).post(tokens::create),
+        )
+        .route("/v1/tokens/{id}", delete(tokens::revoke))
+        .route("/v1/audit", get(tokens::audit))
+        .route_layer(middleware::from_fn_with_state(
+            app.clone(),
+            crate::auth::layer,
+        ))
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(MAX_BATCH_BYTES))
-        .with_state(control)
+        .layer(middleware::from_fn_with_state(guard, crate::guard::layer))
+        .layer(middleware::from_fn(crate::error::json_errors))
+        .with_state(app)
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
@@ -74,7 +117,10 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::new(
         axum::http::StatusCode::NOT_FOUND,
         "not_found",
-        format!("no route {uri}: see the API list in host/server/README.md"),
+        format!(
+            "no route {:?}: see the API list in host/server/README.md",
+            uri.path()
+        ),
     )
 }
 

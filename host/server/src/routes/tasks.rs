@@ -1,12 +1,13 @@
 //! `GET /v1/tasks/{id}` and `GET /v1/tasks/{id}/result?wait=ms`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::messages::record_response;
 use super::{AppState, Params};
+use crate::auth::Caller;
 use crate::contract::TaskRecord;
 use crate::error::ApiError;
 use crate::params::WaitQuery;
@@ -21,12 +22,19 @@ fn unknown_task(id: &str) -> ApiError {
     )
 }
 
+/// A record the caller may see (a `publish` token sees only its queues' tasks; any other
+/// record is as unknown to it as a missing one).
+fn visible(caller: &Caller, record: Option<TaskRecord>) -> Option<TaskRecord> {
+    record.filter(|r| caller.may_read_task(&r.queue))
+}
+
 /// The task's record in whatever state it is.
 pub async fn status(
     State(control): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<TaskRecord>, ApiError> {
-    match control.record(&id).await? {
+    match visible(&caller, control.record(&id).await?) {
         Some(record) => Ok(Json(record)),
         None => Err(unknown_task(&id)),
     }
@@ -35,6 +43,7 @@ pub async fn status(
 /// 200 with the record once terminal; 202 with the record if still running after `wait`.
 pub async fn result(
     State(control): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     Params(query): Params<WaitQuery>,
 ) -> Result<Response, ApiError> {
@@ -42,7 +51,7 @@ pub async fn result(
         Some(wait) => super::messages::wait_or_latest(&control, &id, wait).await?,
         None => control.record(&id).await?,
     };
-    match record {
+    match visible(&caller, record) {
         Some(record) => Ok(record_response(id, Some(record))),
         None => Err(unknown_task(&id)),
     }

@@ -44,6 +44,12 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// The smallest `runtime.compile_memory` accepted: below it even the compiler's runtime does
 /// not start.
 const MIN_COMPILE_MEMORY: u64 = 64 << 20;
+/// A connection to the control API whose request head is not complete after this long is
+/// closed (a client trickling header bytes holds nothing for long).
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// A request body not complete after this long is answered 408 (a 50 MiB module needs about
+/// 0.9 MB/s to make it).
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Everything needed to run a host. Loaded from `wasmboost.toml`; the CLI overrides some fields.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -76,8 +82,17 @@ pub struct HostConfig {
     pub host_id: Option<String>,
     /// How long a shutdown waits for running tasks before returning them to the broker.
     pub shutdown_grace: HumanDuration,
-    /// Largest message accepted at publish (bytes or e.g. `"1MiB"`).
+    /// Largest message accepted at publish (bytes or e.g. `"1MiB"`). Checked while the body
+    /// streams in: a larger one is refused before it is buffered.
     pub max_message_bytes: ByteSize,
+    /// A control API connection whose request head is not complete after this long is closed.
+    pub header_timeout: HumanDuration,
+    /// A control API request body not complete after this long is answered 408.
+    pub body_timeout: HumanDuration,
+    /// PEM certificate chain: with `tls_key`, the control API serves HTTPS only.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for HostConfig {
@@ -90,6 +105,10 @@ impl Default for HostConfig {
             host_id: None,
             shutdown_grace: HumanDuration(DEFAULT_SHUTDOWN_GRACE),
             max_message_bytes: ByteSize(DEFAULT_MAX_MESSAGE_BYTES as u64),
+            header_timeout: HumanDuration(DEFAULT_HEADER_TIMEOUT),
+            body_timeout: HumanDuration(DEFAULT_BODY_TIMEOUT),
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -259,6 +278,20 @@ impl Config {
             return Err(ConfigError::invalid(
                 "host.max_message_bytes",
                 "must be positive",
+            ));
+        }
+        for (key, value) in [
+            ("host.header_timeout", self.host.header_timeout),
+            ("host.body_timeout", self.host.body_timeout),
+        ] {
+            if value.0.is_zero() {
+                return Err(ConfigError::invalid(key, "must be positive"));
+            }
+        }
+        if self.host.tls_cert.is_some() != self.host.tls_key.is_some() {
+            return Err(ConfigError::invalid(
+                "host.tls_cert",
+                "tls_cert and tls_key go together: give both or neither",
             ));
         }
         match &self.broker {

@@ -1,0 +1,91 @@
+//! [`Need`]: what each route asks of its caller, in one table. A route missing from the table
+//! needs `admin` (fail closed).
+
+use axum::http::Method;
+
+use super::token::Scope;
+
+/// What a caller must hold to use a route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Need {
+    /// Open to anyone (`/healthz`, `/readyz`: probes carry no token).
+    Nothing,
+    /// A token with this scope (`admin` implies all).
+    Scope(Scope),
+    /// A token that may publish to this queue.
+    Publish(String),
+    /// `read`, or a `publish` token for the task's queue (checked once the record is loaded).
+    TaskRecord,
+}
+
+/// The need of `method` on the route template `route` (axum's matched path), `queue` being its
+/// `{queue}` parameter.
+pub fn of(method: &Method, route: &str, queue: Option<&str>) -> Need {
+    let read = *method == Method::GET || *method == Method::HEAD;
+    match route {
+        "/healthz" | "/readyz" if read => Need::Nothing,
+        "/v1/tasks/{id}" | "/v1/tasks/{id}/result" if read => Need::TaskRecord,
+        "/metrics"
+        | "/v1/queues"
+        | "/v1/queues/{queue}/versions"
+        | "/v1/queues/{queue}/history"
+        | "/v1/queues/{queue}/dlq"
+            if read =>
+        {
+            Need::Scope(Scope::Read)
+        }
+        "/v1/queues/{queue}/messages" | "/v1/queues/{queue}/messages:batch"
+            if *method == Method::POST =>
+        {
+            Need::Publish(queue.unwrap_or_default().to_owned())
+        }
+        "/v1/queues/{queue}/module" if *method == Method::PUT => Need::Scope(Scope::Deploy),
+        "/v1/queues/{queue}/rollback"
+        | "/v1/queues/{queue}/pause"
+        | "/v1/queues/{queue}/resume"
+            if *method == Method::POST =>
+        {
+            Need::Scope(Scope::Deploy)
+        }
+        // Dead-letter replay/purge, tokens, the audit log, and anything not listed above.
+        _ => Need::Scope(Scope::Admin),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_need_what_the_readme_says() {
+        let q = Some("add");
+        assert_eq!(of(&Method::GET, "/healthz", None), Need::Nothing);
+        assert_eq!(of(&Method::GET, "/readyz", None), Need::Nothing);
+        assert_eq!(of(&Method::GET, "/metrics", None), Need::Scope(Scope::Read));
+        assert_eq!(
+            of(&Method::POST, "/v1/queues/{queue}/messages", q),
+            Need::Publish("add".into())
+        );
+        assert_eq!(
+            of(&Method::PUT, "/v1/queues/{queue}/module", q),
+            Need::Scope(Scope::Deploy)
+        );
+        assert_eq!(
+            of(&Method::DELETE, "/v1/queues/{queue}/dlq", q),
+            Need::Scope(Scope::Admin)
+        );
+        assert_eq!(
+            of(&Method::POST, "/v1/queues/{queue}/dlq/replay", q),
+            Need::Scope(Scope::Admin)
+        );
+        assert_eq!(
+            of(&Method::GET, "/v1/tokens", None),
+            Need::Scope(Scope::Admin)
+        );
+        assert_eq!(
+            of(&Method::GET, "/v1/audit", None),
+            Need::Scope(Scope::Admin)
+        );
+        assert_eq!(of(&Method::GET, "/v1/tasks/{id}", None), Need::TaskRecord);
+    }
+}
