@@ -37,7 +37,7 @@ pub(crate) trait Journal: Send + Sync + 'static {
 
 /// A journal that keeps nothing (the memory broker).
 #[derive(Debug, Default)]
-pub(crate) struct NoJournal;
+pub struct NoJournal;
 
 impl Journal for NoJournal {
     fn put(&self, _: &str, _: u64, _: &Entry) {}

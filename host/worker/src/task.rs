@@ -127,7 +127,7 @@ pub(crate) async fn process(
     // that breaks the task-id rule cannot name a record, so the message is dead-lettered with
     // the reason and no record is written.
     if let Err(err) = wasmboost_policy::validate_task_id(&cx.task_id) {
-        cx.q.count(|d| d.dead_lettered += 1);
+        cx.q.count(&[("dead_lettered", 1)]);
         let reason = format!("malformed message: {err}");
         if let Err(err) = delivery.settle(Settlement::DeadLetter { reason }).await {
             tracing::warn!(error = %err, "could not dead-letter a message with a bad task id; it comes back after its lease");

@@ -3,16 +3,13 @@
 
 mod store;
 
-use crate::engine::{Engine, NoJournal};
+use crate::engine::Engine;
+pub use crate::engine::NoJournal;
 use crate::local::LocalBroker;
 
 pub use store::MemoryStore;
 
 /// A broker that keeps its queues in process memory.
-#[expect(
-    private_interfaces,
-    reason = "the journal is an implementation detail; callers only name MemoryBroker"
-)]
 pub type MemoryBroker = LocalBroker<NoJournal>;
 
 impl LocalBroker<NoJournal> {

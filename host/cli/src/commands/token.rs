@@ -37,7 +37,7 @@ struct CreateArgs {
     #[arg(long = "queue")]
     queues: Vec<String>,
     /// Expire after this long, e.g. `30d`, `12h` (default: never).
-    #[arg(long, value_parser = parse_expiry)]
+    #[arg(long, value_parser = crate::client::parse_duration_arg)]
     expires: Option<Duration>,
     #[command(flatten)]
     client: ClientArgs,
@@ -61,10 +61,6 @@ fn parse_scope(text: &str) -> Result<Scope, String> {
     text.parse()
 }
 
-/// The config file's duration grammar (`30d`, `12h`, `90m`), which has days.
-fn parse_expiry(text: &str) -> Result<Duration, String> {
-    wasmboost_worker::units::parse_duration(text)
-}
 
 impl TokenCommand {
     pub async fn execute(self) -> anyhow::Result<ExitCode> {
