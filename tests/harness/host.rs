@@ -432,7 +432,12 @@ pub fn content_type_of(method: &str, path: &str) -> &'static str {
 
 /// [`http`] that returns the I/O error (connection refused once a host is gone) instead of
 /// panicking.
-pub fn try_http(addr: &str, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, String)> {
+pub fn try_http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> std::io::Result<(u16, String)> {
     try_http_with(addr, method, path, &[], body)
 }
 

@@ -132,9 +132,7 @@ impl Client {
         } else {
             format!("http://{addr}")
         };
-        // The ring provider: aws-lc-rs (reqwest's default) needs cmake and a C toolchain to build.
-        // Installing twice (a second client in one process) is harmless.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_tls_provider();
         let mut builder = reqwest::Client::builder()
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_secs(5));
@@ -373,4 +371,11 @@ pub fn parse_duration_arg(text: &str) -> Result<Duration, String> {
 /// clap value parser for every size flag (`64MiB`, `1GB`; a bare number is bytes).
 pub fn parse_size_arg(text: &str) -> Result<u64, String> {
     wasmboost_worker::units::parse_size(text).map_err(|e| e.to_string())
+}
+
+/// Install rustls's ring provider, which every reqwest client of this binary needs before it is
+/// built (aws-lc-rs, reqwest's default, needs cmake and a C toolchain). Installing twice (a
+/// second client in one process) is harmless.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }

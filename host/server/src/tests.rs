@@ -196,7 +196,6 @@ async fn start_recording() -> (
     (addr, tx, handle, options)
 }
 
-
 async fn start_with(
     fake: Fake,
     options: ServeOptions,
@@ -219,6 +218,7 @@ async fn start_with(
 /// A client that says `Content-Type: application/json` unless a request says otherwise (as the
 /// CLI does), so state-changing requests pass the browser guard.
 fn client() -> Client {
+    install_tls_provider();
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
         reqwest::header::CONTENT_TYPE,
@@ -228,6 +228,12 @@ fn client() -> Client {
         .default_headers(headers)
         .build()
         .expect("client")
+}
+
+/// reqwest in this workspace is built with rustls and no default crypto provider (the CLI
+/// installs ring at start); a test client must do the same before it is built.
+pub(crate) fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 async fn error_of(response: reqwest::Response) -> (u16, ErrorBody) {
@@ -264,6 +270,7 @@ async fn publish_answers_202_with_the_task_id_and_parses_options() {
 #[tokio::test]
 async fn batch_publish_hands_every_message_the_query_options() {
     let (addr, _stop, _, options) = start_recording().await;
+    install_tls_provider();
     let response = Client::new()
         .post(format!(
             "{addr}/v1/queues/add/messages:batch?eta=2030-01-01T00:00:00Z&priority=3"

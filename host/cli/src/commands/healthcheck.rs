@@ -30,6 +30,7 @@ impl HealthcheckCommand {
         } else {
             format!("http://{base}{path}")
         };
+        crate::client::install_tls_provider();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(self.timeout_secs))
             .build()

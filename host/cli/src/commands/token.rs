@@ -61,7 +61,6 @@ fn parse_scope(text: &str) -> Result<Scope, String> {
     text.parse()
 }
 
-
 impl TokenCommand {
     pub async fn execute(self) -> anyhow::Result<ExitCode> {
         match self.action {

@@ -82,7 +82,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, PolicyError> {
 /// `"0s"`, or fractional seconds below a millisecond (`"0.0000015s"`).
 pub fn format_duration(d: Duration) -> String {
     let nanos = d.as_nanos();
-    if nanos % 1_000_000 != 0 {
+    if !nanos.is_multiple_of(1_000_000) {
         let frac = format!("{:09}", d.subsec_nanos());
         return format!("{}.{}s", d.as_secs(), frac.trim_end_matches('0'));
     }

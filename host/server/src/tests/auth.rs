@@ -318,6 +318,7 @@ async fn beyond_loopback_without_tokens_only_the_loopback_bootstrap_works() {
 #[tokio::test]
 async fn browsers_cannot_drive_the_host() {
     let (addr, _stop, _) = start().await;
+    super::install_tls_provider();
     let plain = Client::new();
     let response = plain
         .post(format!("{addr}/v1/queues/add/pause"))

@@ -88,6 +88,7 @@ fn random_requests_never_get_a_500_and_errors_are_json() {
         .build()
         .expect("runtime");
     let (addr, _stop, _) = runtime.block_on(start());
+    super::install_tls_provider();
     let http = reqwest::Client::new();
     let mut runner = TestRunner::new(Config {
         cases: 400,
