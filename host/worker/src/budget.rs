@@ -91,6 +91,14 @@ impl QueueBudget {
         let below = |k: &str, own: String| {
             ConfigError::invalid(key(k), format!("must not be below the queue's {k} ({own})"))
         };
+        // The queue's own value first: its ceiling defaults to it, and the error must name the
+        // key the operator wrote.
+        if self.max_retries > MAX_MAX_RETRIES {
+            return Err(ConfigError::invalid(
+                format!("{prefix}.max_retries"),
+                format!("{} must be at most {MAX_MAX_RETRIES}", self.max_retries),
+            ));
+        }
         if l.memory_bytes > max_memory {
             return Err(ConfigError::invalid(
                 format!("{prefix}.memory"),

@@ -98,7 +98,7 @@ fn each_override_over_its_ceiling_is_refused_naming_field_and_ceiling() {
 /// Add one entry to `queue`'s stream with the real `redis-cli XADD`, as a foreign producer
 /// would. The only place these tests name a Redis key: follow the broker's key layout here.
 fn xadd_raw(redis: &RedisServer, queue: &str, id: &str, body: &Value) {
-    let stream = format!("wasmboost:{queue}:stream");
+    let stream = format!("wasmboost:q:{{{queue}}}:stream");
     let body = body.to_string();
     redis.cli(&[
         "XADD",
