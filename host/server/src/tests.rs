@@ -270,11 +270,11 @@ async fn publish_answers_202_with_the_task_id_and_parses_options() {
 #[tokio::test]
 async fn batch_publish_hands_every_message_the_query_options() {
     let (addr, _stop, _, options) = start_recording().await;
-    install_tls_provider();
-    let response = Client::new()
+    let response = client()
         .post(format!(
             "{addr}/v1/queues/add/messages:batch?eta=2030-01-01T00:00:00Z&priority=3"
         ))
+        .header("content-type", "application/x-ndjson")
         .body("{\"x\":1}\n{\"x\":2}\n")
         .send()
         .await
