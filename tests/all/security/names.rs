@@ -91,8 +91,14 @@ fn error_code(body: &str) -> String {
 #[test]
 fn key_layout_words_as_task_ids_and_queue_names_lose_nothing_on_redis() {
     let redis = RedisServer::start();
-    let word_queues: Vec<&str> = WORDS.iter().copied().filter(|w| !w.contains(':')).collect();
-    // A set: `task` is a key-layout word as well, and TOML refuses a table declared twice.
+    // `task` is a key-layout word too, but it is the victim queue here: it gets its five
+    // messages below and no extra one as an attacker.
+    let word_queues: Vec<&str> = WORDS
+        .iter()
+        .copied()
+        .filter(|w| !w.contains(':') && *w != "task")
+        .collect();
+    // A set, so no table is declared twice (TOML refuses that).
     let declared: String = ["task", "other"]
         .iter()
         .chain(&word_queues)
@@ -143,7 +149,7 @@ fn key_layout_words_as_task_ids_and_queue_names_lose_nothing_on_redis() {
     let row = poll(
         "queue task's five messages",
         LONG,
-        || host.log(),
+        || format!("row: {:?}\n{}", queue_row(&host, "task"), host.log()),
         || queue_row(&host, "task").filter(|r| field(r, "queued") == 5),
     );
     assert_eq!(row["paused"], true, "the pause flag survived: {row}");
@@ -158,7 +164,7 @@ fn key_layout_words_as_task_ids_and_queue_names_lose_nothing_on_redis() {
     let (status, body) = host.http("GET", "/v1/queues/task/versions", b"");
     assert_eq!(status, 200, "versions: {body}");
     assert!(
-        body.contains("\"version\":1"),
+        body.contains("\"number\":1"),
         "the binding survived: {body}"
     );
 
