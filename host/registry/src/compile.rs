@@ -187,7 +187,17 @@ mod tests {
     use super::*;
 
     /// A stand-in compiler: a shell script with the given body.
-    fn script(dir: &Path, body: &str) -> PathBuf {
+    /// Held by each test from writing its fake compiler until its child has run: a test thread
+    /// forking while another holds a script open for writing makes that script's exec fail with
+    /// `ETXTBSY` ("text file busy"), so the tests that write and run scripts take turns.
+    static SPAWN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+    async fn script(dir: &Path, body: &str) -> (PathBuf, tokio::sync::MutexGuard<'static, ()>) {
+        let serial = SPAWN.lock().await;
+        (write_script(dir, body), serial)
+    }
+
+    fn write_script(dir: &Path, body: &str) -> PathBuf {
         let path = dir.join("fake-wasmboost");
         std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write script");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
@@ -210,10 +220,11 @@ mod tests {
     async fn a_slow_compile_is_killed_at_the_time_limit() {
         let dir = tempfile::tempdir().expect("temp dir");
         let pid_file = dir.path().join("pid");
-        let exe = script(
+        let (exe, _serial) = script(
             dir.path(),
             &format!("echo $$ > {}; exec sleep 30", pid_file.display()),
-        );
+        )
+        .await;
         let started = std::time::Instant::now();
         let err = job(&exe, Duration::from_millis(500))
             .run(b"wasm", "sha")
@@ -250,10 +261,10 @@ mod tests {
     #[tokio::test]
     async fn a_refusal_carries_the_childs_error() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let exe = script(
+        let (exe, _serial) = script(
             dir.path(),
             "cat >/dev/null; echo 'warning: noise' >&2; echo 'error: this is a core module' >&2; exit 3",
-        );
+        ).await;
         let err = job(&exe, Duration::from_secs(30))
             .run(b"wasm", "sha")
             .await
@@ -266,13 +277,14 @@ mod tests {
     async fn the_child_gets_the_bytes_and_the_flags() {
         let dir = tempfile::tempdir().expect("temp dir");
         let seen = dir.path().join("seen");
-        let exe = script(
+        let (exe, _serial) = script(
             dir.path(),
             &format!(
                 "cat > {0}.stdin; echo \"$@\" > {0}.args; echo abc123",
                 seen.display()
             ),
-        );
+        )
+        .await;
         let cache = dir.path().join("cache");
         let job = ChildJob {
             cache_dir: Some(&cache),
@@ -295,7 +307,7 @@ mod tests {
     #[tokio::test]
     async fn a_wrong_answer_or_missing_exe_is_a_host_error() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let exe = script(dir.path(), "cat >/dev/null; echo other");
+        let (exe, _serial) = script(dir.path(), "cat >/dev/null; echo other").await;
         let err = job(&exe, Duration::from_secs(30))
             .run(b"w", "abc")
             .await
@@ -313,10 +325,11 @@ mod tests {
     #[tokio::test]
     async fn a_child_out_of_memory_names_the_limit() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let exe = script(
+        let (exe, _serial) = script(
             dir.path(),
             "cat >/dev/null; echo 'memory allocation of 4096 bytes failed' >&2; kill -6 $$",
-        );
+        )
+        .await;
         let err = job(&exe, Duration::from_secs(30))
             .run(b"w", "abc")
             .await
@@ -329,7 +342,7 @@ mod tests {
     #[tokio::test]
     async fn a_child_killed_by_a_signal_is_a_rejection() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let exe = script(dir.path(), "cat >/dev/null; kill -9 $$");
+        let (exe, _serial) = script(dir.path(), "cat >/dev/null; kill -9 $$").await;
         let err = job(&exe, Duration::from_secs(30))
             .run(b"w", "abc")
             .await
