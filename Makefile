@@ -22,8 +22,10 @@ guests: wasm-target
 build-release:
 	$(CARGO) build --release -p wasmboost-cli
 
+# The whole workspace with its tests, as `cargo test --workspace` resolves features: a `-p`
+# build resolves them per package and compiles wasmtime a second time.
 build:
-	$(CARGO) build -p wasmboost-cli
+	$(CARGO) build --workspace --all-targets
 
 # The main job on the embedded broker, no server needed: one isolated run, then serve + deploy +
 # publish 10 000 tasks + watch them drain + one RPC call.

@@ -1,7 +1,7 @@
 //! Harness: the real `wasmboost` binary.
 //!
-//! - [`wasmboost_bin`]: the binary, built once per test process (`cargo build -p wasmboost-cli`,
-//!   honouring `CARGO_TARGET_DIR`; `WASMBOOST_BIN` overrides).
+//! - [`wasmboost_bin`]: the binary, built once per test process (`cargo build --workspace
+//!   --all-targets`, honouring `CARGO_TARGET_DIR`; `WASMBOOST_BIN` overrides).
 //! - [`HostProcess`]: `wasmboost serve` on a free loopback port with a temporary data dir (or
 //!   one you give), ready when `/healthz` answers; `kill9`, `restart`, graceful `stop` (or
 //!   `sigterm` then `wait_exit`, to watch the drain), killed on drop.
@@ -39,13 +39,15 @@ pub fn wasmboost_bin() -> PathBuf {
         let root = workspace_root();
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "wasmboost-cli"])
+            // The workspace's feature set (as `cargo test --workspace` builds it): a `-p` build
+            // would resolve features per package and compile wasmtime a second time.
+            .args(["build", "--quiet", "--workspace", "--all-targets"])
             .current_dir(&root)
             .status()
             .expect("cargo runs (it is running these tests)");
         assert!(
             status.success(),
-            "cargo build -p wasmboost-cli failed: {status}"
+            "cargo build --workspace --all-targets failed: {status}"
         );
         let target =
             std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
