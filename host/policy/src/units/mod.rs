@@ -18,3 +18,38 @@ mod size;
 
 pub use duration::{DURATION_FORMS, HumanDuration, duration_text, format_duration, parse_duration};
 pub use size::{ByteSize, SIZE_FORMS, display_size, format_size, parse_size};
+
+/// Property tests of both grammars: what `format_*` writes, `parse_*` reads back exactly, and
+/// no text at all makes a parser panic.
+#[cfg(test)]
+mod properties {
+    use std::time::Duration;
+
+    use proptest::prelude::*;
+
+    use super::{format_duration, format_size, parse_duration, parse_size};
+
+    proptest! {
+        #[test]
+        fn a_formatted_duration_parses_back_exactly(
+            secs in 0u64..1_000_000_000,
+            nanos in 0u32..1_000_000_000,
+        ) {
+            let d = Duration::new(secs, nanos);
+            let text = format_duration(d);
+            prop_assert_eq!(parse_duration(&text).ok(), Some(d), "{}", text);
+        }
+
+        #[test]
+        fn a_formatted_size_parses_back_exactly(n in any::<u64>()) {
+            let text = format_size(n);
+            prop_assert_eq!(parse_size(&text).ok(), Some(n), "{}", text);
+        }
+
+        #[test]
+        fn any_text_is_parsed_or_refused_without_a_panic(text in any::<String>()) {
+            let _ = parse_duration(&text);
+            let _ = parse_size(&text);
+        }
+    }
+}
