@@ -2,9 +2,6 @@
 //! `[broker] type = "beanstalkd"`. The broker's own behaviour and the conformance suite are
 //! tested in `host/broker-beanstalkd/tests`; here, the host on top of it.
 //!
-//! READY TO ENABLE: these need the composition root to open the beanstalkd broker. Then add
-//! `mod beanstalkd;` to `tests/all/main.rs` and `pub mod beanstalkd;` to `tests/harness/lib.rs`.
-//!
 //! - `support`: a private beanstalkd per test, host config, deploy / publish / records.
 //! - `crash`: kill -9 of a host with ≥ 500 tasks in flight; beanstalkd kill -9 + restart with
 //!   its binlog under a running host.

@@ -8,6 +8,7 @@
 //! - [`runs`]: counting every run of every task from outside, through kills.
 //! - [`python`]: componentize-py in a project-local virtualenv, Python guests.
 
+pub mod beanstalkd;
 pub mod guests;
 pub mod host;
 pub mod poll;

@@ -2,7 +2,9 @@
 //! dead-letter exchange with per-queue dead-letter queues, and delays through TTL bucket queues
 //! (no plugins). See `README.md` for the topology and a foreign-producer example.
 //!
-//! - [`broker`]: [`AmqpBroker`], the [`wasmboost_broker::Broker`] implementation, and [`open`].
+//! - [`config`]: [`AmqpConfig`], the `[broker] type = "amqp"` settings.
+//! - [`broker`]: [`AmqpBroker`], the [`wasmboost_broker::Broker`] implementation; [`open`] (from
+//!   the config) and [`connect`] (from a URL) make one.
 //! - internal: `session` (connection, confirm channel, reconnect with backoff), `topology` (names,
 //!   declarations, delay buckets), `codec` (message ⇄ AMQP properties and `x-wasmboost-*`
 //!   headers), `consumer` (one prefetch-limited consumer per queue buffering for `fetch`),
@@ -17,6 +19,7 @@
 //! (required with more than one host) or in the embedded store on a single host.
 
 pub mod broker;
+pub mod config;
 
 mod acks;
 mod codec;
@@ -30,11 +33,35 @@ mod topology;
 use std::sync::Arc;
 
 pub use broker::AmqpBroker;
-use wasmboost_broker::BrokerError;
+pub use config::AmqpConfig;
+use wasmboost_broker::{BrokerError, Opened};
+
+/// The config `type` string that selects this broker.
+pub const TYPE: &str = "amqp";
+
+/// The `[broker] type = "amqp"` settings.
+pub type Config = AmqpConfig;
+
+/// Why the broker of a config could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error("state store: {0}")]
+    State(#[from] wasmboost_broker_redis::ConnectError),
+}
+
+/// The broker of `config`, and the shared state store in Redis when `state_redis_url` is set
+/// (`None`: the host keeps state in its embedded store, one host only).
+pub async fn open(config: AmqpConfig) -> Result<Opened, OpenError> {
+    let broker = connect(&config.url).await?;
+    let store = wasmboost_broker_redis::shared_state(config.state_redis_url.as_deref()).await?;
+    Ok((broker, store))
+}
 
 /// Connect to RabbitMQ at `url` (`amqp://user:pass@host:5672/%2f`) and return the broker. Later
 /// connection losses are repaired on use, with backoff.
-pub async fn open(url: &str) -> Result<Arc<AmqpBroker>, BrokerError> {
+pub async fn connect(url: &str) -> Result<Arc<AmqpBroker>, BrokerError> {
     let broker = AmqpBroker::new(url);
     broker.connect().await?;
     Ok(Arc::new(broker))

@@ -29,27 +29,20 @@ use std::sync::Arc;
 pub use broker::BeanstalkBroker;
 pub use config::BeanstalkConfig;
 pub use error::ConnectError;
-use wasmboost_broker::{Broker, StateStore};
+use wasmboost_broker::Opened;
 
 /// The config `type` string that selects this broker.
 pub const TYPE: &str = "beanstalkd";
 
+/// The `[broker] type = "beanstalkd"` settings.
+pub type Config = BeanstalkConfig;
+
 /// The broker of `config`, and the shared state store when `state_redis_url` is set (`None`:
 /// the host keeps state in its embedded store).
-pub async fn open(
-    config: BeanstalkConfig,
-) -> Result<(Arc<dyn Broker>, Option<Arc<dyn StateStore>>), ConnectError> {
-    let state_url = config.state_redis_url.clone();
+pub async fn open(config: BeanstalkConfig) -> Result<Opened, ConnectError> {
+    let store = wasmboost_broker_redis::shared_state(config.state_redis_url.as_deref())
+        .await
+        .map_err(wasmboost_broker::StateError::from)?;
     let broker = BeanstalkBroker::connect(config).await?;
-    let store: Option<Arc<dyn StateStore>> = match state_url {
-        Some(url) => {
-            let redis = wasmboost_broker_redis::RedisConfig::with_url(url);
-            let store = wasmboost_broker_redis::RedisStore::connect(redis)
-                .await
-                .map_err(wasmboost_broker::StateError::from)?;
-            Some(Arc::new(store))
-        }
-        None => None,
-    };
     Ok((Arc::new(broker), store))
 }

@@ -77,6 +77,9 @@ impl RedisConfig {
     /// Checks values that would make the broker misbehave, before connecting.
     pub fn validate(&self) -> Result<(), String> {
         let name_ok = |s: &str| !s.is_empty() && !s.chars().any(|c| c.is_whitespace());
+        if self.url.is_empty() {
+            return Err("redis url must not be empty".to_owned());
+        }
         if !prefix_ok(&self.prefix) {
             return Err(format!(
                 "redis prefix {:?} must be 1 to 64 of A-Z a-z 0-9 _ - . (one key segment: \

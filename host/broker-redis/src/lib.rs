@@ -33,6 +33,10 @@ mod reply;
 mod scripts;
 pub mod store;
 
+use std::sync::Arc;
+
+use wasmboost_broker::{Opened, StateStore};
+
 pub use broker::RedisBroker;
 pub use config::RedisConfig;
 pub use error::ConnectError;
@@ -41,3 +45,22 @@ pub use store::RedisStore;
 
 /// The config `type` string that selects this broker.
 pub const TYPE: &str = "redis";
+
+/// The `[broker] type = "redis"` settings.
+pub type Config = RedisConfig;
+
+/// The broker of `config` and its state store on the same server (Redis keeps both).
+pub async fn open(config: RedisConfig) -> Result<Opened, ConnectError> {
+    let broker = RedisBroker::connect(config.clone()).await?;
+    let store = RedisStore::connect(config).await?;
+    Ok((Arc::new(broker), Some(Arc::new(store))))
+}
+
+/// The state store of a broker that keeps no state itself (RabbitMQ, beanstalkd): in the Redis
+/// at `url` when one is configured, shared by every host pointing at it; `None` leaves the state
+/// in the host's embedded store.
+pub async fn shared_state(url: Option<&str>) -> Result<Option<Arc<dyn StateStore>>, ConnectError> {
+    let Some(url) = url else { return Ok(None) };
+    let store = RedisStore::connect(RedisConfig::with_url(url)).await?;
+    Ok(Some(Arc::new(store)))
+}

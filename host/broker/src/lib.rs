@@ -7,9 +7,11 @@
 //!
 //! 1. **Exports**: `pub const TYPE: &str = "<name>"`; a `Config` (serde,
 //!    `#[serde(deny_unknown_fields)]`, a `///` per field, defaults as named constants, validated
-//!    before connecting); `open(config) -> Result<(Arc<dyn Broker>, Option<Arc<dyn
-//!    StateStore>>), _>` (`None` = the host uses its embedded store; a broker shared by several
-//!    hosts offers `state_redis_url` so they share state too).
+//!    by `Config::validate(&self) -> Result<(), impl Display>` before connecting);
+//!    `async fn open(Config) -> Result<`[`Opened`]`, impl Error>` (store `None` = the host uses
+//!    its embedded store; a broker shared by several hosts offers `state_redis_url`, opened
+//!    with `wasmboost_broker_redis::shared_state`, so they share state too). Then add the
+//!    crate's one line to `plugged!` in `host/backends/src/lib.rs`.
 //! 2. **Semantics** of [`Broker`] and [`Lease`]: at-least-once, priority 0..=[`MAX_PRIORITY`]
 //!    higher first and FIFO within one, `not_before_ms` delays, `attempt` owned by the host
 //!    (`Retry` adds one, `Requeue` and lease-expiry redelivery keep it), dead letters listed
@@ -29,6 +31,7 @@
 //!    the repository README's broker table; a `scripts/bench-<name>.sh` drain against the raw
 //!    ceiling of the same server.
 //!
+//! - [`backend`]: [`Backend`], the broker and state store a host runs on.
 //! - [`broker`]: the object-safe [`Broker`] trait and the settle-once [`Delivery`].
 //! - [`message`]: the envelope ([`NewMessage`], [`Message`], [`Settlement`], [`DeadLetter`]).
 //! - [`state`]: the [`StateStore`] trait for what queues cannot hold (results, dedup, pause,
@@ -45,6 +48,7 @@
 //! - internal: `index` (one queue's ready/delayed/leased/dead bookkeeping), `engine` (the queue
 //!   engine shared by memory and embedded), `waiters` (in-process `wait_terminal` wake-ups).
 
+pub mod backend;
 pub mod broker;
 pub mod error;
 pub mod message;
@@ -62,6 +66,7 @@ mod index;
 mod local;
 mod waiters;
 
+pub use backend::{Backend, BrokerSection, Opened};
 pub use broker::{Broker, Delivery, Lease};
 pub use embedded::{
     EmbeddedBroker, EmbeddedOptions, EmbeddedStore, open as open_embedded,

@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-/// Highest priority a message may carry; 0 is the lowest and the default.
-pub const MAX_PRIORITY: u8 = 9;
+/// The priority range is policy (one definition, in `wasmboost-policy`).
+pub use wasmboost_policy::message::MAX_PRIORITY;
 
 /// The most a broker may hand out a delayed message before its `not_before_ms`, by design:
 /// RabbitMQ's delay buckets deliver a message due within this instead of sending it through one

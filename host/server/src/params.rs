@@ -50,11 +50,11 @@ impl PublishQuery {
         }
         if let Some(p) = self
             .priority
-            .filter(|p| *p > wasmboost_broker::MAX_PRIORITY)
+            .filter(|p| *p > wasmboost_policy::message::MAX_PRIORITY)
         {
             return Err(ApiError::bad_request(format!(
                 "invalid priority {p}: use 0..={}",
-                wasmboost_broker::MAX_PRIORITY
+                wasmboost_policy::message::MAX_PRIORITY
             )));
         }
         Ok(PublishOptions {

@@ -199,7 +199,9 @@ async fn main() -> Result<(), BoxError> {
     };
     let n: usize = args.get(3).map_or(Ok(100_000), |s| s.parse())?;
     let dir = tempfile::tempdir()?;
-    let host = Host::start(config(dir.path())?).await?;
+    let config = config(dir.path())?;
+    let backend = wasmboost_backends::open(&config.broker, &config.host.data_dir).await?;
+    let host = Host::start(config, backend).await?;
     host.deploy("add", std::fs::read(PathBuf::from(add))?)
         .await?;
     let sleep_wasm = std::fs::read(PathBuf::from(sleep))?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use wasmboost_broker::{Broker, DeadLetter, StateStore, now_ms};
+use wasmboost_broker::{Backend, Broker, DeadLetter, StateStore, now_ms};
 use wasmboost_registry::{Compiler, Registry, RegistryLimits, Version, default_max_compiles};
 use wasmboost_runtime::{Runtime, RuntimeConfig};
 
@@ -18,7 +18,7 @@ use crate::record::TaskRecord;
 use crate::records::Records;
 use crate::shared::{Paused, Shared};
 use crate::stats::{History, Meter};
-use crate::{backend, upkeep};
+use crate::upkeep;
 
 /// A running host. Cheap to clone; every clone drives the same host.
 #[derive(Debug, Clone)]
@@ -64,9 +64,10 @@ fn registry_limits(config: &Config) -> RegistryLimits {
 }
 
 impl Host {
-    /// Open the broker + state store from config, load the registry, start one worker per
-    /// queue that has a deployed module (and later ones as they are deployed).
-    pub async fn start(config: Config) -> Result<Host, HostError> {
+    /// On `backend` (opened from `config.broker` by the composition root,
+    /// `wasmboost-backends`), load the registry and start one worker per queue that has a
+    /// deployed module (and later ones as they are deployed).
+    pub async fn start(config: Config, backend: Backend) -> Result<Host, HostError> {
         config.validate()?;
         let policies = config.policies()?;
         let data_dir = &config.host.data_dir;
@@ -76,7 +77,7 @@ impl Host {
                 data_dir.display()
             ))
         })?;
-        let (broker, store) = backend::open(&config).await?;
+        let Backend { broker, store } = backend;
         let runtime = Runtime::new(runtime_config(&config))
             .map_err(|e| HostError::Internal(format!("cannot start the runtime: {e}")))?;
         let registry = Registry::new(

@@ -13,7 +13,7 @@
 //! (queue -> running module and fetch loop), `fetch` (the per-queue fetch loop and its gates),
 //! `task` (one delivery end to end), `verdict` (how a delivery ends: state, settlement, counts,
 //! error), `records` (every task-record write), `budget` (per-task budgets and their ceilings),
-//! `backend` (broker factory), `upkeep` (counters, heartbeats), `stats_query`. Config lives in
+//! `upkeep` (counters, heartbeats), `stats_query`. Config lives in
 //! `config/` (`mod`: the file; `queue`: per-queue keys; `settings`: resolved policy; `error`).
 
 pub mod config;
@@ -24,7 +24,6 @@ pub mod record;
 pub mod stats;
 pub use wasmboost_policy::units;
 
-mod backend;
 mod bindings;
 mod budget;
 mod fetch;
@@ -36,13 +35,13 @@ mod upkeep;
 mod verdict;
 
 pub use config::{
-    BrokerConfig, CeilingConfig, Config, ConfigError, HostConfig, QueueConfig, RedisSection,
-    RuntimeConfigToml,
+    BrokerSection, CeilingConfig, Config, ConfigError, HostConfig, QueueConfig, RuntimeConfigToml,
 };
 pub use error::HostError;
 pub use host::Host;
 pub use publish::PublishOptions;
 pub use record::{TaskRecord, TaskState};
 pub use stats::{Bucket, History, QueueStats};
+pub use wasmboost_broker::Backend;
 pub use wasmboost_broker::DeadLetter;
 pub use wasmboost_registry::Version;

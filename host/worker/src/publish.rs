@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use wasmboost_broker::{MAX_PRIORITY, NewMessage};
+use wasmboost_broker::NewMessage;
+use wasmboost_policy::message::MAX_PRIORITY;
 use wasmboost_policy::message::{self, MessageError};
 
 use crate::budget::QueueBudget;

@@ -21,11 +21,19 @@ fn poison_takes_max_retries_plus_one_attempts_is_buried_and_replays() {
     let id = publish(&host, queue, "", &json!({"mode": "retry"}));
     let first = record_in(&host, &id, "dead_lettered");
     assert_eq!(first["attempts"], 3, "max_retries + 1 attempts: {first}");
-    assert_eq!(tube_stat(&server.addr(), "wasmboost.bs_poison", "current-jobs-buried"), 1);
+    assert_eq!(
+        tube_stat(&server.addr(), "wasmboost.bs_poison", "current-jobs-buried"),
+        1
+    );
     let listed = cli_json(&host, &["dlq", "list", queue]);
     let listed = listed.as_array().expect("a list");
     assert_eq!(listed.len(), 1, "{listed:?}");
-    assert!(listed[0]["reason"].as_str().unwrap_or_default().contains("3 attempts"));
+    assert!(
+        listed[0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("3 attempts")
+    );
     let replayed = cli_json(&host, &["dlq", "replay", queue]);
     assert_eq!(replayed["replayed"], 1, "{replayed}");
     let again = poll("the replayed task to end again", &host, LONG, || {
@@ -34,7 +42,10 @@ fn poison_takes_max_retries_plus_one_attempts_is_buried_and_replays() {
                 && r["finished_ms"].as_u64() > first["finished_ms"].as_u64()
         })
     });
-    assert_eq!(again["attempts"], 3, "a replay starts the attempts again: {again}");
+    assert_eq!(
+        again["attempts"], 3,
+        "a replay starts the attempts again: {again}"
+    );
     let status = host.stop();
     assert!(status.success(), "graceful stop exits 0: {status:?}");
 }
@@ -51,7 +62,10 @@ fn delayed_task_runs_on_time() {
     let published = r["published_ms"].as_i64().expect("published_ms");
     let started = r["started_ms"].as_i64().expect("started_ms");
     let late = started - (published + COUNTDOWN_MS);
-    assert!((-1000..=1000).contains(&late), "ran {late} ms from its due time: {r}");
+    assert!(
+        (-1000..=1000).contains(&late),
+        "ran {late} ms from its due time: {r}"
+    );
     assert!(late >= -5, "never early: {late} ms");
     let status = host.stop();
     assert!(status.success(), "graceful stop exits 0: {status:?}");
@@ -86,16 +100,23 @@ fn a_greenstalk_producer_json_body_runs() {
     deploy(&host, queue, "echo_v1");
     let venv = std::env::temp_dir().join("wasmboost-greenstalk-venv");
     let python = venv.join("bin/python");
-    let ready = Command::new(&python).args(["-c", "import greenstalk"]).status();
+    let ready = Command::new(&python)
+        .args(["-c", "import greenstalk"])
+        .status();
     if !ready.is_ok_and(|s| s.success()) {
-        let made = Command::new("python3").args(["-m", "venv"]).arg(&venv).status();
+        let made = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status();
         let installed = made.is_ok_and(|s| s.success())
             && Command::new(&python)
                 .args(["-m", "pip", "install", "--quiet", "greenstalk"])
                 .status()
                 .is_ok_and(|s| s.success());
         if !installed {
-            eprintln!("SKIPPED a_greenstalk_producer_json_body_runs: cannot pip install greenstalk");
+            eprintln!(
+                "SKIPPED a_greenstalk_producer_json_body_runs: cannot pip install greenstalk"
+            );
             return;
         }
     }

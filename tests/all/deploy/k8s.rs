@@ -6,9 +6,10 @@
 
 use std::path::PathBuf;
 
+use serde::Deserialize;
 use serde_json::Value;
+use wasmboost_broker_redis::RedisConfig;
 use wasmboost_tests::host::workspace_root;
-use wasmboost_worker::BrokerConfig;
 
 use super::lint::{Tools, load_config};
 
@@ -155,12 +156,13 @@ fn deployment_probes_grace_and_security_match_the_host() {
 fn keda_scales_the_deployment_on_the_queue_stream_the_config_writes() {
     let Some(tools) = Tools::get() else { return };
     let config = configmap_config(tools);
-    let BrokerConfig::Redis(redis) = &config.broker else {
-        panic!(
-            "the ConfigMap's broker is {}, KEDA watches Redis",
-            config.broker.kind()
-        );
-    };
+    assert_eq!(
+        config.broker.kind(),
+        wasmboost_broker_redis::TYPE,
+        "the ConfigMap's broker: KEDA watches Redis"
+    );
+    let redis = RedisConfig::deserialize(toml::Value::Table(config.broker.settings().clone()))
+        .expect("the ConfigMap's redis settings");
     let scaled = doc(tools, "keda-scaledobject.yaml");
     assert_eq!(scaled["apiVersion"], "keda.sh/v1alpha1");
     assert_eq!(scaled["kind"], "ScaledObject");

@@ -121,13 +121,16 @@ pub fn deploy_file(rel: &str) -> PathBuf {
     path
 }
 
-/// `Config::load` + `validate` on a TOML file (what `serve --config` does first).
+/// `Config::load` + `validate` + the broker check on a TOML file (what `serve --config` does
+/// first).
 pub fn load_config(path: &Path) -> wasmboost_worker::Config {
     let config = wasmboost_worker::Config::load(path)
         .unwrap_or_else(|e| panic!("{} does not load: {e:#}", path.display()));
     config
         .validate()
         .unwrap_or_else(|e| panic!("{} is invalid: {e:#}", path.display()));
+    wasmboost_backends::check(&config.broker)
+        .unwrap_or_else(|e| panic!("{} has an invalid [broker]: {e:#}", path.display()));
     config
 }
 

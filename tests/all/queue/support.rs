@@ -24,6 +24,16 @@ pub fn config(dir: &TempDir, broker: &str, extra: &str) -> Config {
     Config::parse(&text).expect("test config is valid")
 }
 
+/// The host of `config`, on the broker its `[broker]` names (what `serve` does).
+pub async fn start_host(config: &Config) -> Result<Host, String> {
+    let backend = wasmboost_backends::open(&config.broker, &config.host.data_dir)
+        .await
+        .map_err(|e| e.to_string())?;
+    Host::start(config.clone(), backend)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// Start a host on `broker` (`memory` or `embedded`) with `extra` config.
 pub async fn start(broker: &str, extra: &str) -> TestHost {
     start_with(broker, extra, |_| {}).await
@@ -34,7 +44,7 @@ pub async fn start_with(broker: &str, extra: &str, tweak: impl FnOnce(&mut Confi
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = config(&dir, broker, extra);
     tweak(&mut config);
-    let host = Host::start(config.clone()).await.expect("host starts");
+    let host = start_host(&config).await.expect("host starts");
     TestHost { host, dir, config }
 }
 
@@ -45,7 +55,7 @@ impl TestHost {
         drop(host);
         // The old host's last tasks release the data directory's lock as they end.
         let host = eventually("the host to restart", Duration::from_secs(20), || async {
-            Host::start(config.clone()).await.ok()
+            start_host(&config).await.ok()
         })
         .await;
         TestHost { host, dir, config }

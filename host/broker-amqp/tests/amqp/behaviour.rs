@@ -11,7 +11,7 @@ use lapin::{BasicProperties, Channel};
 use tokio::time::Instant;
 use wasmboost_broker::conformance::MAX_EARLY;
 use wasmboost_broker::{Broker, NewMessage, Settlement, ms_after};
-use wasmboost_broker_amqp::open;
+use wasmboost_broker_amqp::connect as open;
 
 use crate::rabbit_node::{RabbitNode, shared_node};
 use crate::support::{DEADLINE, drain, drain_ids, publish_retrying, raw_channel, unique};

@@ -25,7 +25,7 @@ async fn bench_publish_and_drain() {
     let batch = env_usize("BENCH_BATCH", 500);
     let fetchers = env_usize("BENCH_FETCHERS", 2);
     let url = std::env::var("BENCH_AMQP_URL").unwrap_or_else(|_| shared_node().amqp_url());
-    let broker: Arc<dyn Broker> = wasmboost_broker_amqp::open(&url).await.expect("open");
+    let broker: Arc<dyn Broker> = wasmboost_broker_amqp::connect(&url).await.expect("open");
     let q = unique("bench");
     let body = br#"{"args":[1,2],"kwargs":{"x":"yyyyyyyyyyyyyyyy"}}"#;
     let started = Instant::now();

@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tokio::net::TcpListener;
 use wasmboost_server::ServeOptions;
-use wasmboost_worker::{BrokerConfig, Config, Host};
+use wasmboost_worker::{BrokerSection, Config, Host};
 
 /// The stderr line the harness and scripts wait for; the address follows it.
 pub const LISTEN_MARKER: &str = "wasmboost listening on ";
@@ -85,9 +85,14 @@ impl ServeCommand {
         } else {
             "http"
         };
-        let broker = config.broker.kind();
+        let broker = config.broker.kind().to_owned();
         let data_dir = config.host.data_dir.display().to_string();
-        let host = Host::start(config).await.context("starting the host")?;
+        let backend = wasmboost_backends::open(&config.broker, &config.host.data_dir)
+            .await
+            .context("opening the broker")?;
+        let host = Host::start(config, backend)
+            .await
+            .context("starting the host")?;
         if let Err(err) = self.check_exposure(&host, listen).await {
             let _ = host.shutdown(grace).await;
             return Err(err);
@@ -184,19 +189,21 @@ impl ServeCommand {
             config.host.data_dir = dir.clone();
         }
         match self.broker {
-            Some(BrokerChoice::Memory) => config.broker = BrokerConfig::Memory,
+            Some(BrokerChoice::Memory) => config.broker = BrokerSection::new("memory"),
             Some(BrokerChoice::Embedded) if config.broker.kind() != "embedded" => {
-                config.broker = BrokerConfig::Embedded { path: None };
+                config.broker = BrokerSection::new("embedded");
             }
             Some(BrokerChoice::Embedded) | None => {}
         }
         for (name, concurrency) in &self.queues {
             config.queues.entry(name.clone()).or_default().concurrency = Some(*concurrency);
         }
-        config.validate().with_context(|| match &path {
+        let context = || match &path {
             Some(path) => format!("invalid configuration ({} and flags)", path.display()),
             None => "invalid configuration (flags)".to_owned(),
-        })?;
+        };
+        config.validate().with_context(context)?;
+        wasmboost_backends::check(&config.broker).with_context(context)?;
         Ok(config)
     }
 }

@@ -26,9 +26,9 @@ pub(crate) mod settings;
 
 pub use error::ConfigError;
 
-/// The `[broker] type = "redis"` table: the Redis broker's own strict config, every key
-/// optional with a named default (`wasmboost_broker_redis::config::DEFAULT_*`).
-pub use wasmboost_broker_redis::RedisConfig as RedisSection;
+/// The `[broker]` table: its `type` and that broker's own keys, checked by the composition root
+/// (`wasmboost-backends`), not here: the worker knows no broker.
+pub use wasmboost_broker::BrokerSection;
 
 pub use queue::{
     BackoffConfig, CeilingConfig, DEFAULT_CONCURRENCY, DEFAULT_DEDUP_TTL, DEFAULT_LEASE,
@@ -58,7 +58,7 @@ pub struct Config {
     /// This process: where it keeps data, where it listens, how it shuts down.
     pub host: HostConfig,
     /// Where the queues and the shared state live.
-    pub broker: BrokerConfig,
+    pub broker: BrokerSection,
     /// The WebAssembly runtime: module size, instance pool, compile cache.
     pub runtime: RuntimeConfigToml,
     /// Queue policy that applies to every queue, field by field, unless the queue overrides it.
@@ -109,50 +109,6 @@ impl Default for HostConfig {
             body_timeout: HumanDuration(DEFAULT_BODY_TIMEOUT),
             tls_cert: None,
             tls_key: None,
-        }
-    }
-}
-
-/// The `[broker]` table, chosen by its `type`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
-pub enum BrokerConfig {
-    /// The durable on-disk broker in this process (the default; one host per directory).
-    Embedded {
-        /// Database directory. Default: `<data_dir>/broker`.
-        path: Option<PathBuf>,
-    },
-    /// In memory only: nothing survives the process. For tests and throwaway runs.
-    Memory,
-    /// A Redis server, shared by every host pointing at it (queues and state). Keys: `url`
-    /// (default `redis://127.0.0.1:6379`), `prefix`, `group`, `consumer`, `priority_aging_ms`,
-    /// `reclaim_interval_ms`, `response_timeout_ms`, `connect_timeout_ms`,
-    /// `max_reconnect_delay_ms` (see [`RedisSection`]). A dead host's tasks are taken over when
-    /// their queue's `lease` (default 30 s) ends, found within `reclaim_interval_ms`.
-    Redis(RedisSection),
-    /// A RabbitMQ server for the queues; state (results, dedup, pause) in Redis when given.
-    Amqp {
-        /// e.g. `amqp://guest:guest@127.0.0.1:5672/%2f`.
-        url: String,
-        /// Redis URL for the shared state store; without it the state is kept on this host.
-        state_redis_url: Option<String>,
-    },
-}
-
-impl Default for BrokerConfig {
-    fn default() -> Self {
-        BrokerConfig::Embedded { path: None }
-    }
-}
-
-impl BrokerConfig {
-    /// The `type` string of this config.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            BrokerConfig::Embedded { .. } => "embedded",
-            BrokerConfig::Memory => "memory",
-            BrokerConfig::Redis { .. } => "redis",
-            BrokerConfig::Amqp { .. } => "amqp",
         }
     }
 }
@@ -294,18 +250,7 @@ impl Config {
                 "tls_cert and tls_key go together: give both or neither",
             ));
         }
-        match &self.broker {
-            BrokerConfig::Redis(redis) if redis.url.is_empty() => {
-                Err(ConfigError::invalid("broker.url", "must not be empty"))
-            }
-            BrokerConfig::Redis(redis) => redis
-                .validate()
-                .map_err(|reason| ConfigError::invalid("broker", reason)),
-            BrokerConfig::Amqp { url, .. } if url.is_empty() => {
-                Err(ConfigError::invalid("broker.url", "must not be empty"))
-            }
-            _ => Ok(()),
-        }
+        Ok(())
     }
 
     fn validate_runtime(&self) -> Result<(), ConfigError> {
@@ -353,14 +298,6 @@ impl Config {
             return Err(ConfigError::invalid("versions.keep", "must be at least 1"));
         }
         Ok(())
-    }
-
-    /// Where the embedded broker keeps its database.
-    pub fn embedded_path(&self) -> PathBuf {
-        match &self.broker {
-            BrokerConfig::Embedded { path: Some(p) } => p.clone(),
-            _ => self.host.data_dir.join("broker"),
-        }
     }
 
     /// Where compiled modules are cached.

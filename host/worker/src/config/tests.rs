@@ -6,7 +6,7 @@ use super::*;
 fn empty_config_is_all_defaults() {
     let c = Config::parse("").expect("empty config is valid");
     assert_eq!(c, Config::default());
-    assert_eq!(c.broker, BrokerConfig::Embedded { path: None });
+    assert_eq!(c.broker.kind(), "embedded");
     assert_eq!(c.host.listen.to_string(), DEFAULT_LISTEN);
     assert_eq!(c.host.shutdown_grace.0, DEFAULT_SHUTDOWN_GRACE);
 }
@@ -17,10 +17,6 @@ fn unknown_keys_are_errors_naming_the_key() {
         ("[host]\nlisten_addr = \"x\"", "listen_addr"),
         ("[defaults]\nconcurency = 5", "concurency"),
         ("[queues.a]\nqps = 1\nbogus = 2", "bogus"),
-        (
-            "[broker]\ntype = \"redis\"\nurl = \"redis://x\"\nport = 1",
-            "port",
-        ),
         ("[defaults.backoff]\nbase = \"1s\"\nfactor = 2", "factor"),
         ("surprise = 1", "surprise"),
     ] {
@@ -92,16 +88,14 @@ fn bad_values_name_their_key() {
 }
 
 #[test]
-fn every_broker_type_parses() {
-    let c = Config::parse("[broker]\ntype = \"memory\"").expect("memory");
-    assert_eq!(c.broker.kind(), "memory");
-    let c = Config::parse(
-        "[broker]\ntype = \"amqp\"\nurl = \"amqp://h\"\nstate_redis_url = \"redis://h\"",
-    )
-    .expect("amqp");
+fn the_broker_table_keeps_its_type_and_settings_for_the_composition_root() {
+    let c = Config::parse("[broker]\ntype = \"amqp\"\nurl = \"amqp://h\"").expect("amqp");
     assert_eq!(c.broker.kind(), "amqp");
-    let c = Config::parse("[broker]\ntype = \"embedded\"\npath = \"/tmp/x\"").expect("embedded");
-    assert_eq!(c.embedded_path(), PathBuf::from("/tmp/x"));
+    assert_eq!(
+        c.broker.setting("url").and_then(|v| v.as_str()),
+        Some("amqp://h")
+    );
+    assert!(c.broker.setting("type").is_none(), "type is not a setting");
 }
 
 #[test]
@@ -112,71 +106,9 @@ fn example_file_is_valid_and_shows_the_defaults() {
     // `Default` (a named constant) without touching this test.
     assert_eq!(c.host, HostConfig::default());
     assert_eq!(c.runtime, RuntimeConfigToml::default());
-    assert_eq!(c.broker, BrokerConfig::default());
+    assert_eq!(c.broker, BrokerSection::default());
     // `[defaults]` writes every built-in default out: resolved, it must equal an empty table's.
     let shown = c.policies().expect("valid");
     let built_in = Config::default().policies().expect("valid");
     assert_eq!(shown.of("any"), built_in.of("any"));
-}
-
-#[test]
-fn redis_section_takes_every_broker_key_with_defaults() {
-    let c = Config::parse("[broker]\ntype = \"redis\"").expect("redis with defaults");
-    assert_eq!(c.broker, BrokerConfig::Redis(RedisSection::default()));
-    let c = Config::parse(
-        r#"
-        [broker]
-        type = "redis"
-        url = "redis://h:7000/2"
-        prefix = "staging"
-        group = "workers"
-        consumer = "host-a"
-        priority_aging_ms = 1000
-        reclaim_interval_ms = 100
-        response_timeout_ms = 3000
-        connect_timeout_ms = 500
-        max_reconnect_delay_ms = 4000
-        "#,
-    )
-    .expect("every redis key");
-    let BrokerConfig::Redis(redis) = &c.broker else {
-        panic!("not redis: {:?}", c.broker);
-    };
-    assert_eq!(redis.url, "redis://h:7000/2");
-    assert_eq!(redis.prefix, "staging");
-    assert_eq!(redis.consumer.as_deref(), Some("host-a"));
-    assert_eq!(redis.reclaim_interval_ms, 100);
-    assert_eq!(redis.max_reconnect_delay_ms, 4000);
-}
-
-#[test]
-fn redis_values_are_validated_naming_the_key() {
-    for (line, key) in [
-        ("reclaim_interval_ms = 0", "reclaim_interval_ms"),
-        ("prefix = \"a b\"", "a b"),
-        ("url = \"\"", "broker.url"),
-    ] {
-        let text = format!("[broker]\ntype = \"redis\"\n{line}");
-        let err = Config::parse(&text).expect_err(&text).to_string();
-        assert!(err.contains(key), "{text}: {err}");
-    }
-}
-
-#[test]
-fn example_redis_block_is_valid_and_shows_the_defaults() {
-    let text = include_str!("../../../../deploy/wasmboost.example.toml");
-    let block: String = text
-        .lines()
-        .skip_while(|l| !l.starts_with("# type = \"redis\""))
-        .take_while(|l| l.starts_with('#'))
-        .filter_map(|l| l.strip_prefix("# "))
-        .filter(|l| l.contains(" = "))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    let c = Config::parse(&format!("[broker]\n{block}")).expect("the redis block is valid");
-    let defaults = RedisSection {
-        consumer: Some("worker-1".to_owned()),
-        ..RedisSection::default()
-    };
-    assert_eq!(c.broker, BrokerConfig::Redis(defaults), "{block}");
 }

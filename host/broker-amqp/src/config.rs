@@ -1,0 +1,65 @@
+//! `[broker] type = "amqp"`: where RabbitMQ is, and where the state it cannot hold is kept.
+//! Strict: unknown keys are errors.
+
+use serde::Deserialize;
+
+/// Settings of the RabbitMQ broker.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmqpConfig {
+    /// e.g. `amqp://guest:guest@127.0.0.1:5672/%2f`.
+    pub url: String,
+    /// Redis URL for the shared state store (results, dedup, pause flags, modules, counters);
+    /// required with more than one host. Unset: the state is kept in this host's embedded store.
+    #[serde(default)]
+    pub state_redis_url: Option<String>,
+}
+
+impl AmqpConfig {
+    /// Checked before connecting.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.url.starts_with("amqp://") || self.url.starts_with("amqps://")) {
+            return Err(format!(
+                "url {:?} must start with amqp:// or amqps://",
+                redact(&self.url)
+            ));
+        }
+        if self.state_redis_url.as_deref() == Some("") {
+            return Err("state_redis_url must not be empty (leave it out instead)".to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// `url` without its password, for error messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_without_the_amqp_scheme_is_refused_without_its_password() {
+        let config = AmqpConfig {
+            url: "redis://user:hunter2@host/".to_owned(),
+            state_redis_url: None,
+        };
+        let err = config.validate().expect_err("not an amqp url");
+        assert!(err.contains("amqp://"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = toml::from_str::<AmqpConfig>("url = \"amqp://h/\"\nprefetch = 5\n")
+            .expect_err("prefetch is no key");
+        assert!(err.to_string().contains("prefetch"), "{err}");
+    }
+}
