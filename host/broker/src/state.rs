@@ -34,6 +34,20 @@ pub trait StateStore: Send + Sync + fmt::Debug + 'static {
         ttl: Duration,
     ) -> Result<(), StateError>;
 
+    /// A non-terminal progress record (`running`) that never replaces a terminal one: a task
+    /// that runs again after a crash (its ending durable, its ack not) must not undo that ending,
+    /// or the rerun's ending would be counted a second time. Stores that count in the record's
+    /// step (see [`put_record_counted`](StateStore::put_record_counted)) must honour it; the
+    /// default just puts the record.
+    async fn put_progress(
+        &self,
+        task_id: &str,
+        record: Bytes,
+        ttl: Duration,
+    ) -> Result<(), StateError> {
+        self.put_record(task_id, record, false, ttl).await
+    }
+
     /// [`put_record`](StateStore::put_record), and add `deltas` to `queue`'s counters **in the
     /// same durable step**, unless the stored record of `task_id` is terminal already (a task
     /// that ran again after a crash is counted once). Then the counters agree with the records

@@ -14,11 +14,14 @@ use crate::bindings::{rebind, sync_bindings};
 use crate::config::Config;
 use crate::error::HostError;
 use crate::publish::{self, PublishOptions};
-use crate::record::TaskRecord;
+use crate::record::{TaskRecord, TaskState};
 use crate::records::Records;
 use crate::shared::{Paused, Shared};
 use crate::stats::{History, Meter};
 use crate::upkeep;
+
+/// Dead letters replayed per step of `dlq_replay` (each step lists, re-records and moves them).
+const REPLAY_CHUNK: u64 = 1000;
 
 /// A running host. Cheap to clone; every clone drives the same host.
 #[derive(Debug, Clone)]
@@ -298,10 +301,50 @@ impl Host {
         Ok(self.shared.broker.dead_letters(queue, limit).await?)
     }
 
-    /// Move every dead letter of `queue` back onto it (attempts start again at 1).
+    /// Move every dead letter of `queue` back onto it (attempts start again at 1), in chunks.
+    /// Each replayed task's record is set back to `queued` first: its next ending is a new
+    /// outcome, counted as such (a terminal record would make the store take it for a rerun).
     pub async fn dlq_replay(&self, queue: &str) -> Result<u64, HostError> {
         self.check_queue(queue)?;
-        Ok(self.shared.broker.replay_dead_letters(queue, None).await?)
+        let broker = &self.shared.broker;
+        let ttl = self.shared.settings(queue).result_ttl;
+        // Bounded by what is dead now, so letters that die again meanwhile are not replayed
+        // in a loop.
+        let mut left = broker.counts(queue).await?.dead;
+        let mut moved = 0;
+        while left > 0 {
+            let chunk = usize::try_from(left.min(REPLAY_CHUNK)).unwrap_or(usize::MAX);
+            let letters = broker.dead_letters(queue, chunk).await?;
+            if letters.is_empty() {
+                break;
+            }
+            let ids: Vec<String> = letters.iter().map(|l| l.message.id.clone()).collect();
+            for letter in &letters {
+                let record = self.requeued_record(queue, letter).await?;
+                self.shared.records.put(&record, ttl).await?;
+            }
+            let n = broker.replay_dead_letters(queue, Some(&ids)).await?;
+            moved += n;
+            left = left.saturating_sub(ids.len() as u64);
+        }
+        Ok(moved)
+    }
+
+    /// The record of a dead letter about to be replayed: its own, back to `queued`.
+    async fn requeued_record(
+        &self,
+        queue: &str,
+        letter: &DeadLetter,
+    ) -> Result<TaskRecord, HostError> {
+        let id = &letter.message.id;
+        let stored = self.shared.store.get_record(id).await?;
+        let mut record = stored
+            .and_then(|bytes| TaskRecord::from_bytes(&bytes).ok())
+            .filter(|r| r.queue == queue)
+            .unwrap_or_else(|| TaskRecord::new(id, queue, TaskState::Queued, letter.dead_ms));
+        record.state = TaskState::Queued;
+        record.finished_ms = None;
+        Ok(record)
     }
 
     pub async fn dlq_purge(&self, queue: &str) -> Result<u64, HostError> {

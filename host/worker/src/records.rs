@@ -43,6 +43,19 @@ impl Records {
             .await
     }
 
+    /// The `running` mark of a task that takes a while: never stored over a terminal record (a
+    /// rerun after a crash must not undo the first run's durable ending; see
+    /// `StateStore::put_progress`).
+    pub(crate) async fn put_progress(
+        &self,
+        record: &TaskRecord,
+        ttl: Duration,
+    ) -> Result<(), StateError> {
+        self.store
+            .put_progress(&record.task_id, record.to_bytes(), ttl)
+            .await
+    }
+
     /// Many such records at once (a batch publish).
     pub(crate) async fn put_all(
         &self,

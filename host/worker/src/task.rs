@@ -311,7 +311,10 @@ async fn mark_running(cx: &TaskCx, bound: &Bound, started_ms: u64) {
     let mut record = cx.record(TaskState::Running);
     record.started_ms = Some(started_ms);
     record.module_version = Some(bound.version.number);
-    let put = cx.shared.records.put(&record, cx.q.settings.result_ttl);
+    let put = cx
+        .shared
+        .records
+        .put_progress(&record, cx.q.settings.result_ttl);
     if let Err(err) = put.await {
         tracing::warn!(task_id = %cx.task_id, error = %err, "could not store the running record");
     }

@@ -55,6 +55,46 @@ async fn poison_task_runs_max_retries_plus_one_then_dead_letters_and_replays() {
     t.stop().await;
 }
 
+/// A replayed dead letter's next ending is a new outcome and is counted as one (its record goes
+/// back to `queued` before the replay; a terminal record would make the store take the ending
+/// for a rerun after a crash and not count it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_dead_letter_is_counted_again_on_the_embedded_broker() {
+    let t = start("embedded", "[queues.poison]\nmax_retries = 0").await;
+    t.deploy_guest("poison", "flaky").await;
+    let id = t.publish("poison", json!({"mode": "retry"})).await;
+    let failed = || async {
+        let stats = t.host.stats().await.expect("stats");
+        stats
+            .iter()
+            .find(|s| s.queue == "poison")
+            .map_or(0, |s| s.failed)
+    };
+    let r = t.result(&id, LONG).await;
+    assert_eq!(r.state, TaskState::DeadLettered, "{r:?}");
+    eventually("the first failure counted", LONG, || async {
+        (failed().await == 1).then_some(())
+    })
+    .await;
+    eventually("the dead letter", LONG, || async {
+        let dead = t.host.dlq_list("poison", 10).await.expect("dlq list");
+        (!dead.is_empty()).then_some(())
+    })
+    .await;
+    let first_finish = r.finished_ms;
+    assert_eq!(t.host.dlq_replay("poison").await.expect("replay"), 1);
+    eventually("the replayed task to fail again", LONG, || async {
+        let r = t.host.record(&id).await.expect("record")?;
+        (r.state == TaskState::DeadLettered && r.finished_ms > first_finish).then_some(())
+    })
+    .await;
+    eventually("the second failure counted", LONG, || async {
+        (failed().await == 2).then_some(())
+    })
+    .await;
+    t.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_message_in_storage_is_dead_lettered_and_the_queue_keeps_going() {
     let t = start("memory", "[queues.q]\n").await;

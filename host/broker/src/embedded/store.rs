@@ -16,7 +16,7 @@ use redb::{ReadableDatabase, ReadableTable};
 
 use super::Shared;
 use super::counters::{Count, Counters, row_key};
-use super::tables::{Kv, audit_key, expires_ms};
+use super::tables::{Kv, NOT_TERMINAL, PROGRESS, TERMINAL, audit_key, expires_ms};
 use super::writer::Op;
 use crate::error::StateError;
 use crate::message::{ms_after, now_ms};
@@ -110,13 +110,14 @@ impl EmbeddedStore {
         &self,
         task_id: &str,
         record: Bytes,
-        terminal: bool,
+        kind: u8,
         ttl: Duration,
         count: Option<Count>,
     ) {
+        let terminal = kind == TERMINAL;
         let mut value = Vec::with_capacity(9 + record.len());
         value.extend_from_slice(&ms_after(ttl).to_le_bytes());
-        value.push(u8::from(terminal));
+        value.push(kind);
         value.extend_from_slice(&record);
         let table = Kv::Records;
         self.shared
@@ -139,7 +140,7 @@ impl EmbeddedStore {
         if expires_ms(&raw) <= now_ms() || raw.len() < 9 {
             return Ok(None);
         }
-        let terminal = raw[8] == 1;
+        let terminal = raw[8] == TERMINAL;
         Ok(Some((Bytes::copy_from_slice(&raw[9..]), terminal)))
     }
 }
@@ -157,7 +158,18 @@ impl StateStore for EmbeddedStore {
         terminal: bool,
         ttl: Duration,
     ) -> Result<(), StateError> {
-        self.put_record_with(task_id, record, terminal, ttl, None);
+        self.put_record_with(task_id, record, kind(terminal), ttl, None);
+        Ok(())
+    }
+
+    /// Not written over a terminal record, in the writer's transaction (see `writer::flush`).
+    async fn put_progress(
+        &self,
+        task_id: &str,
+        record: Bytes,
+        ttl: Duration,
+    ) -> Result<(), StateError> {
+        self.put_record_with(task_id, record, PROGRESS, ttl, None);
         Ok(())
     }
 
@@ -173,7 +185,7 @@ impl StateStore for EmbeddedStore {
         deltas: &[(&str, i64)],
     ) -> Result<bool, StateError> {
         let count = Count::new(queue, deltas);
-        self.put_record_with(task_id, record, terminal, ttl, Some(count));
+        self.put_record_with(task_id, record, kind(terminal), ttl, Some(count));
         Ok(true)
     }
 
@@ -343,4 +355,9 @@ impl StateStore for EmbeddedStore {
         }
         Ok(newest)
     }
+}
+
+/// The kind byte of a record that is terminal or not.
+fn kind(terminal: bool) -> u8 {
+    if terminal { TERMINAL } else { NOT_TERMINAL }
 }

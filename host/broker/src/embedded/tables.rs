@@ -70,7 +70,18 @@ impl Kv {
 /// Whether a stored task record (expiry, then a terminal flag byte, then the record) is
 /// terminal.
 pub(crate) fn is_terminal_record(value: &[u8]) -> bool {
-    value.get(8) == Some(&1)
+    value.get(8) == Some(&TERMINAL)
+}
+
+/// The byte after a record's expiry: what kind of record follows.
+pub(crate) const NOT_TERMINAL: u8 = 0;
+pub(crate) const TERMINAL: u8 = 1;
+/// A progress mark (`running`): not terminal, and never stored over a terminal record.
+pub(crate) const PROGRESS: u8 = 2;
+
+/// Whether `value` is a progress mark (see [`PROGRESS`]).
+pub(crate) fn is_progress_record(value: &[u8]) -> bool {
+    value.get(8) == Some(&PROGRESS)
 }
 
 /// Key of an audit entry: append time, then a sequence number for entries of the same
@@ -115,6 +126,14 @@ impl Pending {
         let version = self.version.fetch_add(1, Ordering::Relaxed);
         let mut map = self.lock();
         let slot = (table, key.to_owned());
+        if is_progress_record(&value)
+            && map
+                .get(&slot)
+                .is_some_and(|(_, pending, _)| is_terminal_record(pending))
+        {
+            // A progress mark never replaces an ending (see `PROGRESS`).
+            return;
+        }
         let count = match (map.remove(&slot), count) {
             (Some((_, old_value, Some(old))), new) if is_terminal_record(&old_value) => {
                 Some(old).or(new)

@@ -479,3 +479,50 @@ async fn random_settles_on_embedded_then_reopen() {
         "only dead letters remain"
     );
 }
+
+/// A task that runs again after a crash (its ending durable, its ack not): the rerun's
+/// `running` mark does not replace the ending, so the rerun's ending is not counted again;
+/// after a reopen too (the first ending committed, the rest in later transactions).
+#[tokio::test]
+async fn a_rerun_after_a_durable_ending_is_counted_once() {
+    let dir = temp();
+    let ttl = Duration::from_secs(60);
+    let ending = Bytes::from_static(b"succeeded");
+    {
+        let (_broker, store) = open(dir.path()).expect("open");
+        store
+            .put_record_counted("t1", ending.clone(), true, ttl, "q", &[("succeeded", 1)])
+            .await
+            .expect("ending");
+    }
+    let (_broker, store) = open(dir.path()).expect("reopen: the host came back");
+    store
+        .put_progress("t1", Bytes::from_static(b"running"), ttl)
+        .await
+        .expect("running mark of the rerun");
+    // Through a reopen, so the mark went through its own transaction before the ending.
+    drop((_broker, store));
+    let (_broker, store) = open(dir.path()).expect("reopen");
+    assert_eq!(
+        store.get_record("t1").await.expect("record"),
+        Some(ending.clone()),
+        "the mark did not replace the ending"
+    );
+    store
+        .put_record_counted("t1", ending.clone(), true, ttl, "q", &[("succeeded", 1)])
+        .await
+        .expect("the rerun's ending");
+    drop((_broker, store));
+    let (_broker, store) = open(dir.path()).expect("reopen");
+    let counters = store.counters("q").await.expect("counters");
+    assert_eq!(counters.get("succeeded"), Some(&1), "{counters:?}");
+    // A progress mark over a record that is not terminal is an ordinary write.
+    store
+        .put_progress("t2", Bytes::from_static(b"running"), ttl)
+        .await
+        .expect("mark");
+    assert_eq!(
+        store.get_record("t2").await.expect("record"),
+        Some(Bytes::from_static(b"running"))
+    );
+}

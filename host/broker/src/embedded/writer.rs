@@ -12,7 +12,7 @@ use redb::{Database, Durability, ReadableTable, WriteTransaction};
 use tokio::sync::oneshot;
 
 use super::counters::{self, Count, Counters};
-use super::tables::{Kv, MESSAGES, Pending, expires_ms, is_terminal_record};
+use super::tables::{Kv, MESSAGES, Pending, expires_ms, is_progress_record, is_terminal_record};
 use crate::message::now_ms;
 
 /// How often expired records and dedup marks are deleted (they are also hidden on read).
@@ -264,7 +264,9 @@ impl Apply<'_> {
 
     /// Write `key`'s latest pending value (once per batch) and the counts that ride with it.
     /// Counts apply only while the stored record is not terminal yet: a task that ran again
-    /// after a crash (its first terminal record committed, its ack not) is counted once.
+    /// after a crash (its first terminal record committed, its ack not) is counted once. For the
+    /// same reason a progress mark (`running`) is not written over a terminal record: the rerun
+    /// would otherwise make its own ending look like the first and count it again.
     fn flush(
         &mut self,
         tables: &mut Tables<'_>,
@@ -278,15 +280,21 @@ impl Apply<'_> {
         let Some((version, value, count)) = self.pending.take(table, key) else {
             return Ok(());
         };
-        if let Some(count) = count {
+        let ended_before = if count.is_some() || is_progress_record(&value) {
             let stored = tables.kv[table as usize].get(key.as_str())?;
-            let counted_before = stored.is_some_and(|v| is_terminal_record(v.value()));
-            if !counted_before {
-                counters::add_rows(&mut tables.kv[Kv::Counters as usize], &count)?;
-                self.counters.add(&count);
-            }
+            stored.is_some_and(|v| is_terminal_record(v.value()))
+        } else {
+            false
+        };
+        if let Some(count) = count
+            && !ended_before
+        {
+            counters::add_rows(&mut tables.kv[Kv::Counters as usize], &count)?;
+            self.counters.add(&count);
         }
-        tables.put(table, key, &value)?;
+        if !(ended_before && is_progress_record(&value)) {
+            tables.put(table, key, &value)?;
+        }
         slot.insert(version);
         Ok(())
     }
