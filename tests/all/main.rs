@@ -11,3 +11,4 @@ mod redis;
 mod runtime;
 mod sdk;
 mod security;
+mod ui;
