@@ -98,7 +98,7 @@ class Host:
             headers={"Authorization": f"Bearer {self.admin}", "Content-Type": content_type},
         )
         with urllib.request.urlopen(request, timeout=60) as r:
-            return r.read()
+            return bytes(r.read())
 
     def deploy(self, queue: str, wasm: Path) -> None:
         self.http("PUT", f"/v1/queues/{queue}/module", wasm.read_bytes(), "application/wasm")

@@ -327,7 +327,7 @@ class TaskHandle:
     def status(self) -> dict[str, Any]:
         """The task's record now: `state`, `attempts`, `result`, `error`, timings, fuel, memory."""
         _, record = self.client.request("GET", self._path)
-        return record
+        return dict(record)
 
     @property
     def state(self) -> str:
