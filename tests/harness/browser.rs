@@ -229,16 +229,11 @@ impl Browser {
 
     /// Accept the open `confirm()` dialog, waiting up to 10 s for it.
     pub fn accept_dialog(&self) {
-        poll(
-            "a dialog",
-            Duration::from_secs(10),
-            String::new,
-            || {
-                let path = format!("/session/{}/alert/accept", self.session);
-                let (status, _) = exchange(&self.base, "POST", &path, b"{}").ok()?;
-                (status == 200).then_some(())
-            },
-        );
+        poll("a dialog", Duration::from_secs(10), String::new, || {
+            let path = format!("/session/{}/alert/accept", self.session);
+            let (status, _) = exchange(&self.base, "POST", &path, b"{}").ok()?;
+            (status == 200).then_some(())
+        });
     }
 
     /// Save a PNG of the viewport as `<screenshots>/<name>.png`; its path.

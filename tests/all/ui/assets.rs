@@ -82,5 +82,8 @@ fn the_page_is_open_and_strict_and_the_data_is_not() {
     assert_eq!(me["scopes"], serde_json::json!(["read"]), "{me}");
     assert_eq!(me["authenticated"], true);
     assert!(read.contains(me["id"].as_str().unwrap_or("?")), "{me}");
-    assert!(!body.contains(&read[read.len() - 16..]), "no secret in whoami");
+    assert!(
+        !body.contains(&read[read.len() - 16..]),
+        "no secret in whoami"
+    );
 }

@@ -36,7 +36,10 @@ fn queue_row(host: &HostProcess, queue: &str) -> Value {
 
 fn post(host: &HostProcess, path: &str, body: &[u8]) -> Value {
     let (status, answer) = host.http("POST", path, body);
-    assert!((200..300).contains(&status), "POST {path}: {status} {answer}");
+    assert!(
+        (200..300).contains(&status),
+        "POST {path}: {status} {answer}"
+    );
     serde_json::from_str(&answer).unwrap_or_else(|e| panic!("POST {path}: {e}: {answer}"))
 }
 
@@ -52,7 +55,10 @@ fn host() -> (HostProcess, String) {
         ("dlq", guests::guest_bytes("flaky")),
     ] {
         let (status, body) = host.http("PUT", &format!("/v1/queues/{queue}/module"), &wasm);
-        assert!((200..300).contains(&status), "deploy {queue}: {status} {body}");
+        assert!(
+            (200..300).contains(&status),
+            "deploy {queue}: {status} {body}"
+        );
     }
     (host, admin)
 }
@@ -189,7 +195,9 @@ fn dashboard_drives_a_real_host() {
 
     // Hosts: this host runs both queues.
     browser.goto(&format!("{ui}#/hosts"));
-    let hosts = browser.wait_text("#hosts-body", LONG, |t| t.contains("add") && t.contains("dlq"));
+    let hosts = browser.wait_text("#hosts-body", LONG, |t| {
+        t.contains("add") && t.contains("dlq")
+    });
     assert!(!hosts.is_empty());
     browser.screenshot("07-hosts");
 
@@ -202,9 +210,14 @@ fn dashboard_drives_a_real_host() {
     browser.goto(&format!("{ui}#/queues"));
     browser.wait_text(&cell("add", "succeeded"), LONG, |t| number(t).is_some());
     browser.goto(&format!("{ui}#/queue/add"));
-    browser.wait_text("#queue-actions", LONG, |t| t.contains("need a deploy token"));
+    browser.wait_text("#queue-actions", LONG, |t| {
+        t.contains("need a deploy token")
+    });
     browser.wait_text("#dlq", LONG, |t| t.contains("need an admin token"));
-    assert!(!browser.visible("#pause-toggle"), "no pause button for read");
+    assert!(
+        !browser.visible("#pause-toggle"),
+        "no pause button for read"
+    );
     assert!(!browser.visible("button[data-action=\"replay\"]"));
     assert!(!browser.visible("button[data-action=\"rollback\"]"));
     browser.screenshot("08-read-only");
@@ -223,6 +236,9 @@ fn dashboard_drives_a_real_host() {
     );
     browser.screenshot("09-phone");
     for name in ["01-login", "03-queues-drained", "06-task", "09-phone"] {
-        assert!(shots.join(format!("{name}.png")).is_file(), "{name}.png saved");
+        assert!(
+            shots.join(format!("{name}.png")).is_file(),
+            "{name}.png saved"
+        );
     }
 }

@@ -111,7 +111,12 @@ mod tests {
         // Guest-controlled strings (results, errors) reach the page; only textContent is safe.
         for asset in ASSETS.iter().filter(|a| a.name.ends_with(".js")) {
             let text = String::from_utf8_lossy(asset.body);
-            for sink in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write"] {
+            for sink in [
+                "innerHTML",
+                "outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+            ] {
                 assert!(!text.contains(sink), "{} uses {sink}", asset.name);
             }
         }
