@@ -5,6 +5,9 @@
 //!   screenshot of each page under `<target>/test-output/ui_dashboard/`.
 //! - `assets`: the page and its files over plain HTTP: headers, no token needed for them, and
 //!   the data routes still refusing a request without one.
+//! - `metrics`: `/metrics` names and types, and counters moving with a success, a retry and a
+//!   dead letter (the numbers the dashboard shows, for Prometheus).
 
 mod assets;
 mod dashboard;
+mod metrics;
