@@ -165,6 +165,10 @@ fn dashboard_drives_a_real_host() {
     let row = format!("#dlq-list tr[data-task=\"{dead_id}\"]");
     browser.wait_text(&row, LONG, |t| t.contains("flaky dead_letter"));
     let first_finish = json_of(&host, &format!("/v1/tasks/{dead_id}"))["finished_ms"].clone();
+    browser.exec(
+        "document.querySelector('#dlq').scrollIntoView(); return null;",
+        &[],
+    );
     browser.screenshot("05-dead-letter");
     browser.click("#dlq button[data-action=\"replay\"]");
     browser.wait_text("#flash", LONG, |t| t.contains("1 dead letter(s) replayed"));

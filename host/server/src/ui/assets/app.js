@@ -198,7 +198,8 @@ function cellValues(q) {
     dead_lettered: fmtInt(q.dead_lettered),
     rate: fmtNum(q.rate_per_sec_1m, 1),
     avg: fmtNum(q.avg_duration_ms, 2),
-    eta: fmtDuration(q.eta_drain_secs),
+    // Nothing queued: nothing to drain (the host reports 0 s).
+    eta: q.queued ? fmtDuration(q.eta_drain_secs) : '–',
   };
 }
 
@@ -288,6 +289,8 @@ function queuePage(queue) {
         const answer = await api('POST', `${path}/${paused ? 'resume' : 'pause'}`);
         paused = answer.paused;
         renderPause();
+        const state = summary.querySelector('dd[data-field="state"]');
+        if (state) state.textContent = paused ? 'paused' : 'running';
         flash(`queue ${queue} ${paused ? 'paused' : 'resumed'}`);
       } catch (err) {
         flash(err.message, true);
@@ -316,6 +319,7 @@ function queuePage(queue) {
     renderPause();
     const v = cellValues(q);
     const rows = QUEUE_COLUMNS.map(([key, label]) => [label, v[key]]);
+    rows.push(['Retried', fmtInt(q.retried)], ['Dead-lettered (total)', fmtInt(q.dead_lettered_total)]);
     rows.push(['Hosts', q.hosts.length ? q.hosts.join(', ') : '–']);
     summary.replaceChildren(...rows.flatMap(([label, value]) => [
       h('dt', { text: label }), h('dd', { 'data-field': label.toLowerCase(), text: value })]));
