@@ -131,9 +131,35 @@ fn dashboard_drives_a_real_host() {
     );
     browser.screenshot("03-queues-drained");
 
+    // A second version, then roll back to the first through its button (and its confirm()).
+    let (status, body) = host.http(
+        "PUT",
+        "/v1/queues/add/module",
+        &guests::guest_bytes("echo_v1"),
+    );
+    assert!((200..300).contains(&status), "deploy v2: {status} {body}");
+
     // Open the queue and pause it through the button; the API says it is paused.
     browser.click("#queues-body tr[data-queue=\"add\"] a");
     browser.wait_text("#page h1", LONG, |t| t == "Queue add");
+    browser.wait_text("#versions tr[data-version=\"2\"]", LONG, |t| {
+        t.contains("current")
+    });
+    browser.click("#versions tr[data-version=\"1\"] button[data-action=\"rollback\"]");
+    browser.accept_dialog();
+    browser.wait_text("#flash", LONG, |t| t == "now on version 1");
+    let versions = json_of(&host, "/v1/queues/add/versions");
+    let current: Vec<&Value> = versions
+        .as_array()
+        .expect("versions")
+        .iter()
+        .filter(|v| v["current"] == true)
+        .collect();
+    assert_eq!(current.len(), 1, "{versions}");
+    assert_eq!(
+        current[0]["number"], 1,
+        "rolled back through the button: {versions}"
+    );
     browser.click("#pause-toggle[data-action=\"pause\"]");
     poll(
         "the API to report add paused",
