@@ -47,6 +47,8 @@ fn the_page_is_open_and_strict_and_the_data_is_not() {
     for (path, kind) in [
         ("/ui", "text/html"),
         ("/ui/", "text/html"),
+        ("/ui/core.js", "text/javascript"),
+        ("/ui/pages.js", "text/javascript"),
         ("/ui/app.js", "text/javascript"),
         ("/ui/chart.js", "text/javascript"),
         ("/ui/app.css", "text/css"),

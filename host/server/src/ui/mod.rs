@@ -8,8 +8,10 @@
 //! scope checks apply to it as to every client. Every answer is written into the page as text
 //! (`textContent`), never as HTML: task results and errors are guest-controlled.
 //!
-//! Files in `assets/`: `index.html` (the shell), `app.css`, `app.js` (pages: queues, queue
-//! detail, task, hosts), `chart.js` (a small canvas line chart written for this dashboard).
+//! Files in `assets/`: `index.html` (the shell), `app.css`, `core.js` (the API client, scopes,
+//! text-only DOM helpers, polling), `pages.js` (queues, queue detail, task, hosts), `app.js`
+//! (login, routing, start-up), `chart.js` (a small canvas line chart written for this
+//! dashboard).
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -34,6 +36,16 @@ const ASSETS: &[Asset] = &[
         name: "app.css",
         content_type: "text/css; charset=utf-8",
         body: include_bytes!("assets/app.css"),
+    },
+    Asset {
+        name: "core.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("assets/core.js"),
+    },
+    Asset {
+        name: "pages.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("assets/pages.js"),
     },
     Asset {
         name: "app.js",
