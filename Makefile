@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 WASM_TARGET := wasm32-wasip2
 
-.PHONY: run test bench setup wasm-target examples guests build build-release python-env sdk-python-test fmt clippy check
+.PHONY: run test bench setup wasm-target examples guests build build-release python-env sdk-python-test client-python-test client-python-typecheck fmt clippy check
 
 wasm-target:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -40,7 +40,18 @@ python-env:
 sdk-python-test:
 	python3 -m unittest discover -s guest-sdk/python/tests
 
-test: setup examples guests build python-env sdk-python-test
+# The producer client (clients/python) against a real `wasmboost serve` it starts (the debug
+# binary from `build`, the add and flaky components from `examples` and `guests`).
+client-python-test: build examples guests
+	cd clients/python && python3 -m unittest discover -s tests -t .
+
+# The client's type hints, strictly (mypy in the project venv that python-env made).
+client-python-typecheck: python-env
+	VENV="$${WASMBOOST_PY_VENV:-.venv}"; \
+	"$$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "mypy==2.4.1" && \
+	cd clients/python && "$$VENV/bin/python" -m mypy --strict wasmboost tests
+
+test: setup examples guests build python-env sdk-python-test client-python-test client-python-typecheck
 	$(CARGO) test --workspace
 
 bench: build-release examples guests

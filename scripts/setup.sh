@@ -19,8 +19,9 @@ PACKAGES=(
     "systemd|command -v systemd-analyze"
     # "nats-server|command -v nats-server"
     # "postgresql|command -v pg_ctlcluster"
-    # "chromium|command -v chromium"
-    # "chromium-driver|command -v chromedriver"
+    # The dashboard's browser test (tests/all/ui/) drives headless Chromium through WebDriver.
+    "chromium|command -v chromium"
+    "chromium-driver|command -v chromedriver"
 )
 WASM_TARGET="wasm32-wasip2"
 

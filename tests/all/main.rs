@@ -12,3 +12,4 @@ mod redis;
 mod runtime;
 mod sdk;
 mod security;
+mod ui;

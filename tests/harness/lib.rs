@@ -1,5 +1,6 @@
 //! Test harness shared by the integration tests.
 //!
+//! - [`browser`]: headless Chromium through WebDriver (chromedriver on a free port).
 //! - [`guests`]: builds the guest components under `tests/guests/` and `examples/` once per run.
 //! - [`host`]: finds the `wasmboost` binary and runs it (`serve` on free ports, CLI commands).
 //! - [`poll`]: waiting for a condition with a deadline.
@@ -9,6 +10,7 @@
 //! - [`python`]: componentize-py in a project-local virtualenv, Python guests.
 
 pub mod beanstalkd;
+pub mod browser;
 pub mod guests;
 pub mod host;
 pub mod poll;

@@ -10,6 +10,7 @@
 //! - [`body`]: request bodies read under a size cap and a deadline.
 //! - [`audit`]: the audit log of state-changing actions.
 //! - [`tls`]: the rustls config from PEM files.
+//! - [`ui`]: the dashboard at `/ui`, assets embedded in the binary.
 //! - [`params`]: query parameters and the duration syntax shared with the CLI.
 //! - [`error`]: [`ServerError`] and the JSON [`ApiError`].
 //! - internal: `transport` (the accept loop: TLS, header timeout, graceful shutdown).
@@ -30,6 +31,7 @@ pub mod guard;
 pub mod params;
 pub mod routes;
 pub mod tls;
+pub mod ui;
 
 mod host_impl;
 mod transport;

@@ -24,6 +24,19 @@ pub struct QueueStats {
     /// Attempts that failed (retried or not).
     pub failed: u64,
     pub dead_lettered: u64,
+    /// Failed attempts scheduled to run again, since the counters began.
+    #[serde(default)]
+    pub retried: u64,
+    /// Tasks that ended in the dead-letter queue, since the counters began (`dead_lettered` is
+    /// what sits there now).
+    #[serde(default)]
+    pub dead_lettered_total: u64,
+    /// Tasks that expired before they could run, since the counters began.
+    #[serde(default)]
+    pub expired: u64,
+    /// Tasks skipped because their dedup key had already succeeded, since the counters began.
+    #[serde(default)]
+    pub skipped_duplicate: u64,
     /// Tasks finished per second over the last minute (on this host).
     pub rate_per_sec_1m: f64,
     /// Average duration of finished attempts over the last minute, else since start.

@@ -71,6 +71,10 @@ async fn one(shared: &Shared, queue: &str, hosts: &[HostInfo]) -> Result<QueueSt
         failed: counter(&counters, "failed"),
         // What sits in the dead-letter queue now (replay and purge change it).
         dead_lettered: counts.dead,
+        retried: counter(&counters, "retried"),
+        dead_lettered_total: counter(&counters, "dead_lettered"),
+        expired: counter(&counters, "expired"),
+        skipped_duplicate: counter(&counters, "skipped_duplicate"),
         rate_per_sec_1m: rate,
         avg_duration_ms: avg,
         eta_drain_secs: eta_secs(counts.ready, rate),

@@ -16,6 +16,8 @@ pub enum Need {
     Publish(String),
     /// `read`, or a `publish` token for the task's queue (checked once the record is loaded).
     TaskRecord,
+    /// Any valid token, whatever its scopes (`/v1/whoami`: a caller asks what it may do).
+    Token,
 }
 
 /// The need of `method` on the route template `route` (axum's matched path), `queue` being its
@@ -24,6 +26,10 @@ pub fn of(method: &Method, route: &str, queue: Option<&str>) -> Need {
     let read = *method == Method::GET || *method == Method::HEAD;
     match route {
         "/healthz" | "/readyz" if read => Need::Nothing,
+        // The dashboard's static assets hold no data: every number it shows comes from the
+        // routes below, with the token the user typed in.
+        "/ui" | "/ui/" | "/ui/{asset}" if read => Need::Nothing,
+        "/v1/whoami" if read => Need::Token,
         "/v1/tasks/{id}" | "/v1/tasks/{id}/result" if read => Need::TaskRecord,
         "/metrics"
         | "/v1/queues"
@@ -87,5 +93,13 @@ mod tests {
             Need::Scope(Scope::Admin)
         );
         assert_eq!(of(&Method::GET, "/v1/tasks/{id}", None), Need::TaskRecord);
+        assert_eq!(of(&Method::GET, "/ui", None), Need::Nothing);
+        assert_eq!(of(&Method::GET, "/ui/{asset}", None), Need::Nothing);
+        assert_eq!(
+            of(&Method::POST, "/ui/{asset}", None),
+            Need::Scope(Scope::Admin),
+            "the assets are read-only"
+        );
+        assert_eq!(of(&Method::GET, "/v1/whoami", None), Need::Token);
     }
 }

@@ -88,6 +88,30 @@ const FAMILIES: &[Family] = &[
         value: |s| Some(s.failed as f64),
     },
     Family {
+        name: "wasmboost_tasks_retried_total",
+        kind: "counter",
+        help: "Failed attempts scheduled to run again.",
+        value: |s| Some(s.retried as f64),
+    },
+    Family {
+        name: "wasmboost_tasks_dead_lettered_total",
+        kind: "counter",
+        help: "Tasks that ended in the dead-letter queue.",
+        value: |s| Some(s.dead_lettered_total as f64),
+    },
+    Family {
+        name: "wasmboost_tasks_expired_total",
+        kind: "counter",
+        help: "Tasks that expired before they could run.",
+        value: |s| Some(s.expired as f64),
+    },
+    Family {
+        name: "wasmboost_tasks_skipped_duplicate_total",
+        kind: "counter",
+        help: "Tasks skipped because their dedup key had already succeeded.",
+        value: |s| Some(s.skipped_duplicate as f64),
+    },
+    Family {
         name: "wasmboost_queue_rate_per_second",
         kind: "gauge",
         help: "Tasks finished per second over the last minute.",

@@ -6,6 +6,7 @@
 //! - [`queues`]: stats, history, pause/resume, dead-letter queues.
 //! - [`tokens`]: create, list and revoke API tokens; the audit log.
 //! - [`metrics`]: `/metrics` (Prometheus text), `/healthz` (liveness) and `/readyz` (readiness).
+//! - [`crate::ui`]: the dashboard's static assets at `/ui` (its data comes from the routes above).
 //!
 //! Layers, outermost first: JSON errors (every non-JSON rejection rewritten), the browser
 //! [`guard`](crate::guard), then, on routes only, [`auth`](crate::auth).
@@ -93,6 +94,10 @@ pub fn router(app: App, guard: Guard) -> Router {
         )
         .route("/v1/tokens/{id}", delete(tokens::revoke))
         .route("/v1/audit", get(tokens::audit))
+        .route("/v1/whoami", get(tokens::whoami))
+        .route("/ui", get(crate::ui::index))
+        .route("/ui/", get(crate::ui::index))
+        .route("/ui/{asset}", get(crate::ui::asset))
         .route_layer(middleware::from_fn_with_state(
             app.clone(),
             crate::auth::layer,

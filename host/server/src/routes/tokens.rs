@@ -1,5 +1,6 @@
 //! `POST /v1/tokens`, `GET /v1/tokens`, `DELETE /v1/tokens/{id}` and `GET /v1/audit` (all
-//! `admin`; the first token may be created from loopback while none exists).
+//! `admin`; the first token may be created from loopback while none exists), and
+//! `GET /v1/whoami` (any valid token: what it may do).
 
 use std::time::Duration;
 
@@ -43,6 +44,20 @@ pub struct CreatedToken {
 pub struct Revoked {
     pub id: String,
     pub revoked: bool,
+}
+
+/// Body of `GET /v1/whoami`: the caller and what it may do, so a client (the dashboard) can
+/// hide what the host would refuse. The host still checks every request itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WhoAmI {
+    /// The token id, or `local` on an unauthenticated loopback host.
+    pub id: String,
+    pub scopes: Vec<Scope>,
+    /// Queues a `publish` scope is limited to (empty = every queue).
+    pub queues: Vec<String>,
+    pub expires_ms: Option<u64>,
+    /// False on an unauthenticated loopback host (no token exists): every caller may do all.
+    pub authenticated: bool,
 }
 
 /// `?limit=` of the audit log.
@@ -190,4 +205,24 @@ pub async fn audit(
         .filter_map(|bytes| serde_json::from_slice(bytes).ok())
         .collect();
     Ok(Json(entries))
+}
+
+/// What the calling token may do.
+pub async fn whoami(Extension(caller): Extension<Caller>) -> Json<WhoAmI> {
+    Json(match caller {
+        Caller::Local => WhoAmI {
+            id: caller.who().to_owned(),
+            scopes: Scope::ALL.to_vec(),
+            queues: Vec::new(),
+            expires_ms: None,
+            authenticated: false,
+        },
+        Caller::Token(doc) => WhoAmI {
+            id: doc.id.clone(),
+            scopes: doc.scopes.clone(),
+            queues: doc.queues.clone(),
+            expires_ms: doc.expires_ms,
+            authenticated: true,
+        },
+    })
 }

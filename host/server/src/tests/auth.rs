@@ -449,3 +449,62 @@ async fn a_trickling_body_gets_408_and_a_trickling_head_is_cut_off() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn whoami_tells_a_token_its_scopes_and_the_ui_needs_none() {
+    let (addr, _stop, _) = start().await;
+    let c = client();
+    let (code, body) = status(c.get(format!("{addr}/v1/whoami"))).await;
+    assert_eq!(code, 200, "{body}");
+    let local: crate::routes::tokens::WhoAmI = serde_json::from_str(&body).expect("whoami");
+    assert!(!local.authenticated && local.scopes.len() == 4, "{body}");
+
+    let admin = mint(&c, &addr, None, json!({"scopes": ["admin"]})).await;
+    let publisher = mint(
+        &c,
+        &addr,
+        Some(&admin.token),
+        json!({"scopes": ["publish"], "queues": ["add"]}),
+    )
+    .await;
+    let (code, body) = status(
+        c.get(format!("{addr}/v1/whoami"))
+            .bearer_auth(&publisher.token),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let me: crate::routes::tokens::WhoAmI = serde_json::from_str(&body).expect("whoami");
+    assert_eq!(me.id, publisher.info.id);
+    assert_eq!(me.scopes, vec![crate::auth::Scope::Publish]);
+    assert_eq!(me.queues, vec!["add".to_owned()]);
+    assert!(me.authenticated);
+    assert!(!body.contains(&publisher.token), "no secret: {body}");
+    let (code, _) = status(c.get(format!("{addr}/v1/whoami"))).await;
+    assert_eq!(code, 401, "whoami needs a token once tokens exist");
+    let (code, _) = status(c.get(format!("{addr}/v1/whoami")).bearer_auth("wbt_x_y")).await;
+    assert_eq!(code, 401);
+
+    for path in ["/ui", "/ui/", "/ui/app.js"] {
+        let response = c
+            .get(format!("{addr}{path}"))
+            .send()
+            .await
+            .expect("answers");
+        assert_eq!(response.status(), StatusCode::OK, "{path} is open");
+        let csp = response
+            .headers()
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert_eq!(csp, crate::ui::CONTENT_SECURITY_POLICY, "{path}");
+    }
+    let (code, _) = status(
+        c.post(format!("{addr}/ui/app.js"))
+            .header("content-type", "application/json")
+            .bearer_auth(&admin.token)
+            .body("{}"),
+    )
+    .await;
+    assert_eq!(code, 405, "the assets are read-only");
+}

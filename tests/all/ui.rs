@@ -1,0 +1,13 @@
+//! The dashboard (issue 17) in a real headless Chromium against the real binary.
+//!
+//! - `dashboard`: log in with a token, watch a drain live, pause through the button, replay a
+//!   dead letter, find a task, the hosts page, a read-only token's view, phone width; a
+//!   screenshot of each page under `<target>/test-output/ui_dashboard/`.
+//! - `assets`: the page and its files over plain HTTP: headers, no token needed for them, and
+//!   the data routes still refusing a request without one.
+//! - `metrics`: `/metrics` names and types, and counters moving with a success, a retry and a
+//!   dead letter (the numbers the dashboard shows, for Prometheus).
+
+mod assets;
+mod dashboard;
+mod metrics;
