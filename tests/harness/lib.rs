@@ -1,5 +1,6 @@
 //! Test harness shared by the integration tests.
 //!
+//! - [`beanstalkd`]: a real `beanstalkd` with a binlog on a free loopback port, stopped by PID.
 //! - [`browser`]: headless Chromium through WebDriver (chromedriver on a free port).
 //! - [`guests`]: builds the guest components under `tests/guests/` and `examples/` once per run.
 //! - [`host`]: finds the `wasmboost` binary and runs it (`serve` on free ports, CLI commands).

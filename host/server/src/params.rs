@@ -13,8 +13,10 @@ use crate::error::ApiError;
 /// Longest `wait` a request may ask for; longer waits are clamped (a client re-asks).
 pub const MAX_WAIT: Duration = Duration::from_secs(300);
 
-/// `?countdown=&eta=&priority=&task_id=&wait=` of a publish.
+/// `?countdown=&eta=&priority=&task_id=&wait=` of a publish. Strict: a misspelled parameter
+/// (`?task_ids=`) is a 400 naming it, not an option silently ignored.
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PublishQuery {
     /// Delay before the task may run: a bare number of seconds, or `250ms`, `5s`, `2m`, `1h30m`.
     pub countdown: Option<String>,
@@ -103,6 +105,16 @@ pub struct RollbackBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_parameter_is_refused_naming_it() {
+        let uri: axum::http::Uri = "/v1/queues/q/messages?countdown=5&task_ids=x"
+            .parse()
+            .expect("a uri");
+        let err = axum::extract::Query::<PublishQuery>::try_from_uri(&uri)
+            .expect_err("task_ids is no parameter");
+        assert!(err.body_text().contains("task_ids"), "{}", err.body_text());
+    }
 
     #[test]
     fn countdown_uses_the_shared_grammar() {
