@@ -10,6 +10,8 @@ use tokio::task::JoinHandle;
 use wasmboost_broker::StateError;
 
 use crate::error::is_transient;
+use crate::scripts::{RECORD, RECORD_LUA};
+use crate::store::TERMINAL;
 
 /// Most records in one pipeline.
 const MAX_BATCH: usize = 2048;
@@ -22,6 +24,21 @@ pub(crate) struct RecordWrite {
     pub(crate) ttl_ms: u64,
     /// For a terminal record: the channel to wake waiters on, and what to send them.
     pub(crate) publish: Option<(String, Bytes)>,
+    /// A plain `SET`, or through the `RECORD` script (counted, or a progress mark).
+    pub(crate) mode: WriteMode,
+}
+
+/// How a record is written.
+pub(crate) enum WriteMode {
+    /// `SET`, whatever is stored.
+    Plain,
+    /// And add these deltas to the counters hash, unless the stored record has ended.
+    Counted {
+        counters: String,
+        deltas: Vec<(String, i64)>,
+    },
+    /// Unless the stored record has ended.
+    Progress,
 }
 
 struct Request {
@@ -66,13 +83,36 @@ async fn run(mut manager: ConnectionManager, mut rx: mpsc::UnboundedReceiver<Req
 
 async fn flush(manager: &mut ConnectionManager, batch: Vec<Request>) {
     let mut pipe = redis::pipe();
+    // Loaded first in the same pipeline, so its EVALSHAs below find it even right after a
+    // server restart emptied the script cache.
+    if batch
+        .iter()
+        .any(|r| !matches!(r.write.mode, WriteMode::Plain))
+    {
+        pipe.cmd("SCRIPT").arg("LOAD").arg(RECORD_LUA).ignore();
+    }
     for Request { write, .. } in &batch {
-        pipe.cmd("SET")
-            .arg(&write.key)
-            .arg(&write.value)
-            .arg("PX")
-            .arg(write.ttl_ms)
-            .ignore();
+        match &write.mode {
+            WriteMode::Plain => {
+                pipe.cmd("SET")
+                    .arg(&write.key)
+                    .arg(&write.value)
+                    .arg("PX")
+                    .arg(write.ttl_ms)
+                    .ignore();
+            }
+            WriteMode::Counted { counters, deltas } => {
+                script(&mut pipe, write, counters, "count");
+                for (name, delta) in deltas {
+                    pipe.arg(name).arg(*delta);
+                }
+                pipe.ignore();
+            }
+            WriteMode::Progress => {
+                script(&mut pipe, write, &write.key, "progress");
+                pipe.ignore();
+            }
+        }
         // After its SET in the same pipeline: a woken waiter may read the key at once.
         if let Some((channel, record)) = &write.publish {
             pipe.cmd("PUBLISH")
@@ -91,4 +131,17 @@ async fn flush(manager: &mut ConnectionManager, batch: Vec<Request>) {
         // The caller may have given up waiting; the write happened (or failed) anyway.
         let _ = request.done.send(outcome);
     }
+}
+
+/// `EVALSHA` of the record script for `write`, its counter pairs still to be appended.
+fn script(pipe: &mut redis::Pipeline, write: &RecordWrite, counters: &str, mode: &str) {
+    pipe.cmd("EVALSHA")
+        .arg(RECORD.get_hash())
+        .arg(2)
+        .arg(&write.key)
+        .arg(counters)
+        .arg(&write.value)
+        .arg(write.ttl_ms)
+        .arg(TERMINAL)
+        .arg(mode);
 }

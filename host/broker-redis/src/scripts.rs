@@ -33,6 +33,11 @@ pub(crate) static COUNTS: LazyLock<Script> =
 /// Move dead letters back onto the queue.
 pub(crate) static REPLAY: LazyLock<Script> =
     LazyLock::new(|| queue_script(include_str!("lua/replay.lua")));
+/// Store a task record and count its ending in one step, or store a progress mark unless the
+/// record has ended (see the script's header).
+pub(crate) static RECORD: LazyLock<Script> = LazyLock::new(|| Script::new(RECORD_LUA));
+/// Its source, for `SCRIPT LOAD` inside a pipeline.
+pub(crate) const RECORD_LUA: &str = include_str!("lua/record.lua");
 /// Reserve a slot of a global rate (GCRA).
 pub(crate) static RATE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("lua/rate.lua")));

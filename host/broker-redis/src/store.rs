@@ -17,11 +17,11 @@ use crate::conn::Conn;
 use crate::error::{ConnectError, state_err};
 use crate::keys::Keys;
 use crate::notify::Notifier;
-use crate::records::{RecordWrite, RecordWriter};
+use crate::records::{RecordWrite, RecordWriter, WriteMode};
 use crate::scripts::RATE;
 
 /// First byte of a stored record: whether it is terminal.
-const TERMINAL: u8 = b'T';
+pub(crate) const TERMINAL: u8 = b'T';
 const RUNNING: u8 = b'R';
 /// Pauses between attempts while `wait_terminal` waits out an outage.
 const RECONNECT_BACKOFF_MIN: Duration = Duration::from_millis(20);
@@ -95,6 +95,31 @@ impl RedisStore {
     }
 }
 
+impl RedisStore {
+    async fn write_record(
+        &self,
+        task_id: &str,
+        record: Bytes,
+        terminal: bool,
+        ttl: Duration,
+        mode: WriteMode,
+    ) -> Result<(), StateError> {
+        let mut stored = Vec::with_capacity(record.len() + 1);
+        stored.push(if terminal { TERMINAL } else { RUNNING });
+        stored.extend_from_slice(&record);
+        let publish = terminal.then(|| (self.keys.done_channel(task_id), record));
+        self.records
+            .write(RecordWrite {
+                key: self.keys.task(task_id),
+                value: stored,
+                ttl_ms: ttl_ms(ttl),
+                publish,
+                mode,
+            })
+            .await
+    }
+}
+
 /// How one subscription's wait ended.
 enum Wait {
     /// With the terminal record, or `None` at the deadline.
@@ -125,18 +150,40 @@ impl StateStore for RedisStore {
         terminal: bool,
         ttl: Duration,
     ) -> Result<(), StateError> {
-        let mut stored = Vec::with_capacity(record.len() + 1);
-        stored.push(if terminal { TERMINAL } else { RUNNING });
-        stored.extend_from_slice(&record);
-        let publish = terminal.then(|| (self.keys.done_channel(task_id), record));
-        self.records
-            .write(RecordWrite {
-                key: self.keys.task(task_id),
-                value: stored,
-                ttl_ms: ttl_ms(ttl),
-                publish,
-            })
+        self.write_record(task_id, record, terminal, ttl, WriteMode::Plain)
             .await
+    }
+
+    /// Not over an ended record, atomically in Redis (the `RECORD` script).
+    async fn put_progress(
+        &self,
+        task_id: &str,
+        record: Bytes,
+        ttl: Duration,
+    ) -> Result<(), StateError> {
+        self.write_record(task_id, record, false, ttl, WriteMode::Progress)
+            .await
+    }
+
+    /// The record and its counts in one script run, so the counters agree with the records
+    /// after any crash of a host.
+    async fn put_record_counted(
+        &self,
+        task_id: &str,
+        record: Bytes,
+        terminal: bool,
+        ttl: Duration,
+        queue: &str,
+        deltas: &[(&str, i64)],
+    ) -> Result<bool, StateError> {
+        validate_queue_name(queue)?;
+        let mode = WriteMode::Counted {
+            counters: self.keys.counters(queue),
+            deltas: deltas.iter().map(|(n, d)| ((*n).to_owned(), *d)).collect(),
+        };
+        self.write_record(task_id, record, terminal, ttl, mode)
+            .await
+            .map(|()| true)
     }
 
     async fn get_record(&self, task_id: &str) -> Result<Option<Bytes>, StateError> {

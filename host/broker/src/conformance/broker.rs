@@ -271,7 +271,9 @@ pub async fn priority_order(broker: Arc<dyn Broker>) {
 
 pub async fn delayed_visibility(broker: Arc<dyn Broker>) {
     let q = unique("delay");
-    let delay = Duration::from_millis(700);
+    // Long enough that a loaded machine (publish and the first fetch taking most of a second on
+    // a networked broker) still fetches `now` while `later` waits.
+    let delay = Duration::from_secs(2);
     let published_at = Instant::now();
     let due = NewMessage {
         not_before_ms: Some(ms_after(delay)),

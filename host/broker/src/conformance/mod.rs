@@ -140,6 +140,7 @@ macro_rules! state_conformance {
             modules,
             bindings,
             counters,
+            counted_endings_count_once,
             heartbeats_expire,
             tokens_put_list_delete,
             audit_keeps_the_newest,

@@ -198,6 +198,71 @@ pub async fn counters(store: Arc<dyn StateStore>) {
     assert!(store.counters(&other).await.expect("counters").is_empty());
 }
 
+/// For a store that counts an ending in the record's own step (`put_record_counted` answers
+/// `true`): a task that runs again after a crash is counted once — its `running` mark does not
+/// replace the durable ending, and a second ending adds nothing — while a retry's non-terminal
+/// record and a fresh task count as usual. Stores that count later have nothing to check here.
+pub async fn counted_endings_count_once(store: Arc<dyn StateStore>) {
+    let (q, id, fresh) = (unique("counted"), unique("rerun"), unique("fresh"));
+    let end = Bytes::from_static(b"succeeded");
+    let running = Bytes::from_static(b"running");
+    let count = [("succeeded", 1)];
+    let counted = store
+        .put_record_counted(&id, end.clone(), true, LONG, &q, &count)
+        .await
+        .expect("ending");
+    if !counted {
+        return;
+    }
+    store
+        .put_progress(&id, running.clone(), LONG)
+        .await
+        .expect("the rerun's mark");
+    eventually("the stored record", || async {
+        store.get_record(&id).await.expect("record") == Some(end.clone())
+    })
+    .await;
+    assert!(
+        store
+            .put_record_counted(&id, end.clone(), true, LONG, &q, &count)
+            .await
+            .expect("the rerun's ending")
+    );
+    store
+        .put_record_counted(
+            &fresh,
+            Bytes::from_static(b"retrying"),
+            false,
+            LONG,
+            &q,
+            &[("failed", 1)],
+        )
+        .await
+        .expect("a retry");
+    store
+        .put_progress(&fresh, running.clone(), LONG)
+        .await
+        .expect("a mark over a record that has not ended");
+    assert_eq!(
+        store.get_record(&fresh).await.expect("record"),
+        Some(running)
+    );
+    store
+        .put_record_counted(&fresh, end, true, LONG, &q, &count)
+        .await
+        .expect("its ending");
+    // Counts may land with the writer's next commit: wait for both, then check they stay.
+    let want = |got: &std::collections::BTreeMap<String, i64>| {
+        got.get("succeeded") == Some(&2) && got.get("failed") == Some(&1)
+    };
+    eventually("the counts", || async {
+        want(&store.counters(&q).await.expect("counters"))
+    })
+    .await;
+    let got = store.counters(&q).await.expect("counters");
+    assert!(want(&got), "counted once each: {got:?}");
+}
+
 pub async fn heartbeats_expire(store: Arc<dyn StateStore>) {
     let (short, long) = (unique("host"), unique("host-long"));
     let (short_info, long_info) = (Bytes::from(short.clone()), Bytes::from(long.clone()));
