@@ -16,6 +16,13 @@ use bytes::Bytes;
 
 use crate::error::StateError;
 
+/// The record id under which the cancel mark of `task_id` is kept. A task id has no space
+/// (`wasmboost_policy::names::TASK_ID_RULE`), so no task can own, overwrite or read this id
+/// as its own record.
+pub fn cancel_mark_id(task_id: &str) -> String {
+    format!("cancel {task_id}")
+}
+
 #[async_trait]
 pub trait StateStore: Send + Sync + fmt::Debug + 'static {
     /// True when several hosts share this store (then `reserve_rate` is global and must be used
@@ -137,6 +144,34 @@ pub trait StateStore: Send + Sync + fmt::Debug + 'static {
 
     /// Up to `limit` audit entries, newest first.
     async fn audit(&self, limit: usize) -> Result<Vec<Bytes>, StateError>;
+
+    // ---- cancel by id ----------------------------------------------------------------------
+    //
+    // A cancel mark is a terminal record under a reserved id (see [`cancel_mark_id`]), so every
+    // store keeps it, expires it and notifies its waiters with the machinery it already has for
+    // task records; on a shared store the host running the task hears about it through the
+    // store's notification channel (Redis pub/sub).
+
+    /// Ask for `task_id` to be cancelled: a mark kept for `ttl` that every host sharing the
+    /// store checks before running the task, and that wakes [`wait_cancel`](StateStore::wait_cancel).
+    async fn request_cancel(&self, task_id: &str, ttl: Duration) -> Result<(), StateError> {
+        let mark = cancel_mark_id(task_id);
+        self.put_record(&mark, Bytes::from_static(b"{}"), true, ttl)
+            .await
+    }
+
+    /// Whether a cancel of `task_id` was requested (and its mark has not expired).
+    async fn cancel_requested(&self, task_id: &str) -> Result<bool, StateError> {
+        let mark = cancel_mark_id(task_id);
+        Ok(self.get_record(&mark).await?.is_some())
+    }
+
+    /// True as soon as a cancel of `task_id` is requested (at once if it already was), by any
+    /// host sharing the store; `false` after `timeout`. Must not poll with sleeps.
+    async fn wait_cancel(&self, task_id: &str, timeout: Duration) -> Result<bool, StateError> {
+        let mark = cancel_mark_id(task_id);
+        Ok(self.wait_terminal(&mark, timeout).await?.is_some())
+    }
 
     // ---- global rate ----------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ use crate::{backend, upkeep};
 /// A running host. Cheap to clone; every clone drives the same host.
 #[derive(Debug, Clone)]
 pub struct Host {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 fn runtime_config(config: &Config) -> RuntimeConfig {

@@ -3,6 +3,7 @@
 //! Public:
 //! - [`config`]: the strict TOML config ([`Config`], per-queue [`QueueConfig`]).
 //! - [`host`]: [`Host`], a running host and its API (publish, results, deploy, stats, ...).
+//! - [`cancel`]: [`CancelReply`], cancel by id ([`Host::cancel`]).
 //! - [`record`]: [`TaskRecord`], [`TaskState`], a task's status and result.
 //! - [`stats`]: [`QueueStats`] and the bucketed [`History`].
 //! - [`publish`]: [`PublishOptions`], what a publish may override.
@@ -16,6 +17,7 @@
 //! `backend` (broker factory), `upkeep` (counters, heartbeats), `stats_query`. Config lives in
 //! `config/` (`mod`: the file; `queue`: per-queue keys; `settings`: resolved policy; `error`).
 
+pub mod cancel;
 pub mod config;
 pub mod error;
 pub mod host;
@@ -35,6 +37,7 @@ mod task;
 mod upkeep;
 mod verdict;
 
+pub use cancel::CancelReply;
 pub use config::{
     BrokerConfig, CeilingConfig, Config, ConfigError, HostConfig, QueueConfig, RedisSection,
     RuntimeConfigToml,

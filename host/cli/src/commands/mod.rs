@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod bench;
 pub mod build;
+pub mod cancel;
 pub mod compile;
 pub mod deploy;
 pub mod dlq;

@@ -16,6 +16,9 @@ pub enum Need {
     Publish(String),
     /// `read`, or a `publish` token for the task's queue (checked once the record is loaded).
     TaskRecord,
+    /// A `publish` token for the task's queue (checked once the record is loaded); a task
+    /// without a record needs `admin`.
+    CancelTask,
 }
 
 /// The need of `method` on the route template `route` (axum's matched path), `queue` being its
@@ -25,6 +28,7 @@ pub fn of(method: &Method, route: &str, queue: Option<&str>) -> Need {
     match route {
         "/healthz" | "/readyz" if read => Need::Nothing,
         "/v1/tasks/{id}" | "/v1/tasks/{id}/result" if read => Need::TaskRecord,
+        "/v1/tasks/{id}" if *method == Method::DELETE => Need::CancelTask,
         "/metrics"
         | "/v1/queues"
         | "/v1/queues/{queue}/versions"
@@ -87,5 +91,9 @@ mod tests {
             Need::Scope(Scope::Admin)
         );
         assert_eq!(of(&Method::GET, "/v1/tasks/{id}", None), Need::TaskRecord);
+        assert_eq!(
+            of(&Method::DELETE, "/v1/tasks/{id}", None),
+            Need::CancelTask
+        );
     }
 }

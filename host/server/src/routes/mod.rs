@@ -1,7 +1,7 @@
 //! The routes of the control API, by area:
 //!
 //! - [`messages`]: publish one (optionally waiting for the result: RPC) or a JSON-lines batch.
-//! - [`tasks`]: a task's record, and its result with an optional wait.
+//! - [`tasks`]: a task's record, its result with an optional wait, and cancel by id.
 //! - [`modules`]: deploy (size cap enforced while reading), versions, rollback.
 //! - [`queues`]: stats, history, pause/resume, dead-letter queues.
 //! - [`tokens`]: create, list and revoke API tokens; the audit log.
@@ -85,7 +85,7 @@ pub fn router(app: App, guard: Guard) -> Router {
             get(queues::dlq_list).delete(queues::dlq_purge),
         )
         .route("/v1/queues/{queue}/dlq/replay", post(queues::dlq_replay))
-        .route("/v1/tasks/{id}", get(tasks::status))
+        .route("/v1/tasks/{id}", get(tasks::status).delete(tasks::cancel))
         .route("/v1/tasks/{id}/result", get(tasks::result))
         .route(
             crate::auth::TOKENS_ROUTE,
