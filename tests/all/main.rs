@@ -2,6 +2,7 @@
 //! from source, the real binary, and real servers started by the harness (`tests/harness`).
 
 mod amqp;
+mod cancel;
 mod cli;
 mod deploy;
 mod fresh;

@@ -271,3 +271,35 @@ pub async fn audit_keeps_the_newest(store: Arc<dyn StateStore>) {
     let two = store.audit(2).await.expect("audit");
     assert_eq!(two, expected[..2].to_vec(), "limit");
 }
+
+/// A cancel request is seen by `cancel_requested`, wakes a `wait_cancel` already waiting, is
+/// seen at once by a later one, and is no record of the task itself.
+pub async fn cancel_marks_wake_and_stay(store: Arc<dyn StateStore>) {
+    let id = unique("cancel");
+    assert!(!store.cancel_requested(&id).await.expect("check"), "not yet");
+    let waiter = {
+        let store = Arc::clone(&store);
+        let id = id.clone();
+        tokio::spawn(async move { store.wait_cancel(&id, LONG).await })
+    };
+    // Give the waiter time to subscribe; it must be woken either way.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let asked = Instant::now();
+    store.request_cancel(&id, LONG).await.expect("request");
+    let woken = tokio::time::timeout(Duration::from_secs(10), waiter)
+        .await
+        .expect("woken, not timed out")
+        .expect("waiter task")
+        .expect("wait");
+    assert!(woken, "the waiter saw the cancel");
+    assert!(asked.elapsed() < Duration::from_secs(5), "woken promptly");
+    assert!(store.cancel_requested(&id).await.expect("check"), "marked");
+    assert!(store.wait_cancel(&id, SHORT).await.expect("wait"), "seen at once");
+    assert_eq!(
+        store.get_record(&id).await.expect("get"),
+        None,
+        "the mark is not the task's record"
+    );
+    let other = unique("cancel-none");
+    assert!(!store.wait_cancel(&other, Duration::from_millis(100)).await.expect("wait"));
+}
