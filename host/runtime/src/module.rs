@@ -11,10 +11,10 @@ use crate::bindings::wasmboost::task::types::{Context, TaskError as WitTaskError
 use crate::capture::GUEST_TARGET;
 use crate::config::MAX_GUEST_LINE_BYTES;
 use crate::host::{HostState, Pipes};
+use crate::interrupt::Interrupt;
 use crate::outcome::{Captured, Invocation, Outcome, Phases, Report, TaskContext, TaskError};
 use crate::runtime::Inner;
 use crate::text::{cap_text, escape_control};
-use crate::interrupt::Interrupt;
 use crate::trap::{Cancelled, DeadlineExceeded, classify};
 
 /// Cap on a deadline far in the future, so `start + timeout` never overflows.

@@ -55,7 +55,11 @@ impl Host {
             .as_deref()
             .map_or(DEFAULT_RESULT_TTL, |q| self.shared.settings(q).result_ttl);
         self.shared.store.request_cancel(task_id, ttl).await?;
-        tracing::info!(task_id, queue = queue.as_deref().unwrap_or("?"), "cancel requested");
+        tracing::info!(
+            task_id,
+            queue = queue.as_deref().unwrap_or("?"),
+            "cancel requested"
+        );
         Ok(CancelReply {
             task_id: task_id.to_owned(),
             queue,

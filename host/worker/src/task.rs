@@ -306,7 +306,10 @@ async fn run_guarded(
 ) -> Option<Report> {
     let lease = cx.q.settings.lease;
     let renew_every = lease / 3;
-    let watch_for = invocation.limits.timeout.saturating_add(CANCEL_WATCH_MARGIN);
+    let watch_for = invocation
+        .limits
+        .timeout
+        .saturating_add(CANCEL_WATCH_MARGIN);
     let call = bound.module.invoke_until(invocation, stop);
     tokio::pin!(call);
     let watch = watch_cancel(cx, stop, watch_for);

@@ -22,7 +22,10 @@ fn a_queued_task_never_runs() {
     let out = host.cli(["cancel", &doomed]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "cancel: {out:?}");
-    assert!(text.contains("cancel requested") && text.contains("queued"), "{text}");
+    assert!(
+        text.contains("cancel requested") && text.contains("queued"),
+        "{text}"
+    );
     let out = host.cli(["resume", "echo"]);
     assert!(out.status.success(), "resume: {out:?}");
     // A task published after it runs: the queue works, and the cancelled one was fetched first.

@@ -21,7 +21,9 @@ retry_on = [\"timeout\", \"out-of-fuel\", \"trap\"]\n\
 [queues.echo]\n";
 
 pub fn now_ms() -> u64 {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -29,7 +31,10 @@ pub fn now_ms() -> u64 {
 pub fn deploy(host: &HostProcess, queue: &str, guest: &str) {
     let wasm = guests::guest_bytes(guest);
     let (status, body) = host.http("PUT", &format!("/v1/queues/{queue}/module"), &wasm);
-    assert!((200..300).contains(&status), "deploy {guest}: {status} {body}");
+    assert!(
+        (200..300).contains(&status),
+        "deploy {guest}: {status} {body}"
+    );
 }
 
 /// Publish one message; its task id.
@@ -65,7 +70,10 @@ pub fn cancel(host: &HostProcess, id: &str) -> (Value, u64) {
     let sent = now_ms();
     let (status, body) = host.http("DELETE", &format!("/v1/tasks/{id}"), b"");
     assert_eq!(status, 200, "cancel: {body}");
-    (serde_json::from_str(&body).expect("cancel answers JSON"), sent)
+    (
+        serde_json::from_str(&body).expect("cancel answers JSON"),
+        sent,
+    )
 }
 
 /// The last log lines of every host, for failure messages.
@@ -101,6 +109,11 @@ pub fn cancel_running(via: &HostProcess, hosts: &[&HostProcess], id: &str) -> u6
 pub fn stays_cancelled(hosts: &[&HostProcess], id: &str, watch: Duration) {
     std::thread::sleep(watch);
     let now = record(hosts[0], id).expect("the record is kept");
-    assert_eq!(now["state"], "cancelled", "not retried: {now}\n{}", logs(hosts));
+    assert_eq!(
+        now["state"],
+        "cancelled",
+        "not retried: {now}\n{}",
+        logs(hosts)
+    );
     assert_eq!(now["attempts"], 1, "not retried: {now}");
 }

@@ -276,7 +276,10 @@ pub async fn audit_keeps_the_newest(store: Arc<dyn StateStore>) {
 /// seen at once by a later one, and is no record of the task itself.
 pub async fn cancel_marks_wake_and_stay(store: Arc<dyn StateStore>) {
     let id = unique("cancel");
-    assert!(!store.cancel_requested(&id).await.expect("check"), "not yet");
+    assert!(
+        !store.cancel_requested(&id).await.expect("check"),
+        "not yet"
+    );
     let waiter = {
         let store = Arc::clone(&store);
         let id = id.clone();
@@ -294,12 +297,20 @@ pub async fn cancel_marks_wake_and_stay(store: Arc<dyn StateStore>) {
     assert!(woken, "the waiter saw the cancel");
     assert!(asked.elapsed() < Duration::from_secs(5), "woken promptly");
     assert!(store.cancel_requested(&id).await.expect("check"), "marked");
-    assert!(store.wait_cancel(&id, SHORT).await.expect("wait"), "seen at once");
+    assert!(
+        store.wait_cancel(&id, SHORT).await.expect("wait"),
+        "seen at once"
+    );
     assert_eq!(
         store.get_record(&id).await.expect("get"),
         None,
         "the mark is not the task's record"
     );
     let other = unique("cancel-none");
-    assert!(!store.wait_cancel(&other, Duration::from_millis(100)).await.expect("wait"));
+    assert!(
+        !store
+            .wait_cancel(&other, Duration::from_millis(100))
+            .await
+            .expect("wait")
+    );
 }

@@ -74,7 +74,10 @@ pub async fn cancel(
             ApiError::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",
-                format!("this token may not cancel tasks of queue {:?}", queue.unwrap_or_default()),
+                format!(
+                    "this token may not cancel tasks of queue {:?}",
+                    queue.unwrap_or_default()
+                ),
             )
         } else {
             unknown_task(&id)
