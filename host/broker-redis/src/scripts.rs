@@ -36,3 +36,9 @@ pub(crate) static REPLAY: LazyLock<Script> =
 /// Reserve a slot of a global rate (GCRA).
 pub(crate) static RATE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("lua/rate.lua")));
+/// Acquire or renew a leader lease with a fencing token.
+pub(crate) static LEAD: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/lead.lua")));
+/// Claim a schedule tick under the leader's fencing token.
+pub(crate) static CLAIM: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/claim.lua")));

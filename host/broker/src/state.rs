@@ -23,6 +23,16 @@ pub fn cancel_mark_id(task_id: &str) -> String {
     format!("cancel {task_id}")
 }
 
+/// The record id under which a single-host store keeps a schedule's last tick (a space keeps
+/// it apart from every task id, as for [`cancel_mark_id`]).
+fn schedule_last_id(schedule: &str) -> String {
+    format!("schedule-last {schedule}")
+}
+
+/// How long a schedule's last tick is kept without a new one (a schedule firing less often
+/// than this forgets its misfires).
+pub const SCHEDULE_STATE_TTL: Duration = Duration::from_secs(400 * 86_400);
+
 #[async_trait]
 pub trait StateStore: Send + Sync + fmt::Debug + 'static {
     /// True when several hosts share this store (then `reserve_rate` is global and must be used
@@ -171,6 +181,44 @@ pub trait StateStore: Send + Sync + fmt::Debug + 'static {
     async fn wait_cancel(&self, task_id: &str, timeout: Duration) -> Result<bool, StateError> {
         let mark = cancel_mark_id(task_id);
         Ok(self.wait_terminal(&mark, timeout).await?.is_some())
+    }
+
+    // ---- schedules: one firing host ------------------------------------------------------
+
+    /// Hold (acquire, or renew while held) the leader lease `lease` as `holder` for `ttl`.
+    /// Returns the fencing token of the holder's tenure while it holds the lease (each new
+    /// tenure's token is greater than every earlier one), `None` while another holder does.
+    /// The default suits a store only one host uses: that host always leads.
+    async fn lead(&self, lease: &str, holder: &str, ttl: Duration) -> Result<Option<u64>, StateError> {
+        let _ = (lease, holder, ttl);
+        Ok(Some(1))
+    }
+
+    /// Record that `schedule` fired its tick `tick_ms`, in one atomic step, only if `token`
+    /// still holds `lease` and the schedule's last tick is older. `false` means: do not fire
+    /// (a fenced-out leader, or the tick was fired already). The default suits a store only one
+    /// host uses (one firing loop, so read-then-write is not raced).
+    async fn claim_tick(
+        &self,
+        lease: &str,
+        token: u64,
+        schedule: &str,
+        tick_ms: u64,
+    ) -> Result<bool, StateError> {
+        let _ = (lease, token);
+        if self.last_tick(schedule).await?.is_some_and(|last| last >= tick_ms) {
+            return Ok(false);
+        }
+        let id = schedule_last_id(schedule);
+        let value = Bytes::from(tick_ms.to_string());
+        self.put_record(&id, value, false, SCHEDULE_STATE_TTL).await?;
+        Ok(true)
+    }
+
+    /// The last tick `schedule` fired or passed over (ms since the Unix epoch), if any.
+    async fn last_tick(&self, schedule: &str) -> Result<Option<u64>, StateError> {
+        let stored = self.get_record(&schedule_last_id(schedule)).await?;
+        Ok(stored.and_then(|b| std::str::from_utf8(&b).ok()?.parse().ok()))
     }
 
     // ---- global rate ----------------------------------------------------------------------
