@@ -10,5 +10,6 @@ mod python;
 mod queue;
 mod redis;
 mod runtime;
+mod schedule;
 mod sdk;
 mod security;

@@ -9,7 +9,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use wasmboost_server::audit::AuditEntry;
 use wasmboost_server::auth::TokenInfo;
-use wasmboost_server::contract::{CancelReply, DeadLetter, QueueStats, TaskRecord, Version};
+use wasmboost_server::contract::{CancelReply, DeadLetter, ScheduleInfo, QueueStats, TaskRecord, Version};
 use wasmboost_server::{
     Count, CreateToken, CreatedToken, ErrorBody, Paused, Published, PublishedBatch, Revoked,
 };
@@ -245,6 +245,10 @@ impl Client {
         }
         let response = self.send(request).await?;
         reply(response).await
+    }
+
+    pub async fn schedules(&self) -> anyhow::Result<Vec<ScheduleInfo>> {
+        self.json(self.request(Method::GET, "/v1/schedules")).await
     }
 
     pub async fn cancel(&self, task_id: &str) -> anyhow::Result<CancelReply> {

@@ -45,6 +45,8 @@ enum Command {
     Status(commands::status::StatusCommand),
     /// Cancel a task by id: skipped if queued, stopped at once if running, never retried.
     Cancel(commands::cancel::CancelCommand),
+    /// List the periodic schedules (`[[schedules]]`) with their next and last ticks.
+    Schedule(commands::schedule::ScheduleCommand),
     /// Show queue statistics.
     Queues(commands::queues::QueuesCommand),
     /// Stop running new tasks from a queue (persists across restarts).
@@ -90,6 +92,7 @@ fn main() -> ExitCode {
             Command::Result(c) => c.execute().await,
             Command::Status(c) => c.execute().await,
             Command::Cancel(c) => c.execute().await,
+            Command::Schedule(c) => c.execute().await,
             Command::Queues(c) => c.execute().await,
             Command::Pause(c) => c.execute().await,
             Command::Resume(c) => c.execute().await,

@@ -12,7 +12,8 @@ use async_trait::async_trait;
 use wasmboost_broker::StateStore;
 
 use crate::contract::{
-    CancelReply, DeadLetter, History, PublishOptions, QueueStats, TaskRecord, Version,
+    CancelReply, DeadLetter, History, PublishOptions, QueueStats, ScheduleInfo, TaskRecord,
+    Version,
 };
 use crate::error::ApiError;
 
@@ -59,4 +60,6 @@ pub trait Control: Send + Sync + 'static {
     async fn dlq_purge(&self, queue: &str) -> Result<u64, ApiError>;
     /// Cancel a task by id (skipped when fetched, stopped when running).
     async fn cancel(&self, task_id: &str) -> Result<CancelReply, ApiError>;
+    /// The configured schedules with their next and last ticks.
+    async fn schedules(&self) -> Result<Vec<ScheduleInfo>, ApiError>;
 }

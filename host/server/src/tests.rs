@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use wasmboost_broker::{MemoryStore, StateStore};
 
 use crate::contract::{
-    CancelReply, DeadLetter, History, PublishOptions, QueueStats, TaskRecord, TaskState, Version,
+    CancelReply, DeadLetter, ScheduleInfo, History, PublishOptions, QueueStats, TaskRecord, TaskState, Version,
 };
 use crate::{ApiError, Control, ErrorBody, ServeOptions};
 
@@ -180,6 +180,9 @@ impl Control for Fake {
             state: record.as_ref().map(|r| r.state),
             requested: true,
         })
+    }
+    async fn schedules(&self) -> Result<Vec<ScheduleInfo>, ApiError> {
+        Ok(Vec::new())
     }
 }
 

@@ -87,7 +87,9 @@ impl Host {
         );
         let paused = Paused::default();
         paused.replace(store.paused_queues().await?);
+        let schedules = crate::config::schedule::resolve_all(&config.schedules)?;
         let shared = Arc::new(Shared {
+            schedules,
             host_id: config.host_id(),
             config,
             policies,
@@ -106,6 +108,10 @@ impl Host {
         sync_bindings(&shared).await?;
         let upkeep_shared = Arc::clone(&shared);
         tokio::spawn(upkeep::run(upkeep_shared));
+        let host = Host {
+            shared: Arc::clone(&shared),
+        };
+        tokio::spawn(crate::schedule::run(host, shared.schedules.clone()));
         tracing::info!(host_id = %shared.host_id, broker = shared.broker.kind(), "host started");
         Ok(Host { shared })
     }

@@ -4,6 +4,7 @@
 //! - [`config`]: the strict TOML config ([`Config`], per-queue [`QueueConfig`]).
 //! - [`host`]: [`Host`], a running host and its API (publish, results, deploy, stats, ...).
 //! - [`cancel`]: [`CancelReply`], cancel by id ([`Host::cancel`]).
+//! - [`schedule`]: the schedule firer (leader lease, tick claims) and [`ScheduleInfo`].
 //! - [`record`]: [`TaskRecord`], [`TaskState`], a task's status and result.
 //! - [`stats`]: [`QueueStats`] and the bucketed [`History`].
 //! - [`publish`]: [`PublishOptions`], what a publish may override.
@@ -23,6 +24,7 @@ pub mod error;
 pub mod host;
 pub mod publish;
 pub mod record;
+pub mod schedule;
 pub mod stats;
 pub use wasmboost_policy::units;
 
@@ -46,6 +48,7 @@ pub use error::HostError;
 pub use host::Host;
 pub use publish::PublishOptions;
 pub use record::{TaskRecord, TaskState};
+pub use schedule::ScheduleInfo;
 pub use stats::{Bucket, History, QueueStats};
 pub use wasmboost_broker::DeadLetter;
 pub use wasmboost_registry::Version;

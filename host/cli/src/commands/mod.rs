@@ -16,6 +16,7 @@ pub mod queues;
 pub mod result;
 pub mod rollback;
 pub mod run;
+pub mod schedule;
 pub mod serve;
 pub mod status;
 pub mod token;

@@ -42,6 +42,8 @@ pub enum ScheduleError {
     Name { name: String, why: &'static str },
     #[error("`every` must be at least 1 s, not {0:?}")]
     Every(Duration),
+    #[error("`at` {0:?} is not an RFC 3339 time like 2027-01-01T09:00:00Z")]
+    At(String),
 }
 
 /// What to do with ticks that passed while no host could fire them (beyond `grace`).
@@ -148,6 +150,24 @@ pub fn due(
         skipped,
         last: handled,
     }
+}
+
+/// Milliseconds since the Unix epoch as a timestamp (saturating at jiff's range).
+pub fn timestamp_ms(ms: u64) -> Timestamp {
+    let ms = i64::try_from(ms).unwrap_or(i64::MAX);
+    Timestamp::from_millisecond(ms).unwrap_or(Timestamp::MAX)
+}
+
+/// A timestamp as milliseconds since the Unix epoch (0 before it).
+pub fn to_ms(ts: Timestamp) -> u64 {
+    u64::try_from(ts.as_millisecond()).unwrap_or(0)
+}
+
+/// A one-shot time in RFC 3339 (`2027-01-01T09:00:00Z`, `2027-01-01T10:00:00+01:00`).
+pub fn parse_at(text: &str) -> Result<Trigger, ScheduleError> {
+    text.parse::<Timestamp>()
+        .map(Trigger::At)
+        .map_err(|_| ScheduleError::At(text.to_owned()))
 }
 
 /// The task id of `schedule`'s tick at `tick`: the same on every host, so the tick is one task

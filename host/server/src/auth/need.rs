@@ -30,6 +30,7 @@ pub fn of(method: &Method, route: &str, queue: Option<&str>) -> Need {
         "/v1/tasks/{id}" | "/v1/tasks/{id}/result" if read => Need::TaskRecord,
         "/v1/tasks/{id}" if *method == Method::DELETE => Need::CancelTask,
         "/metrics"
+        | "/v1/schedules"
         | "/v1/queues"
         | "/v1/queues/{queue}/versions"
         | "/v1/queues/{queue}/history"
@@ -91,6 +92,10 @@ mod tests {
             Need::Scope(Scope::Admin)
         );
         assert_eq!(of(&Method::GET, "/v1/tasks/{id}", None), Need::TaskRecord);
+        assert_eq!(
+            of(&Method::GET, "/v1/schedules", None),
+            Need::Scope(Scope::Read)
+        );
         assert_eq!(
             of(&Method::DELETE, "/v1/tasks/{id}", None),
             Need::CancelTask
