@@ -189,7 +189,12 @@ pub trait StateStore: Send + Sync + fmt::Debug + 'static {
     /// Returns the fencing token of the holder's tenure while it holds the lease (each new
     /// tenure's token is greater than every earlier one), `None` while another holder does.
     /// The default suits a store only one host uses: that host always leads.
-    async fn lead(&self, lease: &str, holder: &str, ttl: Duration) -> Result<Option<u64>, StateError> {
+    async fn lead(
+        &self,
+        lease: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Option<u64>, StateError> {
         let _ = (lease, holder, ttl);
         Ok(Some(1))
     }
@@ -206,12 +211,17 @@ pub trait StateStore: Send + Sync + fmt::Debug + 'static {
         tick_ms: u64,
     ) -> Result<bool, StateError> {
         let _ = (lease, token);
-        if self.last_tick(schedule).await?.is_some_and(|last| last >= tick_ms) {
+        if self
+            .last_tick(schedule)
+            .await?
+            .is_some_and(|last| last >= tick_ms)
+        {
             return Ok(false);
         }
         let id = schedule_last_id(schedule);
         let value = Bytes::from(tick_ms.to_string());
-        self.put_record(&id, value, false, SCHEDULE_STATE_TTL).await?;
+        self.put_record(&id, value, false, SCHEDULE_STATE_TTL)
+            .await?;
         Ok(true)
     }
 

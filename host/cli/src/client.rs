@@ -9,7 +9,9 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use wasmboost_server::audit::AuditEntry;
 use wasmboost_server::auth::TokenInfo;
-use wasmboost_server::contract::{CancelReply, DeadLetter, ScheduleInfo, QueueStats, TaskRecord, Version};
+use wasmboost_server::contract::{
+    CancelReply, DeadLetter, QueueStats, ScheduleInfo, TaskRecord, Version,
+};
 use wasmboost_server::{
     Count, CreateToken, CreatedToken, ErrorBody, Paused, Published, PublishedBatch, Revoked,
 };

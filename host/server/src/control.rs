@@ -12,8 +12,7 @@ use async_trait::async_trait;
 use wasmboost_broker::StateStore;
 
 use crate::contract::{
-    CancelReply, DeadLetter, History, PublishOptions, QueueStats, ScheduleInfo, TaskRecord,
-    Version,
+    CancelReply, DeadLetter, History, PublishOptions, QueueStats, ScheduleInfo, TaskRecord, Version,
 };
 use crate::error::ApiError;
 

@@ -9,8 +9,7 @@ use wasmboost_broker::StateStore;
 use wasmboost_worker::{Host, HostError};
 
 use crate::contract::{
-    CancelReply, DeadLetter, History, PublishOptions, QueueStats, ScheduleInfo, TaskRecord,
-    Version,
+    CancelReply, DeadLetter, History, PublishOptions, QueueStats, ScheduleInfo, TaskRecord, Version,
 };
 use crate::control::Control;
 use crate::error::ApiError;

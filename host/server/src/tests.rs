@@ -11,7 +11,8 @@ use tokio::net::TcpListener;
 use wasmboost_broker::{MemoryStore, StateStore};
 
 use crate::contract::{
-    CancelReply, DeadLetter, ScheduleInfo, History, PublishOptions, QueueStats, TaskRecord, TaskState, Version,
+    CancelReply, DeadLetter, History, PublishOptions, QueueStats, ScheduleInfo, TaskRecord,
+    TaskState, Version,
 };
 use crate::{ApiError, Control, ErrorBody, ServeOptions};
 

@@ -25,7 +25,11 @@ fn config(redis: &RedisServer) -> String {
 }
 
 fn logs(hosts: &[HostProcess]) -> String {
-    hosts.iter().enumerate().map(|(i, h)| format!("--- host {i}:\n{}", h.log())).collect()
+    hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| format!("--- host {i}:\n{}", h.log()))
+        .collect()
 }
 
 /// Messages ever added to the echo queue's stream (Redis counts them; a tick published twice
@@ -33,7 +37,10 @@ fn logs(hosts: &[HostProcess]) -> String {
 fn entries_added(redis: &RedisServer) -> u64 {
     let text = redis.cli(&["XINFO", "STREAM", "wasmboost:q:{echo}:stream"]);
     let lines: Vec<&str> = text.lines().collect();
-    let at = lines.iter().position(|l| *l == "entries-added").expect("entries-added field");
+    let at = lines
+        .iter()
+        .position(|l| *l == "entries-added")
+        .expect("entries-added field");
     lines[at + 1].trim().parse().expect("a number")
 }
 
@@ -45,37 +52,61 @@ fn three_hosts_fire_each_tick_once_and_a_kill_9_of_the_leader_loses_none() {
         let starting: Vec<_> = (0..3)
             .map(|_| s.spawn(|| HostOptions::default().config(toml.as_str()).start()))
             .collect();
-        starting.into_iter().map(|h| h.join().expect("a host starts")).collect()
+        starting
+            .into_iter()
+            .map(|h| h.join().expect("a host starts"))
+            .collect()
     });
     let wasm = guests::guest_bytes("echo_v1");
     let (status, body) = hosts[0].http("PUT", "/v1/queues/echo/module", &wasm);
     assert!((200..300).contains(&status), "deploy: {status} {body}");
-    let leader = poll("one host to lead", LONG, || logs(&hosts), || {
-        let leading: Vec<usize> = (0..3).filter(|i| hosts[*i].log().contains(LEADS)).collect();
-        (leading.len() == 1).then(|| leading[0])
-    });
-    let first = poll("a tick to run", LONG, || logs(&hosts), || {
-        schedule_row(&hosts[0]).filter(|r| r["last_state"] == "succeeded")
-    });
+    let leader = poll(
+        "one host to lead",
+        LONG,
+        || logs(&hosts),
+        || {
+            let leading: Vec<usize> = (0..3).filter(|i| hosts[*i].log().contains(LEADS)).collect();
+            (leading.len() == 1).then(|| leading[0])
+        },
+    );
+    let first = poll(
+        "a tick to run",
+        LONG,
+        || logs(&hosts),
+        || schedule_row(&hosts[0]).filter(|r| r["last_state"] == "succeeded"),
+    );
     let from = first["last_ms"].as_u64().expect("a last tick");
     std::thread::sleep(Duration::from_secs(5));
     hosts[leader].kill9();
     let killed = Instant::now();
     let other = (leader + 1) % 3;
-    let next = poll("another host to lead", LONG, || logs(&hosts), || {
-        (0..3).find(|i| *i != leader && hosts[*i].log().contains(LEADS))
-    });
+    let next = poll(
+        "another host to lead",
+        LONG,
+        || logs(&hosts),
+        || (0..3).find(|i| *i != leader && hosts[*i].log().contains(LEADS)),
+    );
     let took = killed.elapsed();
     eprintln!("redis: host {next} took over {took:?} after the leader's kill -9");
-    assert!(took <= TAKEOVER, "took over after {took:?}, bound {TAKEOVER:?}");
-    let resumed = schedule_row(&hosts[other]).and_then(|r| r["last_ms"].as_u64()).expect("last");
-    poll("ticks to go on", LONG, || logs(&hosts), || {
-        schedule_row(&hosts[other]).filter(|r| r["last_ms"].as_u64() >= Some(resumed + 5000))
-    });
+    assert!(
+        took <= TAKEOVER,
+        "took over after {took:?}, bound {TAKEOVER:?}"
+    );
+    let resumed = schedule_row(&hosts[other])
+        .and_then(|r| r["last_ms"].as_u64())
+        .expect("last");
+    poll(
+        "ticks to go on",
+        LONG,
+        || logs(&hosts),
+        || schedule_row(&hosts[other]).filter(|r| r["last_ms"].as_u64() >= Some(resumed + 5000)),
+    );
     // Freeze: pause the queue (ticks still publish), then compare.
     let out = hosts[other].cli(["pause", "echo"]);
     assert!(out.status.success(), "pause: {out:?}");
-    let last = schedule_row(&hosts[other]).and_then(|r| r["last_ms"].as_u64()).expect("last");
+    let last = schedule_row(&hosts[other])
+        .and_then(|r| r["last_ms"].as_u64())
+        .expect("last");
     let mut earliest = from;
     while record(&hosts[other], &format!("tick@{}", earliest - 1000)).is_some() {
         earliest -= 1000;
@@ -91,13 +122,21 @@ fn three_hosts_fire_each_tick_once_and_a_kill_9_of_the_leader_loses_none() {
     }
     // None published twice: the stream got exactly one message per tick (counted once the
     // schedule's last tick and the stream agree, both moving on while we read).
-    poll("one message per tick", Duration::from_secs(10), || logs(&hosts), || {
-        let before = schedule_row(&hosts[other]).and_then(|r| r["last_ms"].as_u64())?;
-        let added = entries_added(&redis);
-        let after = schedule_row(&hosts[other]).and_then(|r| r["last_ms"].as_u64())?;
-        (before == after).then_some(())?;
-        let ticks = (after - earliest) / 1000 + 1;
-        assert!(added <= ticks, "{added} messages for {ticks} ticks: a tick was published twice");
-        (added == ticks).then_some(())
-    });
+    poll(
+        "one message per tick",
+        Duration::from_secs(10),
+        || logs(&hosts),
+        || {
+            let before = schedule_row(&hosts[other]).and_then(|r| r["last_ms"].as_u64())?;
+            let added = entries_added(&redis);
+            let after = schedule_row(&hosts[other]).and_then(|r| r["last_ms"].as_u64())?;
+            (before == after).then_some(())?;
+            let ticks = (after - earliest) / 1000 + 1;
+            assert!(
+                added <= ticks,
+                "{added} messages for {ticks} ticks: a tick was published twice"
+            );
+            (added == ticks).then_some(())
+        },
+    );
 }

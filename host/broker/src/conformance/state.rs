@@ -321,30 +321,76 @@ pub async fn leader_lease_and_tick_claims(store: Arc<dyn StateStore>) {
     let lease = unique("lease");
     let first = store.lead(&lease, "a", LONG).await.expect("lead");
     let token = first.expect("the first holder leads");
-    assert_eq!(store.lead(&lease, "a", LONG).await.expect("renew"), Some(token));
+    assert_eq!(
+        store.lead(&lease, "a", LONG).await.expect("renew"),
+        Some(token)
+    );
     let schedule = unique("sched");
     assert_eq!(store.last_tick(&schedule).await.expect("last"), None);
-    assert!(store.claim_tick(&lease, token, &schedule, 2000).await.expect("claim"));
-    assert!(!store.claim_tick(&lease, token, &schedule, 2000).await.expect("claim"), "once");
-    assert!(!store.claim_tick(&lease, token, &schedule, 1000).await.expect("claim"), "forward");
-    assert!(store.claim_tick(&lease, token, &schedule, 3000).await.expect("claim"));
+    assert!(
+        store
+            .claim_tick(&lease, token, &schedule, 2000)
+            .await
+            .expect("claim")
+    );
+    assert!(
+        !store
+            .claim_tick(&lease, token, &schedule, 2000)
+            .await
+            .expect("claim"),
+        "once"
+    );
+    assert!(
+        !store
+            .claim_tick(&lease, token, &schedule, 1000)
+            .await
+            .expect("claim"),
+        "forward"
+    );
+    assert!(
+        store
+            .claim_tick(&lease, token, &schedule, 3000)
+            .await
+            .expect("claim")
+    );
     assert_eq!(store.last_tick(&schedule).await.expect("last"), Some(3000));
     if !store.is_shared() {
         return;
     }
-    assert_eq!(store.lead(&lease, "b", LONG).await.expect("lead"), None, "one holder");
+    assert_eq!(
+        store.lead(&lease, "b", LONG).await.expect("lead"),
+        None,
+        "one holder"
+    );
     let stale = token + 1_000_000;
-    assert!(!store.claim_tick(&lease, stale, &schedule, 4000).await.expect("claim"), "fenced");
+    assert!(
+        !store
+            .claim_tick(&lease, stale, &schedule, 4000)
+            .await
+            .expect("claim"),
+        "fenced"
+    );
     let short = unique("lease-short");
-    let old = store.lead(&short, "a", Duration::from_millis(300)).await.expect("lead");
+    let old = store
+        .lead(&short, "a", Duration::from_millis(300))
+        .await
+        .expect("lead");
     let old = old.expect("leads");
     let new = eventually_lead(&store, &short, "b").await;
     assert!(new > old, "a new tenure has a greater token: {new} > {old}");
     assert!(
-        !store.claim_tick(&short, old, &schedule, 5000).await.expect("claim"),
+        !store
+            .claim_tick(&short, old, &schedule, 5000)
+            .await
+            .expect("claim"),
         "the old holder is fenced out"
     );
-    assert!(store.claim_tick(&short, new, &schedule, 5000).await.expect("claim"));
+    assert!(
+        store
+            .claim_tick(&short, new, &schedule, 5000)
+            .await
+            .expect("claim")
+    );
 }
 
 async fn eventually_lead(store: &Arc<dyn StateStore>, lease: &str, holder: &str) -> u64 {
@@ -353,7 +399,10 @@ async fn eventually_lead(store: &Arc<dyn StateStore>, lease: &str, holder: &str)
         if let Some(token) = store.lead(lease, holder, LONG).await.expect("lead") {
             return token;
         }
-        assert!(Instant::now() < deadline, "the lease expires and {holder} takes it");
+        assert!(
+            Instant::now() < deadline,
+            "the lease expires and {holder} takes it"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

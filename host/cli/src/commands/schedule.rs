@@ -26,7 +26,10 @@ impl ScheduleCommand {
     pub async fn execute(self) -> anyhow::Result<ExitCode> {
         let Action::List { client: args } = self.action;
         let client = Client::new(&args)?;
-        let schedules = client.schedules().await.context("cannot list the schedules")?;
+        let schedules = client
+            .schedules()
+            .await
+            .context("cannot list the schedules")?;
         if args.json {
             println!("{}", serde_json::to_string(&schedules)?);
             return Ok(ExitCode::SUCCESS);

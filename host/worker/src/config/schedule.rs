@@ -75,7 +75,8 @@ impl ScheduleConfig {
         let (trigger, spec) = match (&self.cron, self.every, &self.at) {
             (Some(expr), None, None) => {
                 let tz = self.tz.as_deref().unwrap_or("UTC");
-                let zone = parse_zone(tz).map_err(|e| ConfigError::invalid(key("tz"), e.to_string()))?;
+                let zone =
+                    parse_zone(tz).map_err(|e| ConfigError::invalid(key("tz"), e.to_string()))?;
                 let cron = Cron::parse(expr, zone)
                     .map_err(|e| ConfigError::invalid(key("cron"), e.to_string()))?;
                 (Trigger::Cron(cron), format!("cron {expr:?} {tz}"))
@@ -145,11 +146,26 @@ mod tests {
         assert_eq!(all[1].grace, Duration::from_secs(60));
         for (toml, says) in [
             ("name = \"x\"\nqueue = \"q\"\n", "exactly one of"),
-            ("name = \"x\"\nqueue = \"q\"\nevery = \"1s\"\nat = \"2027-01-01T00:00:00Z\"\n", "exactly one of"),
-            ("name = \"x\"\nqueue = \"q\"\nevery = \"1s\"\ntz = \"UTC\"\n", "schedules.x.tz"),
-            ("name = \"x\"\nqueue = \"q\"\ncron = \"99 * * * * *\"\n", "schedules.x.cron"),
-            ("name = \"x y\"\nqueue = \"q\"\nevery = \"1s\"\n", "schedules.name"),
-            ("name = \"x\"\nqueue = \"q\"\nat = \"tomorrow\"\n", "RFC 3339"),
+            (
+                "name = \"x\"\nqueue = \"q\"\nevery = \"1s\"\nat = \"2027-01-01T00:00:00Z\"\n",
+                "exactly one of",
+            ),
+            (
+                "name = \"x\"\nqueue = \"q\"\nevery = \"1s\"\ntz = \"UTC\"\n",
+                "schedules.x.tz",
+            ),
+            (
+                "name = \"x\"\nqueue = \"q\"\ncron = \"99 * * * * *\"\n",
+                "schedules.x.cron",
+            ),
+            (
+                "name = \"x y\"\nqueue = \"q\"\nevery = \"1s\"\n",
+                "schedules.name",
+            ),
+            (
+                "name = \"x\"\nqueue = \"q\"\nat = \"tomorrow\"\n",
+                "RFC 3339",
+            ),
         ] {
             let config = Config::parse(&format!("[[schedules]]\n{toml}")).expect("parses");
             let err = resolve_all(&config.schedules).expect_err(toml).to_string();

@@ -136,7 +136,9 @@ async fn fire_due(host: &Host, schedule: &Schedule, token: u64, now: u64) -> Res
     if let Some(handled) = plan.last.map(to_ms)
         && plan.fire.last().map(|t| to_ms(*t)) != Some(handled)
     {
-        store.claim_tick(LEASE, token, &schedule.name, handled).await?;
+        store
+            .claim_tick(LEASE, token, &schedule.name, handled)
+            .await?;
     }
     Ok(())
 }
