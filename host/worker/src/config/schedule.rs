@@ -167,15 +167,17 @@ mod tests {
                 "RFC 3339",
             ),
         ] {
-            let config = Config::parse(&format!("[[schedules]]\n{toml}")).expect("parses");
-            let err = resolve_all(&config.schedules).expect_err(toml).to_string();
+            // `Config::parse` validates: a bad schedule is refused with the file.
+            let err = Config::parse(&format!("[[schedules]]\n{toml}"))
+                .expect_err(toml)
+                .to_string();
             assert!(err.contains(says), "{toml}: {err}");
         }
         let twice = Config::parse(
             "[[schedules]]\nname = \"a\"\nqueue = \"q\"\nevery = \"1s\"\n\
              [[schedules]]\nname = \"a\"\nqueue = \"q\"\nevery = \"2s\"\n",
-        )
-        .expect("parses");
-        assert!(resolve_all(&twice.schedules).is_err());
+        );
+        let err = twice.expect_err("a name twice").to_string();
+        assert!(err.contains("declared twice"), "{err}");
     }
 }
