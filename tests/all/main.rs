@@ -3,6 +3,7 @@
 
 mod amqp;
 mod beanstalkd;
+mod cancel;
 mod cli;
 mod deploy;
 mod fresh;
@@ -10,6 +11,7 @@ mod python;
 mod queue;
 mod redis;
 mod runtime;
+mod schedule;
 mod sdk;
 mod security;
 mod ui;

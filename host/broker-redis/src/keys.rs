@@ -95,6 +95,19 @@ impl Keys {
         format!("{}:g:{name}", self.prefix)
     }
 
+    /// A leader lease (`holder`, `token`) and the counter its tokens come from.
+    pub(crate) fn lease(&self, lease: &str) -> (String, String) {
+        (
+            self.global(&format!("lease:{lease}")),
+            self.global(&format!("lease-token:{lease}")),
+        )
+    }
+
+    /// Every schedule's last tick, by schedule name.
+    pub(crate) fn schedule_lasts(&self) -> String {
+        self.global("schedule-last")
+    }
+
     pub(crate) fn paused(&self) -> String {
         self.global("paused")
     }

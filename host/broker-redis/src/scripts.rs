@@ -41,3 +41,9 @@ pub(crate) const RECORD_LUA: &str = include_str!("lua/record.lua");
 /// Reserve a slot of a global rate (GCRA).
 pub(crate) static RATE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("lua/rate.lua")));
+/// Acquire or renew a leader lease with a fencing token.
+pub(crate) static LEAD: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/lead.lua")));
+/// Claim a schedule tick under the leader's fencing token.
+pub(crate) static CLAIM: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/claim.lua")));

@@ -18,7 +18,7 @@ use crate::error::{ConnectError, state_err};
 use crate::keys::Keys;
 use crate::notify::Notifier;
 use crate::records::{RecordWrite, RecordWriter, WriteMode};
-use crate::scripts::RATE;
+use crate::scripts::{CLAIM, LEAD, RATE};
 
 /// First byte of a stored record: whether it is terminal.
 pub(crate) const TERMINAL: u8 = b'T';
@@ -447,5 +447,49 @@ impl StateStore for RedisStore {
             .await
             .map_err(state_err)?;
         Ok(Duration::from_micros(u64::try_from(wait_us).unwrap_or(0)))
+    }
+
+    async fn lead(
+        &self,
+        lease: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Option<u64>, StateError> {
+        let (key, counter) = self.keys.lease(lease);
+        LEAD.key(key)
+            .key(counter)
+            .arg(holder)
+            .arg(ttl_ms(ttl))
+            .invoke_async(&mut self.conn.manager())
+            .await
+            .map_err(state_err)
+    }
+
+    async fn claim_tick(
+        &self,
+        lease: &str,
+        token: u64,
+        schedule: &str,
+        tick_ms: u64,
+    ) -> Result<bool, StateError> {
+        let (key, _) = self.keys.lease(lease);
+        let claimed: i64 = CLAIM
+            .key(key)
+            .key(self.keys.schedule_lasts())
+            .arg(token)
+            .arg(schedule)
+            .arg(tick_ms)
+            .invoke_async(&mut self.conn.manager())
+            .await
+            .map_err(state_err)?;
+        Ok(claimed == 1)
+    }
+
+    async fn last_tick(&self, schedule: &str) -> Result<Option<u64>, StateError> {
+        self.conn
+            .manager()
+            .hget(self.keys.schedule_lasts(), schedule)
+            .await
+            .map_err(state_err)
     }
 }

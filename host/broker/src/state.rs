@@ -16,6 +16,23 @@ use bytes::Bytes;
 
 use crate::error::StateError;
 
+/// The record id under which the cancel mark of `task_id` is kept. A task id has no space
+/// (`wasmboost_policy::names::TASK_ID_RULE`), so no task can own, overwrite or read this id
+/// as its own record.
+pub fn cancel_mark_id(task_id: &str) -> String {
+    format!("cancel {task_id}")
+}
+
+/// The record id under which a single-host store keeps a schedule's last tick (a space keeps
+/// it apart from every task id, as for [`cancel_mark_id`]).
+fn schedule_last_id(schedule: &str) -> String {
+    format!("schedule-last {schedule}")
+}
+
+/// How long a schedule's last tick is kept without a new one (a schedule firing less often
+/// than this forgets its misfires).
+pub const SCHEDULE_STATE_TTL: Duration = Duration::from_secs(400 * 86_400);
+
 #[async_trait]
 pub trait StateStore: Send + Sync + fmt::Debug + 'static {
     /// True when several hosts share this store (then `reserve_rate` is global and must be used
@@ -151,6 +168,82 @@ pub trait StateStore: Send + Sync + fmt::Debug + 'static {
 
     /// Up to `limit` audit entries, newest first.
     async fn audit(&self, limit: usize) -> Result<Vec<Bytes>, StateError>;
+
+    // ---- cancel by id ----------------------------------------------------------------------
+    //
+    // A cancel mark is a terminal record under a reserved id (see [`cancel_mark_id`]), so every
+    // store keeps it, expires it and notifies its waiters with the machinery it already has for
+    // task records; on a shared store the host running the task hears about it through the
+    // store's notification channel (Redis pub/sub).
+
+    /// Ask for `task_id` to be cancelled: a mark kept for `ttl` that every host sharing the
+    /// store checks before running the task, and that wakes [`wait_cancel`](StateStore::wait_cancel).
+    async fn request_cancel(&self, task_id: &str, ttl: Duration) -> Result<(), StateError> {
+        let mark = cancel_mark_id(task_id);
+        self.put_record(&mark, Bytes::from_static(b"{}"), true, ttl)
+            .await
+    }
+
+    /// Whether a cancel of `task_id` was requested (and its mark has not expired).
+    async fn cancel_requested(&self, task_id: &str) -> Result<bool, StateError> {
+        let mark = cancel_mark_id(task_id);
+        Ok(self.get_record(&mark).await?.is_some())
+    }
+
+    /// True as soon as a cancel of `task_id` is requested (at once if it already was), by any
+    /// host sharing the store; `false` after `timeout`. Must not poll with sleeps.
+    async fn wait_cancel(&self, task_id: &str, timeout: Duration) -> Result<bool, StateError> {
+        let mark = cancel_mark_id(task_id);
+        Ok(self.wait_terminal(&mark, timeout).await?.is_some())
+    }
+
+    // ---- schedules: one firing host ------------------------------------------------------
+
+    /// Hold (acquire, or renew while held) the leader lease `lease` as `holder` for `ttl`.
+    /// Returns the fencing token of the holder's tenure while it holds the lease (each new
+    /// tenure's token is greater than every earlier one), `None` while another holder does.
+    /// The default suits a store only one host uses: that host always leads.
+    async fn lead(
+        &self,
+        lease: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Option<u64>, StateError> {
+        let _ = (lease, holder, ttl);
+        Ok(Some(1))
+    }
+
+    /// Record that `schedule` fired its tick `tick_ms`, in one atomic step, only if `token`
+    /// still holds `lease` and the schedule's last tick is older. `false` means: do not fire
+    /// (a fenced-out leader, or the tick was fired already). The default suits a store only one
+    /// host uses (one firing loop, so read-then-write is not raced).
+    async fn claim_tick(
+        &self,
+        lease: &str,
+        token: u64,
+        schedule: &str,
+        tick_ms: u64,
+    ) -> Result<bool, StateError> {
+        let _ = (lease, token);
+        if self
+            .last_tick(schedule)
+            .await?
+            .is_some_and(|last| last >= tick_ms)
+        {
+            return Ok(false);
+        }
+        let id = schedule_last_id(schedule);
+        let value = Bytes::from(tick_ms.to_string());
+        self.put_record(&id, value, false, SCHEDULE_STATE_TTL)
+            .await?;
+        Ok(true)
+    }
+
+    /// The last tick `schedule` fired or passed over (ms since the Unix epoch), if any.
+    async fn last_tick(&self, schedule: &str) -> Result<Option<u64>, StateError> {
+        let stored = self.get_record(&schedule_last_id(schedule)).await?;
+        Ok(stored.and_then(|b| std::str::from_utf8(&b).ok()?.parse().ok()))
+    }
 
     // ---- global rate ----------------------------------------------------------------------
 

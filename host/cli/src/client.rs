@@ -9,7 +9,9 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use wasmboost_server::audit::AuditEntry;
 use wasmboost_server::auth::TokenInfo;
-use wasmboost_server::contract::{DeadLetter, QueueStats, TaskRecord, Version};
+use wasmboost_server::contract::{
+    CancelReply, DeadLetter, QueueStats, ScheduleInfo, TaskRecord, Version,
+};
 use wasmboost_server::{
     Count, CreateToken, CreatedToken, ErrorBody, Paused, Published, PublishedBatch, Revoked,
 };
@@ -245,6 +247,15 @@ impl Client {
         }
         let response = self.send(request).await?;
         reply(response).await
+    }
+
+    pub async fn schedules(&self) -> anyhow::Result<Vec<ScheduleInfo>> {
+        self.json(self.request(Method::GET, "/v1/schedules")).await
+    }
+
+    pub async fn cancel(&self, task_id: &str) -> anyhow::Result<CancelReply> {
+        self.json(self.request(Method::DELETE, &format!("/v1/tasks/{task_id}")))
+            .await
     }
 
     pub async fn deploy(&self, queue: &str, wasm: Vec<u8>) -> anyhow::Result<Version> {

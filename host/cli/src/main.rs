@@ -43,6 +43,10 @@ enum Command {
     Result(commands::result::ResultCommand),
     /// Print a task's status.
     Status(commands::status::StatusCommand),
+    /// Cancel a task by id: skipped if queued, stopped at once if running, never retried.
+    Cancel(commands::cancel::CancelCommand),
+    /// List the periodic schedules (`[[schedules]]`) with their next and last ticks.
+    Schedule(commands::schedule::ScheduleCommand),
     /// Show queue statistics.
     Queues(commands::queues::QueuesCommand),
     /// Stop running new tasks from a queue (persists across restarts).
@@ -87,6 +91,8 @@ fn main() -> ExitCode {
             Command::Publish(c) => c.execute().await,
             Command::Result(c) => c.execute().await,
             Command::Status(c) => c.execute().await,
+            Command::Cancel(c) => c.execute().await,
+            Command::Schedule(c) => c.execute().await,
             Command::Queues(c) => c.execute().await,
             Command::Pause(c) => c.execute().await,
             Command::Resume(c) => c.execute().await,

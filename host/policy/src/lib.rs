@@ -7,6 +7,8 @@
 //! - [`dedup`]: [`dedup_key`], sha256 of the canonical JSON of the arguments.
 //! - [`window`]: [`Window`], allowed run windows like `"mon-fri 09:00-17:00 Europe/Berlin"`.
 //! - [`message`]: [`parse`] a message body and [`stamp`] its `extra` on publish.
+//! - [`schedule`]: periodic schedules: cron with seconds in a time zone (DST-correct), `every`,
+//!   `at`, misfire policies and one task id per tick.
 //! - [`units`]: the one duration grammar and the one size grammar (config, flags, query, `extra`).
 //! - [`names`]: the one rule for queue names, task ids and dedup keys ([`validate_queue_name`],
 //!   [`validate_task_id`]), [`NameError`].
@@ -19,6 +21,7 @@ pub mod message;
 pub mod names;
 pub mod rate;
 pub mod retry;
+pub mod schedule;
 pub mod units;
 pub mod window;
 

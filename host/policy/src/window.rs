@@ -205,7 +205,7 @@ fn parse_clock(text: &str) -> Result<u32, &'static str> {
     Ok(secs)
 }
 
-fn parse_zone(text: &str) -> Result<TimeZone, &'static str> {
+pub(crate) fn parse_zone(text: &str) -> Result<TimeZone, &'static str> {
     if text.eq_ignore_ascii_case("utc") || text == "Z" {
         return Ok(TimeZone::UTC);
     }

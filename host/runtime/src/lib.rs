@@ -6,6 +6,7 @@
 //! - [`outcome`]: what an invocation asks for ([`Invocation`], [`Limits`]) and reports ([`Report`]).
 //! - `runtime`: [`Runtime`] (engine, linker, epoch ticker, load).
 //! - `module`: [`TaskModule`] and its `invoke`.
+//! - [`interrupt`]: [`Interrupt`], which stops one running invocation (cancel by id).
 //! - `host`: per-invocation store data, the memory limiter, the `log` import.
 //! - `capture`: bounded stdout/stderr/log buffers; the guest log, capped and escaped.
 //! - [`text`]: capping and escaping of guest text before the host logs or records it.
@@ -21,6 +22,7 @@ mod capture;
 pub mod config;
 pub mod error;
 mod host;
+pub mod interrupt;
 mod module;
 pub mod outcome;
 mod runtime;
@@ -33,6 +35,7 @@ pub use bindings::CONTRACTS;
 pub use capture::GUEST_TARGET;
 pub use config::RuntimeConfig;
 pub use error::{LoadError, RuntimeError};
+pub use interrupt::Interrupt;
 pub use module::TaskModule;
 pub use outcome::{
     Captured, Invocation, Limits, Outcome, Phases, Report, TaskContext, TaskError, TrapKind,

@@ -11,10 +11,11 @@ use crate::bindings::wasmboost::task::types::{Context, TaskError as WitTaskError
 use crate::capture::GUEST_TARGET;
 use crate::config::MAX_GUEST_LINE_BYTES;
 use crate::host::{HostState, Pipes};
+use crate::interrupt::Interrupt;
 use crate::outcome::{Captured, Invocation, Outcome, Phases, Report, TaskContext, TaskError};
 use crate::runtime::Inner;
 use crate::text::{cap_text, escape_control};
-use crate::trap::{DeadlineExceeded, classify};
+use crate::trap::{Cancelled, DeadlineExceeded, classify};
 
 /// Cap on a deadline far in the future, so `start + timeout` never overflows.
 const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
@@ -66,6 +67,12 @@ impl TaskModule {
     /// Runs the task once on a fresh instance under the invocation's budgets. Never panics:
     /// host-side failures are reported as `Trap(Other)`.
     pub async fn invoke(&self, invocation: Invocation) -> Report {
+        self.invoke_until(invocation, &Interrupt::new()).await
+    }
+
+    /// [`invoke`](TaskModule::invoke), stopped early (trap `cancelled`) once `stop` is raised:
+    /// within one epoch tick for a guest running wasm, at once for one blocked in a host call.
+    pub async fn invoke_until(&self, invocation: Invocation, stop: &Interrupt) -> Report {
         let started = Instant::now();
         let timeout = invocation.limits.timeout.min(FOREVER);
         let deadline = started + timeout;
@@ -77,7 +84,7 @@ impl TaskModule {
             memory_limit,
             config.output_cap_bytes,
         );
-        let finished = self.run(state, &invocation, deadline, timeout).await;
+        let finished = self.run(state, &invocation, deadline, timeout, stop).await;
         let duration = started.elapsed();
         report(finished, pipes, &invocation.context, duration)
     }
@@ -88,6 +95,7 @@ impl TaskModule {
         invocation: &Invocation,
         deadline: Instant,
         timeout: Duration,
+        stop: &Interrupt,
     ) -> Finished {
         let fuel = invocation.limits.fuel;
         let mut store = Store::new(&self.inner.runtime.engine, state);
@@ -103,8 +111,11 @@ impl TaskModule {
         // Every epoch tick the guest yields to the executor (so CPU-bound guests share threads)
         // and the deadline is checked.
         store.set_epoch_deadline(1);
+        let stopped = stop.clone();
         store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
+            if stopped.is_raised() {
+                Err(wasmtime::Error::new(Cancelled))
+            } else if Instant::now() >= deadline {
                 Err(wasmtime::Error::new(DeadlineExceeded))
             } else {
                 Ok(UpdateDeadline::Yield(1))
@@ -124,10 +135,15 @@ impl TaskModule {
             phases.call = called.elapsed();
             result
         };
-        // The tokio timeout also bounds a guest blocked in a host call, where epochs do not fire.
-        let result = tokio::time::timeout_at(deadline.into(), call)
-            .await
-            .unwrap_or_else(|_| Err(wasmtime::Error::new(DeadlineExceeded)));
+        // The tokio timeout (and the interrupt) also stop a guest blocked in a host call, where
+        // epochs do not fire. Dropping `call` there unwinds the guest's fiber safely.
+        let result = tokio::select! {
+            biased;
+            timed = tokio::time::timeout_at(deadline.into(), call) => {
+                timed.unwrap_or_else(|_| Err(wasmtime::Error::new(DeadlineExceeded)))
+            }
+            () = stop.raised() => Err(wasmtime::Error::new(Cancelled)),
+        };
         let fuel_used = fuel.saturating_sub(store.get_fuel().unwrap_or(0));
         let peak_memory_bytes = store.data().limiter.peak;
         let torn_down = Instant::now();

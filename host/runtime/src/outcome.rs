@@ -64,6 +64,8 @@ pub enum TrapKind {
     StackOverflow,
     /// The guest panicked (wasm `unreachable` after a panic); the panic message when captured.
     Panic(String),
+    /// Stopped from outside through its [`Interrupt`](crate::Interrupt) (a cancel by id).
+    Cancelled,
     /// Any other trap, with wasmtime's message.
     Other(String),
 }
@@ -77,6 +79,7 @@ impl TrapKind {
             TrapKind::MemoryLimit => "memory-limit",
             TrapKind::StackOverflow => "stack-overflow",
             TrapKind::Panic(_) => "panic",
+            TrapKind::Cancelled => "cancelled",
             TrapKind::Other(_) => "trap",
         }
     }

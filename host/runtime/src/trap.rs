@@ -12,11 +12,20 @@ use crate::text::cap_text;
 #[error("wall-clock deadline exceeded")]
 pub(crate) struct DeadlineExceeded;
 
+/// Raised by the epoch callback (or the host-call select) once the invocation's
+/// [`Interrupt`](crate::Interrupt) is raised.
+#[derive(Debug, thiserror::Error)]
+#[error("cancelled")]
+pub(crate) struct Cancelled;
+
 /// Classifies an error from instantiation or the call. `stderr` is the guest's captured stderr,
 /// where a Rust guest prints its panic message before trapping.
 pub(crate) fn classify(err: &wasmtime::Error, stderr: &str) -> TrapKind {
     if err.downcast_ref::<DeadlineExceeded>().is_some() {
         return TrapKind::Timeout;
+    }
+    if err.downcast_ref::<Cancelled>().is_some() {
+        return TrapKind::Cancelled;
     }
     if err.downcast_ref::<MemoryLimitExceeded>().is_some() {
         return TrapKind::MemoryLimit;

@@ -11,7 +11,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use wasmboost_broker::StateStore;
 
-use crate::contract::{DeadLetter, History, PublishOptions, QueueStats, TaskRecord, Version};
+use crate::contract::{
+    CancelReply, DeadLetter, History, PublishOptions, QueueStats, ScheduleInfo, TaskRecord, Version,
+};
 use crate::error::ApiError;
 
 /// The host operations behind the routes, one method per operation of the host contract.
@@ -55,4 +57,8 @@ pub trait Control: Send + Sync + 'static {
     async fn dlq_list(&self, queue: &str, limit: usize) -> Result<Vec<DeadLetter>, ApiError>;
     async fn dlq_replay(&self, queue: &str) -> Result<u64, ApiError>;
     async fn dlq_purge(&self, queue: &str) -> Result<u64, ApiError>;
+    /// Cancel a task by id (skipped when fetched, stopped when running).
+    async fn cancel(&self, task_id: &str) -> Result<CancelReply, ApiError>;
+    /// The configured schedules with their next and last ticks.
+    async fn schedules(&self) -> Result<Vec<ScheduleInfo>, ApiError>;
 }

@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use wasmboost_broker::StateStore;
 use wasmboost_worker::{Host, HostError};
 
-use crate::contract::{DeadLetter, History, PublishOptions, QueueStats, TaskRecord, Version};
+use crate::contract::{
+    CancelReply, DeadLetter, History, PublishOptions, QueueStats, ScheduleInfo, TaskRecord, Version,
+};
 use crate::control::Control;
 use crate::error::ApiError;
 
@@ -84,5 +86,11 @@ impl Control for Host {
     }
     async fn dlq_purge(&self, queue: &str) -> Result<u64, ApiError> {
         Ok(Host::dlq_purge(self, queue).await?)
+    }
+    async fn cancel(&self, task_id: &str) -> Result<CancelReply, ApiError> {
+        Ok(Host::cancel(self, task_id).await?)
+    }
+    async fn schedules(&self) -> Result<Vec<ScheduleInfo>, ApiError> {
+        Ok(Host::schedules(self).await?)
     }
 }

@@ -11,7 +11,8 @@ use tokio::net::TcpListener;
 use wasmboost_broker::{MemoryStore, StateStore};
 
 use crate::contract::{
-    DeadLetter, History, PublishOptions, QueueStats, TaskRecord, TaskState, Version,
+    CancelReply, DeadLetter, History, PublishOptions, QueueStats, ScheduleInfo, TaskRecord,
+    TaskState, Version,
 };
 use crate::{ApiError, Control, ErrorBody, ServeOptions};
 
@@ -175,6 +176,18 @@ impl Control for Fake {
     }
     async fn dlq_purge(&self, _queue: &str) -> Result<u64, ApiError> {
         Ok(4)
+    }
+    async fn cancel(&self, task_id: &str) -> Result<CancelReply, ApiError> {
+        let record = self.record(task_id).await?;
+        Ok(CancelReply {
+            task_id: task_id.to_owned(),
+            queue: record.as_ref().map(|r| r.queue.clone()),
+            state: record.as_ref().map(|r| r.state),
+            requested: true,
+        })
+    }
+    async fn schedules(&self) -> Result<Vec<ScheduleInfo>, ApiError> {
+        Ok(Vec::new())
     }
 }
 

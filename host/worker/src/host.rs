@@ -26,7 +26,7 @@ const REPLAY_CHUNK: u64 = 1000;
 /// A running host. Cheap to clone; every clone drives the same host.
 #[derive(Debug, Clone)]
 pub struct Host {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 fn runtime_config(config: &Config) -> RuntimeConfig {
@@ -91,7 +91,9 @@ impl Host {
         );
         let paused = Paused::default();
         paused.replace(store.paused_queues().await?);
+        let schedules = crate::config::schedule::resolve_all(&config.schedules)?;
         let shared = Arc::new(Shared {
+            schedules,
             host_id: config.host_id(),
             config,
             policies,
@@ -110,6 +112,10 @@ impl Host {
         sync_bindings(&shared).await?;
         let upkeep_shared = Arc::clone(&shared);
         tokio::spawn(upkeep::run(upkeep_shared));
+        let host = Host {
+            shared: Arc::clone(&shared),
+        };
+        tokio::spawn(crate::schedule::run(host, shared.schedules.clone()));
         tracing::info!(host_id = %shared.host_id, broker = shared.broker.kind(), "host started");
         Ok(Host { shared })
     }

@@ -3,6 +3,8 @@
 //! Public:
 //! - [`config`]: the strict TOML config ([`Config`], per-queue [`QueueConfig`]).
 //! - [`host`]: [`Host`], a running host and its API (publish, results, deploy, stats, ...).
+//! - [`cancel`]: [`CancelReply`], cancel by id ([`Host::cancel`]).
+//! - [`schedule`]: the schedule firer (leader lease, tick claims) and [`ScheduleInfo`].
 //! - [`record`]: [`TaskRecord`], [`TaskState`], a task's status and result.
 //! - [`stats`]: [`QueueStats`] and the bucketed [`History`].
 //! - [`publish`]: [`PublishOptions`], what a publish may override.
@@ -16,11 +18,13 @@
 //! `upkeep` (counters, heartbeats), `stats_query`. Config lives in
 //! `config/` (`mod`: the file; `queue`: per-queue keys; `settings`: resolved policy; `error`).
 
+pub mod cancel;
 pub mod config;
 pub mod error;
 pub mod host;
 pub mod publish;
 pub mod record;
+pub mod schedule;
 pub mod stats;
 pub use wasmboost_policy::units;
 
@@ -34,6 +38,7 @@ mod task;
 mod upkeep;
 mod verdict;
 
+pub use cancel::CancelReply;
 pub use config::{
     BrokerSection, CeilingConfig, Config, ConfigError, HostConfig, QueueConfig, RuntimeConfigToml,
 };
@@ -41,6 +46,7 @@ pub use error::HostError;
 pub use host::Host;
 pub use publish::PublishOptions;
 pub use record::{TaskRecord, TaskState};
+pub use schedule::ScheduleInfo;
 pub use stats::{Bucket, History, QueueStats};
 pub use wasmboost_broker::Backend;
 pub use wasmboost_broker::DeadLetter;

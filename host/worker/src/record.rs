@@ -25,6 +25,8 @@ pub enum TaskState {
     Expired,
     /// Not run: the same arguments (or dedup key) succeeded recently.
     SkippedDuplicate,
+    /// Cancelled by id: skipped when fetched, or stopped while running; never retried.
+    Cancelled,
 }
 
 impl TaskState {
@@ -37,6 +39,7 @@ impl TaskState {
                 | TaskState::DeadLettered
                 | TaskState::Expired
                 | TaskState::SkippedDuplicate
+                | TaskState::Cancelled
         )
     }
 
@@ -52,6 +55,7 @@ impl TaskState {
             TaskState::DeadLettered => "dead_lettered",
             TaskState::Expired => "expired",
             TaskState::SkippedDuplicate => "skipped_duplicate",
+            TaskState::Cancelled => "cancelled",
         }
     }
 }

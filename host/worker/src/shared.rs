@@ -172,6 +172,8 @@ pub(crate) struct Shared {
     /// Every task-record write goes through here.
     pub records: Records,
     pub registry: Registry,
+    /// The configured schedules, resolved (`[[schedules]]`).
+    pub schedules: Vec<crate::config::schedule::Schedule>,
     pub host_id: String,
     pub paused: Paused,
     pub workers: RwLock<BTreeMap<String, Arc<QueueWorker>>>,

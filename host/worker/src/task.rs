@@ -8,7 +8,7 @@ use std::time::Duration;
 use wasmboost_broker::{Delivery, Message, NewMessage, Settlement, now_ms};
 use wasmboost_policy::message::{self, ParsedMessage};
 use wasmboost_policy::requeue_allowed;
-use wasmboost_runtime::{Invocation, Report, TaskContext};
+use wasmboost_runtime::{Interrupt, Invocation, Outcome, Report, TaskContext};
 
 use crate::record::{TaskRecord, TaskState};
 use crate::records::Counted;
@@ -18,6 +18,9 @@ use crate::verdict::{self, Verdict};
 /// A task still running after this gets a `running` record (shorter ones never need one, which
 /// saves a store write per task on the hot path).
 const RUNNING_RECORD_AFTER: Duration = Duration::from_millis(50);
+/// A running task listens for its cancel this much longer than its deadline (after that the
+/// deadline has stopped it anyway).
+const CANCEL_WATCH_MARGIN: Duration = Duration::from_secs(5);
 /// A message due this little in the future runs now rather than going back to the broker.
 const DELAY_TOLERANCE_MS: u64 = 5;
 
@@ -145,6 +148,14 @@ pub(crate) async fn process(
 
 /// The message-level gates, then the run.
 async fn gate_and_run(cx: &TaskCx, delivery: Delivery, parsed: ParsedMessage) {
+    // First: a cancelled task is recorded `cancelled`, not expired, deferred or run.
+    match cx.shared.store.cancel_requested(&cx.task_id).await {
+        Ok(true) => return cx.end(delivery, Verdict::Cancelled, None).await,
+        Ok(false) => {}
+        Err(err) => {
+            tracing::warn!(task_id = %cx.task_id, error = %err, "cancel check failed; running anyway")
+        }
+    }
     let now = now_ms();
     let settings = &cx.q.settings;
     let expire_at = parsed.extra.expire_at_ms;
@@ -237,7 +248,9 @@ async fn run(
         payload: String::from_utf8_lossy(&delivery.message().body).into_owned(),
         limits: budget.limits,
     };
-    let Some(report) = run_guarded(cx, &delivery, &bound, invocation, started_ms).await else {
+    let stop = Interrupt::new();
+    let ran = run_guarded(cx, &delivery, &bound, invocation, started_ms, &stop).await;
+    let Some(report) = ran else {
         // The grace period ran out: hand the message back for another host or the next start,
         // without counting an attempt, unless it was handed back too often already (then it
         // counts, so max_retries bounds a task that keeps outliving shutdowns).
@@ -252,12 +265,18 @@ async fn run(
         let record = cx.record(TaskState::Queued);
         return cx.finish(delivery, record, settlement, &[]).await;
     };
-    let verdict = verdict::judge(
-        &cx.q.settings,
-        budget.max_retries,
-        delivery.message(),
-        &report,
-    );
+    // A cancel that came after the task finished does not undo its result.
+    let cancelled = stop.is_raised() && !matches!(report.outcome, Outcome::Ok { .. });
+    let verdict = if cancelled {
+        Verdict::Cancelled
+    } else {
+        verdict::judge(
+            &cx.q.settings,
+            budget.max_retries,
+            delivery.message(),
+            &report,
+        )
+    };
     let ok = verdict.succeeded();
     cx.q.meter(|m| m.record(now_ms(), ok, micros(report.duration)));
     if let (true, Some(key)) = (ok, dedup_key) {
@@ -274,7 +293,8 @@ async fn run(
     cx.end(delivery, verdict, Some(ran)).await;
 }
 
-/// Run the invocation; meanwhile record `running` once it takes a while, and renew the lease.
+/// Run the invocation; meanwhile record `running` once it takes a while, renew the lease, and
+/// raise `stop` when a cancel of the task is requested (by any host sharing the store).
 /// `None` when the host gave up waiting (shutdown grace over).
 async fn run_guarded(
     cx: &TaskCx,
@@ -282,11 +302,18 @@ async fn run_guarded(
     bound: &Bound,
     invocation: Invocation,
     started_ms: u64,
+    stop: &Interrupt,
 ) -> Option<Report> {
     let lease = cx.q.settings.lease;
     let renew_every = lease / 3;
-    let call = bound.module.invoke(invocation);
+    let watch_for = invocation
+        .limits
+        .timeout
+        .saturating_add(CANCEL_WATCH_MARGIN);
+    let call = bound.module.invoke_until(invocation, stop);
     tokio::pin!(call);
+    let watch = watch_cancel(cx, stop, watch_for);
+    tokio::pin!(watch);
     let mut next = tokio::time::Instant::now() + RUNNING_RECORD_AFTER.min(renew_every);
     let mut marked = false;
     loop {
@@ -294,6 +321,7 @@ async fn run_guarded(
             biased;
             report = &mut call => return Some(report),
             () = cx.shared.abandon.cancelled() => return None,
+            () = &mut watch => {}
             () = tokio::time::sleep_until(next) => {
                 if !marked {
                     marked = true;
@@ -305,6 +333,25 @@ async fn run_guarded(
             }
         }
     }
+}
+
+/// Raise `stop` once a cancel of this task is requested. Started only after
+/// [`RUNNING_RECORD_AFTER`], so short tasks never pay for a subscription; a cancel requested
+/// in that gap is still seen, because the wait looks at the mark after subscribing. Never
+/// resolves (the run's select ends it).
+async fn watch_cancel(cx: &TaskCx, stop: &Interrupt, watch_for: Duration) {
+    tokio::time::sleep(RUNNING_RECORD_AFTER).await;
+    match cx.shared.store.wait_cancel(&cx.task_id, watch_for).await {
+        Ok(true) => {
+            tracing::info!(task_id = %cx.task_id, queue = %cx.q.name, "cancel requested; stopping the task");
+            stop.interrupt();
+        }
+        Ok(false) => {}
+        Err(err) => {
+            tracing::warn!(task_id = %cx.task_id, error = %err, "cannot watch for a cancel of this task")
+        }
+    }
+    std::future::pending::<()>().await
 }
 
 async fn mark_running(cx: &TaskCx, bound: &Bound, started_ms: u64) {

@@ -41,6 +41,8 @@ pub(crate) enum Verdict {
     Duplicate {
         key: String,
     },
+    /// Cancelled by id: skipped before running, or stopped while running. Acked, never retried.
+    Cancelled,
 }
 
 impl Verdict {
@@ -52,6 +54,7 @@ impl Verdict {
             Verdict::DeadLetter { .. } | Verdict::Malformed { .. } => TaskState::DeadLettered,
             Verdict::Expired => TaskState::Expired,
             Verdict::Duplicate { .. } => TaskState::SkippedDuplicate,
+            Verdict::Cancelled => TaskState::Cancelled,
         }
     }
 
@@ -60,7 +63,8 @@ impl Verdict {
             Verdict::Succeeded { .. }
             | Verdict::Failed { .. }
             | Verdict::Expired
-            | Verdict::Duplicate { .. } => Settlement::Ack,
+            | Verdict::Duplicate { .. }
+            | Verdict::Cancelled => Settlement::Ack,
             Verdict::Retry { after, .. } => Settlement::Retry { after: *after },
             Verdict::DeadLetter { reason, .. } | Verdict::Malformed { reason } => {
                 Settlement::DeadLetter {
@@ -80,6 +84,7 @@ impl Verdict {
             Verdict::Malformed { .. } => &[("dead_lettered", 1)],
             Verdict::Expired => &[("expired", 1)],
             Verdict::Duplicate { .. } => &[("skipped_duplicate", 1)],
+            Verdict::Cancelled => &[("cancelled", 1)],
         }
     }
 
@@ -94,6 +99,7 @@ impl Verdict {
             Verdict::Duplicate { key } => {
                 Some(format!("a task with dedup key {key} already succeeded"))
             }
+            Verdict::Cancelled => Some("cancelled by request".to_owned()),
         }
     }
 
@@ -126,7 +132,9 @@ fn trap_kind(trap: &TrapKind) -> FailureKind {
         TrapKind::MemoryLimit => FailureKind::MemoryLimit,
         TrapKind::StackOverflow => FailureKind::StackOverflow,
         TrapKind::Panic(_) => FailureKind::Panic,
-        TrapKind::Other(_) => FailureKind::Trap,
+        // The worker turns a cancelled run into `Verdict::Cancelled` before judging; were one
+        // to reach here it is an ordinary trap.
+        TrapKind::Other(_) | TrapKind::Cancelled => FailureKind::Trap,
     }
 }
 

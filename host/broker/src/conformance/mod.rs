@@ -144,6 +144,8 @@ macro_rules! state_conformance {
             heartbeats_expire,
             tokens_put_list_delete,
             audit_keeps_the_newest,
+            cancel_marks_wake_and_stay,
+            leader_lease_and_tick_claims,
         );
     };
 }

@@ -336,3 +336,138 @@ pub async fn audit_keeps_the_newest(store: Arc<dyn StateStore>) {
     let two = store.audit(2).await.expect("audit");
     assert_eq!(two, expected[..2].to_vec(), "limit");
 }
+
+/// A cancel request is seen by `cancel_requested`, wakes a `wait_cancel` already waiting, is
+/// seen at once by a later one, and is no record of the task itself.
+pub async fn cancel_marks_wake_and_stay(store: Arc<dyn StateStore>) {
+    let id = unique("cancel");
+    assert!(
+        !store.cancel_requested(&id).await.expect("check"),
+        "not yet"
+    );
+    let waiter = {
+        let store = Arc::clone(&store);
+        let id = id.clone();
+        tokio::spawn(async move { store.wait_cancel(&id, LONG).await })
+    };
+    // Give the waiter time to subscribe; it must be woken either way.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let asked = Instant::now();
+    store.request_cancel(&id, LONG).await.expect("request");
+    let woken = tokio::time::timeout(Duration::from_secs(10), waiter)
+        .await
+        .expect("woken, not timed out")
+        .expect("waiter task")
+        .expect("wait");
+    assert!(woken, "the waiter saw the cancel");
+    assert!(asked.elapsed() < Duration::from_secs(5), "woken promptly");
+    assert!(store.cancel_requested(&id).await.expect("check"), "marked");
+    assert!(
+        store.wait_cancel(&id, SHORT).await.expect("wait"),
+        "seen at once"
+    );
+    assert_eq!(
+        store.get_record(&id).await.expect("get"),
+        None,
+        "the mark is not the task's record"
+    );
+    let other = unique("cancel-none");
+    assert!(
+        !store
+            .wait_cancel(&other, Duration::from_millis(100))
+            .await
+            .expect("wait")
+    );
+}
+
+/// The leader lease keeps its token while renewed and, on a shared store, excludes a second
+/// holder until it expires; a tick is claimed once, only with the current token, only forward.
+pub async fn leader_lease_and_tick_claims(store: Arc<dyn StateStore>) {
+    let lease = unique("lease");
+    let first = store.lead(&lease, "a", LONG).await.expect("lead");
+    let token = first.expect("the first holder leads");
+    assert_eq!(
+        store.lead(&lease, "a", LONG).await.expect("renew"),
+        Some(token)
+    );
+    let schedule = unique("sched");
+    assert_eq!(store.last_tick(&schedule).await.expect("last"), None);
+    assert!(
+        store
+            .claim_tick(&lease, token, &schedule, 2000)
+            .await
+            .expect("claim")
+    );
+    assert!(
+        !store
+            .claim_tick(&lease, token, &schedule, 2000)
+            .await
+            .expect("claim"),
+        "once"
+    );
+    assert!(
+        !store
+            .claim_tick(&lease, token, &schedule, 1000)
+            .await
+            .expect("claim"),
+        "forward"
+    );
+    assert!(
+        store
+            .claim_tick(&lease, token, &schedule, 3000)
+            .await
+            .expect("claim")
+    );
+    assert_eq!(store.last_tick(&schedule).await.expect("last"), Some(3000));
+    if !store.is_shared() {
+        return;
+    }
+    assert_eq!(
+        store.lead(&lease, "b", LONG).await.expect("lead"),
+        None,
+        "one holder"
+    );
+    let stale = token + 1_000_000;
+    assert!(
+        !store
+            .claim_tick(&lease, stale, &schedule, 4000)
+            .await
+            .expect("claim"),
+        "fenced"
+    );
+    let short = unique("lease-short");
+    let old = store
+        .lead(&short, "a", Duration::from_millis(300))
+        .await
+        .expect("lead");
+    let old = old.expect("leads");
+    let new = eventually_lead(&store, &short, "b").await;
+    assert!(new > old, "a new tenure has a greater token: {new} > {old}");
+    assert!(
+        !store
+            .claim_tick(&short, old, &schedule, 5000)
+            .await
+            .expect("claim"),
+        "the old holder is fenced out"
+    );
+    assert!(
+        store
+            .claim_tick(&short, new, &schedule, 5000)
+            .await
+            .expect("claim")
+    );
+}
+
+async fn eventually_lead(store: &Arc<dyn StateStore>, lease: &str, holder: &str) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(token) = store.lead(lease, holder, LONG).await.expect("lead") {
+            return token;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the lease expires and {holder} takes it"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

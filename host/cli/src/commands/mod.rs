@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod bench;
 pub mod build;
+pub mod cancel;
 pub mod compile;
 pub mod deploy;
 pub mod dlq;
@@ -15,6 +16,7 @@ pub mod queues;
 pub mod result;
 pub mod rollback;
 pub mod run;
+pub mod schedule;
 pub mod serve;
 pub mod status;
 pub mod token;

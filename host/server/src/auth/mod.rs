@@ -59,6 +59,16 @@ impl Caller {
             Caller::Token(doc) => doc.has(Scope::Read) || doc.may_publish(queue),
         }
     }
+
+    /// Whether this caller may cancel a task on `queue` (`None`: a task without a record,
+    /// whose queue is unknown, which only `admin` may cancel).
+    pub fn may_cancel_task(&self, queue: Option<&str>) -> bool {
+        match (self, queue) {
+            (Caller::Local, _) => true,
+            (Caller::Token(doc), Some(queue)) => doc.may_publish(queue),
+            (Caller::Token(doc), None) => doc.has(Scope::Admin),
+        }
+    }
 }
 
 /// The token check shared by every route.
@@ -190,6 +200,12 @@ fn authorize(doc: &TokenDoc, need: &Need) -> Result<(), ApiError> {
         Need::Token => Ok(()),
         Need::TaskRecord => Err(forbidden(format!(
             "token {} (scopes: {}) needs scope read or publish to see task records",
+            doc.id,
+            scopes_of(doc)
+        ))),
+        Need::CancelTask if doc.has(Scope::Publish) => Ok(()),
+        Need::CancelTask => Err(forbidden(format!(
+            "token {} (scopes: {}) needs scope publish to cancel tasks",
             doc.id,
             scopes_of(doc)
         ))),

@@ -18,6 +18,9 @@ pub enum Need {
     TaskRecord,
     /// Any valid token, whatever its scopes (`/v1/whoami`: a caller asks what it may do).
     Token,
+    /// A `publish` token for the task's queue (checked once the record is loaded); a task
+    /// without a record needs `admin`.
+    CancelTask,
 }
 
 /// The need of `method` on the route template `route` (axum's matched path), `queue` being its
@@ -31,7 +34,9 @@ pub fn of(method: &Method, route: &str, queue: Option<&str>) -> Need {
         "/ui" | "/ui/" | "/ui/{asset}" if read => Need::Nothing,
         "/v1/whoami" if read => Need::Token,
         "/v1/tasks/{id}" | "/v1/tasks/{id}/result" if read => Need::TaskRecord,
+        "/v1/tasks/{id}" if *method == Method::DELETE => Need::CancelTask,
         "/metrics"
+        | "/v1/schedules"
         | "/v1/queues"
         | "/v1/queues/{queue}/versions"
         | "/v1/queues/{queue}/history"
@@ -101,5 +106,13 @@ mod tests {
             "the assets are read-only"
         );
         assert_eq!(of(&Method::GET, "/v1/whoami", None), Need::Token);
+        assert_eq!(
+            of(&Method::GET, "/v1/schedules", None),
+            Need::Scope(Scope::Read)
+        );
+        assert_eq!(
+            of(&Method::DELETE, "/v1/tasks/{id}", None),
+            Need::CancelTask
+        );
     }
 }

@@ -1,9 +1,10 @@
 //! The routes of the control API, by area:
 //!
 //! - [`messages`]: publish one (optionally waiting for the result: RPC) or a JSON-lines batch.
-//! - [`tasks`]: a task's record, and its result with an optional wait.
+//! - [`tasks`]: a task's record, its result with an optional wait, and cancel by id.
 //! - [`modules`]: deploy (size cap enforced while reading), versions, rollback.
 //! - [`queues`]: stats, history, pause/resume, dead-letter queues.
+//! - [`schedules`]: the configured schedules, their next and last ticks.
 //! - [`tokens`]: create, list and revoke API tokens; the audit log.
 //! - [`metrics`]: `/metrics` (Prometheus text), `/healthz` (liveness) and `/readyz` (readiness).
 //! - [`crate::ui`]: the dashboard's static assets at `/ui` (its data comes from the routes above).
@@ -30,6 +31,7 @@ pub mod messages;
 pub mod metrics;
 pub mod modules;
 pub mod queues;
+pub mod schedules;
 pub mod tasks;
 pub mod tokens;
 
@@ -86,8 +88,9 @@ pub fn router(app: App, guard: Guard) -> Router {
             get(queues::dlq_list).delete(queues::dlq_purge),
         )
         .route("/v1/queues/{queue}/dlq/replay", post(queues::dlq_replay))
-        .route("/v1/tasks/{id}", get(tasks::status))
+        .route("/v1/tasks/{id}", get(tasks::status).delete(tasks::cancel))
         .route("/v1/tasks/{id}/result", get(tasks::result))
+        .route("/v1/schedules", get(schedules::list))
         .route(
             crate::auth::TOKENS_ROUTE,
             get(tokens::list).post(tokens::create),

@@ -1,4 +1,5 @@
-//! `GET /v1/tasks/{id}` and `GET /v1/tasks/{id}/result?wait=ms`.
+//! `GET /v1/tasks/{id}`, `GET /v1/tasks/{id}/result?wait=ms` and `DELETE /v1/tasks/{id}`
+//! (cancel).
 
 use axum::Json;
 use axum::extract::{Extension, Path, State};
@@ -8,7 +9,7 @@ use axum::response::Response;
 use super::messages::record_response;
 use super::{AppState, Params};
 use crate::auth::Caller;
-use crate::contract::TaskRecord;
+use crate::contract::{CancelReply, TaskRecord};
 use crate::error::ApiError;
 use crate::params::WaitQuery;
 
@@ -55,4 +56,32 @@ pub async fn result(
         Some(record) => Ok(record_response(id, Some(record))),
         None => Err(unknown_task(&id)),
     }
+}
+
+/// Cancel the task: 200 with what was found (`requested: false` when it had already ended). A
+/// caller that may not cancel it gets 403 if it may see the record, else the same 404 as for an
+/// unknown task.
+pub async fn cancel(
+    State(control): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<CancelReply>, ApiError> {
+    let record = control.record(&id).await?;
+    let queue = record.as_ref().map(|r| r.queue.as_str());
+    if !caller.may_cancel_task(queue) {
+        let seen = queue.is_some_and(|q| caller.may_read_task(q));
+        return Err(if seen {
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!(
+                    "this token may not cancel tasks of queue {:?}",
+                    queue.unwrap_or_default()
+                ),
+            )
+        } else {
+            unknown_task(&id)
+        });
+    }
+    Ok(Json(control.cancel(&id).await?))
 }

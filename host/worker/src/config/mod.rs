@@ -22,6 +22,7 @@ use settings::Policies;
 
 pub(crate) mod error;
 pub(crate) mod queue;
+pub mod schedule;
 pub(crate) mod settings;
 
 pub use error::ConfigError;
@@ -68,6 +69,8 @@ pub struct Config {
     /// Declared queues and their overrides of `defaults`. Deploying to an undeclared queue
     /// creates it with `defaults`.
     pub queues: BTreeMap<String, QueueConfig>,
+    /// Periodic messages (`[[schedules]]`), fired by one host at a time.
+    pub schedules: Vec<schedule::ScheduleConfig>,
 }
 
 /// The `[host]` table.
@@ -210,6 +213,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_host()?;
         self.validate_runtime()?;
+        schedule::resolve_all(&self.schedules)?;
         self.policies().map(|_| ())
     }
 

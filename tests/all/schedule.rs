@@ -1,0 +1,9 @@
+//! Integration tests: periodic schedules (issue 16), on the real binary.
+//!
+//! - `local`: one host on the embedded broker, `every = "1s"`: each tick fires once, within
+//!   100 ms of its time, none missing; `wasmboost schedule list` shows the last tick's state.
+//! - `shared`: three hosts on one Redis, one fires; `kill -9` of the leader: another takes over
+//!   within the lease and no tick is lost or published twice (`misfire = "once"`, grace 10 s).
+
+mod local;
+mod shared;
