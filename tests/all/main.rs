@@ -5,6 +5,7 @@ mod amqp;
 mod cli;
 mod deploy;
 mod fresh;
+mod grants;
 mod python;
 mod queue;
 mod redis;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use wasmboost_broker::{Delivery, Message, NewMessage, Settlement, now_ms};
 use wasmboost_policy::message::{self, ParsedMessage};
 use wasmboost_policy::requeue_allowed;
-use wasmboost_runtime::{Invocation, Report, TaskContext};
+use wasmboost_runtime::{Access, Invocation, Report, TaskContext};
 
 use crate::record::{TaskRecord, TaskState};
 use crate::records::Counted;
@@ -258,6 +258,7 @@ async fn run(
         delivery.message(),
         &report,
     );
+    count_denials(cx, report.denied).await;
     let ok = verdict.succeeded();
     cx.q.meter(|m| m.record(now_ms(), ok, micros(report.duration)));
     if let (true, Some(key)) = (ok, dedup_key) {
@@ -285,7 +286,13 @@ async fn run_guarded(
 ) -> Option<Report> {
     let lease = cx.q.settings.lease;
     let renew_every = lease / 3;
-    let call = bound.module.invoke(invocation);
+    // kv and publish are not wired to the state store and broker yet: granted calls answer
+    // `unavailable` (issue 13 follow-up), denied ones are still refused and counted.
+    let access = Access {
+        grants: cx.q.settings.grants.clone(),
+        services: None,
+    };
+    let call = bound.module.invoke_with(invocation, &access);
     tokio::pin!(call);
     let mut next = tokio::time::Instant::now() + RUNNING_RECORD_AFTER.min(renew_every);
     let mut marked = false;
@@ -304,6 +311,18 @@ async fn run_guarded(
                 next = tokio::time::Instant::now() + renew_every;
             }
         }
+    }
+}
+
+/// Adds the calls the grants refused to the queue's `denied` counter (`wasmboost queues`).
+async fn count_denials(cx: &TaskCx, denied: u32) {
+    if denied == 0 {
+        return;
+    }
+    tracing::info!(queue = %cx.q.name, task_id = %cx.task_id, denied, "the queue's grants refused calls");
+    let deltas = [("denied", i64::from(denied))];
+    if let Err(err) = cx.shared.store.add_counters(&cx.q.name, &deltas).await {
+        tracing::warn!(task_id = %cx.task_id, error = %err, "could not count the refused calls");
     }
 }
 

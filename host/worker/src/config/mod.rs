@@ -21,6 +21,7 @@ use crate::units::{ByteSize, HumanDuration};
 use settings::Policies;
 
 pub(crate) mod error;
+pub mod grants;
 pub(crate) mod queue;
 pub(crate) mod settings;
 
@@ -252,6 +253,12 @@ impl Config {
 
     /// Check every value; the error names the offending key.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.defaults.grants.is_some() {
+            return Err(ConfigError::invalid(
+                "defaults.grants",
+                "grants are per queue: put them in [queues.<name>.grants]",
+            ));
+        }
         self.validate_host()?;
         self.validate_runtime()?;
         self.policies().map(|_| ())
