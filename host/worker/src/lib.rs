@@ -13,7 +13,8 @@
 //! (queue -> running module and fetch loop), `fetch` (the per-queue fetch loop and its gates),
 //! `task` (one delivery end to end), `verdict` (how a delivery ends: state, settlement, counts,
 //! error), `records` (every task-record write), `budget` (per-task budgets and their ceilings),
-//! `backend` (broker factory), `upkeep` (counters, heartbeats), `stats_query`. Config lives in
+//! `backend` (broker factory), `upkeep` (counters, heartbeats), `stats_query`, `services`
+//! (what a task's `publish` import reaches). Config lives in
 //! `config/` (`mod`: the file; `queue`: per-queue keys; `settings`: resolved policy; `error`).
 
 pub mod config;
@@ -29,6 +30,7 @@ mod bindings;
 mod budget;
 mod fetch;
 mod records;
+mod services;
 mod shared;
 mod stats_query;
 mod task;

@@ -8,10 +8,11 @@ use std::time::Duration;
 use wasmboost_broker::{Delivery, Message, NewMessage, Settlement, now_ms};
 use wasmboost_policy::message::{self, ParsedMessage};
 use wasmboost_policy::requeue_allowed;
-use wasmboost_runtime::{Access, Invocation, Report, TaskContext};
+use wasmboost_runtime::{Access, Invocation, Report, TaskContext, TaskServices};
 
 use crate::record::{TaskRecord, TaskState};
 use crate::records::Counted;
+use crate::services::WorkerServices;
 use crate::shared::{Bound, QueueWorker, Shared, Slot};
 use crate::verdict::{self, Verdict};
 
@@ -286,11 +287,14 @@ async fn run_guarded(
 ) -> Option<Report> {
     let lease = cx.q.settings.lease;
     let renew_every = lease / 3;
-    // kv and publish are not wired to the state store and broker yet: granted calls answer
-    // `unavailable` (issue 13 follow-up), denied ones are still refused and counted.
+    // Only a queue that may publish gets the services (one small allocation per task).
+    let grants = &cx.q.settings.grants;
+    let services: Option<Arc<dyn TaskServices>> =
+        (!grants.publish_to.is_empty() || grants.kv_quota_bytes.is_some())
+            .then(|| Arc::new(WorkerServices::new(cx.shared.clone())) as Arc<dyn TaskServices>);
     let access = Access {
-        grants: cx.q.settings.grants.clone(),
-        services: None,
+        grants: grants.clone(),
+        services,
     };
     let call = bound.module.invoke_with(invocation, &access);
     tokio::pin!(call);

@@ -309,6 +309,26 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_block_parses_and_shows_the_defaults() {
+        let text = include_str!("../../../../deploy/wasmboost.example.toml");
+        let block: String = text
+            .lines()
+            .skip_while(|l| !l.starts_with("# [queues.crawl.grants]"))
+            .skip(1)
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let config = parse(&block).unwrap_or_else(|e| panic!("{e}\n{block}"));
+        assert_eq!(config.http_max_requests, Some(DEFAULT_HTTP_MAX_REQUESTS));
+        assert_eq!(config.http_max_response_bytes.map(|b| b.0), Some(DEFAULT_HTTP_MAX_RESPONSE_BYTES));
+        assert_eq!(config.http_timeout.map(|d| d.0), Some(DEFAULT_HTTP_TIMEOUT));
+        assert_eq!(config.kv_quota.map(|b| b.0), Some(DEFAULT_KV_QUOTA_BYTES));
+        assert_eq!(config.publish_max, Some(DEFAULT_PUBLISH_MAX));
+        assert_eq!(config.secrets["API_KEY"].env.as_deref(), Some("CRAWL_API_KEY"));
+    }
+
+    #[test]
     fn the_documented_example_resolves() {
         let text = r#"
             http = ["https://example.org", "http://127.0.0.1:8080"]
