@@ -275,6 +275,11 @@ fn stream_error(url: &str, err: StreamError) -> HttpError {
     match err {
         StreamError::LastOperationFailed(io) => match wasip2::http::types::http_error_code(&io) {
             Some(code) => HttpError::new(url, &code),
+            // The host's byte cap, hit in the middle of a body, reaches the stream without its
+            // code (wasmtime-wasi-http 48 keeps only the text there).
+            None if io.to_debug_string().contains("response body size") => {
+                HttpError::new(url, &ErrorCode::HttpResponseBodySize(None))
+            }
             None => HttpError::other(url, "connection-terminated"),
         },
         StreamError::Closed => HttpError::other(url, "connection-terminated"),

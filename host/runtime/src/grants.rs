@@ -29,7 +29,7 @@ pub const DEFAULT_PUBLISH_MAX: u32 = 100;
 
 /// Everything one queue's tasks are granted. Cheap to share: the worker keeps one per queue in
 /// an [`Arc`] and every invocation borrows it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grants {
     /// Outbound HTTP; `None`: every request is refused.
     pub http: Option<HttpGrant>,
@@ -47,10 +47,30 @@ pub struct Grants {
     pub secrets: BTreeMap<String, Secret>,
 }
 
+impl Default for Grants {
+    /// Nothing granted; the caps at their defaults for when a grant is added.
+    fn default() -> Self {
+        Grants {
+            http: None,
+            dirs: Vec::new(),
+            kv_quota_bytes: None,
+            publish_to: Vec::new(),
+            publish_max: DEFAULT_PUBLISH_MAX,
+            config: BTreeMap::new(),
+            secrets: BTreeMap::new(),
+        }
+    }
+}
+
 impl Grants {
     /// Whether anything at all is granted (a queue without grants runs as under 0.1.0).
     pub fn is_empty(&self) -> bool {
-        *self == Grants::default()
+        self.http.is_none()
+            && self.dirs.is_empty()
+            && self.kv_quota_bytes.is_none()
+            && self.publish_to.is_empty()
+            && self.config.is_empty()
+            && self.secrets.is_empty()
     }
 }
 

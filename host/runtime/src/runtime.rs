@@ -206,7 +206,9 @@ fn build_linker(engine: &Engine) -> Result<Linker<HostState>, RuntimeError> {
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(link_err)?;
     {
         use crate::bindings::v2::wasmboost::task::{config, kv, publish, types};
-        let this = |state: &mut HostState| state;
+        fn this(state: &mut HostState) -> &mut HostState {
+            state
+        }
         types::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, this)
             .map_err(link_err)?;
         kv::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, this).map_err(link_err)?;

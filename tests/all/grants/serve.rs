@@ -50,6 +50,7 @@ http = ["{base}"]
 http_max_requests = 5
 config = {{ USER_AGENT = "wasmboost-crawler" }}
 secrets = {{ API_KEY = {{ env = "{SECRET_VAR}" }} }}
+publish_to = ["plain"]
 
 [queues.plain]
 concurrency = 2
@@ -70,11 +71,20 @@ concurrency = 2
         "config": ["USER_AGENT"],
         "secrets": ["API_KEY"],
     });
-    let crawl = run_task(&host, "crawl", &payload);
+    let mut crawl_payload = payload.clone();
+    crawl_payload["publish"] = json!([["plain", {"from": "crawl"}], ["crawl", {"again": true}]]);
+    let crawl = run_task(&host, "crawl", &crawl_payload);
     let result = result_of(&crawl);
     assert_eq!(result["fetch"][0]["ok"]["status"], 200, "{crawl}");
     assert_eq!(result["config"][0]["ok"], "wasmboost-crawler", "{crawl}");
     assert_eq!(result["secrets"][0]["ok"], SECRET.len(), "{crawl}");
+    // The follow-up to an allowed queue is a task with its own id; one to any other queue
+    // (here the task's own) is refused.
+    let follow_up = result["publish"][0]["ok"].as_str().expect("a task id").to_owned();
+    assert_eq!(result["publish"][1]["denied"], true, "{crawl}");
+    let (status, body) = host.http("GET", &format!("/v1/tasks/{follow_up}"), b"");
+    assert_eq!(status, 200, "the follow-up exists: {body}");
+    assert!(body.contains("plain"), "{body}");
     // The same task on a queue without grants: everything refused, and counted there.
     let plain = run_task(&host, "plain", &payload);
     let result = result_of(&plain);
@@ -90,7 +100,7 @@ concurrency = 2
     let row = |name: &str| rows.iter().find(|r| r["queue"] == name).cloned().unwrap_or_default();
     assert_eq!(row("crawl")["grants"]["http"][0], site.base().as_str(), "{text}");
     assert_eq!(row("crawl")["grants"]["secrets"]["API_KEY"]["env"], SECRET_VAR, "{text}");
-    assert_eq!((row("crawl")["denied"].clone(), row("plain")["denied"].clone()), (json!(0), json!(3)), "{text}");
+    assert_eq!((row("crawl")["denied"].clone(), row("plain")["denied"].clone()), (json!(1), json!(3)), "{text}");
     assert!(row("plain").get("grants").is_none(), "{text}");
 
     for (what, text) in [("queues --json", text), ("crawl record", crawl.to_string()), ("plain record", plain.to_string()), ("host log", host.log())] {

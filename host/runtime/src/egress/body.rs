@@ -28,6 +28,15 @@ impl ByteBudget {
         }
     }
 
+    /// Bytes still allowed.
+    pub(crate) fn remaining(&self) -> u64 {
+        self.cap.saturating_sub(self.used.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn cap(&self) -> u64 {
+        self.cap
+    }
+
     /// Takes `n` bytes from the budget; `false` once the total passes the cap.
     fn take(&self, n: u64) -> bool {
         let before = self.used.fetch_add(n, Ordering::Relaxed);

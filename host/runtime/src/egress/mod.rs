@@ -95,7 +95,10 @@ impl WasiHttpHooks for Egress {
 fn is_denial(err: &Error) -> bool {
     matches!(
         err,
-        Error::HttpRequestDenied | Error::DestinationIpProhibited | Error::ConnectionLimitReached
+        Error::HttpRequestDenied
+            | Error::DestinationIpProhibited
+            | Error::ConnectionLimitReached
+            | Error::HttpResponseBodySize(_)
     )
 }
 
@@ -132,7 +135,20 @@ impl Shared {
         let (response, driver) = tokio::time::timeout_at(request_deadline.into(), exchange)
             .await
             .map_err(|_| Error::ConnectionTimeout)??;
+        // A declared length over what is left is refused before any byte is read: the guest
+        // gets the typed code (an error in the middle of a body reaches it only as an I/O
+        // error, which the SDK maps by its text).
+        let declared = response
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > self.bytes.remaining()) {
+            return Err(Error::HttpResponseBodySize(Some(self.bytes.cap())));
+        }
         let counter = self.clone();
+        // Past the cap in the middle of a body: counted here, as the error does not pass
+        // through `send_request`.
         let on_cap = Box::new(move || {
             counter.denied.fetch_add(1, Ordering::Relaxed);
         });
