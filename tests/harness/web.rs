@@ -47,7 +47,9 @@ impl WebServer {
         };
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port is free");
         let port = listener.local_addr().expect("bound").port();
-        listener.set_nonblocking(true).expect("non-blocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -102,7 +104,11 @@ impl WebServer {
 
     /// Every path served and how often.
     pub fn all_hits(&self) -> BTreeMap<String, u64> {
-        self.hits.lock().unwrap_or_else(|p| p.into_inner()).by_path.clone()
+        self.hits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .by_path
+            .clone()
     }
 }
 

@@ -78,7 +78,11 @@ impl HttpError {
 impl fmt::Display for HttpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.denied {
-            write!(f, "http request to {} refused by the queue's grants ({})", self.url, self.code)
+            write!(
+                f,
+                "http request to {} refused by the queue's grants ({})",
+                self.url, self.code
+            )
         } else {
             write!(f, "http request to {} failed ({})", self.url, self.code)
         }
@@ -197,9 +201,11 @@ impl Request {
     /// Sends the request and reads the whole response.
     pub fn send(self) -> Result<Response, HttpError> {
         let url = self.url.clone();
-        let parts = Url::parse(&url).ok_or_else(|| HttpError::other(&url, "HTTP-request-URI-invalid"))?;
+        let parts =
+            Url::parse(&url).ok_or_else(|| HttpError::other(&url, "HTTP-request-URI-invalid"))?;
         let request = self.outgoing(&parts)?;
-        let future = outgoing_handler::handle(request, None).map_err(|c| HttpError::new(&url, &c))?;
+        let future =
+            outgoing_handler::handle(request, None).map_err(|c| HttpError::new(&url, &c))?;
         future.subscribe().block();
         let response = match future.get() {
             Some(Ok(Ok(response))) => response,
@@ -228,10 +234,20 @@ impl Request {
                 .map_err(|_| bad("HTTP-request-header-invalid"))?;
         }
         let request = OutgoingRequest::new(headers);
-        let scheme = if url.https { Scheme::Https } else { Scheme::Http };
-        request.set_method(&self.method).map_err(|()| bad("HTTP-request-method-invalid"))?;
-        request.set_scheme(Some(&scheme)).map_err(|()| bad("HTTP-request-URI-invalid"))?;
-        request.set_authority(Some(url.authority)).map_err(|()| bad("HTTP-request-URI-invalid"))?;
+        let scheme = if url.https {
+            Scheme::Https
+        } else {
+            Scheme::Http
+        };
+        request
+            .set_method(&self.method)
+            .map_err(|()| bad("HTTP-request-method-invalid"))?;
+        request
+            .set_scheme(Some(&scheme))
+            .map_err(|()| bad("HTTP-request-URI-invalid"))?;
+        request
+            .set_authority(Some(url.authority))
+            .map_err(|()| bad("HTTP-request-URI-invalid"))?;
         request
             .set_path_with_query(Some(&url.path))
             .map_err(|()| bad("HTTP-request-URI-invalid"))?;
@@ -246,7 +262,9 @@ fn write_body(url: &str, body: &OutgoingBody, bytes: &[u8]) -> Result<(), HttpEr
     if bytes.is_empty() {
         return Ok(());
     }
-    let stream = body.write().map_err(|()| HttpError::other(url, "internal-error"))?;
+    let stream = body
+        .write()
+        .map_err(|()| HttpError::other(url, "internal-error"))?;
     for chunk in bytes.chunks(WRITE_CHUNK) {
         stream
             .blocking_write_and_flush(chunk)
@@ -258,7 +276,9 @@ fn write_body(url: &str, body: &OutgoingBody, bytes: &[u8]) -> Result<(), HttpEr
 fn read_body(url: &str, body: IncomingBody) -> Result<Vec<u8>, HttpError> {
     let mut bytes = Vec::new();
     {
-        let stream = body.stream().map_err(|()| HttpError::other(url, "internal-error"))?;
+        let stream = body
+            .stream()
+            .map_err(|()| HttpError::other(url, "internal-error"))?;
         loop {
             match stream.blocking_read(READ_CHUNK) {
                 Ok(chunk) => bytes.extend_from_slice(&chunk),
@@ -293,7 +313,8 @@ pub fn get(url: &str) -> Result<Response, HttpError> {
 
 /// `POST url` with `value` as a JSON body and read the response.
 pub fn post_json<T: Serialize + ?Sized>(url: &str, value: &T) -> Result<Response, HttpError> {
-    let body = serde_json::to_vec(value).map_err(|_| HttpError::other(url, "HTTP-request-body-invalid"))?;
+    let body = serde_json::to_vec(value)
+        .map_err(|_| HttpError::other(url, "HTTP-request-body-invalid"))?;
     Request::post(url)
         .header("content-type", "application/json")
         .body(body)
@@ -340,9 +361,15 @@ mod tests {
     #[test]
     fn urls_split_into_parts() {
         let u = Url::parse("https://example.org:8443/a/b?x=1#frag").expect("valid");
-        assert_eq!((u.https, u.authority, u.path), (true, "example.org:8443", "/a/b?x=1"));
+        assert_eq!(
+            (u.https, u.authority, u.path),
+            (true, "example.org:8443", "/a/b?x=1")
+        );
         let u = Url::parse("http://127.0.0.1:8080").expect("valid");
-        assert_eq!((u.https, u.authority, u.path), (false, "127.0.0.1:8080", "/"));
+        assert_eq!(
+            (u.https, u.authority, u.path),
+            (false, "127.0.0.1:8080", "/")
+        );
         assert!(Url::parse("ftp://x").is_none());
         assert!(Url::parse("http://user@x/").is_none());
     }

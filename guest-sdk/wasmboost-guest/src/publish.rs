@@ -34,9 +34,11 @@ pub fn publish_with<T: Serialize + ?Sized>(
     options: &PublishOptions,
 ) -> Result<String, GrantError> {
     let payload = serde_json::to_string(args).map_err(|err| {
-        GrantError::from(crate::glue::bindings::wasmboost::task::types::GrantError::Invalid(
-            format!("the message cannot be written as JSON: {err}"),
-        ))
+        GrantError::from(
+            crate::glue::bindings::wasmboost::task::types::GrantError::Invalid(format!(
+                "the message cannot be written as JSON: {err}"
+            )),
+        )
     })?;
     let options = wit::PublishOptions {
         countdown_ms: options

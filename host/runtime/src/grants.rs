@@ -144,7 +144,10 @@ mod tests {
     #[test]
     fn secrets_never_print() {
         let secret = Secret::new("hunter2");
-        assert_eq!(format!("{secret:?} {secret}"), "Secret(<redacted>) <redacted>");
+        assert_eq!(
+            format!("{secret:?} {secret}"),
+            "Secret(<redacted>) <redacted>"
+        );
         let mut grants = Grants::default();
         grants.secrets.insert("API_KEY".into(), secret);
         assert!(!format!("{grants:?}").contains("hunter2"));

@@ -28,7 +28,10 @@ impl HostState {
     }
 
     /// The kv quota and the services, or the error to return.
-    fn kv_access(&mut self, key: &str) -> Result<(u64, std::sync::Arc<dyn TaskServices>), GrantError> {
+    fn kv_access(
+        &mut self,
+        key: &str,
+    ) -> Result<(u64, std::sync::Arc<dyn TaskServices>), GrantError> {
         let Some(quota) = self.access.grants.kv_quota_bytes else {
             return Err(self.deny(format!("kv is not granted to queue {:?}", self.queue)));
         };
@@ -64,7 +67,10 @@ fn from_service(err: ServiceError) -> GrantError {
 impl kv::Host for HostState {
     async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, GrantError> {
         let (_, services) = self.kv_access(&key)?;
-        services.kv_get(&self.queue, &key).await.map_err(from_service)
+        services
+            .kv_get(&self.queue, &key)
+            .await
+            .map_err(from_service)
     }
 
     async fn set(
@@ -83,7 +89,10 @@ impl kv::Host for HostState {
 
     async fn delete(&mut self, key: String) -> Result<bool, GrantError> {
         let (_, services) = self.kv_access(&key)?;
-        services.kv_delete(&self.queue, &key).await.map_err(from_service)
+        services
+            .kv_delete(&self.queue, &key)
+            .await
+            .map_err(from_service)
     }
 
     async fn increment(&mut self, key: String, delta: i64) -> Result<i64, GrantError> {
@@ -116,7 +125,7 @@ impl publish::Host for HostState {
         options: publish::PublishOptions,
     ) -> Result<String, GrantError> {
         let grants = self.access.grants.clone();
-        if !grants.publish_to.iter().any(|allowed| *allowed == queue) {
+        if !grants.publish_to.contains(&queue) {
             let what = format!(
                 "queue {:?} may not publish to {}",
                 self.queue,

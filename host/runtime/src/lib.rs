@@ -43,12 +43,12 @@ pub use config::RuntimeConfig;
 pub use error::{LoadError, RuntimeError};
 pub use grants::{Access, DirGrant, Grants, HttpGrant, Secret};
 pub use imports::MAX_KV_KEY_BYTES;
-pub use services::{FollowUp, ServiceError, TaskServices};
 pub use module::TaskModule;
 pub use outcome::{
     Captured, Invocation, Limits, Outcome, Phases, Report, TaskContext, TaskError, TrapKind,
 };
 pub use runtime::Runtime;
+pub use services::{FollowUp, ServiceError, TaskServices};
 
 /// Version of the wasmtime engine compiled into this host (`wasmboost --version` prints it).
 pub const ENGINE_VERSION: &str = wasmtime_environ::VERSION;

@@ -77,7 +77,9 @@ impl TaskServices for WorkerServices {
 
     async fn publish(&self, _from_queue: &str, message: FollowUp) -> Result<String, ServiceError> {
         if self.shared.stop.is_cancelled() {
-            return Err(ServiceError::Unavailable("the host is shutting down".into()));
+            return Err(ServiceError::Unavailable(
+                "the host is shutting down".into(),
+            ));
         }
         if !self.shared.is_known(&message.queue) {
             return Err(ServiceError::Invalid(format!(
@@ -91,14 +93,19 @@ impl TaskServices for WorkerServices {
             priority: message.priority,
             task_id: message.task_id,
         };
-        publish_one(&self.shared, &message.queue, message.payload.as_bytes(), opts)
-            .await
-            .map_err(|err| match err {
-                HostError::BadMessage { .. }
-                | HostError::OverBudget(_)
-                | HostError::BadName(_)
-                | HostError::TooLarge { .. } => ServiceError::Invalid(err.to_string()),
-                other => ServiceError::Unavailable(other.to_string()),
-            })
+        publish_one(
+            &self.shared,
+            &message.queue,
+            message.payload.as_bytes(),
+            opts,
+        )
+        .await
+        .map_err(|err| match err {
+            HostError::BadMessage { .. }
+            | HostError::OverBudget(_)
+            | HostError::BadName(_)
+            | HostError::TooLarge { .. } => ServiceError::Invalid(err.to_string()),
+            other => ServiceError::Unavailable(other.to_string()),
+        })
     }
 }

@@ -76,6 +76,10 @@ async fn one(shared: &Shared, queue: &str, hosts: &[HostInfo]) -> Result<QueueSt
         eta_drain_secs: eta_secs(counts.ready, rate),
         hosts: host_ids,
         denied: counter(&counters, "denied"),
-        grants: shared.config.queues.get(queue).and_then(|q| q.grants.clone()),
+        grants: shared
+            .config
+            .queues
+            .get(queue)
+            .and_then(|q| q.grants.clone()),
     })
 }

@@ -20,8 +20,16 @@ fn layout(root: &Path) -> Grants {
     std::os::unix::fs::symlink("../outside.txt", root.join("ro/relative")).expect("symlink");
     Grants {
         dirs: vec![
-            DirGrant { host: root.join("ro"), guest: "/ro".into(), writable: false },
-            DirGrant { host: root.join("rw"), guest: "/rw".into(), writable: true },
+            DirGrant {
+                host: root.join("ro"),
+                guest: "/ro".into(),
+                writable: false,
+            },
+            DirGrant {
+                host: root.join("rw"),
+                guest: "/rw".into(),
+                writable: true,
+            },
         ],
         ..Grants::default()
     }
@@ -29,17 +37,29 @@ fn layout(root: &Path) -> Grants {
 
 async fn files(grants: Grants, ops: Value) -> Vec<Value> {
     let report = run("granted", json!({ "files": ops }), grants).await;
-    ok_json(&report)["files"].as_array().cloned().unwrap_or_default()
+    ok_json(&report)["files"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 #[tokio::test]
 async fn reads_and_writes_inside_the_grant_work() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let grants = layout(tmp.path());
-    let done = files(grants, json!([["/ro/a.txt", null], ["/rw/out.txt", "result"]])).await;
+    let done = files(
+        grants,
+        json!([["/ro/a.txt", null], ["/rw/out.txt", "result"]]),
+    )
+    .await;
     assert_eq!(done[0]["ok"], "inside", "{done:?}");
     assert!(done[1].get("ok").is_some(), "{done:?}");
-    assert_eq!(std::fs::read_to_string(tmp.path().join("rw/out.txt")).ok().as_deref(), Some("result"));
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("rw/out.txt"))
+            .ok()
+            .as_deref(),
+        Some("result")
+    );
 }
 
 #[tokio::test]
@@ -59,26 +79,45 @@ async fn no_path_leads_out_of_a_preopen() {
     for (i, entry) in done.iter().enumerate() {
         assert!(entry.get("error").is_some(), "op {i} escaped: {done:?}");
     }
-    assert_eq!(std::fs::read_to_string(&outside).ok().as_deref(), Some("outside"));
+    assert_eq!(
+        std::fs::read_to_string(&outside).ok().as_deref(),
+        Some("outside")
+    );
 }
 
 #[tokio::test]
 async fn read_only_means_read_only() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let grants = layout(tmp.path());
-    let done = files(grants, json!([["/ro/new.txt", "x"], ["/ro/a.txt", "changed"]])).await;
+    let done = files(
+        grants,
+        json!([["/ro/new.txt", "x"], ["/ro/a.txt", "changed"]]),
+    )
+    .await;
     for entry in &done {
         assert!(entry.get("error").is_some(), "{done:?}");
     }
     assert!(!tmp.path().join("ro/new.txt").exists());
-    assert_eq!(std::fs::read_to_string(tmp.path().join("ro/a.txt")).ok().as_deref(), Some("inside"));
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("ro/a.txt"))
+            .ok()
+            .as_deref(),
+        Some("inside")
+    );
 }
 
 #[tokio::test]
 async fn a_hard_link_cannot_reach_outside() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let grants = layout(tmp.path());
-    let done = files(grants, json!([["/rw/link", "@link:/rw/../outside.txt"], ["/rw/link2", "@link:/ro/a.txt"]])).await;
+    let done = files(
+        grants,
+        json!([
+            ["/rw/link", "@link:/rw/../outside.txt"],
+            ["/rw/link2", "@link:/ro/a.txt"]
+        ]),
+    )
+    .await;
     for entry in &done {
         assert!(entry.get("error").is_some(), "{done:?}");
     }

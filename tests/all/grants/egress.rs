@@ -91,7 +91,8 @@ async fn a_name_that_resolves_to_loopback_is_prohibited() {
     // entry may reach (the same check refuses a public name an attacker points at 127.0.0.1).
     let site = WebServer::start(1);
     let grants = http_grant(&[format!("http://localhost:{}", site.port())], 20, 1 << 20);
-    let (fetched, denied) = fetch(&[format!("http://localhost:{}/small", site.port())], grants).await;
+    let (fetched, denied) =
+        fetch(&[format!("http://localhost:{}/small", site.port())], grants).await;
     assert_refused(&fetched[0], "destination-IP-prohibited");
     assert_eq!((denied, site.total_hits()), (1, 0));
 }
@@ -100,7 +101,14 @@ async fn a_name_that_resolves_to_loopback_is_prohibited() {
 async fn the_metadata_address_needs_a_literal_entry_and_ipv6_loopback_too() {
     // A wildcard or a name never stands for these: only the literal entry matches them, so the
     // refusal comes from the allow-list even when a name entry would cover the port.
-    let grants = http_grant(&["http://localhost".to_owned(), "http://*.example.org".to_owned()], 20, 1 << 20);
+    let grants = http_grant(
+        &[
+            "http://localhost".to_owned(),
+            "http://*.example.org".to_owned(),
+        ],
+        20,
+        1 << 20,
+    );
     let urls = [
         "http://169.254.169.254/latest/meta-data/".to_owned(),
         "http://[fd00:ec2::254]/latest/meta-data/".to_owned(),
@@ -125,7 +133,10 @@ async fn redirects_are_not_followed_and_their_target_is_checked_again() {
     assert_eq!(fetched[0]["ok"]["status"], 302, "{fetched:?}");
     assert_eq!(fetched[0]["ok"]["location"], target.as_str(), "{fetched:?}");
     assert_refused(&fetched[1], "HTTP-request-denied");
-    assert_eq!((denied, site.hits("/redirect"), other.total_hits()), (1, 1, 0));
+    assert_eq!(
+        (denied, site.hits("/redirect"), other.total_hits()),
+        (1, 1, 0)
+    );
 }
 
 #[tokio::test]
@@ -139,7 +150,10 @@ async fn the_request_count_is_capped_per_task() {
     assert_eq!((denied, site.hits("/small")), (1, 2));
     // The cap is per task: the next task has its own.
     let (fetched, denied) = fetch(&[url], grants).await;
-    assert_eq!((fetched[0]["ok"]["status"].clone(), denied), (json!(200), 0));
+    assert_eq!(
+        (fetched[0]["ok"]["status"].clone(), denied),
+        (json!(200), 0)
+    );
 }
 
 #[tokio::test]
@@ -147,7 +161,10 @@ async fn response_bytes_are_capped_per_task() {
     let site = WebServer::start(1);
     let cap = (BIG_BYTES / 4) as u64;
     let grants = http_grant(&[site.base()], 20, cap);
-    let urls = [format!("{}/small", site.base()), format!("{}/big", site.base())];
+    let urls = [
+        format!("{}/small", site.base()),
+        format!("{}/big", site.base()),
+    ];
     let (fetched, denied) = fetch(&urls, grants).await;
     assert_eq!(fetched[0]["ok"]["status"], 200, "{fetched:?}");
     assert_refused(&fetched[1], "HTTP-response-body-size");
@@ -159,6 +176,9 @@ async fn a_0_1_0_component_runs_unchanged_with_grants_present() {
     let site = WebServer::start(1);
     let report = run("echo_v1", json!({ "x": 1 }), literal(&site)).await;
     let result = ok_json(&report);
-    assert_eq!((result["version"].clone(), result["payload"]["x"].clone()), (json!("v1"), json!(1)));
+    assert_eq!(
+        (result["version"].clone(), result["payload"]["x"].clone()),
+        (json!("v1"), json!(1))
+    );
     assert_eq!(report.denied, 0);
 }

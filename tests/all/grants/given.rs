@@ -11,7 +11,9 @@ const SECRET: &str = "s3cr3t-7f1d9a";
 
 fn granted() -> Grants {
     let mut grants = Grants::default();
-    grants.config.insert("USER_AGENT".into(), "wasmboost-crawler".into());
+    grants
+        .config
+        .insert("USER_AGENT".into(), "wasmboost-crawler".into());
     grants.secrets.insert("API_KEY".into(), Secret::new(SECRET));
     grants
 }
@@ -32,12 +34,20 @@ async fn names_not_granted_are_denied_without_showing_any_secret() {
     let payload = json!({ "config": ["API_KEY", "OTHER"], "secrets": ["USER_AGENT", "NOPE"] });
     let report = run("granted", payload, granted()).await;
     let result = ok_json(&report);
-    for entry in [&result["config"][0], &result["config"][1], &result["secrets"][0], &result["secrets"][1]] {
+    for entry in [
+        &result["config"][0],
+        &result["config"][1],
+        &result["secrets"][0],
+        &result["secrets"][1],
+    ] {
         assert_eq!(entry["denied"], true, "{entry}");
     }
     assert_eq!(report.denied, 4);
     let everything = format!("{report:?}");
-    assert!(!everything.contains(SECRET), "the secret leaked: {everything}");
+    assert!(
+        !everything.contains(SECRET),
+        "the secret leaked: {everything}"
+    );
 }
 
 #[tokio::test]
@@ -56,14 +66,22 @@ async fn without_grants_every_import_is_denied_and_counted() {
 
 #[tokio::test]
 async fn publish_is_refused_to_queues_not_on_the_list() {
-    let mut grants = Grants::default();
-    grants.publish_to = vec!["index".into()];
+    let grants = Grants {
+        publish_to: vec!["index".into()],
+        ..Grants::default()
+    };
     let payload = json!({ "publish": [["crawl", {"x": 1}], ["index", {"x": 2}]] });
     let report = run("granted", payload, grants).await;
     let result = ok_json(&report);
     assert_eq!(result["publish"][0]["denied"], true, "{result}");
     // Allowed, but this runtime has no broker behind it: `unavailable`, not denied.
     assert_eq!(result["publish"][1]["denied"], false, "{result}");
-    assert!(result["publish"][1]["error"].as_str().unwrap_or("").starts_with("unavailable"), "{result}");
+    assert!(
+        result["publish"][1]["error"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("unavailable"),
+        "{result}"
+    );
     assert_eq!(report.denied, 1);
 }

@@ -14,11 +14,20 @@ const SECRET: &str = "tok-5e6b1c0a9d";
 const SECRET_VAR: &str = "WASMBOOST_TEST_GRANTS_SECRET";
 
 fn poll<T>(what: &str, host: &HostProcess, f: impl FnMut() -> Option<T>) -> T {
-    wasmboost_tests::poll::poll(what, Duration::from_secs(60), || format!("host log:\n{}", host.log()), f)
+    wasmboost_tests::poll::poll(
+        what,
+        Duration::from_secs(60),
+        || format!("host log:\n{}", host.log()),
+        f,
+    )
 }
 
 fn run_task(host: &HostProcess, queue: &str, payload: &Value) -> Value {
-    let (status, body) = host.http("POST", &format!("/v1/queues/{queue}/messages"), payload.to_string().as_bytes());
+    let (status, body) = host.http(
+        "POST",
+        &format!("/v1/queues/{queue}/messages"),
+        payload.to_string().as_bytes(),
+    );
     assert!((200..300).contains(&status), "publish: {status} {body}");
     let id = serde_json::from_str::<Value>(&body).expect("json")["task_id"]
         .as_str()
@@ -27,8 +36,11 @@ fn run_task(host: &HostProcess, queue: &str, payload: &Value) -> Value {
     poll("the task to finish", host, || {
         let (_, body) = host.http("GET", &format!("/v1/tasks/{id}"), b"");
         let record: Value = serde_json::from_str(&body).ok()?;
-        matches!(record["state"].as_str(), Some("succeeded" | "failed" | "dead_lettered"))
-            .then_some(record)
+        matches!(
+            record["state"].as_str(),
+            Some("succeeded" | "failed" | "dead_lettered")
+        )
+        .then_some(record)
     })
 }
 
@@ -63,8 +75,15 @@ concurrency = 2
         .env("RUST_LOG", "debug")
         .start();
     for queue in ["crawl", "plain"] {
-        let (status, body) = host.http("PUT", &format!("/v1/queues/{queue}/module"), &guests::guest_bytes("granted"));
-        assert!((200..300).contains(&status), "deploy {queue}: {status} {body}");
+        let (status, body) = host.http(
+            "PUT",
+            &format!("/v1/queues/{queue}/module"),
+            &guests::guest_bytes("granted"),
+        );
+        assert!(
+            (200..300).contains(&status),
+            "deploy {queue}: {status} {body}"
+        );
     }
     let payload = json!({
         "fetch": [format!("{}/small", site.base())],
@@ -80,7 +99,10 @@ concurrency = 2
     assert_eq!(result["secrets"][0]["ok"], SECRET.len(), "{crawl}");
     // The follow-up to an allowed queue is a task with its own id; one to any other queue
     // (here the task's own) is refused.
-    let follow_up = result["publish"][0]["ok"].as_str().expect("a task id").to_owned();
+    let follow_up = result["publish"][0]["ok"]
+        .as_str()
+        .expect("a task id")
+        .to_owned();
     assert_eq!(result["publish"][1]["denied"], true, "{crawl}");
     let (status, body) = host.http("GET", &format!("/v1/tasks/{follow_up}"), b"");
     assert_eq!(status, 200, "the follow-up exists: {body}");
@@ -91,19 +113,52 @@ concurrency = 2
     for key in ["fetch", "config", "secrets"] {
         assert_eq!(result[key][0]["denied"], true, "{key}: {plain}");
     }
-    assert_eq!(site.hits("/small"), 1, "only the granted queue reached the site");
+    assert_eq!(
+        site.hits("/small"),
+        1,
+        "only the granted queue reached the site"
+    );
 
     let out = host.cli(["queues", "--json"]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "queues --json: {text} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "queues --json: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let rows: Vec<Value> = serde_json::from_str(&text).expect("queues --json is JSON");
-    let row = |name: &str| rows.iter().find(|r| r["queue"] == name).cloned().unwrap_or_default();
-    assert_eq!(row("crawl")["grants"]["http"][0], site.base().as_str(), "{text}");
-    assert_eq!(row("crawl")["grants"]["secrets"]["API_KEY"]["env"], SECRET_VAR, "{text}");
-    assert_eq!((row("crawl")["denied"].clone(), row("plain")["denied"].clone()), (json!(1), json!(3)), "{text}");
+    let row = |name: &str| {
+        rows.iter()
+            .find(|r| r["queue"] == name)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        row("crawl")["grants"]["http"][0],
+        site.base().as_str(),
+        "{text}"
+    );
+    assert_eq!(
+        row("crawl")["grants"]["secrets"]["API_KEY"]["env"],
+        SECRET_VAR,
+        "{text}"
+    );
+    assert_eq!(
+        (
+            row("crawl")["denied"].clone(),
+            row("plain")["denied"].clone()
+        ),
+        (json!(1), json!(3)),
+        "{text}"
+    );
     assert!(row("plain").get("grants").is_none(), "{text}");
 
-    for (what, text) in [("queues --json", text), ("crawl record", crawl.to_string()), ("plain record", plain.to_string()), ("host log", host.log())] {
+    for (what, text) in [
+        ("queues --json", text),
+        ("crawl record", crawl.to_string()),
+        ("plain record", plain.to_string()),
+        ("host log", host.log()),
+    ] {
         assert!(!text.contains(SECRET), "the secret appears in the {what}");
     }
 }

@@ -71,7 +71,8 @@ fn non_public_v6(ip: Ipv6Addr) -> Option<&'static str> {
 /// NAT64 (`64:ff9b::/96`) or 6to4 (`2002::/16`) address.
 fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = ip.segments();
-    let tail = |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+    let tail =
+        |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
     if let Some(v4) = ip.to_ipv4_mapped() {
         return Some(v4);
     }
@@ -92,18 +93,43 @@ mod tests {
     use super::*;
 
     fn ip(text: &str) -> IpAddr {
-        text.parse().unwrap_or_else(|_| panic!("{text} is an address"))
+        text.parse()
+            .unwrap_or_else(|_| panic!("{text} is an address"))
     }
 
     #[test]
     fn refuses_every_non_public_range() {
         for text in [
-            "0.0.0.0", "127.0.0.1", "127.255.0.9", "10.1.2.3", "172.16.0.1", "172.31.255.255",
-            "192.168.1.1", "169.254.169.254", "100.64.0.1", "192.0.0.170", "192.0.2.1",
-            "198.18.0.1", "224.0.0.1", "255.255.255.255", "::", "::1", "fd00::1",
-            "fd00:ec2::254", "fc00::1", "fe80::1", "fec0::1", "ff02::1", "2001:db8::1",
-            "::ffff:127.0.0.1", "::ffff:169.254.169.254", "::127.0.0.1", "64:ff9b::a9fe:a9fe",
-            "2002:7f00:1::", "2001::1", "100::1",
+            "0.0.0.0",
+            "127.0.0.1",
+            "127.255.0.9",
+            "10.1.2.3",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "192.0.0.170",
+            "192.0.2.1",
+            "198.18.0.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::",
+            "::1",
+            "fd00::1",
+            "fd00:ec2::254",
+            "fc00::1",
+            "fe80::1",
+            "fec0::1",
+            "ff02::1",
+            "2001:db8::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "::127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "2002:7f00:1::",
+            "2001::1",
+            "100::1",
         ] {
             assert!(non_public(ip(text)).is_some(), "{text} must be refused");
         }
@@ -111,7 +137,13 @@ mod tests {
 
     #[test]
     fn allows_public_unicast() {
-        for text in ["93.184.216.34", "1.1.1.1", "172.32.0.1", "2606:4700::1111", "8.8.8.8"] {
+        for text in [
+            "93.184.216.34",
+            "1.1.1.1",
+            "172.32.0.1",
+            "2606:4700::1111",
+            "8.8.8.8",
+        ] {
             assert_eq!(non_public(ip(text)), None, "{text} is public");
         }
     }

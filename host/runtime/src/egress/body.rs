@@ -87,7 +87,9 @@ impl Body for CappedBody {
                     if let Some(count) = this.on_cap.take() {
                         count();
                     }
-                    Poll::Ready(Some(Err(Error::HttpResponseBodySize(Some(this.budget.cap)))))
+                    Poll::Ready(Some(Err(Error::HttpResponseBodySize(Some(
+                        this.budget.cap,
+                    )))))
                 }
             }
             Poll::Ready(Some(Err(err))) => Poll::Ready(Some(Err(Error::from(err)))),

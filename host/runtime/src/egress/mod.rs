@@ -123,7 +123,10 @@ impl Shared {
         let exchange = async {
             let tcp = TcpStream::connect(addr).await.map_err(Error::Connect)?;
             let (mut sender, conn) = if https {
-                let stream = tls::connector()?.connect(server_name, tcp).await.map_err(Error::Tls)?;
+                let stream = tls::connector()?
+                    .connect(server_name, tcp)
+                    .await
+                    .map_err(Error::Tls)?;
                 handshake(Box::new(stream)).await?
             } else {
                 handshake(Box::new(tcp)).await?
@@ -168,7 +171,10 @@ impl Shared {
             _ => return Err(Error::HttpRequestDenied),
         };
         let host = uri.host().ok_or(Error::HttpRequestUriInvalid)?;
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
         let target = Target {
@@ -288,9 +294,15 @@ mod tests {
     #[tokio::test]
     async fn a_name_resolving_to_loopback_is_prohibited_unless_named_literally() {
         let err = resolve(&target("localhost", 80), false, far()).await;
-        assert!(matches!(err, Err(Error::DestinationIpProhibited)), "{err:?}");
+        assert!(
+            matches!(err, Err(Error::DestinationIpProhibited)),
+            "{err:?}"
+        );
         let err = resolve(&target("127.0.0.1", 80), false, far()).await;
-        assert!(matches!(err, Err(Error::DestinationIpProhibited)), "{err:?}");
+        assert!(
+            matches!(err, Err(Error::DestinationIpProhibited)),
+            "{err:?}"
+        );
         let ok = resolve(&target("127.0.0.1", 80), true, far()).await;
         assert!(matches!(ok, Ok(addr) if addr.ip().is_loopback()), "{ok:?}");
     }
@@ -306,15 +318,27 @@ mod tests {
         };
         let g = grant(&["http://127.0.0.1:8080", "https://example.org"]);
         let uri = |s: &str| s.parse::<http::Uri>().unwrap_or_else(|e| panic!("{e}"));
-        assert!(matches!(shared.check(&g, &uri("http://127.0.0.1:8080/x")), Ok((_, true))));
-        assert!(matches!(shared.check(&g, &uri("https://example.org/")), Ok((_, false))));
+        assert!(matches!(
+            shared.check(&g, &uri("http://127.0.0.1:8080/x")),
+            Ok((_, true))
+        ));
+        assert!(matches!(
+            shared.check(&g, &uri("https://example.org/")),
+            Ok((_, false))
+        ));
         for denied in [
             "http://127.0.0.1:8081/",
             "http://example.org/",
             "https://example.org:8443/",
             "https://evil.org/",
         ] {
-            assert!(matches!(shared.check(&g, &uri(denied)), Err(Error::HttpRequestDenied)), "{denied}");
+            assert!(
+                matches!(
+                    shared.check(&g, &uri(denied)),
+                    Err(Error::HttpRequestDenied)
+                ),
+                "{denied}"
+            );
         }
     }
 }

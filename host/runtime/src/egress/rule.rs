@@ -69,7 +69,9 @@ impl HttpRule {
             _ => return Err(fail("the scheme must be http or https")),
         };
         if rest.contains(['@', '?', '#', '\\']) || rest.chars().any(char::is_whitespace) {
-            return Err(fail("must not contain user info, a query, a fragment or spaces"));
+            return Err(fail(
+                "must not contain user info, a query, a fragment or spaces",
+            ));
         }
         let (authority, path) = match rest.find('/') {
             Some(at) => rest.split_at(at),
@@ -192,7 +194,9 @@ fn is_dns_name(name: &str) -> bool {
             !label.is_empty()
                 && label.len() <= 63
                 && !label.starts_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }
 
@@ -200,8 +204,12 @@ fn is_dns_name(name: &str) -> bool {
 fn has_dot_segment(path: &str) -> bool {
     let path = path.split(['?', '#']).next().unwrap_or_default();
     let lower = path.to_ascii_lowercase();
-    lower.contains("%2e") || lower.contains("%2f") || lower.contains("%5c")
-        || path.split('/').any(|segment| segment == "." || segment == "..")
+    lower.contains("%2e")
+        || lower.contains("%2f")
+        || lower.contains("%5c")
+        || path
+            .split('/')
+            .any(|segment| segment == "." || segment == "..")
 }
 
 /// IPv4-mapped IPv6 addresses compare as the IPv4 address they carry.
@@ -233,12 +241,24 @@ mod tests {
     fn parses_the_documented_forms() {
         let r = rule("https://Example.org");
         assert_eq!(r.host, HostPattern::Name("example.org".into()));
-        assert_eq!((r.https, r.port, r.path_prefix.as_deref()), (true, 443, None));
+        assert_eq!(
+            (r.https, r.port, r.path_prefix.as_deref()),
+            (true, 443, None)
+        );
         let r = rule("http://127.0.0.1:8080/api/");
-        assert_eq!(r.host, HostPattern::Addr("127.0.0.1".parse().unwrap_or_else(|_| unreachable!())));
+        assert_eq!(
+            r.host,
+            HostPattern::Addr("127.0.0.1".parse().unwrap_or_else(|_| unreachable!()))
+        );
         assert_eq!((r.port, r.path_prefix.as_deref()), (8080, Some("/api")));
-        assert!(matches!(rule("http://[::1]:9000").host, HostPattern::Addr(IpAddr::V6(_))));
-        assert_eq!(rule("https://*.example.org").host, HostPattern::Subdomains("example.org".into()));
+        assert!(matches!(
+            rule("http://[::1]:9000").host,
+            HostPattern::Addr(IpAddr::V6(_))
+        ));
+        assert_eq!(
+            rule("https://*.example.org").host,
+            HostPattern::Subdomains("example.org".into())
+        );
     }
 
     #[test]
@@ -302,12 +322,19 @@ mod tests {
         assert!(!r.matches(&target(false, "localhost", 8080, "/")));
         assert!(!r.matches(&target(false, "127.0.0.2", 8080, "/")));
         assert!(r.names_address("127.0.0.1".parse().unwrap_or_else(|_| unreachable!())));
-        assert!(!rule("https://example.org").names_address("127.0.0.1".parse().unwrap_or_else(|_| unreachable!())));
+        assert!(
+            !rule("https://example.org")
+                .names_address("127.0.0.1".parse().unwrap_or_else(|_| unreachable!()))
+        );
     }
 
     #[test]
     fn display_round_trips() {
-        for entry in ["https://example.org:443", "http://[::1]:8080/api", "https://*.example.org:443"] {
+        for entry in [
+            "https://example.org:443",
+            "http://[::1]:8080/api",
+            "https://*.example.org:443",
+        ] {
             assert_eq!(rule(entry).to_string(), entry);
         }
     }

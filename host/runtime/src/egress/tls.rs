@@ -19,7 +19,9 @@ pub(super) fn connector() -> Result<TlsConnector, Error> {
         let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .ok()?;
-        Some(Arc::new(builder.with_root_certificates(roots).with_no_client_auth()))
+        Some(Arc::new(
+            builder.with_root_certificates(roots).with_no_client_auth(),
+        ))
     });
     config
         .clone()

@@ -180,17 +180,26 @@ impl DirConfig {
         if !self.host.is_absolute() || !self.host.is_dir() {
             return Err(ConfigError::invalid(
                 format!("{key}.host"),
-                format!("{} must be an existing directory, given as an absolute path", self.host.display()),
+                format!(
+                    "{} must be an existing directory, given as an absolute path",
+                    self.host.display()
+                ),
             ));
         }
         let guest = Path::new(&self.guest);
         let plain = guest.is_absolute()
-            && guest.components().skip(1).all(|c| matches!(c, Component::Normal(_)))
+            && guest
+                .components()
+                .skip(1)
+                .all(|c| matches!(c, Component::Normal(_)))
             && guest.components().count() > 1;
         if !plain {
             return Err(ConfigError::invalid(
                 format!("{key}.guest"),
-                format!("{:?} must be an absolute path below / without . or ..", self.guest),
+                format!(
+                    "{:?} must be an absolute path below / without . or ..",
+                    self.guest
+                ),
             ));
         }
         Ok(DirGrant {
@@ -218,11 +227,17 @@ impl SecretSource {
     fn read(&self, key: &str) -> Result<Secret, ConfigError> {
         let value = match (&self.env, &self.file) {
             (Some(var), None) => std::env::var(var).map_err(|_| {
-                ConfigError::invalid(key, format!("environment variable {var} is not set (or not UTF-8)"))
+                ConfigError::invalid(
+                    key,
+                    format!("environment variable {var} is not set (or not UTF-8)"),
+                )
             })?,
             (None, Some(path)) => read_secret_file(path, key)?,
             _ => {
-                return Err(ConfigError::invalid(key, "give exactly one of env and file"));
+                return Err(ConfigError::invalid(
+                    key,
+                    "give exactly one of env and file",
+                ));
             }
         };
         Ok(Secret::new(value))
@@ -230,10 +245,15 @@ impl SecretSource {
 }
 
 fn read_secret_file(path: &Path, key: &str) -> Result<String, ConfigError> {
-    let fail = |why: String| ConfigError::invalid(key, format!("secret file {}: {why}", path.display()));
-    let size = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?.len();
+    let fail =
+        |why: String| ConfigError::invalid(key, format!("secret file {}: {why}", path.display()));
+    let size = std::fs::metadata(path)
+        .map_err(|e| fail(e.to_string()))?
+        .len();
     if size > MAX_SECRET_FILE_BYTES {
-        return Err(fail(format!("{size} bytes is over {MAX_SECRET_FILE_BYTES}")));
+        return Err(fail(format!(
+            "{size} bytes is over {MAX_SECRET_FILE_BYTES}"
+        )));
     }
     let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
     Ok(text.strip_suffix('\n').unwrap_or(&text).to_owned())
@@ -243,14 +263,18 @@ fn read_secret_file(path: &Path, key: &str) -> Result<String, ConfigError> {
 fn check_name(name: &str, key: &str) -> Result<(), ConfigError> {
     let mut bytes = name.bytes();
     let ok = name.len() <= MAX_NAME_LEN
-        && bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
     if ok {
         Ok(())
     } else {
         Err(ConfigError::invalid(
             key,
-            format!("{name:?} must be letters, digits and _ (not starting with a digit), at most {MAX_NAME_LEN}"),
+            format!(
+                "{name:?} must be letters, digits and _ (not starting with a digit), at most {MAX_NAME_LEN}"
+            ),
         ))
     }
 }
@@ -267,7 +291,8 @@ mod tests {
     fn unknown_keys_are_refused() {
         let err = parse("htp = [\"https://example.org\"]").expect_err("strict");
         assert!(err.contains("htp"), "{err}");
-        let err = parse("dirs = [{ host = \"/tmp\", guest = \"/t\", mode = \"rwx\" }]").expect_err("mode");
+        let err = parse("dirs = [{ host = \"/tmp\", guest = \"/t\", mode = \"rwx\" }]")
+            .expect_err("mode");
         assert!(err.contains("rwx"), "{err}");
     }
 
@@ -282,13 +307,25 @@ mod tests {
         let cases = [
             ("http = [\"ftp://x.org\"]", "q.http"),
             ("http_max_requests = 3", "q.http"),
-            ("dirs = [{ host = \"relative\", guest = \"/x\" }]", "q.dirs[0].host"),
-            ("dirs = [{ host = \"/tmp\", guest = \"/x/../y\" }]", "q.dirs[0].guest"),
-            ("dirs = [{ host = \"/tmp\", guest = \"/\" }]", "q.dirs[0].guest"),
+            (
+                "dirs = [{ host = \"relative\", guest = \"/x\" }]",
+                "q.dirs[0].host",
+            ),
+            (
+                "dirs = [{ host = \"/tmp\", guest = \"/x/../y\" }]",
+                "q.dirs[0].guest",
+            ),
+            (
+                "dirs = [{ host = \"/tmp\", guest = \"/\" }]",
+                "q.dirs[0].guest",
+            ),
             ("publish_to = [\"a b\"]", "q.publish_to"),
             ("config = { \"1X\" = \"v\" }", "q.config"),
             ("secrets = { K = {} }", "q.secrets.K"),
-            ("secrets = { K = { env = \"WASMBOOST_TEST_UNSET_VAR\" } }", "q.secrets.K"),
+            (
+                "secrets = { K = { env = \"WASMBOOST_TEST_UNSET_VAR\" } }",
+                "q.secrets.K",
+            ),
         ];
         for (text, key) in cases {
             let config = parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
@@ -302,9 +339,15 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("key");
         std::fs::write(&path, "s3cr3t-value\n").expect("write");
-        let text = format!("secrets = {{ KEY = {{ file = {:?} }} }}", path.display().to_string());
+        let text = format!(
+            "secrets = {{ KEY = {{ file = {:?} }} }}",
+            path.display().to_string()
+        );
         let grants = parse(&text).expect("parses").resolve("q").expect("valid");
-        assert_eq!(grants.secrets.get("KEY").map(Secret::expose), Some("s3cr3t-value"));
+        assert_eq!(
+            grants.secrets.get("KEY").map(Secret::expose),
+            Some("s3cr3t-value")
+        );
         assert!(!format!("{grants:?}").contains("s3cr3t"));
     }
 
@@ -321,11 +364,17 @@ mod tests {
             .collect();
         let config = parse(&block).unwrap_or_else(|e| panic!("{e}\n{block}"));
         assert_eq!(config.http_max_requests, Some(DEFAULT_HTTP_MAX_REQUESTS));
-        assert_eq!(config.http_max_response_bytes.map(|b| b.0), Some(DEFAULT_HTTP_MAX_RESPONSE_BYTES));
+        assert_eq!(
+            config.http_max_response_bytes.map(|b| b.0),
+            Some(DEFAULT_HTTP_MAX_RESPONSE_BYTES)
+        );
         assert_eq!(config.http_timeout.map(|d| d.0), Some(DEFAULT_HTTP_TIMEOUT));
         assert_eq!(config.kv_quota.map(|b| b.0), Some(DEFAULT_KV_QUOTA_BYTES));
         assert_eq!(config.publish_max, Some(DEFAULT_PUBLISH_MAX));
-        assert_eq!(config.secrets["API_KEY"].env.as_deref(), Some("CRAWL_API_KEY"));
+        assert_eq!(
+            config.secrets["API_KEY"].env.as_deref(),
+            Some("CRAWL_API_KEY")
+        );
     }
 
     #[test]

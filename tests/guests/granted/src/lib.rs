@@ -32,8 +32,14 @@ fn granted(
     #[default] cas: Vec<String>,
     #[default] files: Vec<(String, Option<String>)>,
 ) -> Value {
-    let fetch: Vec<Value> = fetch.iter().map(|url| http_result(http::get(url))).collect();
-    let config_values: Vec<Value> = config.iter().map(|n| grant_result(config::get(n))).collect();
+    let fetch: Vec<Value> = fetch
+        .iter()
+        .map(|url| http_result(http::get(url)))
+        .collect();
+    let config_values: Vec<Value> = config
+        .iter()
+        .map(|n| grant_result(config::get(n)))
+        .collect();
     let secret_values: Vec<Value> = secrets
         .iter()
         .map(|n| grant_result(config::secret(n).map(|s| s.len() as u64)))
@@ -42,12 +48,18 @@ fn granted(
         .iter()
         .map(|(queue, args)| grant_result(wasmboost_guest::publish(queue, args)))
         .collect();
-    let incr: Vec<Value> = incr.iter().map(|k| grant_result(kv::increment(k, 1))).collect();
+    let incr: Vec<Value> = incr
+        .iter()
+        .map(|k| grant_result(kv::increment(k, 1)))
+        .collect();
     let cas: Vec<Value> = cas
         .iter()
         .map(|k| grant_result(kv::compare_and_swap(k, None, b"1")))
         .collect();
-    let files: Vec<Value> = files.iter().map(|(path, write)| file(path, write.as_deref())).collect();
+    let files: Vec<Value> = files
+        .iter()
+        .map(|(path, write)| file(path, write.as_deref()))
+        .collect();
     json!({
         "fetch": fetch, "config": config_values, "secrets": secret_values,
         "publish": published, "incr": incr, "cas": cas, "files": files,
