@@ -7,6 +7,7 @@ mod cancel;
 mod cli;
 mod deploy;
 mod fresh;
+mod grants;
 mod python;
 mod queue;
 mod redis;

@@ -9,6 +9,7 @@
 //! - [`rabbit`]: one real `rabbitmq-server` node per test run.
 //! - [`runs`]: counting every run of every task from outside, through kills.
 //! - [`python`]: componentize-py in a project-local virtualenv, Python guests.
+//! - [`web`]: a local HTTP site on a free loopback port, counting every request it serves.
 
 pub mod beanstalkd;
 pub mod browser;
@@ -19,3 +20,4 @@ pub mod python;
 pub mod rabbit;
 pub mod redis;
 pub mod runs;
+pub mod web;

@@ -8,7 +8,9 @@ use serde::Serialize;
 
 use crate::{Context, TaskError};
 
-/// Bindings for the `wasmboost:task` world, generated from the released WIT contract.
+/// Bindings for the `wasmboost:task@0.2.0` world, generated from the released WIT contract. A
+/// task that calls none of the 0.2.0 imports links none of them (unused imports are dropped
+/// when the component is made).
 #[allow(
     missing_docs,
     missing_debug_implementations,
@@ -17,7 +19,7 @@ use crate::{Context, TaskError};
 )]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit/0.1.0",
+        path: "../../wit/0.2.0",
         world: "task",
         pub_export_macro: true,
         default_bindings_module: "::wasmboost_guest::__private::bindings",

@@ -15,6 +15,14 @@
 //! - [`context`]: [`Context`], what the host says about the invocation in progress.
 //! - [`error`]: [`TaskError`], how a task asks to fail, retry or dead-letter.
 //! - [`log`](mod@log): [`log()`], [`Level`] and the [`trace!`]..[`error!`] macros.
+//! - [`http`]: blocking outbound HTTP over `wasi:http` (`http::get(url)?.text()?`).
+//! - [`kv`]: the queue's key-value namespace.
+//! - [`publish`](mod@publish): follow-up tasks to other queues.
+//! - [`config`]: granted configuration values and secrets.
+//! - [`grant`]: [`GrantError`], how kv, publish and config report a refusal.
+//!
+//! Everything in `http`, `kv`, `publish` and `config` reaches only what the queue's `grants` in
+//! the host's `wasmboost.toml` allow; nothing is granted by default.
 //! - `args` (private): decoding the JSON payload into the function's arguments.
 //! - `glue` (private): the code behind the component export that `#[task]` generates.
 
@@ -22,14 +30,21 @@
 extern crate self as wasmboost_guest;
 
 mod args;
+pub mod config;
 pub mod context;
 pub mod error;
 mod glue;
+pub mod grant;
+pub mod http;
+pub mod kv;
 pub mod log;
+pub mod publish;
 
 pub use context::Context;
 pub use error::{ErrorKind, TaskError};
+pub use grant::{GrantError, GrantErrorKind};
 pub use log::{Level, log};
+pub use publish::{PublishOptions, publish, publish_with};
 
 /// Turns a function into the task's component export.
 ///

@@ -14,18 +14,26 @@
 //! - `validate`: size and component checks before compiling.
 //! - `trap`: mapping errors to [`TrapKind`].
 //! - `swap`: whether the dirty-page reset is safe (no swap).
-//! - `bindings`: host bindings for `wit/0.1.0`.
+//! - `bindings`: host bindings for `wit/0.1.0` and `wit/0.2.0`.
+//! - [`grants`]: what a queue's tasks may reach ([`Grants`], [`Access`]), denied by default.
+//! - [`egress`]: outbound HTTP through the allow-list, public addresses only, capped.
+//! - `imports`: the host side of the 0.2.0 `kv`, `publish` and `config` imports.
+//! - [`services`]: [`TaskServices`], the state store and broker behind `kv` and `publish`.
 
 mod bindings;
 mod cache;
 mod capture;
 pub mod config;
+pub mod egress;
 pub mod error;
+pub mod grants;
 mod host;
+mod imports;
 pub mod interrupt;
 mod module;
 pub mod outcome;
 mod runtime;
+pub mod services;
 mod swap;
 pub mod text;
 mod trap;
@@ -35,12 +43,15 @@ pub use bindings::CONTRACTS;
 pub use capture::GUEST_TARGET;
 pub use config::RuntimeConfig;
 pub use error::{LoadError, RuntimeError};
+pub use grants::{Access, DirGrant, Grants, HttpGrant, Secret};
+pub use imports::MAX_KV_KEY_BYTES;
 pub use interrupt::Interrupt;
 pub use module::TaskModule;
 pub use outcome::{
     Captured, Invocation, Limits, Outcome, Phases, Report, TaskContext, TaskError, TrapKind,
 };
 pub use runtime::Runtime;
+pub use services::{FollowUp, ServiceError, TaskServices};
 
 /// Version of the wasmtime engine compiled into this host (`wasmboost --version` prints it).
 pub const ENGINE_VERSION: &str = wasmtime_environ::VERSION;

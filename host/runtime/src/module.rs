@@ -1,6 +1,7 @@
 //! [`TaskModule`]: a loaded component and its invocation, each call on a fresh instance.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::de::IgnoredAny;
@@ -10,7 +11,8 @@ use crate::bindings::TaskPre;
 use crate::bindings::wasmboost::task::types::{Context, TaskError as WitTaskError};
 use crate::capture::GUEST_TARGET;
 use crate::config::MAX_GUEST_LINE_BYTES;
-use crate::host::{HostState, Pipes};
+use crate::grants::Access;
+use crate::host::{HostState, Pipes, Setup};
 use crate::interrupt::Interrupt;
 use crate::outcome::{Captured, Invocation, Outcome, Phases, Report, TaskContext, TaskError};
 use crate::runtime::Inner;
@@ -64,29 +66,51 @@ impl TaskModule {
         &self.inner.sha256
     }
 
-    /// Runs the task once on a fresh instance under the invocation's budgets. Never panics:
-    /// host-side failures are reported as `Trap(Other)`.
+    /// Runs the task once on a fresh instance under the invocation's budgets, with nothing
+    /// granted (the 0.1.0 sandbox). Never panics: host-side failures are reported as
+    /// `Trap(Other)`.
     pub async fn invoke(&self, invocation: Invocation) -> Report {
-        self.invoke_until(invocation, &Interrupt::new()).await
+        self.invoke_with(invocation, &Access::default()).await
     }
 
-    /// [`invoke`](TaskModule::invoke), stopped early (trap `cancelled`) once `stop` is raised:
-    /// within one epoch tick for a guest running wasm, at once for one blocked in a host call.
-    pub async fn invoke_until(&self, invocation: Invocation, stop: &Interrupt) -> Report {
+    /// [`TaskModule::invoke`] with the queue's grants: what the 0.2.0 imports may reach.
+    pub async fn invoke_with(&self, invocation: Invocation, access: &Access) -> Report {
+        self.invoke_until(invocation, access, &Interrupt::new())
+            .await
+    }
+
+    /// [`invoke_with`](TaskModule::invoke_with), stopped early (trap `cancelled`) once `stop` is
+    /// raised: within one epoch tick for a guest running wasm, at once for one blocked in a host
+    /// call.
+    pub async fn invoke_until(
+        &self,
+        invocation: Invocation,
+        access: &Access,
+        stop: &Interrupt,
+    ) -> Report {
         let started = Instant::now();
         let timeout = invocation.limits.timeout.min(FOREVER);
         let deadline = started + timeout;
         let config = &self.inner.runtime.config;
         let memory_limit = invocation.limits.memory_bytes.min(config.max_memory_bytes);
-        let (state, pipes) = HostState::new(
-            invocation.context.queue.clone(),
-            invocation.context.task_id.clone(),
+        let setup = Setup {
+            queue: invocation.context.queue.clone(),
+            task_id: invocation.context.task_id.clone(),
             memory_limit,
-            config.output_cap_bytes,
-        );
+            output_cap: config.output_cap_bytes,
+            access,
+            deadline,
+        };
+        let (state, pipes) = match HostState::new(setup) {
+            Ok(created) => created,
+            Err(err) => return setup_failed(err, started.elapsed()),
+        };
+        let denied = state.denied.clone();
         let finished = self.run(state, &invocation, deadline, timeout, stop).await;
         let duration = started.elapsed();
-        report(finished, pipes, &invocation.context, duration)
+        let mut report = report(finished, pipes, &invocation.context, duration);
+        report.denied = denied.load(Ordering::Relaxed);
+        report
     }
 
     async fn run(
@@ -159,6 +183,24 @@ impl TaskModule {
     }
 }
 
+/// The report of an invocation that could not start (a granted directory would not open): a
+/// host-side trap, so the queue's retry policy decides.
+fn setup_failed(err: wasmtime::Error, duration: Duration) -> Report {
+    Report {
+        outcome: Outcome::Trap {
+            trap: crate::TrapKind::Other(format!("{err:#}")),
+        },
+        fuel_used: 0,
+        duration,
+        phases: Phases::default(),
+        peak_memory_bytes: 0,
+        stdout: Captured::default(),
+        stderr: Captured::default(),
+        logs: Captured::default(),
+        denied: 0,
+    }
+}
+
 fn guest_context(invocation: &Invocation, timeout: Duration) -> Context {
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -199,6 +241,7 @@ fn report(finished: Finished, pipes: Pipes, context: &TaskContext, duration: Dur
         stdout,
         stderr,
         logs,
+        denied: 0,
     }
 }
 

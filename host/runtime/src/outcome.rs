@@ -131,4 +131,8 @@ pub struct Report {
     pub stderr: Captured,
     /// Lines the guest wrote through the `log` import, `LEVEL message` each.
     pub logs: Captured,
+    /// Calls the queue's grants refused (0.2.0 imports and `wasi:http`): each also returned a
+    /// typed error to the guest.
+    #[serde(default)]
+    pub denied: u32,
 }

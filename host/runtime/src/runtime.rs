@@ -42,7 +42,8 @@ impl std::fmt::Debug for Inner {
 }
 
 impl Runtime {
-    /// Builds the engine (pooling allocator, fuel, epochs), the WASI + `log` linker, starts the
+    /// Builds the engine (pooling allocator, fuel, epochs), the linker (WASI, `wasi:http` and
+    /// both contract versions' imports), starts the
     /// epoch ticker and opens the cache directory.
     pub fn new(config: RuntimeConfig) -> Result<Runtime, RuntimeError> {
         config.validate()?;
@@ -200,6 +201,22 @@ fn build_linker(engine: &Engine) -> Result<Linker<HostState>, RuntimeError> {
     types::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |state| state)
         .map_err(link_err)?;
     crate::host::add_log_to_linker(&mut linker).map_err(link_err)?;
+    // 0.2.0: outbound HTTP (every request goes through the egress hooks) and the grant imports.
+    // Linked for every component: an import the queue was not granted is refused per call.
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(link_err)?;
+    {
+        use crate::bindings::v2::wasmboost::task::{config, kv, publish, types};
+        fn this(state: &mut HostState) -> &mut HostState {
+            state
+        }
+        types::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, this)
+            .map_err(link_err)?;
+        kv::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, this).map_err(link_err)?;
+        publish::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, this)
+            .map_err(link_err)?;
+        config::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, this)
+            .map_err(link_err)?;
+    }
     Ok(linker)
 }
 

@@ -159,6 +159,8 @@ impl Control for Fake {
             avg_duration_ms: 12.0,
             eta_drain_secs: Some(2.0),
             hosts: vec!["h1".into()],
+            denied: 0,
+            grants: None,
         }])
     }
     async fn history(&self, _queue: &str) -> Result<History, ApiError> {

@@ -177,21 +177,7 @@ impl Host {
     ) -> Result<String, HostError> {
         self.check_open()?;
         self.check_queue(queue)?;
-        let now = now_ms();
-        let settings = self.shared.settings(queue);
-        let max = self.shared.config.host.max_message_bytes.0;
-        let prepared = publish::prepare(body, &opts, max, now, &settings.budget)?;
-        let id = prepared.message.id.clone();
-        let record = TaskRecord::new(&id, queue, prepared.state, prepared.published_ms);
-        let ttl = settings.result_ttl;
-        // Both go to the same group commit on the embedded store; the record is queued first,
-        // so a fast worker's terminal record cannot be overwritten by it.
-        let put = self.shared.records.put(&record, ttl);
-        let publish = self.shared.broker.publish(queue, vec![prepared.message]);
-        let (put, published) = tokio::join!(put, publish);
-        published?;
-        put?;
-        Ok(id)
+        publish_one(&self.shared, queue, body, opts).await
     }
 
     /// Validate and publish many messages in one broker call. A bad one fails the whole call,
@@ -410,4 +396,29 @@ fn parse_record(task_id: &str, bytes: &[u8]) -> Result<TaskRecord, HostError> {
             "stored record of task {task_id} is unreadable: {e}"
         ))
     })
+}
+
+/// Validate and publish one message to a known queue; durable when it returns. Returns the task
+/// id. Shared by the API and a task's follow-up publishes (`crate::services`).
+pub(crate) async fn publish_one(
+    shared: &Shared,
+    queue: &str,
+    body: &[u8],
+    opts: PublishOptions,
+) -> Result<String, HostError> {
+    let now = now_ms();
+    let settings = shared.settings(queue);
+    let max = shared.config.host.max_message_bytes.0;
+    let prepared = publish::prepare(body, &opts, max, now, &settings.budget)?;
+    let id = prepared.message.id.clone();
+    let record = TaskRecord::new(&id, queue, prepared.state, prepared.published_ms);
+    let ttl = settings.result_ttl;
+    // Both go to the same group commit on the embedded store; the record is queued first,
+    // so a fast worker's terminal record cannot be overwritten by it.
+    let put = shared.records.put(&record, ttl);
+    let publish = shared.broker.publish(queue, vec![prepared.message]);
+    let (put, published) = tokio::join!(put, publish);
+    published?;
+    put?;
+    Ok(id)
 }

@@ -15,7 +15,8 @@
 //! (queue -> running module and fetch loop), `fetch` (the per-queue fetch loop and its gates),
 //! `task` (one delivery end to end), `verdict` (how a delivery ends: state, settlement, counts,
 //! error), `records` (every task-record write), `budget` (per-task budgets and their ceilings),
-//! `upkeep` (counters, heartbeats), `stats_query`. Config lives in
+//! `upkeep` (counters, heartbeats), `stats_query`, `services`
+//! (what a task's `publish` import reaches). Config lives in
 //! `config/` (`mod`: the file; `queue`: per-queue keys; `settings`: resolved policy; `error`).
 
 pub mod cancel;
@@ -32,6 +33,7 @@ mod bindings;
 mod budget;
 mod fetch;
 mod records;
+mod services;
 mod shared;
 mod stats_query;
 mod task;

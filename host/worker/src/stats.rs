@@ -45,6 +45,13 @@ pub struct QueueStats {
     pub eta_drain_secs: Option<f64>,
     /// Hosts whose heartbeat says they run this queue.
     pub hosts: Vec<String>,
+    /// Calls the queue's grants refused (0.2.0 imports, `wasi:http`) since the counters began.
+    #[serde(default)]
+    pub denied: u64,
+    /// What the queue's tasks may reach (`[queues.<name>.grants]`); secrets by their source
+    /// (variable or file name), never their value. `None`: nothing granted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grants: Option<crate::config::grants::GrantsConfig>,
 }
 
 /// Activity in one time bucket.

@@ -79,5 +79,11 @@ async fn one(shared: &Shared, queue: &str, hosts: &[HostInfo]) -> Result<QueueSt
         avg_duration_ms: avg,
         eta_drain_secs: eta_secs(counts.ready, rate),
         hosts: host_ids,
+        denied: counter(&counters, "denied"),
+        grants: shared
+            .config
+            .queues
+            .get(queue)
+            .and_then(|q| q.grants.clone()),
     })
 }

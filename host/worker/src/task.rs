@@ -8,10 +8,13 @@ use std::time::Duration;
 use wasmboost_broker::{Delivery, Message, NewMessage, Settlement, now_ms};
 use wasmboost_policy::message::{self, ParsedMessage};
 use wasmboost_policy::requeue_allowed;
-use wasmboost_runtime::{Interrupt, Invocation, Outcome, Report, TaskContext};
+use wasmboost_runtime::{
+    Access, Interrupt, Invocation, Outcome, Report, TaskContext, TaskServices,
+};
 
 use crate::record::{TaskRecord, TaskState};
 use crate::records::Counted;
+use crate::services::WorkerServices;
 use crate::shared::{Bound, QueueWorker, Shared, Slot};
 use crate::verdict::{self, Verdict};
 
@@ -277,6 +280,7 @@ async fn run(
             &report,
         )
     };
+    count_denials(cx, report.denied).await;
     let ok = verdict.succeeded();
     cx.q.meter(|m| m.record(now_ms(), ok, micros(report.duration)));
     if let (true, Some(key)) = (ok, dedup_key) {
@@ -310,7 +314,16 @@ async fn run_guarded(
         .limits
         .timeout
         .saturating_add(CANCEL_WATCH_MARGIN);
-    let call = bound.module.invoke_until(invocation, stop);
+    // Only a queue that may publish gets the services (one small allocation per task).
+    let grants = &cx.q.settings.grants;
+    let services: Option<Arc<dyn TaskServices>> = (!grants.publish_to.is_empty()
+        || grants.kv_quota_bytes.is_some())
+    .then(|| Arc::new(WorkerServices::new(cx.shared.clone())) as Arc<dyn TaskServices>);
+    let access = Access {
+        grants: grants.clone(),
+        services,
+    };
+    let call = bound.module.invoke_until(invocation, &access, stop);
     tokio::pin!(call);
     let watch = watch_cancel(cx, stop, watch_for);
     tokio::pin!(watch);
@@ -352,6 +365,18 @@ async fn watch_cancel(cx: &TaskCx, stop: &Interrupt, watch_for: Duration) {
         }
     }
     std::future::pending::<()>().await
+}
+
+/// Adds the calls the grants refused to the queue's `denied` counter (`wasmboost queues`).
+async fn count_denials(cx: &TaskCx, denied: u32) {
+    if denied == 0 {
+        return;
+    }
+    tracing::info!(queue = %cx.q.name, task_id = %cx.task_id, denied, "the queue's grants refused calls");
+    let deltas = [("denied", i64::from(denied))];
+    if let Err(err) = cx.shared.store.add_counters(&cx.q.name, &deltas).await {
+        tracing::warn!(task_id = %cx.task_id, error = %err, "could not count the refused calls");
+    }
 }
 
 async fn mark_running(cx: &TaskCx, bound: &Bound, started_ms: u64) {

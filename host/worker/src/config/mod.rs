@@ -21,6 +21,7 @@ use crate::units::{ByteSize, HumanDuration};
 use settings::Policies;
 
 pub(crate) mod error;
+pub mod grants;
 pub(crate) mod queue;
 pub mod schedule;
 pub(crate) mod settings;
@@ -211,6 +212,12 @@ impl Config {
 
     /// Check every value; the error names the offending key.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.defaults.grants.is_some() {
+            return Err(ConfigError::invalid(
+                "defaults.grants",
+                "grants are per queue: put them in [queues.<name>.grants]",
+            ));
+        }
         self.validate_host()?;
         self.validate_runtime()?;
         schedule::resolve_all(&self.schedules)?;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use wasmboost_policy::retry::FailureKind;
 
 use super::error::ConfigError;
+use super::grants::GrantsConfig;
 use crate::units::{ByteSize, HumanDuration};
 
 /// Tasks of one queue running at once on one host.
@@ -69,6 +70,10 @@ pub struct QueueConfig {
     /// `max_retries`, `priority`). Each defaults to the queue's own value, so without this table
     /// a message can only lower a budget, never raise it.
     pub message_ceiling: Option<CeilingConfig>,
+    /// What the queue's tasks may reach: outbound HTTP, directories, kv, follow-up publishes,
+    /// config values and secrets (contract 0.2.0). Nothing by default; only in
+    /// `[queues.<name>.grants]`, never inherited from `[defaults]`.
+    pub grants: Option<GrantsConfig>,
 }
 
 /// `[queues.<name>.message_ceiling]`: how far a message may raise this queue's budgets.
@@ -150,6 +155,8 @@ impl QueueConfig {
                 (Some(a), Some(b)) => Some(a.merged_over(b)),
                 (a, b) => a.or(*b),
             },
+            // Grants are the queue's own: a default grant would reach every queue.
+            grants: self.grants.clone(),
         }
     }
 

@@ -4,7 +4,10 @@
 //! by the policy crate's own [`RetryPolicy::validate`] and the budgets by [`QueueBudget`].
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
+
+use wasmboost_runtime::Grants;
 
 use wasmboost_policy::PolicyError;
 use wasmboost_policy::retry::{
@@ -35,6 +38,8 @@ pub struct QueueSettings {
     pub result_ttl: Duration,
     pub window: Option<Window>,
     pub lease: Duration,
+    /// What the queue's tasks may reach (nothing unless `[queues.<name>.grants]` says).
+    pub grants: Arc<Grants>,
 }
 
 impl QueueSettings {
@@ -79,6 +84,10 @@ impl QueueSettings {
             result_ttl: q.result_ttl.map_or(DEFAULT_RESULT_TTL, |d| d.0),
             window,
             lease: q.lease.map_or(DEFAULT_LEASE, |d| d.0),
+            grants: Arc::new(match &q.grants {
+                Some(grants) => grants.resolve(&format!("{prefix}.grants"))?,
+                None => Grants::default(),
+            }),
         })
     }
 }
