@@ -6,6 +6,7 @@ mod beanstalkd;
 mod cli;
 mod deploy;
 mod fresh;
+mod postgres;
 mod python;
 mod queue;
 mod redis;

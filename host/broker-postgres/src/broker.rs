@@ -97,7 +97,7 @@ impl PostgresBroker {
         let mut client = connect(&pg).await?;
         schema::migrate(&mut client).await?;
         let wakers = Arc::new(Wakers::default());
-        let listener = Listener::start(pg.clone(), &config, Arc::clone(&wakers));
+        let listener = Listener::start(pg.clone(), &config, schema::CHANNEL, Arc::clone(&wakers));
         Ok(PostgresBroker {
             db: Arc::new(Db::new(pg, &config, client)),
             wakers,

@@ -36,8 +36,8 @@ pub struct PostgresConfig {
     /// Longest an idle fetch waits between looks without a notification, in ms.
     #[serde(default = "default_idle_recheck")]
     pub idle_recheck_ms: u64,
-    /// Keep results, pause flags, dedup marks, modules and counters in this Redis, shared by
-    /// every host. Unset: in this host's embedded store.
+    /// Keep results, pause flags, dedup marks, modules and counters in this Redis instead of
+    /// the database. Unset: in the database (tables of schema version 2), shared by every host.
     #[serde(default)]
     pub state_redis_url: Option<String>,
 }

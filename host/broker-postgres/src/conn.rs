@@ -10,12 +10,11 @@ use futures::StreamExt;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, Client, NoTls};
-use wasmboost_broker::BrokerError;
 use wasmboost_broker::networked::backoff::Backoff;
+use wasmboost_broker::{BrokerError, StateError};
 
 use crate::config::PostgresConfig;
 use crate::error::ConnectError;
-use crate::schema::CHANNEL;
 
 /// Open a connection and drive it on its own task.
 pub(crate) async fn connect(pg: &tokio_postgres::Config) -> Result<Client, ConnectError> {
@@ -55,16 +54,14 @@ impl Db {
 
     /// The live client, reconnecting if the last one closed. Within the backoff after a failed
     /// reconnect this fails at once with `Unavailable` (the worker backs off too).
-    pub(crate) async fn client(&self) -> Result<Arc<Client>, BrokerError> {
+    pub(crate) async fn client(&self) -> Result<Arc<Client>, Down> {
         let mut slot = self.slot.lock().await;
         if let Some(client) = slot.client.as_ref().filter(|c| !c.is_closed()) {
             return Ok(Arc::clone(client));
         }
         slot.client = None;
         if !slot.backoff.remaining().is_zero() {
-            return Err(BrokerError::Unavailable(
-                "postgres connection lost; reconnecting".to_owned(),
-            ));
+            return Err(Down("postgres connection lost; reconnecting".to_owned()));
         }
         match connect(&self.pg).await {
             Ok(client) => {
@@ -76,13 +73,29 @@ impl Db {
             }
             Err(e) => {
                 slot.backoff.failed();
-                Err(BrokerError::Unavailable(e.to_string()))
+                Err(Down(e.to_string()))
             }
         }
     }
 }
 
-/// Per-queue wake-ups for idle fetchers.
+/// The server cannot be reached now: `Unavailable` to brokers and stores alike.
+#[derive(Debug)]
+pub(crate) struct Down(String);
+
+impl From<Down> for BrokerError {
+    fn from(d: Down) -> Self {
+        BrokerError::Unavailable(d.0)
+    }
+}
+
+impl From<Down> for StateError {
+    fn from(d: Down) -> Self {
+        StateError::Unavailable(d.0)
+    }
+}
+
+/// Wake-ups by name (a queue for idle fetchers, a task id for `wait_terminal`).
 #[derive(Debug, Default)]
 pub(crate) struct Wakers {
     queues: Mutex<HashMap<String, Arc<Notify>>>,
@@ -93,6 +106,14 @@ impl Wakers {
     pub(crate) fn of(&self, queue: &str) -> Arc<Notify> {
         let mut queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
         Arc::clone(queues.entry(queue.to_owned()).or_default())
+    }
+
+    /// Forget `name`'s wake-up when nobody but the caller holds it (task ids are many).
+    pub(crate) fn release(&self, name: &str, mine: Arc<Notify>) {
+        let mut queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
+        if Arc::strong_count(&mine) <= 2 {
+            queues.remove(name);
+        }
     }
 
     fn wake(&self, queue: &str) {
@@ -118,9 +139,11 @@ pub(crate) struct Listener {
 }
 
 impl Listener {
+    /// Listen on `channel`; each notification wakes the waiters of its payload.
     pub(crate) fn start(
         pg: tokio_postgres::Config,
         config: &PostgresConfig,
+        channel: &'static str,
         wakers: Arc<Wakers>,
     ) -> Self {
         let (min, max) = config.reconnect();
@@ -128,7 +151,7 @@ impl Listener {
             let mut backoff = Backoff::new(min, max);
             loop {
                 tokio::time::sleep(backoff.remaining()).await;
-                match listen(&pg, &wakers).await {
+                match listen(&pg, channel, &wakers).await {
                     // It was up and then dropped: reconnect at once.
                     Ok(()) => backoff.succeeded(),
                     Err(e) => {
@@ -159,6 +182,7 @@ impl Drop for Listener {
 /// One listen session: until the connection drops (`Ok`) or cannot be made (`Err`).
 async fn listen(
     pg: &tokio_postgres::Config,
+    channel: &str,
     wakers: &Arc<Wakers>,
 ) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = pg.connect(NoTls).await?;
@@ -176,7 +200,7 @@ async fn listen(
             }
         }
     });
-    client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+    client.batch_execute(&format!("LISTEN {channel}")).await?;
     wakers.wake_all();
     // The client stays alive (and the connection open) until the driver sees it close.
     let _ = drive.await;

@@ -15,6 +15,10 @@
 //! - `wasmboost.publish(queue, body [, priority, delay_ms])`: the producer function for plain
 //!   SQL; it checks the queue name and that the body is a JSON object.
 //!
+//! - Version 2, the state store ([`crate::state`]): `records` (with `terminal` and an expiry),
+//!   `dedup`, `paused`, `modules`, `bindings`, `counters`, `hosts`, `tokens`, `audit`, `rates`.
+//!   A terminal record notifies [`RECORDS_CHANNEL`] with its task id.
+//!
 //! Inserting or rescheduling a job (`lease_until IS NULL`) notifies channel [`CHANNEL`] with the
 //! queue name (a statement trigger), whoever wrote it: idle fetchers of that queue wake.
 //! Times are milliseconds since the Unix epoch of the database's clock (`wasmboost.now_ms()`),
@@ -28,6 +32,8 @@ use crate::error::ConnectError;
 
 /// The channel `LISTEN`ed to for new visible jobs; the payload is the queue name.
 pub const CHANNEL: &str = "wasmboost_jobs";
+/// The channel of terminal task records; the payload is the task id (`wait_terminal`).
+pub const RECORDS_CHANNEL: &str = "wasmboost_records";
 
 /// Serialises migrations of concurrent starts (`pg_advisory_xact_lock` key; any constant that
 /// no other application uses: "wasmboost" in ASCII, truncated).
@@ -35,7 +41,7 @@ const MIGRATION_LOCK: i64 = 0x7761_736d_626f_6f73;
 
 /// The migrations, version `i + 1` at index `i`. Append only: a released step never changes.
 pub fn migrations() -> Vec<String> {
-    vec![v1()]
+    vec![v1(), v2()]
 }
 
 /// The newest version this binary knows.
@@ -178,6 +184,51 @@ BEGIN
                 now_ms + publish.delay_ms, now_ms);
     RETURN new_id;
 END $$;
+"#
+    )
+}
+
+/// Version 2: the state store's tables. Expiring rows carry `expires_ms`; reads ignore expired
+/// rows and the store deletes them periodically.
+fn v2() -> String {
+    format!(
+        r#"
+CREATE TABLE wasmboost.records (
+    task_id text PRIMARY KEY,
+    record bytea NOT NULL,
+    terminal boolean NOT NULL,
+    expires_ms bigint NOT NULL
+);
+CREATE INDEX records_expiry ON wasmboost.records (expires_ms);
+CREATE FUNCTION wasmboost.notify_terminal() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('{RECORDS_CHANNEL}', NEW.task_id);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER records_terminal AFTER INSERT OR UPDATE ON wasmboost.records
+    FOR EACH ROW WHEN (NEW.terminal) EXECUTE FUNCTION wasmboost.notify_terminal();
+
+CREATE TABLE wasmboost.dedup (
+    queue text NOT NULL,
+    key text NOT NULL,
+    expires_ms bigint NOT NULL,
+    PRIMARY KEY (queue, key)
+);
+CREATE INDEX dedup_expiry ON wasmboost.dedup (expires_ms);
+CREATE TABLE wasmboost.paused (queue text PRIMARY KEY);
+CREATE TABLE wasmboost.modules (sha256 text PRIMARY KEY, wasm bytea NOT NULL);
+CREATE TABLE wasmboost.bindings (queue text PRIMARY KEY, binding bytea NOT NULL);
+CREATE TABLE wasmboost.counters (
+    queue text NOT NULL,
+    name text NOT NULL,
+    value bigint NOT NULL,
+    PRIMARY KEY (queue, name)
+);
+CREATE TABLE wasmboost.hosts (host_id text PRIMARY KEY, info bytea NOT NULL, expires_ms bigint NOT NULL);
+CREATE TABLE wasmboost.tokens (id text PRIMARY KEY, doc bytea NOT NULL);
+CREATE TABLE wasmboost.audit (seq bigserial PRIMARY KEY, entry bytea NOT NULL);
+-- GCRA: the theoretical arrival time of the next slot, microseconds of the database clock.
+CREATE TABLE wasmboost.rates (queue text PRIMARY KEY, tat_us bigint NOT NULL);
 "#
     )
 }

@@ -1,4 +1,4 @@
-//! The shared broker conformance suite against a real PostgreSQL (one fresh cluster per test,
+//! The shared broker and state conformance suites against a real PostgreSQL (one fresh cluster per test,
 //! on a free loopback port, stopped on drop).
 
 #[path = "support/server.rs"]
@@ -11,7 +11,7 @@ mod server;
 use std::sync::Arc;
 
 use server::PostgresServer;
-use wasmboost_broker_postgres::{PostgresBroker, PostgresConfig};
+use wasmboost_broker_postgres::{PostgresBroker, PostgresConfig, PostgresStore};
 
 async fn broker() -> (Arc<PostgresBroker>, PostgresServer) {
     let server = PostgresServer::start();
@@ -23,4 +23,16 @@ async fn broker() -> (Arc<PostgresBroker>, PostgresServer) {
 
 mod broker {
     wasmboost_broker::broker_conformance!(super::broker());
+}
+
+async fn store() -> (Arc<PostgresStore>, PostgresServer) {
+    let server = PostgresServer::start();
+    let store = PostgresStore::connect(&PostgresConfig::with_url(server.url()))
+        .await
+        .expect("connect the state store to the test postgres");
+    (Arc::new(store), server)
+}
+
+mod state {
+    wasmboost_broker::state_conformance!(super::store());
 }

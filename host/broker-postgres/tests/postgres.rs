@@ -48,7 +48,10 @@ async fn migrations_apply_once_and_a_newer_schema_is_refused() {
     drop(broker(&url).await);
     let db = sql(&url).await;
     let versions: Vec<i32> = db
-        .query("SELECT version FROM wasmboost.schema_version ORDER BY version", &[])
+        .query(
+            "SELECT version FROM wasmboost.schema_version ORDER BY version",
+            &[],
+        )
         .await
         .expect("read versions")
         .iter()
@@ -105,24 +108,53 @@ async fn sql_producer_publishes_and_validates() {
         .await
         .expect("fetch");
     let bodies: Vec<_> = got.iter().map(|d| d.message().body.clone()).collect();
-    assert_eq!(bodies, [&br#"{"n":9}"#[..], &br#"{"n":1}"#[..]], "priority 9 first");
+    assert_eq!(
+        bodies,
+        [&br#"{"n":9}"#[..], &br#"{"n":1}"#[..]],
+        "priority 9 first"
+    );
     for d in got {
         d.settle(Settlement::Ack).await.expect("ack");
     }
     for (call, names) in [
-        (r#"SELECT wasmboost.publish('no/slash', '{}')"#, "invalid queue name"),
-        (r#"SELECT wasmboost.publish('wasmboost.x', '{}')"#, "invalid queue name"),
-        (r#"SELECT wasmboost.publish('add', '[1,2]')"#, "must be a JSON object"),
+        (
+            r#"SELECT wasmboost.publish('no/slash', '{}')"#,
+            "invalid queue name",
+        ),
+        (
+            r#"SELECT wasmboost.publish('wasmboost.x', '{}')"#,
+            "invalid queue name",
+        ),
+        (
+            r#"SELECT wasmboost.publish('add', '[1,2]')"#,
+            "must be a JSON object",
+        ),
         (r#"SELECT wasmboost.publish('add', 'not json')"#, "json"),
-        (r#"SELECT wasmboost.publish('add', '{}', 10)"#, "invalid priority 10"),
-        (r#"SELECT wasmboost.publish('add', '{}', 0, -1)"#, "invalid delay_ms -1"),
+        (
+            r#"SELECT wasmboost.publish('add', '{}', 10)"#,
+            "invalid priority 10",
+        ),
+        (
+            r#"SELECT wasmboost.publish('add', '{}', 0, -1)"#,
+            "invalid delay_ms -1",
+        ),
     ] {
         let e = db.query_one(call, &[]).await.expect_err(call);
-        let text = e.as_db_error().map(|d| d.message().to_owned()).unwrap_or_default();
-        assert!(text.contains(names), "{call}: {text:?} should say {names:?}");
+        let text = e
+            .as_db_error()
+            .map(|d| d.message().to_owned())
+            .unwrap_or_default();
+        assert!(
+            text.contains(names),
+            "{call}: {text:?} should say {names:?}"
+        );
     }
     let counts = broker.counts("add").await.expect("counts");
-    assert_eq!(counts.ready + counts.delayed, 0, "refused calls stored nothing");
+    assert_eq!(
+        counts.ready + counts.delayed,
+        0,
+        "refused calls stored nothing"
+    );
 }
 
 /// An idle fetch wakes on the publish's NOTIFY, not on its recheck timer (set to a minute here).
@@ -153,7 +185,10 @@ async fn notify_wakes_an_idle_fetch() {
     let got = fetcher.await.expect("fetch task").expect("fetch");
     let took = published.elapsed();
     assert_eq!(got.len(), 1);
-    assert!(took < Duration::from_secs(2), "woke {took:?} after the publish");
+    assert!(
+        took < Duration::from_secs(2),
+        "woke {took:?} after the publish"
+    );
     for d in got {
         d.settle(Settlement::Ack).await.expect("ack");
     }
@@ -174,14 +209,21 @@ async fn survives_a_server_crash_and_reconnects() {
     assert_eq!(leased.len(), 1);
     server.crash();
     assert!(
-        broker.counts("crash").await.is_err_and(|e| e.is_transient()),
+        broker
+            .counts("crash")
+            .await
+            .is_err_and(|e| e.is_transient()),
         "a down server is a transient error"
     );
     server.start_again();
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut seen = std::collections::BTreeSet::new();
     while seen.len() < 50 {
-        assert!(Instant::now() < deadline, "only {} of 50 came back", seen.len());
+        assert!(
+            Instant::now() < deadline,
+            "only {} of 50 came back",
+            seen.len()
+        );
         match broker.fetch("crash", 100, LEASE, short).await {
             Ok(batch) => {
                 for d in batch {
@@ -190,7 +232,10 @@ async fn survives_a_server_crash_and_reconnects() {
                 }
             }
             Err(e) => {
-                assert!(e.is_transient(), "only transient errors while reconnecting: {e}");
+                assert!(
+                    e.is_transient(),
+                    "only transient errors while reconnecting: {e}"
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
