@@ -18,7 +18,8 @@ PACKAGES=(
     "python3-venv|python3 -c 'import venv, ensurepip'"
     "systemd|command -v systemd-analyze"
     # "nats-server|command -v nats-server"
-    # "postgresql|command -v pg_ctlcluster"
+    # The PostgreSQL broker's tests run initdb and postgres from here (tests/harness/postgres.rs).
+    "postgresql|test -x /usr/lib/postgresql/15/bin/initdb && command -v psql"
     # The dashboard's browser test (tests/all/ui/) drives headless Chromium through WebDriver.
     "chromium|command -v chromium"
     "chromium-driver|command -v chromedriver"

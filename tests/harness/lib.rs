@@ -5,6 +5,7 @@
 //! - [`guests`]: builds the guest components under `tests/guests/` and `examples/` once per run.
 //! - [`host`]: finds the `wasmboost` binary and runs it (`serve` on free ports, CLI commands).
 //! - [`poll`]: waiting for a condition with a deadline.
+//! - [`postgres`]: a real PostgreSQL 15 on a free loopback port, stopped by PID on drop.
 //! - [`redis`]: a real `redis-server` on a free loopback port, stopped by PID on drop.
 //! - [`rabbit`]: one real `rabbitmq-server` node per test run.
 //! - [`runs`]: counting every run of every task from outside, through kills.
@@ -16,6 +17,7 @@ pub mod browser;
 pub mod guests;
 pub mod host;
 pub mod poll;
+pub mod postgres;
 pub mod python;
 pub mod rabbit;
 pub mod redis;

@@ -64,6 +64,7 @@ plugged!(
     wasmboost_broker_redis,
     wasmboost_broker_amqp,
     wasmboost_broker_beanstalkd,
+    wasmboost_broker_postgres,
 );
 
 const EMBEDDED: &str = wasmboost_broker::backend::DEFAULT_TYPE;

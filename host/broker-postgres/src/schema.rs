@@ -1,0 +1,234 @@
+//! The `wasmboost` schema, versioned: [`migrations`] lists every step in order, and
+//! [`migrate`] applies the missing ones at start inside one transaction under an advisory lock
+//! (hosts starting together migrate once), and refuses a database migrated further than this
+//! binary knows ([`ConnectError::SchemaTooNew`]).
+//!
+//! # Tables
+//!
+//! - `wasmboost.jobs`: one row per job of every queue. A job is visible when
+//!   `coalesce(lease_until, run_at) <= now`: `run_at` holds delays and retry backoff,
+//!   `lease_until` is set while a host holds the job, and a job whose lease ended is visible
+//!   again (fetching it counts a redelivery). `token` fences late settles: every fetch draws a
+//!   new one, and a renew or settle only touches the row whose token it holds. `seq` orders FIFO
+//!   within a priority; a retry or requeue draws a new one (it goes to the back).
+//! - `wasmboost.dead`: dead letters with their reason, oldest first by `seq`.
+//! - `wasmboost.publish(queue, body [, priority, delay_ms])`: the producer function for plain
+//!   SQL; it checks the queue name and that the body is a JSON object.
+//!
+//! - Version 2, the state store ([`crate::state`]): `records` (with `terminal` and an expiry),
+//!   `dedup`, `paused`, `modules`, `bindings`, `counters`, `hosts`, `tokens`, `audit`, `rates`.
+//!   A terminal record notifies [`RECORDS_CHANNEL`] with its task id.
+//!
+//! Inserting or rescheduling a job (`lease_until IS NULL`) notifies channel [`CHANNEL`] with the
+//! queue name (a statement trigger), whoever wrote it: idle fetchers of that queue wake.
+//! Times are milliseconds since the Unix epoch of the database's clock (`wasmboost.now_ms()`),
+//! one clock for every host.
+
+use tokio_postgres::Client;
+use wasmboost_broker::MAX_PRIORITY;
+use wasmboost_policy::names::{MAX_QUEUE_NAME_LEN, QUEUE_NAME_RULE, RESERVED_QUEUE_PREFIXES};
+
+use crate::error::ConnectError;
+
+/// The channel `LISTEN`ed to for new visible jobs; the payload is the queue name.
+pub const CHANNEL: &str = "wasmboost_jobs";
+/// The channel of terminal task records; the payload is the task id (`wait_terminal`).
+pub const RECORDS_CHANNEL: &str = "wasmboost_records";
+
+/// Serialises migrations of concurrent starts (`pg_advisory_xact_lock` key; any constant that
+/// no other application uses: "wasmboost" in ASCII, truncated).
+const MIGRATION_LOCK: i64 = 0x7761_736d_626f_6f73;
+
+/// The migrations, version `i + 1` at index `i`. Append only: a released step never changes.
+pub fn migrations() -> Vec<String> {
+    vec![v1(), v2()]
+}
+
+/// The newest version this binary knows.
+pub fn latest() -> i32 {
+    i32::try_from(migrations().len()).unwrap_or(i32::MAX)
+}
+
+/// Bring the database's schema to [`latest`], or refuse one that is newer.
+pub async fn migrate(client: &mut Client) -> Result<i32, ConnectError> {
+    let m = ConnectError::Migrate;
+    let tx = client.transaction().await.map_err(m)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(m)?;
+    tx.batch_execute(
+        "CREATE SCHEMA IF NOT EXISTS wasmboost;
+         CREATE TABLE IF NOT EXISTS wasmboost.schema_version (
+             version integer PRIMARY KEY,
+             applied_at timestamptz NOT NULL DEFAULT now()
+         );",
+    )
+    .await
+    .map_err(m)?;
+    let found: i32 = tx
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM wasmboost.schema_version",
+            &[],
+        )
+        .await
+        .map_err(m)?
+        .get(0);
+    let known = latest();
+    if found > known {
+        return Err(ConnectError::SchemaTooNew { found, known });
+    }
+    for (version, sql) in (1..)
+        .zip(migrations())
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
+        tx.batch_execute(&sql).await.map_err(m)?;
+        tx.execute(
+            "INSERT INTO wasmboost.schema_version (version) VALUES ($1)",
+            &[&version],
+        )
+        .await
+        .map_err(m)?;
+        tracing::info!(version, "postgres broker: applied schema migration");
+    }
+    tx.commit().await.map_err(m)?;
+    Ok(known)
+}
+
+/// Version 1: jobs, dead letters, the clock, the notify trigger, the producer function.
+fn v1() -> String {
+    let reserved = RESERVED_QUEUE_PREFIXES
+        .iter()
+        .map(|p| format!("starts_with(queue, '{p}')"))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let rule = QUEUE_NAME_RULE.replace('\'', "''");
+    format!(
+        r#"
+CREATE FUNCTION wasmboost.now_ms() RETURNS bigint LANGUAGE sql VOLATILE
+    AS $$ SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint $$;
+
+CREATE SEQUENCE wasmboost.job_order;
+CREATE SEQUENCE wasmboost.lease_token;
+
+CREATE TABLE wasmboost.jobs (
+    seq bigint PRIMARY KEY DEFAULT nextval('wasmboost.job_order'),
+    queue text NOT NULL,
+    id text NOT NULL,
+    body bytea NOT NULL,
+    priority smallint NOT NULL DEFAULT 0 CHECK (priority BETWEEN 0 AND {MAX_PRIORITY}),
+    run_at bigint NOT NULL,
+    lease_until bigint,
+    token bigint,
+    attempt integer NOT NULL DEFAULT 1,
+    requeues integer NOT NULL DEFAULT 0,
+    redeliveries integer NOT NULL DEFAULT 0,
+    published_ms bigint NOT NULL
+);
+-- The fetch order: highest priority first, FIFO within one.
+CREATE INDEX jobs_fetch ON wasmboost.jobs (queue, priority DESC, seq);
+-- When the next job of a queue becomes visible (an idle fetch sleeps until then).
+CREATE INDEX jobs_due ON wasmboost.jobs (queue, (coalesce(lease_until, run_at)));
+
+CREATE TABLE wasmboost.dead (
+    seq bigserial PRIMARY KEY,
+    queue text NOT NULL,
+    id text NOT NULL,
+    body bytea NOT NULL,
+    priority smallint NOT NULL,
+    attempt integer NOT NULL,
+    requeues integer NOT NULL,
+    redeliveries integer NOT NULL,
+    published_ms bigint NOT NULL,
+    reason text NOT NULL,
+    dead_ms bigint NOT NULL
+);
+CREATE INDEX dead_queue ON wasmboost.dead (queue, seq);
+
+CREATE FUNCTION wasmboost.notify_jobs() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('{CHANNEL}', q.queue)
+        FROM (SELECT DISTINCT queue FROM new_rows WHERE lease_until IS NULL) q;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER jobs_notify_insert AFTER INSERT ON wasmboost.jobs
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION wasmboost.notify_jobs();
+CREATE TRIGGER jobs_notify_update AFTER UPDATE ON wasmboost.jobs
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION wasmboost.notify_jobs();
+
+CREATE FUNCTION wasmboost.publish(
+    queue text, body text, priority integer DEFAULT 0, delay_ms bigint DEFAULT 0
+) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+    new_id text := gen_random_uuid()::text;
+    now_ms bigint := wasmboost.now_ms();
+BEGIN
+    IF queue IS NULL OR length(queue) NOT BETWEEN 1 AND {MAX_QUEUE_NAME_LEN}
+        OR queue !~ '^[A-Za-z0-9_.-]+$' OR queue ~ '^[.]+$' OR {reserved} THEN
+        RAISE EXCEPTION 'invalid queue name %: a queue name is {rule}', quote_literal(left(queue, 64))
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF body IS NULL OR jsonb_typeof(body::jsonb) IS DISTINCT FROM 'object' THEN
+        RAISE EXCEPTION 'invalid task body %: it must be a JSON object', left(body, 64)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF priority IS NULL OR priority NOT BETWEEN 0 AND {MAX_PRIORITY} THEN
+        RAISE EXCEPTION 'invalid priority %: it must be 0 to {MAX_PRIORITY}', priority
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF delay_ms IS NULL OR delay_ms < 0 THEN
+        RAISE EXCEPTION 'invalid delay_ms %: it must be 0 or more', delay_ms
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO wasmboost.jobs (queue, id, body, priority, run_at, published_ms)
+        VALUES (publish.queue, new_id, convert_to(publish.body, 'UTF8'), publish.priority,
+                now_ms + publish.delay_ms, now_ms);
+    RETURN new_id;
+END $$;
+"#
+    )
+}
+
+/// Version 2: the state store's tables. Expiring rows carry `expires_ms`; reads ignore expired
+/// rows and the store deletes them periodically.
+fn v2() -> String {
+    format!(
+        r#"
+CREATE TABLE wasmboost.records (
+    task_id text PRIMARY KEY,
+    record bytea NOT NULL,
+    terminal boolean NOT NULL,
+    expires_ms bigint NOT NULL
+);
+CREATE INDEX records_expiry ON wasmboost.records (expires_ms);
+CREATE FUNCTION wasmboost.notify_terminal() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('{RECORDS_CHANNEL}', NEW.task_id);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER records_terminal AFTER INSERT OR UPDATE ON wasmboost.records
+    FOR EACH ROW WHEN (NEW.terminal) EXECUTE FUNCTION wasmboost.notify_terminal();
+
+CREATE TABLE wasmboost.dedup (
+    queue text NOT NULL,
+    key text NOT NULL,
+    expires_ms bigint NOT NULL,
+    PRIMARY KEY (queue, key)
+);
+CREATE INDEX dedup_expiry ON wasmboost.dedup (expires_ms);
+CREATE TABLE wasmboost.paused (queue text PRIMARY KEY);
+CREATE TABLE wasmboost.modules (sha256 text PRIMARY KEY, wasm bytea NOT NULL);
+CREATE TABLE wasmboost.bindings (queue text PRIMARY KEY, binding bytea NOT NULL);
+CREATE TABLE wasmboost.counters (
+    queue text NOT NULL,
+    name text NOT NULL,
+    value bigint NOT NULL,
+    PRIMARY KEY (queue, name)
+);
+CREATE TABLE wasmboost.hosts (host_id text PRIMARY KEY, info bytea NOT NULL, expires_ms bigint NOT NULL);
+CREATE TABLE wasmboost.tokens (id text PRIMARY KEY, doc bytea NOT NULL);
+CREATE TABLE wasmboost.audit (seq bigserial PRIMARY KEY, entry bytea NOT NULL);
+-- GCRA: the theoretical arrival time of the next slot, microseconds of the database clock.
+CREATE TABLE wasmboost.rates (queue text PRIMARY KEY, tat_us bigint NOT NULL);
+"#
+    )
+}

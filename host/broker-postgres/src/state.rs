@@ -1,0 +1,515 @@
+//! [`PostgresStore`]: the `StateStore` on the same database as the jobs (schema version 2), so
+//! a Postgres-only deployment needs no other server and every host sharing the database
+//! shares records, dedup marks, pause flags, modules, counters, tokens and the global rate.
+//!
+//! Each operation is one statement. Expiring rows (records, dedup marks, heartbeats) are
+//! ignored by reads once expired and deleted by a sweep every [`SWEEP_EVERY`].
+//! `wait_terminal` listens on [`RECORDS_CHANNEL`] (a trigger notifies a terminal record's id),
+//! so it never polls. `reserve_rate` is GCRA on one row per queue, updated atomically by the
+//! database, on the database's clock (one clock for all hosts).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use wasmboost_broker::{StateError, StateStore, validate_queue_name};
+
+use crate::broker::millis;
+use crate::config::PostgresConfig;
+use crate::conn::{Db, Listener, Wakers, connect};
+use crate::error::{ConnectError, is_connection};
+use crate::schema::{self, RECORDS_CHANNEL};
+
+/// How often expired records, dedup marks and heartbeats are deleted.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+const SWEEP: &str = "
+DELETE FROM wasmboost.records WHERE expires_ms < wasmboost.now_ms();
+DELETE FROM wasmboost.dedup WHERE expires_ms < wasmboost.now_ms();
+DELETE FROM wasmboost.hosts WHERE expires_ms < wasmboost.now_ms();";
+
+const PUT_RECORD: &str = "
+INSERT INTO wasmboost.records (task_id, record, terminal, expires_ms)
+VALUES ($1, $2, $3, wasmboost.now_ms() + $4)
+ON CONFLICT (task_id) DO UPDATE
+SET record = excluded.record, terminal = excluded.terminal, expires_ms = excluded.expires_ms";
+
+/// The record and the counters in one statement; the counters only when the stored record was
+/// not terminal yet (locked, so two hosts finishing the same task count it once).
+const PUT_RECORD_COUNTED: &str = "
+WITH prev AS (
+    SELECT terminal FROM wasmboost.records
+    WHERE task_id = $1 AND expires_ms >= wasmboost.now_ms() FOR UPDATE
+),
+put AS (
+    INSERT INTO wasmboost.records (task_id, record, terminal, expires_ms)
+    VALUES ($1, $2, $3, wasmboost.now_ms() + $4)
+    ON CONFLICT (task_id) DO UPDATE
+    SET record = excluded.record, terminal = excluded.terminal, expires_ms = excluded.expires_ms
+    RETURNING 1
+),
+counted AS (
+    INSERT INTO wasmboost.counters (queue, name, value)
+    SELECT $5, d.name, sum(d.value)::bigint FROM unnest($6::text[], $7::int8[]) AS d(name, value)
+    WHERE NOT coalesce((SELECT bool_or(terminal) FROM prev), false)
+    GROUP BY d.name
+    ON CONFLICT (queue, name) DO UPDATE SET value = wasmboost.counters.value + excluded.value
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM put), (SELECT count(*) FROM counted)";
+
+const GET_RECORD: &str = "
+SELECT record, terminal FROM wasmboost.records
+WHERE task_id = $1 AND expires_ms >= wasmboost.now_ms()";
+
+const ADD_COUNTERS: &str = "
+INSERT INTO wasmboost.counters (queue, name, value)
+SELECT $1, d.name, sum(d.value)::bigint FROM unnest($2::text[], $3::int8[]) AS d(name, value)
+GROUP BY d.name
+ON CONFLICT (queue, name) DO UPDATE SET value = wasmboost.counters.value + excluded.value";
+
+/// GCRA: slots `$2` µs apart; the wait before the caller's slot.
+const RESERVE_RATE: &str = "
+WITH n AS (SELECT floor(extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS t)
+INSERT INTO wasmboost.rates AS r (queue, tat_us)
+SELECT $1, n.t + $2 FROM n
+ON CONFLICT (queue) DO UPDATE SET tat_us = greatest(r.tat_us, (SELECT t FROM n)) + $2
+RETURNING greatest(r.tat_us - $2 - (SELECT t FROM n), 0)";
+
+/// The PostgreSQL state store.
+#[derive(Debug)]
+pub struct PostgresStore {
+    db: Arc<Db>,
+    waiters: Arc<Wakers>,
+    _listener: Listener,
+    sweeper: JoinHandle<()>,
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.sweeper.abort();
+    }
+}
+
+impl PostgresStore {
+    /// Connect, migrate (refusing a newer schema), listen for terminal records, start the sweep.
+    pub async fn connect(config: &PostgresConfig) -> Result<Self, ConnectError> {
+        config.validate()?;
+        let pg = config.pg()?;
+        let mut client = connect(&pg).await?;
+        schema::migrate(&mut client).await?;
+        let waiters = Arc::new(Wakers::default());
+        let listener = Listener::start(pg.clone(), config, RECORDS_CHANNEL, Arc::clone(&waiters));
+        let db = Arc::new(Db::new(pg, config, client));
+        let swept = Arc::clone(&db);
+        let sweeper = tokio::spawn(async move {
+            let mut every = tokio::time::interval(SWEEP_EVERY);
+            loop {
+                every.tick().await;
+                if let Ok(client) = swept.client().await
+                    && let Err(e) = client.batch_execute(SWEEP).await
+                {
+                    tracing::debug!(error = %e, "postgres state: sweep failed");
+                }
+            }
+        });
+        Ok(PostgresStore {
+            db,
+            waiters,
+            _listener: listener,
+            sweeper,
+        })
+    }
+
+    async fn record(&self, task_id: &str) -> Result<Option<(Bytes, bool)>, StateError> {
+        let client = self.db.client().await?;
+        let row = client
+            .query_opt(GET_RECORD, &[&task_id])
+            .await
+            .map_err(|e| st("get record", e))?;
+        Ok(row.map(|r| (Bytes::from(r.get::<_, Vec<u8>>(0)), r.get(1))))
+    }
+
+    async fn execute(
+        &self,
+        what: &str,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<u64, StateError> {
+        let client = self.db.client().await?;
+        client.execute(sql, params).await.map_err(|e| st(what, e))
+    }
+
+    async fn query(
+        &self,
+        what: &str,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>, StateError> {
+        let client = self.db.client().await?;
+        client.query(sql, params).await.map_err(|e| st(what, e))
+    }
+}
+
+/// A driver error as the state seam sees it.
+fn st(what: &str, e: tokio_postgres::Error) -> StateError {
+    let text = format!("postgres {what}: {e}");
+    if is_connection(&e) {
+        StateError::Unavailable(text)
+    } else {
+        StateError::Backend(text)
+    }
+}
+
+fn split<'a>(deltas: &[(&'a str, i64)]) -> (Vec<&'a str>, Vec<i64>) {
+    deltas.iter().copied().unzip()
+}
+
+#[async_trait]
+impl StateStore for PostgresStore {
+    fn is_shared(&self) -> bool {
+        true
+    }
+
+    async fn put_record(
+        &self,
+        task_id: &str,
+        record: Bytes,
+        terminal: bool,
+        ttl: Duration,
+    ) -> Result<(), StateError> {
+        let record: &[u8] = &record;
+        self.execute(
+            "put record",
+            PUT_RECORD,
+            &[&task_id, &record, &terminal, &millis(ttl)],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn put_record_counted(
+        &self,
+        task_id: &str,
+        record: Bytes,
+        terminal: bool,
+        ttl: Duration,
+        queue: &str,
+        deltas: &[(&str, i64)],
+    ) -> Result<bool, StateError> {
+        validate_queue_name(queue)?;
+        let record: &[u8] = &record;
+        let (names, values) = split(deltas);
+        self.query(
+            "put record",
+            PUT_RECORD_COUNTED,
+            &[
+                &task_id,
+                &record,
+                &terminal,
+                &millis(ttl),
+                &queue,
+                &names,
+                &values,
+            ],
+        )
+        .await?;
+        Ok(true)
+    }
+
+    async fn get_record(&self, task_id: &str) -> Result<Option<Bytes>, StateError> {
+        Ok(self.record(task_id).await?.map(|(r, _)| r))
+    }
+
+    async fn wait_terminal(
+        &self,
+        task_id: &str,
+        timeout: Duration,
+    ) -> Result<Option<Bytes>, StateError> {
+        let deadline = Instant::now() + timeout;
+        let wake = self.waiters.of(task_id);
+        let result = loop {
+            // Armed before looking, so a terminal put between the look and the wait wakes us.
+            let notified = wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.record(task_id).await {
+                Ok(Some((record, true))) => break Ok(Some(record)),
+                Ok(_) => {}
+                Err(e) => break Err(e),
+            }
+            if Instant::now() >= deadline {
+                break Ok(None);
+            }
+            if tokio::time::timeout_at(deadline, &mut notified)
+                .await
+                .is_err()
+            {
+                // Timed out: one last look (the notification may have raced the deadline).
+                break self
+                    .record(task_id)
+                    .await
+                    .map(|r| r.filter(|(_, t)| *t).map(|(r, _)| r));
+            }
+        };
+        self.waiters.release(task_id, wake);
+        result
+    }
+
+    async fn dedup_seen(&self, queue: &str, key: &str) -> Result<bool, StateError> {
+        validate_queue_name(queue)?;
+        let rows = self
+            .query(
+                "dedup",
+                "SELECT 1 FROM wasmboost.dedup
+                 WHERE queue = $1 AND key = $2 AND expires_ms >= wasmboost.now_ms()",
+                &[&queue, &key],
+            )
+            .await?;
+        Ok(!rows.is_empty())
+    }
+
+    async fn dedup_mark(&self, queue: &str, key: &str, ttl: Duration) -> Result<(), StateError> {
+        validate_queue_name(queue)?;
+        self.execute(
+            "dedup",
+            "INSERT INTO wasmboost.dedup (queue, key, expires_ms)
+             VALUES ($1, $2, wasmboost.now_ms() + $3)
+             ON CONFLICT (queue, key) DO UPDATE SET expires_ms = excluded.expires_ms",
+            &[&queue, &key, &millis(ttl)],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn set_paused(&self, queue: &str, paused: bool) -> Result<(), StateError> {
+        validate_queue_name(queue)?;
+        let sql = if paused {
+            "INSERT INTO wasmboost.paused (queue) VALUES ($1) ON CONFLICT DO NOTHING"
+        } else {
+            "DELETE FROM wasmboost.paused WHERE queue = $1"
+        };
+        self.execute("pause", sql, &[&queue]).await.map(|_| ())
+    }
+
+    async fn paused_queues(&self) -> Result<Vec<String>, StateError> {
+        let rows = self
+            .query(
+                "pause",
+                "SELECT queue FROM wasmboost.paused ORDER BY queue",
+                &[],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn put_module(&self, sha256: &str, wasm: Bytes) -> Result<(), StateError> {
+        let wasm: &[u8] = &wasm;
+        self.execute(
+            "put module",
+            "INSERT INTO wasmboost.modules (sha256, wasm) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&sha256, &wasm],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn get_module(&self, sha256: &str) -> Result<Option<Bytes>, StateError> {
+        let rows = self
+            .query(
+                "get module",
+                "SELECT wasm FROM wasmboost.modules WHERE sha256 = $1",
+                &[&sha256],
+            )
+            .await?;
+        Ok(rows.first().map(|r| Bytes::from(r.get::<_, Vec<u8>>(0))))
+    }
+
+    async fn delete_module(&self, sha256: &str) -> Result<(), StateError> {
+        self.execute(
+            "delete module",
+            "DELETE FROM wasmboost.modules WHERE sha256 = $1",
+            &[&sha256],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn put_binding(&self, queue: &str, binding: Bytes) -> Result<(), StateError> {
+        validate_queue_name(queue)?;
+        let binding: &[u8] = &binding;
+        self.execute(
+            "put binding",
+            "INSERT INTO wasmboost.bindings (queue, binding) VALUES ($1, $2)
+             ON CONFLICT (queue) DO UPDATE SET binding = excluded.binding",
+            &[&queue, &binding],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn get_binding(&self, queue: &str) -> Result<Option<Bytes>, StateError> {
+        validate_queue_name(queue)?;
+        let rows = self
+            .query(
+                "get binding",
+                "SELECT binding FROM wasmboost.bindings WHERE queue = $1",
+                &[&queue],
+            )
+            .await?;
+        Ok(rows.first().map(|r| Bytes::from(r.get::<_, Vec<u8>>(0))))
+    }
+
+    async fn bound_queues(&self) -> Result<Vec<String>, StateError> {
+        let rows = self
+            .query(
+                "bindings",
+                "SELECT queue FROM wasmboost.bindings ORDER BY queue",
+                &[],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn add_counters(&self, queue: &str, deltas: &[(&str, i64)]) -> Result<(), StateError> {
+        validate_queue_name(queue)?;
+        let (names, values) = split(deltas);
+        self.execute("counters", ADD_COUNTERS, &[&queue, &names, &values])
+            .await
+            .map(|_| ())
+    }
+
+    async fn counters(&self, queue: &str) -> Result<BTreeMap<String, i64>, StateError> {
+        validate_queue_name(queue)?;
+        let rows = self
+            .query(
+                "counters",
+                "SELECT name, value FROM wasmboost.counters WHERE queue = $1",
+                &[&queue],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    async fn heartbeat(&self, host_id: &str, info: Bytes, ttl: Duration) -> Result<(), StateError> {
+        let info: &[u8] = &info;
+        self.execute(
+            "heartbeat",
+            "INSERT INTO wasmboost.hosts (host_id, info, expires_ms)
+             VALUES ($1, $2, wasmboost.now_ms() + $3)
+             ON CONFLICT (host_id) DO UPDATE
+             SET info = excluded.info, expires_ms = excluded.expires_ms",
+            &[&host_id, &info, &millis(ttl)],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn live_hosts(&self) -> Result<Vec<Bytes>, StateError> {
+        let rows = self
+            .query(
+                "hosts",
+                "SELECT info FROM wasmboost.hosts WHERE expires_ms >= wasmboost.now_ms()
+                 ORDER BY host_id",
+                &[],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Bytes::from(r.get::<_, Vec<u8>>(0)))
+            .collect())
+    }
+
+    async fn put_token(&self, id: &str, doc: Bytes) -> Result<(), StateError> {
+        let doc: &[u8] = &doc;
+        self.execute(
+            "put token",
+            "INSERT INTO wasmboost.tokens (id, doc) VALUES ($1, $2)
+             ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
+            &[&id, &doc],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn delete_token(&self, id: &str) -> Result<bool, StateError> {
+        let n = self
+            .execute(
+                "delete token",
+                "DELETE FROM wasmboost.tokens WHERE id = $1",
+                &[&id],
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn tokens(&self) -> Result<BTreeMap<String, Bytes>, StateError> {
+        let rows = self
+            .query("tokens", "SELECT id, doc FROM wasmboost.tokens", &[])
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), Bytes::from(r.get::<_, Vec<u8>>(1))))
+            .collect())
+    }
+
+    async fn append_audit(&self, entry: Bytes, keep: usize) -> Result<(), StateError> {
+        let entry: &[u8] = &entry;
+        self.execute(
+            "audit",
+            "INSERT INTO wasmboost.audit (entry) VALUES ($1)",
+            &[&entry],
+        )
+        .await?;
+        let keep = i64::try_from(keep.max(1)).unwrap_or(i64::MAX);
+        self.execute(
+            "audit",
+            "DELETE FROM wasmboost.audit WHERE seq IN (
+                 SELECT seq FROM wasmboost.audit ORDER BY seq DESC OFFSET $1)",
+            &[&keep],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn audit(&self, limit: usize) -> Result<Vec<Bytes>, StateError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .query(
+                "audit",
+                "SELECT entry FROM wasmboost.audit ORDER BY seq DESC LIMIT $1",
+                &[&limit],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Bytes::from(r.get::<_, Vec<u8>>(0)))
+            .collect())
+    }
+
+    async fn reserve_rate(&self, queue: &str, per_second: f64) -> Result<Duration, StateError> {
+        validate_queue_name(queue)?;
+        if !per_second.is_finite() || per_second <= 0.0 {
+            return Err(StateError::Backend(format!(
+                "rate {per_second} per second must be a positive number"
+            )));
+        }
+        // Whole microseconds between slots (at least one).
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "rounded and clamped to 1..=i64::MAX first"
+        )]
+        let interval_us = (1_000_000.0 / per_second)
+            .round()
+            .clamp(1.0, i64::MAX as f64) as i64;
+        let rows = self
+            .query("reserve rate", RESERVE_RATE, &[&queue, &interval_us])
+            .await?;
+        let wait_us: i64 = rows.first().map_or(0, |r| r.get(0));
+        Ok(Duration::from_micros(u64::try_from(wait_us).unwrap_or(0)))
+    }
+}
