@@ -8,6 +8,7 @@ mod fresh;
 mod python;
 mod queue;
 mod redis;
+mod results;
 mod runtime;
 mod sdk;
 mod security;

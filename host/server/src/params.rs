@@ -62,6 +62,7 @@ impl PublishQuery {
             eta,
             priority: self.priority,
             task_id: self.task_id.clone(),
+            reply: self.wait.is_some(),
         })
     }
 

@@ -36,7 +36,7 @@ mod upkeep;
 mod verdict;
 
 pub use config::{
-    BrokerConfig, CeilingConfig, Config, ConfigError, HostConfig, QueueConfig, RedisSection,
+    BrokerConfig, CeilingConfig, Config, ConfigError, HostConfig, QueueConfig, RedisSection, ResultsPolicy,
     RuntimeConfigToml,
 };
 pub use error::HostError;

@@ -15,7 +15,8 @@ use wasmboost_policy::window::Window;
 
 use super::error::ConfigError;
 use super::queue::{
-    DEFAULT_CONCURRENCY, DEFAULT_DEDUP_TTL, DEFAULT_LEASE, DEFAULT_RESULT_TTL, QueueConfig,
+    DEFAULT_CONCURRENCY, DEFAULT_DEDUP_TTL, DEFAULT_LEASE, DEFAULT_RESULT_TTL, DEFAULT_RESULTS,
+    QueueConfig, ResultsPolicy,
 };
 use crate::budget::QueueBudget;
 
@@ -35,6 +36,7 @@ pub struct QueueSettings {
     pub result_ttl: Duration,
     pub window: Option<Window>,
     pub lease: Duration,
+    pub results: ResultsPolicy,
 }
 
 impl QueueSettings {
@@ -79,6 +81,7 @@ impl QueueSettings {
             result_ttl: q.result_ttl.map_or(DEFAULT_RESULT_TTL, |d| d.0),
             window,
             lease: q.lease.map_or(DEFAULT_LEASE, |d| d.0),
+            results: q.results.unwrap_or(DEFAULT_RESULTS),
         })
     }
 }
