@@ -15,6 +15,13 @@ use crate::text::cap_text;
 /// top 16 MiB covers frames of up to 16 MiB of locals; a real data address never gets there.
 const SHADOW_STACK_WRAP_FLOOR: u64 = (1 << 32) - (16 << 20);
 
+/// Said with every out-of-bounds trap that is not recognisably a stack overflow: a shadow-stack
+/// overflow whose first access is a bulk `memory.fill`/`memory.copy` (or any access when
+/// `memory_reservation` is below 4 GiB) carries no fault address and ends the same way.
+const SHADOW_STACK_HINT: &str = " (if the task recurses deeply this may be its shadow stack \
+     running out: the SDK's build profile gives it 128 KiB, `-zstack-size=131072` in \
+     .cargo/config.toml; raise it)";
+
 /// The prefix wasmtime gives the context it attaches to a trap that faulted in linear memory.
 const WASM_FAULT_PREFIX: &str = "memory fault at wasm address 0x";
 
@@ -37,6 +44,7 @@ pub(crate) fn classify(err: &wasmtime::Error, stderr: &str) -> TrapKind {
         Some(Trap::Interrupt) => TrapKind::Timeout,
         Some(Trap::StackOverflow) => TrapKind::StackOverflow,
         Some(Trap::MemoryOutOfBounds) if shadow_stack_wrapped(err) => TrapKind::StackOverflow,
+        Some(Trap::MemoryOutOfBounds) => TrapKind::Other(format!("{err:#}{SHADOW_STACK_HINT}")),
         Some(Trap::UnreachableCodeReached) => match panic_message(stderr) {
             // The message is guest text bound for records and logs: bounded like the others.
             Some(message) => TrapKind::Panic(cap_text(&message, MAX_GUEST_LINE_BYTES).into_owned()),
@@ -125,6 +133,9 @@ mod tests {
         // An ordinary stray access past the end of memory stays what it is.
         assert!(matches!(classify(&fault(0x40_0000), ""), TrapKind::Other(_)));
         let unknown = wasmtime::Error::new(Trap::MemoryOutOfBounds);
-        assert!(matches!(classify(&unknown, ""), TrapKind::Other(_)));
+        match classify(&unknown, "") {
+            TrapKind::Other(message) => assert!(message.contains("-zstack-size"), "{message}"),
+            other => panic!("{other:?}"),
+        }
     }
 }
