@@ -85,9 +85,21 @@ fn never_stores_no_record_yet_counts_every_task_and_answers_a_waiting_caller() {
     assert_eq!(rpc["result"], 42, "{rpc}");
     let rpc_id = rpc["task_id"].as_str().expect("task id").to_owned();
     wait_counted(&host, 2, 1);
-    assert_eq!(task_status(&host, &fire), 404, "a succeeded task keeps no record");
-    assert_eq!(task_status(&host, &bad), 404, "a failed task keeps no record");
-    assert_eq!(task_status(&host, &rpc_id), 200, "the waited-for task keeps its record");
+    assert_eq!(
+        task_status(&host, &fire),
+        404,
+        "a succeeded task keeps no record"
+    );
+    assert_eq!(
+        task_status(&host, &bad),
+        404,
+        "a failed task keeps no record"
+    );
+    assert_eq!(
+        task_status(&host, &rpc_id),
+        200,
+        "the waited-for task keeps its record"
+    );
 }
 
 #[test]
@@ -96,10 +108,17 @@ fn errors_stores_only_the_records_of_tasks_that_did_not_succeed() {
     let fine = publish(&host, r#"{"x": 1, "y": 2}"#);
     let bad = publish(&host, r#"{"x": "one"}"#);
     wait_counted(&host, 1, 1);
-    assert_eq!(task_status(&host, &fine), 404, "a succeeded task keeps no record");
+    assert_eq!(
+        task_status(&host, &fine),
+        404,
+        "a succeeded task keeps no record"
+    );
     let start = Instant::now();
     while task_status(&host, &bad) != 200 {
-        assert!(start.elapsed() < DEADLINE, "the failed task's record never came");
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the failed task's record never came"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let (_, text) = host.http("GET", &format!("/v1/tasks/{bad}"), b"");

@@ -131,7 +131,10 @@ mod tests {
         };
         assert_eq!(classify(&fault(0xffff_ff80), ""), TrapKind::StackOverflow);
         // An ordinary stray access past the end of memory stays what it is.
-        assert!(matches!(classify(&fault(0x40_0000), ""), TrapKind::Other(_)));
+        assert!(matches!(
+            classify(&fault(0x40_0000), ""),
+            TrapKind::Other(_)
+        ));
         let unknown = wasmtime::Error::new(Trap::MemoryOutOfBounds);
         match classify(&unknown, "") {
             TrapKind::Other(message) => assert!(message.contains("-zstack-size"), "{message}"),

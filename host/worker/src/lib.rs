@@ -36,8 +36,8 @@ mod upkeep;
 mod verdict;
 
 pub use config::{
-    BrokerConfig, CeilingConfig, Config, ConfigError, HostConfig, QueueConfig, RedisSection, ResultsPolicy,
-    RuntimeConfigToml,
+    BrokerConfig, CeilingConfig, Config, ConfigError, HostConfig, QueueConfig, RedisSection,
+    ResultsPolicy, RuntimeConfigToml,
 };
 pub use error::HostError;
 pub use host::Host;

@@ -213,9 +213,17 @@ fn reply_is_a_flag_absent_means_no_and_stamp_sets_it() {
     assert!(err.to_string().contains("extra.reply"), "{err}");
     let m = ok(r#"{"x": 1}"#);
     let stamped = m.stamp_reply(br#"{"x": 1}"#, "t", 5, true);
-    assert!(ok(std::str::from_utf8(&stamped).expect("utf-8")).extra.reply);
+    assert!(
+        ok(std::str::from_utf8(&stamped).expect("utf-8"))
+            .extra
+            .reply
+    );
     let unstamped = m.stamp_reply(br#"{"x": 1}"#, "t", 5, false);
-    assert!(!ok(std::str::from_utf8(&unstamped).expect("utf-8")).extra.reply);
+    assert!(
+        !ok(std::str::from_utf8(&unstamped).expect("utf-8"))
+            .extra
+            .reply
+    );
 }
 
 #[test]
