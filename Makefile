@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 WASM_TARGET := wasm32-wasip2
 
-.PHONY: run test bench setup wasm-target examples guests build build-release python-env sdk-python-test client-python-test client-python-typecheck fmt clippy check
+.PHONY: run test bench callgrind setup wasm-target examples guests build build-release python-env sdk-python-test client-python-test client-python-typecheck fmt clippy check
 
 wasm-target:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -56,6 +56,12 @@ test: setup examples guests build python-env sdk-python-test client-python-test 
 
 bench: build-release examples guests
 	./scripts/bench.sh
+
+# Instructions per task from valgrind's callgrind, by the difference of two run lengths (start-up
+# cancels out; the number does not move with the machine's load): per isolated `add` call, per
+# queued task through `serve` on the embedded broker and on Redis (scripts/callgrind.sh).
+callgrind: build-release examples
+	./scripts/callgrind.sh
 
 fmt:
 	$(CARGO) fmt --all

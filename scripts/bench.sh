@@ -11,4 +11,11 @@ for part in runtime queue rpc redis amqp beanstalkd python; do
   echo "=== $part ==="
   "$script" || { echo "bench $part failed" >&2; status=1; }
 done
+# Instructions per task (valgrind): the number that does not move with the machine's noise.
+if command -v valgrind >/dev/null; then
+  echo "=== callgrind ==="
+  scripts/callgrind.sh || { echo "bench callgrind failed" >&2; status=1; }
+else
+  echo "=== callgrind skipped: no valgrind (apt-get install -y valgrind) ==="
+fi
 exit $status

@@ -12,6 +12,7 @@ mod postgres;
 mod python;
 mod queue;
 mod redis;
+mod results;
 mod runtime;
 mod schedule;
 mod sdk;

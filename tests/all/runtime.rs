@@ -295,6 +295,17 @@ async fn unbounded_recursion_overflows_the_stack() {
 }
 
 #[tokio::test]
+async fn a_shadow_stack_overflow_points_at_the_stack_size() {
+    // 4 KiB frames in linear memory exhaust the 128 KiB shadow stack long before the native one.
+    let report = invoke("recurse", json!({"frames": "large"}), GENEROUS).await;
+    match trap(&report) {
+        TrapKind::StackOverflow => {}
+        TrapKind::Other(message) => assert!(message.contains("-zstack-size"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn bounded_recursion_succeeds() {
     let report = invoke("recurse", json!({"depth": 1000}), GENEROUS).await;
     assert_eq!(ok_json(&report), json!(1000));

@@ -3,7 +3,7 @@
 //! Cranelift can take tens of seconds and gigabytes on a pathological component, and a compile
 //! cannot be interrupted from inside the process. [`Compiler::Child`] runs
 //! `<exe> __compile [--cache-dir DIR [--cache-key FILE]] --max-bytes N --max-memory-bytes M
-//! [--max-data-bytes L]` with the wasm on stdin; the child limits its own heap to `L`
+//! --memory-reservation R [--max-data-bytes L]` with the wasm on stdin; the child limits its own heap to `L`
 //! (`RLIMIT_DATA`), validates, compiles into the host's `.cwasm` cache and prints the sha256. The
 //! parent kills it when the time limit passes, then loads from the cache it writes itself, so it
 //! never deserializes anything a user supplied.
@@ -64,6 +64,8 @@ pub(crate) struct ChildJob<'a> {
     pub cache_key_file: Option<&'a Path>,
     pub max_bytes: u64,
     pub max_memory_bytes: u64,
+    /// The parent's `memory_reservation`: it decides whether compiled code checks bounds.
+    pub memory_reservation: u64,
     pub memory_limit: Option<u64>,
 }
 
@@ -126,7 +128,9 @@ impl ChildJob<'_> {
             .arg("--max-bytes")
             .arg(self.max_bytes.to_string())
             .arg("--max-memory-bytes")
-            .arg(self.max_memory_bytes.to_string());
+            .arg(self.max_memory_bytes.to_string())
+            .arg("--memory-reservation")
+            .arg(self.memory_reservation.to_string());
         if let Some(limit) = self.memory_limit {
             command.arg("--max-data-bytes").arg(limit.to_string());
         }
@@ -212,6 +216,7 @@ mod tests {
             cache_key_file: None,
             max_bytes: 1000,
             max_memory_bytes: 1 << 20,
+            memory_reservation: 1 << 21,
             memory_limit: Some(1 << 30),
         }
     }
@@ -298,7 +303,7 @@ mod tests {
         let args = std::fs::read_to_string(seen.with_extension("args")).expect("args captured");
         let want = format!(
             "__compile --cache-dir {} --max-bytes 1000 --max-memory-bytes 1048576 \
-             --max-data-bytes 1073741824",
+             --memory-reservation 2097152 --max-data-bytes 1073741824",
             cache.display()
         );
         assert_eq!(args.trim(), want);

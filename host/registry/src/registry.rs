@@ -350,6 +350,7 @@ impl Registry {
                 cache_key_file: config.cache_key_file.as_deref(),
                 max_bytes: self.inner.limits.max_bytes,
                 max_memory_bytes: config.max_memory_bytes,
+                memory_reservation: config.memory_reservation,
                 memory_limit: *memory_limit,
             };
             job.run(wasm, sha256).await?;

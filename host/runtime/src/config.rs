@@ -12,6 +12,13 @@ pub const DEFAULT_MAX_COMPONENT_BYTES: u64 = 50 * 1024 * 1024;
 pub const DEFAULT_MAX_INSTANCES: u32 = 1000;
 /// Default largest linear memory a caller may ask for per invocation (256 MiB).
 pub const DEFAULT_MAX_MEMORY_BYTES: u64 = 256 * 1024 * 1024;
+/// Default address space reserved for each pooled linear memory (4 GiB): every 32-bit address a
+/// guest can form lands in the reservation or its guard, so compiled code needs no bounds checks.
+/// The pool reserves `max_instances` times this plus [`MEMORY_GUARD_BYTES`] up front (4.1 TiB of
+/// address space at the defaults; none of it is memory until touched).
+pub const DEFAULT_MEMORY_RESERVATION: u64 = 4 * 1024 * 1024 * 1024;
+/// The guard region after each pooled linear memory (wasmtime's default, 32 MiB).
+pub const MEMORY_GUARD_BYTES: u64 = 32 * 1024 * 1024;
 /// Default bound on captured stdout, stderr and log output, each (64 KiB).
 pub const DEFAULT_OUTPUT_CAP_BYTES: usize = 64 * 1024;
 
@@ -73,8 +80,12 @@ pub struct RuntimeConfig {
     pub max_component_bytes: u64,
     /// Pool capacity: how many instances may be live at once (sleeping tasks count).
     pub max_instances: u32,
-    /// Largest per-invocation memory limit a caller may ask for (the pool's slot size).
+    /// Largest per-invocation memory limit a caller may ask for.
     pub max_memory_bytes: u64,
+    /// Address space reserved per pooled linear memory (the pool's slot size, at least
+    /// `max_memory_bytes`). Below 4 GiB the compiled code checks every memory access itself:
+    /// for machines or tools (valgrind, `ulimit -v`) that cannot reserve terabytes.
+    pub memory_reservation: u64,
     /// Bound on captured stdout, stderr and log output, each, per invocation.
     pub output_cap_bytes: usize,
 }
@@ -87,6 +98,7 @@ impl Default for RuntimeConfig {
             max_component_bytes: DEFAULT_MAX_COMPONENT_BYTES,
             max_instances: DEFAULT_MAX_INSTANCES,
             max_memory_bytes: DEFAULT_MAX_MEMORY_BYTES,
+            memory_reservation: DEFAULT_MEMORY_RESERVATION,
             output_cap_bytes: DEFAULT_OUTPUT_CAP_BYTES,
         }
     }
@@ -106,7 +118,26 @@ impl RuntimeConfig {
                 self.max_memory_bytes
             )));
         }
+        if self.memory_reservation < self.max_memory_bytes {
+            return Err(RuntimeError::InvalidConfig(format!(
+                "memory_reservation {} is below max_memory_bytes {}: a slot must hold the largest memory",
+                self.memory_reservation, self.max_memory_bytes
+            )));
+        }
+        if self.memory_reservation > DEFAULT_MEMORY_RESERVATION {
+            return Err(RuntimeError::InvalidConfig(format!(
+                "memory_reservation {} is above 4 GiB, more than a 32-bit memory can address",
+                self.memory_reservation
+            )));
+        }
         Ok(())
+    }
+
+    /// Address space the instance pool reserves for linear memories at start-up.
+    pub fn pool_reservation_bytes(&self) -> u64 {
+        u64::from(self.max_instances)
+            .saturating_mul(MAX_MEMORIES_PER_COMPONENT.into())
+            .saturating_mul(self.memory_reservation.saturating_add(MEMORY_GUARD_BYTES))
     }
 
     /// The wasmtime configuration for this runtime. `reset_dirty_pages` enables `pagemap_scan`.
@@ -123,6 +154,8 @@ impl RuntimeConfig {
             .max_wasm_stack(MAX_WASM_STACK)
             .async_stack_size(ASYNC_STACK_SIZE)
             .memory_init_cow(true)
+            .memory_reservation(self.memory_reservation)
+            .memory_guard_size(MEMORY_GUARD_BYTES)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(
                 self.pooling_config(reset_dirty_pages)?,
             ));

@@ -11,6 +11,17 @@ pub enum RuntimeError {
     /// wasmtime rejected the engine configuration.
     #[error("cannot create the wasmtime engine: {0}")]
     Engine(String),
+    /// The instance pool's address space could not be reserved (a small machine, `ulimit -v`,
+    /// valgrind): the message names the knobs that shrink it.
+    #[error(
+        "cannot reserve the instance pool ({instances} instances x {slot_bytes} bytes of address space each, {total_bytes} in all): {message}; lower runtime.max_instances or runtime.memory_reservation"
+    )]
+    PoolReservation {
+        instances: u32,
+        slot_bytes: u64,
+        total_bytes: u64,
+        message: String,
+    },
     /// The `.cwasm` cache directory cannot be created or secured.
     #[error("cannot prepare the cache directory {path}: {source}")]
     CacheDir {

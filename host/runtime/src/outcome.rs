@@ -60,7 +60,9 @@ pub enum TrapKind {
     Timeout,
     /// A memory or table grow beyond the budget failed.
     MemoryLimit,
-    /// The guest exhausted its native stack (`max_wasm_stack`).
+    /// The guest exhausted its stack: the native one wasmtime bounds (`max_wasm_stack`, 512 KiB),
+    /// or the shadow stack a Rust guest keeps in linear memory (its `-zstack-size`, 128 KiB in
+    /// the SDK's build profile), recognised by the fault address its wrapped pointer produces.
     StackOverflow,
     /// The guest panicked (wasm `unreachable` after a panic); the panic message when captured.
     Panic(String),

@@ -49,7 +49,7 @@ impl Runtime {
         config.validate()?;
         let reset_dirty_pages = swap::pagemap_reset_is_safe();
         let engine = Engine::new(&config.wasmtime_config(reset_dirty_pages)?)
-            .map_err(|err| RuntimeError::Engine(format!("{err:#}")))?;
+            .map_err(|err| engine_error(&config, &err))?;
         let linker = build_linker(&engine)?;
         let cache = match &config.cache_dir {
             Some(dir) => Some(DiskCache::open(
@@ -192,6 +192,22 @@ impl Runtime {
         })?;
         cache.store(sha256, &cwasm)
     }
+}
+
+/// A failed pool reservation names its size and the settings that shrink it.
+fn engine_error(config: &RuntimeConfig, err: &wasmtime::Error) -> RuntimeError {
+    let message = format!("{err:#}");
+    if message.contains("memory pool") || message.contains("mmap failed to reserve") {
+        return RuntimeError::PoolReservation {
+            instances: config.max_instances,
+            slot_bytes: config
+                .memory_reservation
+                .saturating_add(crate::config::MEMORY_GUARD_BYTES),
+            total_bytes: config.pool_reservation_bytes(),
+            message,
+        };
+    }
+    RuntimeError::Engine(message)
 }
 
 fn build_linker(engine: &Engine) -> Result<Linker<HostState>, RuntimeError> {

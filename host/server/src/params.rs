@@ -64,6 +64,7 @@ impl PublishQuery {
             eta,
             priority: self.priority,
             task_id: self.task_id.clone(),
+            reply: self.wait.is_some(),
         })
     }
 

@@ -37,6 +37,7 @@ fn runtime_config(config: &Config) -> RuntimeConfig {
         max_component_bytes: rt.max_component_bytes.0,
         max_instances: rt.max_instances,
         max_memory_bytes: rt.max_memory.0,
+        memory_reservation: rt.memory_reservation.0,
         output_cap_bytes: usize::try_from(rt.output_cap.0).unwrap_or(usize::MAX),
     }
 }
@@ -212,6 +213,10 @@ impl Host {
             ));
             ids.push(id);
             messages.push(prepared.message);
+        }
+        // `queued`/`delayed` records are kept only by a queue that keeps every record.
+        if !settings.results.keeps(TaskState::Queued, false) {
+            records.clear();
         }
         // As in `publish`: the records are queued first, then the messages.
         let put = self.shared.records.put_all(&records, settings.result_ttl);
@@ -413,10 +418,14 @@ pub(crate) async fn publish_one(
     let id = prepared.message.id.clone();
     let record = TaskRecord::new(&id, queue, prepared.state, prepared.published_ms);
     let ttl = settings.result_ttl;
+    let publish = shared.broker.publish(queue, vec![prepared.message]);
+    if !settings.results.keeps(record.state, opts.reply) {
+        publish.await?;
+        return Ok(id);
+    }
     // Both go to the same group commit on the embedded store; the record is queued first,
     // so a fast worker's terminal record cannot be overwritten by it.
     let put = shared.records.put(&record, ttl);
-    let publish = shared.broker.publish(queue, vec![prepared.message]);
     let (put, published) = tokio::join!(put, publish);
     published?;
     put?;

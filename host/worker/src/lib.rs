@@ -42,7 +42,8 @@ mod verdict;
 
 pub use cancel::CancelReply;
 pub use config::{
-    BrokerSection, CeilingConfig, Config, ConfigError, HostConfig, QueueConfig, RuntimeConfigToml,
+    BrokerSection, CeilingConfig, Config, ConfigError, HostConfig, QueueConfig, ResultsPolicy,
+    RuntimeConfigToml,
 };
 pub use error::HostError;
 pub use host::Host;

@@ -22,6 +22,9 @@ pub struct PublishOptions {
     pub priority: Option<u8>,
     /// The task id to use instead of a fresh UUIDv7.
     pub task_id: Option<String>,
+    /// A caller waits for the result (`?wait=`): the message carries `extra.reply`, so its final
+    /// record is stored whatever the queue's `results` policy.
+    pub reply: bool,
 }
 
 /// A checked message ready for the broker.
@@ -84,7 +87,7 @@ pub(crate) fn prepare(
         (None, None) => parsed.not_before_ms(now_ms),
     }
     .filter(|&at| at > now_ms);
-    let body = parsed.stamp(body, &task_id, published_ms);
+    let body = parsed.stamp_reply(body, &task_id, published_ms, opts.reply);
     Ok(Prepared {
         message: NewMessage {
             id: task_id,

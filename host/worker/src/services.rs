@@ -92,6 +92,8 @@ impl TaskServices for WorkerServices {
             eta: None,
             priority: message.priority,
             task_id: message.task_id,
+            // Nobody waits on a follow-up task: its record follows the queue's results policy.
+            reply: false,
         };
         publish_one(
             &self.shared,

@@ -34,6 +34,9 @@ pub(crate) struct TaskCx {
     pub task_id: String,
     pub published_ms: u64,
     pub attempt: u32,
+    /// A caller waits for the result (`extra.reply`): the final record is stored whatever the
+    /// queue's `results` policy.
+    pub reply: bool,
 }
 
 /// What a run adds to the record that ends it.
@@ -78,6 +81,14 @@ impl TaskCx {
         settlement: Settlement,
         counts: &'static [(&'static str, i64)],
     ) {
+        if !self.q.settings.results.keeps(record.state, self.reply) {
+            // No record to commit the counts with: they go with the queue's next counter flush.
+            self.q.count(counts);
+            if let Err(err) = delivery.settle(settlement).await {
+                tracing::warn!(task_id = %self.task_id, error = %err, "could not settle; the message comes back after its lease");
+            }
+            return;
+        }
         let ttl = self.q.settings.result_ttl;
         let put = self.shared.records.put_ending(&record, ttl, counts);
         let (counted, settled) = tokio::join!(put, delivery.settle(settlement));
@@ -127,6 +138,7 @@ pub(crate) async fn process(
             task_id: msg.id.clone(),
             published_ms,
             attempt: msg.attempt,
+            reply: parsed.as_ref().is_ok_and(|p| p.extra.reply),
         }
     };
     // A foreign producer chose this id (a Redis entry's `id` field, an AMQP `message_id`): one
@@ -380,6 +392,9 @@ async fn count_denials(cx: &TaskCx, denied: u32) {
 }
 
 async fn mark_running(cx: &TaskCx, bound: &Bound, started_ms: u64) {
+    if !cx.q.settings.results.keeps(TaskState::Running, cx.reply) {
+        return;
+    }
     let mut record = cx.record(TaskState::Running);
     record.started_ms = Some(started_ms);
     record.module_version = Some(bound.version.number);

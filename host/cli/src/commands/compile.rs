@@ -28,6 +28,9 @@ pub struct CompileCommand {
     /// The parent's largest per-invocation memory (its pool slot size).
     #[arg(long, value_name = "BYTES", default_value_t = wasmboost_runtime::config::DEFAULT_MAX_MEMORY_BYTES)]
     max_memory_bytes: u64,
+    /// The parent's address space per pooled memory (decides whether code checks bounds).
+    #[arg(long, value_name = "BYTES", default_value_t = wasmboost_runtime::config::DEFAULT_MEMORY_RESERVATION)]
+    memory_reservation: u64,
     /// Limit this process's heap (`RLIMIT_DATA`) to this many bytes before reading anything;
     /// an allocation past it fails and the compile stops.
     #[arg(long, value_name = "BYTES")]
@@ -45,6 +48,7 @@ impl CompileCommand {
             cache_key_file: self.cache_key,
             max_component_bytes: self.max_bytes,
             max_memory_bytes: self.max_memory_bytes,
+            memory_reservation: self.memory_reservation,
             // One compile needs no instance pool; a small one keeps the child's reservation low.
             max_instances: 1,
             ..RuntimeConfig::default()

@@ -66,6 +66,11 @@ pub struct EngineArgs {
     /// Compile every time; keep nothing on disk.
     #[arg(long, conflicts_with = "cache_dir")]
     pub no_cache: bool,
+    /// Address space reserved per instance's memory (at most 4GiB, at least `--memory`). Below
+    /// 4GiB compiled code checks every memory access itself, but the pool fits where terabytes
+    /// of address space cannot be reserved (`ulimit -v`, valgrind).
+    #[arg(long, env = "WASMBOOST_MEMORY_RESERVATION", default_value = "4GiB", value_parser = parse_size_arg)]
+    pub memory_reservation: u64,
 }
 
 impl EngineArgs {
@@ -77,10 +82,14 @@ impl EngineArgs {
             self.cache_dir.clone().or_else(default_cache_dir)
         };
         let defaults = RuntimeConfig::default();
+        // The default ceiling, unless the reservation is smaller: then the budget itself, so a
+        // budget over the reservation is refused by name.
+        let ceiling = defaults.max_memory_bytes.min(self.memory_reservation);
         let config = RuntimeConfig {
             cache_dir,
             max_instances: instances.max(1),
-            max_memory_bytes: memory.max(defaults.max_memory_bytes),
+            max_memory_bytes: memory.max(ceiling),
+            memory_reservation: self.memory_reservation,
             ..defaults
         };
         Runtime::new(config).context("cannot start the wasm runtime")

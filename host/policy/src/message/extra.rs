@@ -40,6 +40,9 @@ pub struct Extra {
     pub priority: Option<u8>,
     /// `dedup_key`: replaces the key computed from the arguments.
     pub dedup_key: Option<String>,
+    /// `reply`: someone waits for this task's result (an RPC), so its final record is stored
+    /// whatever the queue's `results` policy. Set by the host for `?wait=`; `false` when absent.
+    pub reply: bool,
 }
 
 impl Extra {
@@ -71,6 +74,7 @@ impl Extra {
                 .integer(0, u64::from(MAX_PRIORITY), "must be an integer from 0 to 9")?
                 .map(|n| u8::try_from(n).unwrap_or(MAX_PRIORITY)),
             dedup_key: field("dedup_key").name(names::validate_dedup_key)?,
+            reply: field("reply").flag()?,
         })
     }
 }
@@ -105,6 +109,15 @@ impl Field<'_> {
                 }),
             },
             Some(_) => self.bad("must be a string"),
+        }
+    }
+
+    /// `true` or `false`; absent is `false`.
+    fn flag(&self) -> Result<bool, MessageError> {
+        match self.value {
+            None => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(_) => self.bad("must be true or false"),
         }
     }
 

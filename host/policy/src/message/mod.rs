@@ -131,7 +131,22 @@ impl ParsedMessage {
     /// `extra.publish_time` = `publish_time_ms` unless already present. A body without `extra`
     /// is kept byte for byte with `extra` spliced in first; otherwise it is re-serialized.
     pub fn stamp(&self, body: &[u8], task_id: &str, publish_time_ms: u64) -> Vec<u8> {
+        self.stamp_reply(body, task_id, publish_time_ms, false)
+    }
+
+    /// [`stamp`](ParsedMessage::stamp), and with `reply` also `extra.reply = true`: a caller
+    /// waits for the result, so it is stored whatever the queue's `results` policy.
+    pub fn stamp_reply(
+        &self,
+        body: &[u8],
+        task_id: &str,
+        publish_time_ms: u64,
+        reply: bool,
+    ) -> Vec<u8> {
         let mut extra = self.raw_extra.clone().unwrap_or_default();
+        if reply {
+            extra.insert("reply".to_owned(), Value::Bool(true));
+        }
         extra.insert("task_id".to_owned(), Value::String(task_id.to_owned()));
         extra
             .entry("publish_time")

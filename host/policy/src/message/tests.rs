@@ -54,7 +54,7 @@ fn extra_fields_are_read_and_unknown_ones_kept() {
         "task_id": "t-1", "publish_time": "2026-01-01T00:00:00Z", "countdown": 1.5,
         "eta": 1767225600500, "expire_at": "2026-01-02T00:00:00+01:00", "max_retries": 0,
         "timeout_ms": 250, "fuel": 1000, "memory_mb": 16, "priority": 9, "dedup_key": "k",
-        "future_field": {"v": 2}
+        "reply": true, "future_field": {"v": 2}
     }}"#);
     let want = Extra {
         task_id: Some("t-1".into()),
@@ -68,6 +68,7 @@ fn extra_fields_are_read_and_unknown_ones_kept() {
         memory_mb: Some(16),
         priority: Some(9),
         dedup_key: Some("k".into()),
+        reply: true,
     };
     assert_eq!(m.extra, want);
     let raw = m.raw_extra.expect("extra present");
@@ -203,6 +204,26 @@ fn stamp_of_an_empty_object() {
     let m = ok(std::str::from_utf8(&out).expect("utf-8"));
     assert!(m.args.is_empty());
     assert_eq!(m.extra.task_id.as_deref(), Some("t"));
+}
+
+#[test]
+fn reply_is_a_flag_absent_means_no_and_stamp_sets_it() {
+    assert!(!ok(r#"{"x": 1}"#).extra.reply);
+    let err = parse(br#"{"extra": {"reply": "yes"}}"#, 1 << 20).expect_err("not a bool");
+    assert!(err.to_string().contains("extra.reply"), "{err}");
+    let m = ok(r#"{"x": 1}"#);
+    let stamped = m.stamp_reply(br#"{"x": 1}"#, "t", 5, true);
+    assert!(
+        ok(std::str::from_utf8(&stamped).expect("utf-8"))
+            .extra
+            .reply
+    );
+    let unstamped = m.stamp_reply(br#"{"x": 1}"#, "t", 5, false);
+    assert!(
+        !ok(std::str::from_utf8(&unstamped).expect("utf-8"))
+            .extra
+            .reply
+    );
 }
 
 #[test]

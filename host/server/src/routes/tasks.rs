@@ -18,7 +18,7 @@ fn unknown_task(id: &str) -> ApiError {
         StatusCode::NOT_FOUND,
         "unknown_task",
         format!(
-            "no record of task {id:?}: it was never published here, is not picked up yet, or its record expired"
+            "no record of task {id:?}: it was never published here, is not picked up yet, its record expired, or its queue keeps no such records (its `results` policy)"
         ),
     )
 }

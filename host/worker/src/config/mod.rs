@@ -14,7 +14,7 @@ use wasmboost_policy::DEFAULT_MAX_MESSAGE_BYTES;
 use wasmboost_registry::DEFAULT_COMPILE_TIMEOUT;
 use wasmboost_runtime::config::{
     DEFAULT_MAX_COMPONENT_BYTES, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORY_BYTES,
-    DEFAULT_OUTPUT_CAP_BYTES,
+    DEFAULT_MEMORY_RESERVATION, DEFAULT_OUTPUT_CAP_BYTES,
 };
 
 use crate::units::{ByteSize, HumanDuration};
@@ -34,7 +34,7 @@ pub use wasmboost_broker::BrokerSection;
 
 pub use queue::{
     BackoffConfig, CeilingConfig, DEFAULT_CONCURRENCY, DEFAULT_DEDUP_TTL, DEFAULT_LEASE,
-    DEFAULT_RESULT_TTL, QueueConfig,
+    DEFAULT_RESULT_TTL, DEFAULT_RESULTS, QueueConfig, ResultsPolicy,
 };
 
 /// Where the embedded broker, the module cache and the results live by default.
@@ -131,6 +131,11 @@ pub struct RuntimeConfigToml {
     pub max_instances: u32,
     /// Largest memory budget a queue or message may ask for.
     pub max_memory: ByteSize,
+    /// Address space reserved per pooled memory, at least `max_memory`, at most 4 GiB. The pool
+    /// reserves `max_instances` x (this + 32 MiB) at start (4.1 TiB at the defaults; address
+    /// space, not memory). Below 4 GiB compiled code checks each memory access (slower) but the
+    /// host starts where terabytes cannot be reserved: `ulimit -v`, small VMs, valgrind.
+    pub memory_reservation: ByteSize,
     /// Bound on captured stdout / stderr / log output per invocation.
     pub output_cap: ByteSize,
     /// A deploy whose compilation takes longer than this is rejected.
@@ -173,6 +178,7 @@ impl Default for RuntimeConfigToml {
             max_component_bytes: ByteSize(DEFAULT_MAX_COMPONENT_BYTES),
             max_instances: DEFAULT_MAX_INSTANCES,
             max_memory: ByteSize(DEFAULT_MAX_MEMORY_BYTES),
+            memory_reservation: ByteSize(DEFAULT_MEMORY_RESERVATION),
             output_cap: ByteSize(DEFAULT_OUTPUT_CAP_BYTES as u64),
             compile_timeout: HumanDuration(DEFAULT_COMPILE_TIMEOUT),
             compile_in_child: true,
@@ -282,6 +288,24 @@ impl Config {
             return Err(ConfigError::invalid(
                 "runtime.max_memory",
                 format!("{} is below one wasm page (64KiB)", rt.max_memory.0),
+            ));
+        }
+        if rt.memory_reservation.0 < rt.max_memory.0 {
+            return Err(ConfigError::invalid(
+                "runtime.memory_reservation",
+                format!(
+                    "{} is below runtime.max_memory {}: a pool slot must hold the largest memory",
+                    rt.memory_reservation.0, rt.max_memory.0
+                ),
+            ));
+        }
+        if rt.memory_reservation.0 > DEFAULT_MEMORY_RESERVATION {
+            return Err(ConfigError::invalid(
+                "runtime.memory_reservation",
+                format!(
+                    "{} is above 4GiB, more than a 32-bit memory can address",
+                    rt.memory_reservation.0
+                ),
             ));
         }
         if rt.compile_timeout.0.is_zero() {

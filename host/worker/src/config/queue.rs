@@ -22,6 +22,43 @@ pub const DEFAULT_DEDUP_TTL: Duration = Duration::from_secs(86_400);
 pub const DEFAULT_RESULT_TTL: Duration = Duration::from_secs(7 * 86_400);
 /// How long a fetched task stays invisible to other hosts without a renewal.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+/// Which task records a queue keeps when it does not say: every one, because `wasmboost
+/// result <id>`, `?wait=` on a result fetch and the dashboard read them, and a queue that
+/// silently stopped keeping them would break those readers. `errors` or `never` is a choice a
+/// queue makes for throughput (the README's benchmark table shows what it saves).
+pub const DEFAULT_RESULTS: ResultsPolicy = ResultsPolicy::Always;
+
+/// `results`: which task records a queue stores. Counters count every task whatever it says,
+/// and a task published with `?wait=` (an RPC, `extra.reply`) always gets its final record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResultsPolicy {
+    /// Every record: queued/delayed at publish, running, and the final one with its result.
+    Always,
+    /// Only the final record of a task that did not succeed (failed, dead-lettered, expired):
+    /// what someone debugging needs, without a write per successful task.
+    Errors,
+    /// No records (beyond those an RPC waits for): a task that succeeds or fails costs no
+    /// record write, on Redis no `SET` and no `PUBLISH`.
+    Never,
+}
+
+impl ResultsPolicy {
+    /// Whether a record in `state` is stored; `reply` when a caller waits for the result.
+    pub fn keeps(self, state: crate::record::TaskState, reply: bool) -> bool {
+        use crate::record::TaskState;
+        let terminal = state.is_terminal();
+        match self {
+            ResultsPolicy::Always => true,
+            _ if terminal && reply => true,
+            ResultsPolicy::Errors => matches!(
+                state,
+                TaskState::Failed | TaskState::DeadLettered | TaskState::Expired
+            ),
+            ResultsPolicy::Never => false,
+        }
+    }
+}
 
 /// Per-queue policy. Every field may be left out; it then comes from `[defaults]`, then from
 /// the built-in default named in its doc.
@@ -74,6 +111,10 @@ pub struct QueueConfig {
     /// config values and secrets (contract 0.2.0). Nothing by default; only in
     /// `[queues.<name>.grants]`, never inherited from `[defaults]`.
     pub grants: Option<GrantsConfig>,
+    /// Which task records are stored: `"always"` (the default), `"errors"` (final records of
+    /// tasks that did not succeed) or `"never"`. Counters count every task either way, and a
+    /// task someone waits for (`?wait=`) always gets its final record.
+    pub results: Option<ResultsPolicy>,
 }
 
 /// `[queues.<name>.message_ceiling]`: how far a message may raise this queue's budgets.
@@ -157,6 +198,7 @@ impl QueueConfig {
             },
             // Grants are the queue's own: a default grant would reach every queue.
             grants: self.grants.clone(),
+            results: self.results.or(base.results),
         }
     }
 

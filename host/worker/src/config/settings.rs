@@ -18,7 +18,8 @@ use wasmboost_policy::window::Window;
 
 use super::error::ConfigError;
 use super::queue::{
-    DEFAULT_CONCURRENCY, DEFAULT_DEDUP_TTL, DEFAULT_LEASE, DEFAULT_RESULT_TTL, QueueConfig,
+    DEFAULT_CONCURRENCY, DEFAULT_DEDUP_TTL, DEFAULT_LEASE, DEFAULT_RESULT_TTL, DEFAULT_RESULTS,
+    QueueConfig, ResultsPolicy,
 };
 use crate::budget::QueueBudget;
 
@@ -40,6 +41,7 @@ pub struct QueueSettings {
     pub lease: Duration,
     /// What the queue's tasks may reach (nothing unless `[queues.<name>.grants]` says).
     pub grants: Arc<Grants>,
+    pub results: ResultsPolicy,
 }
 
 impl QueueSettings {
@@ -88,6 +90,7 @@ impl QueueSettings {
                 Some(grants) => grants.resolve(&format!("{prefix}.grants"))?,
                 None => Grants::default(),
             }),
+            results: q.results.unwrap_or(DEFAULT_RESULTS),
         })
     }
 }
