@@ -47,7 +47,7 @@ client-python-test: build examples guests
 
 # The client's type hints, strictly (mypy in the project venv that python-env made).
 client-python-typecheck: python-env
-	VENV="$${WASMBOOST_PY_VENV:-.venv}"; \
+	VENV="$${WASMBOOST_PY_VENV:-$(CURDIR)/.venv}"; \
 	"$$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "mypy==2.4.1" && \
 	cd clients/python && "$$VENV/bin/python" -m mypy --strict wasmboost tests
 
