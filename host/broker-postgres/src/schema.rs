@@ -41,7 +41,7 @@ const MIGRATION_LOCK: i64 = 0x7761_736d_626f_6f73;
 
 /// The migrations, version `i + 1` at index `i`. Append only: a released step never changes.
 pub fn migrations() -> Vec<String> {
-    vec![v1(), v2()]
+    vec![v1(), v2(), v3()]
 }
 
 /// The newest version this binary knows.
@@ -231,4 +231,48 @@ CREATE TABLE wasmboost.audit (seq bigserial PRIMARY KEY, entry bytea NOT NULL);
 CREATE TABLE wasmboost.rates (queue text PRIMARY KEY, tat_us bigint NOT NULL);
 "#
     )
+}
+
+/// Version 3: schedules' leader leases (a fencing token from a sequence, a new one per tenure)
+/// and each schedule's last fired tick; a task record and its counts in one function, reading
+/// the stored record first (counted only when it had not ended: a rerun after a crash counts
+/// once).
+fn v3() -> String {
+    r#"
+CREATE FUNCTION wasmboost.put_record_counted(
+    p_task_id text, p_record bytea, p_terminal boolean, p_ttl_ms bigint,
+    p_queue text, p_names text[], p_values int8[]
+) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    ended boolean;
+BEGIN
+    SELECT terminal INTO ended FROM wasmboost.records
+    WHERE task_id = p_task_id AND expires_ms >= wasmboost.now_ms()
+    FOR UPDATE;
+    INSERT INTO wasmboost.records (task_id, record, terminal, expires_ms)
+    VALUES (p_task_id, p_record, p_terminal, wasmboost.now_ms() + p_ttl_ms)
+    ON CONFLICT (task_id) DO UPDATE
+    SET record = excluded.record, terminal = excluded.terminal, expires_ms = excluded.expires_ms;
+    IF NOT coalesce(ended, false) THEN
+        INSERT INTO wasmboost.counters (queue, name, value)
+        SELECT p_queue, d.name, sum(d.value)::bigint
+        FROM unnest(p_names, p_values) AS d(name, value)
+        GROUP BY d.name
+        ON CONFLICT (queue, name) DO UPDATE SET value = wasmboost.counters.value + excluded.value;
+    END IF;
+END
+$$;
+CREATE SEQUENCE wasmboost.lease_tokens;
+CREATE TABLE wasmboost.leases (
+    name text PRIMARY KEY,
+    holder text NOT NULL,
+    token bigint NOT NULL,
+    until_ms bigint NOT NULL
+);
+CREATE TABLE wasmboost.schedule_ticks (
+    schedule text PRIMARY KEY,
+    last_ms bigint NOT NULL
+);
+"#
+    .to_owned()
 }

@@ -38,29 +38,44 @@ VALUES ($1, $2, $3, wasmboost.now_ms() + $4)
 ON CONFLICT (task_id) DO UPDATE
 SET record = excluded.record, terminal = excluded.terminal, expires_ms = excluded.expires_ms";
 
-/// The record and the counters in one statement; the counters only when the stored record was
-/// not terminal yet (locked, so two hosts finishing the same task count it once).
-const PUT_RECORD_COUNTED: &str = "
-WITH prev AS (
-    SELECT terminal FROM wasmboost.records
-    WHERE task_id = $1 AND expires_ms >= wasmboost.now_ms() FOR UPDATE
-),
-put AS (
-    INSERT INTO wasmboost.records (task_id, record, terminal, expires_ms)
-    VALUES ($1, $2, $3, wasmboost.now_ms() + $4)
-    ON CONFLICT (task_id) DO UPDATE
-    SET record = excluded.record, terminal = excluded.terminal, expires_ms = excluded.expires_ms
-    RETURNING 1
-),
-counted AS (
-    INSERT INTO wasmboost.counters (queue, name, value)
-    SELECT $5, d.name, sum(d.value)::bigint FROM unnest($6::text[], $7::int8[]) AS d(name, value)
-    WHERE NOT coalesce((SELECT bool_or(terminal) FROM prev), false)
-    GROUP BY d.name
-    ON CONFLICT (queue, name) DO UPDATE SET value = wasmboost.counters.value + excluded.value
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM put), (SELECT count(*) FROM counted)";
+/// The record and the counters in one call (schema version 3); the counters only when the
+/// stored record had not ended yet.
+const PUT_RECORD_COUNTED: &str = "SELECT wasmboost.put_record_counted($1, $2, $3, $4, $5, $6, $7)";
+
+/// A progress mark (`running`): written unless the stored record has ended (a rerun after a
+/// crash must not undo a durable ending, or its own ending would be counted again).
+const PUT_PROGRESS: &str = "
+INSERT INTO wasmboost.records (task_id, record, terminal, expires_ms)
+VALUES ($1, $2, false, wasmboost.now_ms() + $3)
+ON CONFLICT (task_id) DO UPDATE
+SET record = excluded.record, terminal = false, expires_ms = excluded.expires_ms
+WHERE NOT wasmboost.records.terminal OR wasmboost.records.expires_ms < wasmboost.now_ms()";
+
+/// Take or renew a leader lease: a free or expired lease, or one this holder has, is taken; a
+/// new tenure (a new holder, or the same after its lease ran out) gets a new, greater token.
+const LEAD: &str = "
+INSERT INTO wasmboost.leases (name, holder, token, until_ms)
+VALUES ($1, $2, nextval('wasmboost.lease_tokens'), wasmboost.now_ms() + $3)
+ON CONFLICT (name) DO UPDATE
+SET holder = excluded.holder,
+    token = CASE WHEN wasmboost.leases.holder = excluded.holder
+                  AND wasmboost.leases.until_ms > wasmboost.now_ms()
+                 THEN wasmboost.leases.token ELSE excluded.token END,
+    until_ms = excluded.until_ms
+WHERE wasmboost.leases.holder = excluded.holder
+   OR wasmboost.leases.until_ms <= wasmboost.now_ms()
+RETURNING token";
+
+/// Record a fired tick, only for the lease's current token and a tick newer than the last.
+const CLAIM_TICK: &str = "
+INSERT INTO wasmboost.schedule_ticks (schedule, last_ms)
+SELECT $3, $4 FROM wasmboost.leases
+WHERE name = $1 AND token = $2 AND until_ms > wasmboost.now_ms()
+ON CONFLICT (schedule) DO UPDATE SET last_ms = excluded.last_ms
+WHERE wasmboost.schedule_ticks.last_ms < excluded.last_ms
+RETURNING 1";
+
+const LAST_TICK: &str = "SELECT last_ms FROM wasmboost.schedule_ticks WHERE schedule = $1";
 
 const GET_RECORD: &str = "
 SELECT record, terminal FROM wasmboost.records
@@ -190,6 +205,64 @@ impl StateStore for PostgresStore {
         )
         .await
         .map(|_| ())
+    }
+
+    async fn put_progress(
+        &self,
+        task_id: &str,
+        record: Bytes,
+        ttl: Duration,
+    ) -> Result<(), StateError> {
+        let record: &[u8] = &record;
+        self.execute(
+            "put progress",
+            PUT_PROGRESS,
+            &[&task_id, &record, &millis(ttl)],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn lead(
+        &self,
+        lease: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Option<u64>, StateError> {
+        let rows = self
+            .query("lead", LEAD, &[&lease, &holder, &millis(ttl)])
+            .await?;
+        Ok(rows
+            .first()
+            .map(|row| row.get::<_, i64>(0))
+            .and_then(|token| u64::try_from(token).ok()))
+    }
+
+    async fn claim_tick(
+        &self,
+        lease: &str,
+        token: u64,
+        schedule: &str,
+        tick_ms: u64,
+    ) -> Result<bool, StateError> {
+        let (Ok(token), Ok(tick)) = (i64::try_from(token), i64::try_from(tick_ms)) else {
+            return Ok(false);
+        };
+        let rows = self
+            .query(
+                "claim tick",
+                CLAIM_TICK,
+                &[&lease, &token, &schedule, &tick],
+            )
+            .await?;
+        Ok(!rows.is_empty())
+    }
+
+    async fn last_tick(&self, schedule: &str) -> Result<Option<u64>, StateError> {
+        let rows = self.query("last tick", LAST_TICK, &[&schedule]).await?;
+        Ok(rows
+            .first()
+            .and_then(|row| u64::try_from(row.get::<_, i64>(0)).ok()))
     }
 
     async fn put_record_counted(
