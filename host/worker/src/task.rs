@@ -91,7 +91,15 @@ impl TaskCx {
         }
         let ttl = self.q.settings.result_ttl;
         let put = self.shared.records.put_ending(&record, ttl, counts);
-        let (counted, settled) = tokio::join!(put, delivery.settle(settlement));
+        // The record (and its counts) before the settle: a host killed between the two then
+        // runs the task again instead of losing its record and count. Where the record and the
+        // settle go through the same commit (the embedded broker), together is as safe.
+        let (counted, settled) = if self.shared.store.is_shared() {
+            let counted = put.await;
+            (counted, delivery.settle(settlement).await)
+        } else {
+            tokio::join!(put, delivery.settle(settlement))
+        };
         if counted == Counted::CountLater {
             self.q.count(counts);
         }
