@@ -21,10 +21,11 @@ fn poison_takes_max_retries_plus_one_attempts_is_buried_and_replays() {
     let id = publish(&host, queue, "", &json!({"mode": "retry"}));
     let first = record_in(&host, &id, "dead_lettered");
     assert_eq!(first["attempts"], 3, "max_retries + 1 attempts: {first}");
-    assert_eq!(
-        tube_stat(&server.addr(), "wasmboost.bs_poison", "current-jobs-buried"),
-        1
-    );
+    // The record and the bury are written together (state and queue are separate stores):
+    // wait for the bury.
+    poll("the job to be buried", &host, LONG, || {
+        (tube_stat(&server.addr(), "wasmboost.bs_poison", "current-jobs-buried") == 1).then_some(())
+    });
     let listed = cli_json(&host, &["dlq", "list", queue]);
     let listed = listed.as_array().expect("a list");
     assert_eq!(listed.len(), 1, "{listed:?}");
