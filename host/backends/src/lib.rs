@@ -103,13 +103,18 @@ pub async fn open(section: &BrokerSection, data_dir: &Path) -> Result<Backend, B
             let path = config.path.unwrap_or(embedded_dir);
             let (broker, store) =
                 wasmboost_broker::open_embedded(&path).map_err(|e| opening(section, e))?;
-            return Ok(Backend { broker, store });
+            return Ok(Backend {
+                broker,
+                store,
+                one_commit: true,
+            });
         }
         MEMORY => {
             settings::<MemoryConfig, _>(section, no_check)?;
             return Ok(Backend {
                 broker: Arc::new(MemoryBroker::new()),
                 store: Arc::new(MemoryStore::new()),
+                one_commit: true,
             });
         }
         _ => open_plugged(section)
@@ -124,7 +129,11 @@ pub async fn open(section: &BrokerSection, data_dir: &Path) -> Result<Backend, B
                 .1
         }
     };
-    Ok(Backend { broker, store })
+    Ok(Backend {
+        broker,
+        store,
+        one_commit: false,
+    })
 }
 
 /// `section`'s settings as `C`, strictly, then validated.

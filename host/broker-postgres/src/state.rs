@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use wasmboost_broker::{StateError, StateStore, validate_queue_name};
+use wasmboost_broker::{StateError, StateStore, cancel_mark_id, validate_queue_name};
 
 use crate::broker::millis;
 use crate::config::PostgresConfig;
@@ -80,6 +80,10 @@ const LAST_TICK: &str = "SELECT last_ms FROM wasmboost.schedule_ticks WHERE sche
 const GET_RECORD: &str = "
 SELECT record, terminal FROM wasmboost.records
 WHERE task_id = $1 AND expires_ms >= wasmboost.now_ms()";
+
+const CANCEL_MARKS: &str = "
+SELECT task_id FROM wasmboost.records
+WHERE task_id = ANY($1) AND expires_ms >= wasmboost.now_ms()";
 
 const ADD_COUNTERS: &str = "
 INSERT INTO wasmboost.counters (queue, name, value)
@@ -292,6 +296,18 @@ impl StateStore for PostgresStore {
         )
         .await?;
         Ok(true)
+    }
+
+    async fn cancels_among(&self, task_ids: &[&str]) -> Result<Vec<bool>, StateError> {
+        if task_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One statement for a whole fetched batch: a round trip per batch, not per task.
+        let marks: Vec<String> = task_ids.iter().map(|id| cancel_mark_id(id)).collect();
+        let rows = self.query("cancel marks", CANCEL_MARKS, &[&marks]).await?;
+        let found: std::collections::HashSet<String> =
+            rows.iter().map(|r| r.get::<_, String>(0)).collect();
+        Ok(marks.iter().map(|m| found.contains(m)).collect())
     }
 
     async fn get_record(&self, task_id: &str) -> Result<Option<Bytes>, StateError> {

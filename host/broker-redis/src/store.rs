@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use redis::AsyncCommands;
 use tokio::time::Instant;
-use wasmboost_broker::{StateError, StateStore, now_ms, validate_queue_name};
+use wasmboost_broker::{StateError, StateStore, cancel_mark_id, now_ms, validate_queue_name};
 
 use crate::config::RedisConfig;
 use crate::conn::Conn;
@@ -184,6 +184,23 @@ impl StateStore for RedisStore {
         self.write_record(task_id, record, terminal, ttl, mode)
             .await
             .map(|()| true)
+    }
+
+    async fn cancels_among(&self, task_ids: &[&str]) -> Result<Vec<bool>, StateError> {
+        if task_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One MGET for a whole fetched batch: a round trip per batch, not per task.
+        let keys: Vec<String> = task_ids
+            .iter()
+            .map(|id| self.keys.task(&cancel_mark_id(id)))
+            .collect();
+        let marks: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+            .arg(&keys)
+            .query_async(&mut self.conn.manager())
+            .await
+            .map_err(state_err)?;
+        Ok(marks.iter().map(Option::is_some).collect())
     }
 
     async fn get_record(&self, task_id: &str) -> Result<Option<Bytes>, StateError> {

@@ -16,6 +16,11 @@ pub type Opened = (Arc<dyn Broker>, Option<Arc<dyn StateStore>>);
 pub struct Backend {
     pub broker: Arc<dyn Broker>,
     pub store: Arc<dyn StateStore>,
+    /// The broker's settles and the store's writes go through one commit (the embedded broker
+    /// on its own store; the memory broker, which keeps nothing): a task's ending record and its
+    /// settle may then be sent together. Otherwise the record is made durable first, so a host
+    /// killed between the two runs the task again rather than losing its record and counts.
+    pub one_commit: bool,
 }
 
 /// The broker a host uses when `[broker]` names none.

@@ -79,4 +79,4 @@ pub use message::{
     DUE_SLACK_MS, DeadLetter, MAX_PRIORITY, Message, NewMessage, QueueCounts, Settlement, ms_after,
     now_ms,
 };
-pub use state::StateStore;
+pub use state::{StateStore, cancel_mark_id};

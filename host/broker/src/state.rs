@@ -190,6 +190,17 @@ pub trait StateStore: Send + Sync + fmt::Debug + 'static {
         Ok(self.get_record(&mark).await?.is_some())
     }
 
+    /// For each of `task_ids`, whether a cancel of it was requested: the one look a fetched batch
+    /// needs before its tasks start (a networked store answers in one round trip; the default
+    /// asks for each, which suits the in-process stores).
+    async fn cancels_among(&self, task_ids: &[&str]) -> Result<Vec<bool>, StateError> {
+        let mut out = Vec::with_capacity(task_ids.len());
+        for id in task_ids {
+            out.push(self.cancel_requested(id).await?);
+        }
+        Ok(out)
+    }
+
     /// True as soon as a cancel of `task_id` is requested (at once if it already was), by any
     /// host sharing the store; `false` after `timeout`. Must not poll with sleeps.
     async fn wait_cancel(&self, task_id: &str, timeout: Duration) -> Result<bool, StateError> {

@@ -148,24 +148,43 @@ async fn take_slots(shared: &Shared, q: &QueueWorker) -> Option<usize> {
 
 /// Start a task per delivery, each at its rate slot when the queue has a rate.
 async fn start_batch(shared: &Arc<Shared>, q: &Arc<QueueWorker>, batch: Vec<Delivery>) {
-    let mut batch = batch.into_iter();
-    while let Some(delivery) = batch.next() {
+    let cancelled = cancels_among(shared, q, &batch).await;
+    let mut batch = batch.into_iter().zip(cancelled);
+    while let Some((delivery, cancelled)) = batch.next() {
         if q.settings.qps.is_some() && !wait_rate_slot(shared, q).await {
             // Stopping while waiting for a slot: hand these back now rather than after a lease.
-            let rest = std::iter::once(delivery).chain(batch.by_ref());
+            let rest = std::iter::once(delivery).chain(batch.by_ref().map(|(d, _)| d));
             return_unstarted(q, rest.collect()).await;
             return;
         }
-        spawn_task(shared, q, delivery);
+        spawn_task(shared, q, delivery, cancelled);
     }
 }
 
-fn spawn_task(shared: &Arc<Shared>, q: &Arc<QueueWorker>, delivery: Delivery) {
+/// Which deliveries of `batch` have a cancel requested: one look at the store per fetched batch
+/// (a round trip on a networked store), not one per task. A failed look runs them, as a failed
+/// per-task look always did; a task that is running still hears a cancel through `wait_cancel`.
+async fn cancels_among(shared: &Shared, q: &QueueWorker, batch: &[Delivery]) -> Vec<bool> {
+    let ids: Vec<&str> = batch.iter().map(|d| d.message().id.as_str()).collect();
+    match shared.store.cancels_among(&ids).await {
+        Ok(found) if found.len() == ids.len() => found,
+        Ok(found) => {
+            tracing::warn!(queue = %q.name, asked = ids.len(), answered = found.len(), "cancel check answered the wrong count; running the batch");
+            vec![false; ids.len()]
+        }
+        Err(err) => {
+            tracing::warn!(queue = %q.name, error = %err, "cancel check failed; running the batch");
+            vec![false; ids.len()]
+        }
+    }
+}
+
+fn spawn_task(shared: &Arc<Shared>, q: &Arc<QueueWorker>, delivery: Delivery, cancelled: bool) {
     let slot = Slot(Arc::clone(&q.slots));
     let (shared2, q2) = (Arc::clone(shared), Arc::clone(q));
-    shared
-        .tracker
-        .spawn(async move { task::process(shared2, q2, delivery, slot).await });
+    shared.tracker.spawn(async move {
+        task::process(shared2, q2, delivery, cancelled, slot).await;
+    });
 }
 
 /// Wait for this queue's next rate slot; false if the host stops first.

@@ -81,7 +81,11 @@ impl Host {
                 data_dir.display()
             ))
         })?;
-        let Backend { broker, store } = backend;
+        let Backend {
+            broker,
+            store,
+            one_commit,
+        } = backend;
         let runtime = Runtime::new(runtime_config(&config))
             .map_err(|e| HostError::Internal(format!("cannot start the runtime: {e}")))?;
         let registry = Registry::new(
@@ -99,6 +103,7 @@ impl Host {
             config,
             policies,
             broker,
+            one_commit,
             records: Records::new(Arc::clone(&store)),
             store,
             registry,

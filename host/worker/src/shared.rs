@@ -169,6 +169,8 @@ pub(crate) struct Shared {
     pub policies: Policies,
     pub broker: Arc<dyn Broker>,
     pub store: Arc<dyn StateStore>,
+    /// Settles and store writes share one commit ([`wasmboost_broker::Backend::one_commit`]).
+    pub one_commit: bool,
     /// Every task-record write goes through here.
     pub records: Records,
     pub registry: Registry,

@@ -94,11 +94,11 @@ impl TaskCx {
         // The record (and its counts) before the settle: a host killed between the two then
         // runs the task again instead of losing its record and count. Where the record and the
         // settle go through the same commit (the embedded broker), together is as safe.
-        let (counted, settled) = if self.shared.store.is_shared() {
+        let (counted, settled) = if self.shared.one_commit {
+            tokio::join!(put, delivery.settle(settlement))
+        } else {
             let counted = put.await;
             (counted, delivery.settle(settlement).await)
-        } else {
-            tokio::join!(put, delivery.settle(settlement))
         };
         if counted == Counted::CountLater {
             self.q.count(counts);
@@ -122,11 +122,13 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// Handle one delivery; `_slot` frees the concurrency permit when this returns.
+/// Handle one delivery (`cancelled`: a cancel of it was requested, as its fetched batch's one
+/// look at the store found); `_slot` frees the concurrency permit when this returns.
 pub(crate) async fn process(
     shared: Arc<Shared>,
     q: Arc<QueueWorker>,
     delivery: Delivery,
+    cancelled: bool,
     _slot: Slot,
 ) {
     q.in_flight.fetch_add(1, Ordering::Relaxed);
@@ -161,7 +163,7 @@ pub(crate) async fn process(
         return;
     }
     match parsed {
-        Ok(parsed) => gate_and_run(&cx, delivery, parsed).await,
+        Ok(parsed) => gate_and_run(&cx, delivery, parsed, cancelled).await,
         Err(err) => {
             let reason = format!("malformed message: {err}");
             cx.end(delivery, Verdict::Malformed { reason }, None).await;
@@ -170,14 +172,10 @@ pub(crate) async fn process(
 }
 
 /// The message-level gates, then the run.
-async fn gate_and_run(cx: &TaskCx, delivery: Delivery, parsed: ParsedMessage) {
+async fn gate_and_run(cx: &TaskCx, delivery: Delivery, parsed: ParsedMessage, cancelled: bool) {
     // First: a cancelled task is recorded `cancelled`, not expired, deferred or run.
-    match cx.shared.store.cancel_requested(&cx.task_id).await {
-        Ok(true) => return cx.end(delivery, Verdict::Cancelled, None).await,
-        Ok(false) => {}
-        Err(err) => {
-            tracing::warn!(task_id = %cx.task_id, error = %err, "cancel check failed; running anyway")
-        }
+    if cancelled {
+        return cx.end(delivery, Verdict::Cancelled, None).await;
     }
     let now = now_ms();
     let settings = &cx.q.settings;

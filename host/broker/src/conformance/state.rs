@@ -372,6 +372,14 @@ pub async fn cancel_marks_wake_and_stay(store: Arc<dyn StateStore>) {
         "the mark is not the task's record"
     );
     let other = unique("cancel-none");
+    assert_eq!(
+        store
+            .cancels_among(&[other.as_str(), id.as_str(), other.as_str()])
+            .await
+            .expect("batch check"),
+        vec![false, true, false],
+        "a batch look answers each id in order"
+    );
     assert!(
         !store
             .wait_cancel(&other, Duration::from_millis(100))
