@@ -88,6 +88,13 @@ async fn graceful_shutdown_loses_nothing() {
     }
     assert!(ended.len() >= 20, "{} tasks ended before the stop", ended.len());
     let t = t.restart().await;
+    // Drained first: a rerun would come now, and a terminal record is already there to read.
+    let row = super::support::eventually("the counters to settle", LONG, || async {
+        let rows = t.host.stats().await.ok()?;
+        rows.into_iter()
+            .find(|r| r.queue == "g" && r.running == 0 && r.queued == 0 && r.succeeded >= 200)
+    })
+    .await;
     let records = t.results(&ids, LONG).await;
     assert!(records.iter().all(|r| r.state == TaskState::Succeeded));
     for r in &records {
@@ -96,12 +103,6 @@ async fn graceful_shutdown_loses_nothing() {
         }
         assert_eq!(r.attempts, 1, "{r:?}");
     }
-    let row = super::support::eventually("the counters to settle", LONG, || async {
-        let rows = t.host.stats().await.ok()?;
-        rows.into_iter()
-            .find(|r| r.queue == "g" && r.running == 0 && r.queued == 0 && r.succeeded >= 200)
-    })
-    .await;
     assert_eq!(row.succeeded, 200, "200 tasks, each run once: {row:?}");
     t.stop().await;
 }
