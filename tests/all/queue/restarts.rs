@@ -79,14 +79,26 @@ async fn graceful_shutdown_loses_nothing() {
     // `attempts` and the counters do not see a rerun after a lost ack).
     let mut ended = std::collections::HashMap::new();
     for id in &ids {
-        let r = t.host.record(id).await.expect("read a record after the stop");
+        let r = t
+            .host
+            .record(id)
+            .await
+            .expect("read a record after the stop");
         let r = r.unwrap_or_else(|| panic!("task {id} has no record"));
-        assert_ne!(r.state, TaskState::Running, "the stop left a run behind: {r:?}");
+        assert_ne!(
+            r.state,
+            TaskState::Running,
+            "the stop left a run behind: {r:?}"
+        );
         if r.state.is_terminal() {
             ended.insert(id.clone(), r.started_ms);
         }
     }
-    assert!(ended.len() >= 20, "{} tasks ended before the stop", ended.len());
+    assert!(
+        ended.len() >= 20,
+        "{} tasks ended before the stop",
+        ended.len()
+    );
     let t = t.restart().await;
     // Drained first: a rerun would come now, and a terminal record is already there to read.
     let row = super::support::eventually("the counters to settle", LONG, || async {

@@ -92,7 +92,10 @@ fn redis_kill_9_under_appendfsync_everysec_loses_at_most_its_window() {
     let (safe, _) = outage
         .published
         .split_at(outage.killed_at - EVERYSEC_LOSS_WINDOW);
-    assert!(!safe.is_empty(), "publishes were acknowledged before the window");
+    assert!(
+        !safe.is_empty(),
+        "publishes were acknowledged before the window"
+    );
     let (before_kill, _) = outage.published.split_at(outage.killed_at);
     let window: Vec<String> = before_kill.into_iter().skip(safe.len()).collect();
     for record in terminal_records(&redis, &all, &safe) {
