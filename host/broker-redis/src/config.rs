@@ -159,7 +159,11 @@ mod tests {
                 prefix: bad.to_owned(),
                 ..RedisConfig::default()
             };
-            assert!(config.validate().is_err(), "{bad:?}");
+            let err = config.validate().expect_err(bad);
+            assert!(
+                err.starts_with(&format!("redis prefix {bad:?} must be")),
+                "{bad:?}: {err}"
+            );
         }
     }
 

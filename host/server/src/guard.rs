@@ -246,11 +246,10 @@ mod tests {
         );
         assert!(err.message.contains("text/plain"), "{}", err.message);
         let h = headers(&[("host", "127.0.0.1:7878")]);
-        assert!(
-            LOOPBACK
-                .inspect(&Method::DELETE, "/v1/queues/add/dlq", &h)
-                .is_err()
-        );
+        let err = LOOPBACK
+            .inspect(&Method::DELETE, "/v1/queues/add/dlq", &h)
+            .expect_err("no content type");
+        assert_eq!(err.code, "unsupported_media_type");
         assert!(LOOPBACK.inspect(&Method::GET, "/v1/queues", &h).is_ok());
     }
 
@@ -275,17 +274,15 @@ mod tests {
                 .inspect(&Method::POST, "/v1/queues/add/messages:batch", &h)
                 .is_ok()
         );
-        assert!(
-            LOOPBACK
-                .inspect(&Method::POST, "/v1/queues/add/messages", &h)
-                .is_err()
-        );
+        let err = LOOPBACK
+            .inspect(&Method::POST, "/v1/queues/add/messages", &h)
+            .expect_err("one message is JSON, not JSON lines");
+        assert_eq!(err.code, "unsupported_media_type");
         let h = headers(&[("host", "localhost"), ("content-type", "application/json")]);
-        assert!(
-            LOOPBACK
-                .inspect(&Method::PUT, "/v1/queues/add/module", &h)
-                .is_err(),
-            "deploy needs application/wasm"
-        );
+        let err = LOOPBACK
+            .inspect(&Method::PUT, "/v1/queues/add/module", &h)
+            .expect_err("deploy needs application/wasm");
+        assert_eq!(err.code, "unsupported_media_type");
+        assert!(err.message.contains("application/wasm"), "{}", err.message);
     }
 }

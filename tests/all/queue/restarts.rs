@@ -73,21 +73,48 @@ async fn graceful_shutdown_loses_nothing() {
     })
     .await;
     t.stop().await;
-    let t = t.restart().await;
-    let records = t.results(&ids, LONG).await;
-    assert!(records.iter().all(|r| r.state == TaskState::Succeeded));
-    // Nothing ran twice: a task in flight at the stop finished and was acked before the exit, so
-    // the restarted host never got it again. Every run counts one `succeeded` (a graceful stop
-    // flushes the counters), and no record shows a second attempt.
-    for r in &records {
-        assert_eq!(r.attempts, 1, "{r:?}");
+    // What the stop left: the tasks that ended by then, each with the start of its run. A task in
+    // flight at the stop finished within the grace and was acked before the exit, so none of
+    // these may run again after the restart (a second run writes its own `started_ms`; the
+    // `attempts` and the counters do not see a rerun after a lost ack).
+    let mut ended = std::collections::HashMap::new();
+    for id in &ids {
+        let r = t
+            .host
+            .record(id)
+            .await
+            .expect("read a record after the stop");
+        let r = r.unwrap_or_else(|| panic!("task {id} has no record"));
+        assert_ne!(
+            r.state,
+            TaskState::Running,
+            "the stop left a run behind: {r:?}"
+        );
+        if r.state.is_terminal() {
+            ended.insert(id.clone(), r.started_ms);
+        }
     }
+    assert!(
+        ended.len() >= 20,
+        "{} tasks ended before the stop",
+        ended.len()
+    );
+    let t = t.restart().await;
+    // Drained first: a rerun would come now, and a terminal record is already there to read.
     let row = super::support::eventually("the counters to settle", LONG, || async {
         let rows = t.host.stats().await.ok()?;
         rows.into_iter()
             .find(|r| r.queue == "g" && r.running == 0 && r.queued == 0 && r.succeeded >= 200)
     })
     .await;
+    let records = t.results(&ids, LONG).await;
+    assert!(records.iter().all(|r| r.state == TaskState::Succeeded));
+    for r in &records {
+        if let Some(started) = ended.get(&r.task_id) {
+            assert_eq!(r.started_ms, *started, "ran again after the stop: {r:?}");
+        }
+        assert_eq!(r.attempts, 1, "{r:?}");
+    }
     assert_eq!(row.succeeded, 200, "200 tasks, each run once: {row:?}");
     t.stop().await;
 }

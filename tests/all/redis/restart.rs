@@ -89,9 +89,15 @@ fn redis_kill_9_under_appendfsync_everysec_loses_at_most_its_window() {
     let hosts = start_hosts(2, &config(&redis, QUEUE_TOML));
     let all: Vec<_> = hosts.iter().collect();
     let outage = kill_mid_run(&mut redis, &hosts);
-    let (safe, window) = outage
+    let (safe, _) = outage
         .published
         .split_at(outage.killed_at - EVERYSEC_LOSS_WINDOW);
+    assert!(
+        !safe.is_empty(),
+        "publishes were acknowledged before the window"
+    );
+    let (before_kill, _) = outage.published.split_at(outage.killed_at);
+    let window: Vec<String> = before_kill.into_iter().skip(safe.len()).collect();
     for record in terminal_records(&redis, &all, &safe) {
         assert_eq!(record["state"], "succeeded", "{record}\n{}", logs(&all));
     }
@@ -116,7 +122,8 @@ fn redis_kill_9_under_appendfsync_everysec_loses_at_most_its_window() {
 const QUEUE_TOML: &str = "[queues.sleepy]\nconcurrency = 20\nlease = \"3s\"\n";
 
 /// Deploy, publish continuously through `hosts[1]`, SIGKILL Redis once [`PHASE`] publishes are
-/// acknowledged and tasks have finished, wait until a publish is refused (the outage overlaps
+/// acknowledged, the first of them longer ago than [`EVERYSEC_LOSS_WINDOW`] and a second (so
+/// some lie outside `everysec`'s window), and tasks have finished, wait until a publish is refused (the outage overlaps
 /// publishing), start Redis again on its AOF, and stop once [`PHASE`] more are acknowledged.
 fn kill_mid_run(redis: &mut RedisServer, hosts: &[HostProcess]) -> Outage {
     let all: Vec<_> = hosts.iter().collect();
@@ -135,7 +142,11 @@ fn kill_mid_run(redis: &mut RedisServer, hosts: &[HostProcess]) -> Outage {
                 let draining = queue_row(&hosts[0], "sleepy").is_some_and(|r| {
                     field(&r, "succeeded") > 0 && field(&r, "running") + field(&r, "queued") > 0
                 });
-                (lock().acked_count() >= PHASE && draining).then_some(())
+                let p = lock();
+                let old_enough = p.acked.first().is_some_and(|a| {
+                    a.at.elapsed() > EVERYSEC_LOSS_WINDOW + Duration::from_secs(1)
+                });
+                (p.acked_count() >= PHASE && old_enough && draining).then_some(())
             },
         );
         let refused_before = lock().refused;

@@ -92,9 +92,18 @@ fn task_ids_are_printable_ascii() {
 fn dedup_keys_may_hold_spaces_but_not_control_characters() {
     assert_eq!(validate_dedup_key("order 42 / mail"), Ok(()));
     assert_eq!(validate_dedup_key("ключ"), Ok(()));
-    assert!(validate_dedup_key("").is_err());
-    assert!(validate_dedup_key("a\nb").is_err());
-    assert!(validate_dedup_key(&"k".repeat(MAX_DEDUP_KEY_BYTES + 1)).is_err());
+    for (key, why) in [
+        (String::new(), "empty"),
+        ("a\nb".to_owned(), "control character"),
+        ("k".repeat(MAX_DEDUP_KEY_BYTES + 1), "too long"),
+    ] {
+        let err = validate_dedup_key(&key).expect_err(&key);
+        assert!(
+            matches!(&err, NameError::DedupKey { why: w, .. } if w.contains(why)),
+            "{key:?}: {err:?}"
+        );
+        assert_eq!(err.code(), "bad_dedup_key");
+    }
 }
 
 #[test]

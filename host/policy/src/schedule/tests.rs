@@ -120,7 +120,10 @@ fn every_is_aligned_to_the_epoch_so_all_hosts_agree() {
     let every = Trigger::every(Duration::from_secs(30)).expect("valid");
     assert_eq!(next(&every, "2026-05-04T12:00:10Z"), "2026-05-04T12:00:30Z");
     assert_eq!(next(&every, "2026-05-04T12:00:30Z"), "2026-05-04T12:01:00Z");
-    assert!(Trigger::every(Duration::from_millis(500)).is_err());
+    assert_eq!(
+        Trigger::every(Duration::from_millis(500)),
+        Err(ScheduleError::Every(Duration::from_millis(500)))
+    );
     let at = Trigger::At(ts("2027-01-01T09:00:00Z"));
     assert_eq!(next(&at, "2026-12-31T00:00:00Z"), "2027-01-01T09:00:00Z");
     assert_eq!(
@@ -190,8 +193,21 @@ fn bad_input_is_refused_naming_it() {
         let err = Cron::parse(expr, utc.clone()).expect_err(expr).to_string();
         assert!(err.contains(says), "{expr}: {err}");
     }
-    assert!(parse_zone("Mars/Olympus").is_err());
+    let zone = parse_zone("Mars/Olympus").expect_err("no such zone");
+    assert!(
+        matches!(&zone, ScheduleError::Zone { zone, .. } if zone == "Mars/Olympus"),
+        "{zone:?}"
+    );
     assert!(validate_schedule_name("nightly-report").is_ok());
-    assert!(validate_schedule_name("has space").is_err());
-    assert!(validate_schedule_name(&"x".repeat(65)).is_err());
+    for (name, why) in [
+        ("has space", crate::names::QUEUE_NAME_RULE),
+        (&"x".repeat(65), "longer than 64 bytes"),
+    ] {
+        let err = validate_schedule_name(name).expect_err(name);
+        assert!(
+            matches!(&err, ScheduleError::Name { name: n, .. } if n == name)
+                && err.to_string().contains(why),
+            "{name}: {err}"
+        );
+    }
 }

@@ -278,7 +278,8 @@ mod tests {
             "https://",
             "http://[::1",
         ] {
-            assert!(HttpRule::parse(bad).is_err(), "{bad} should be refused");
+            let err = HttpRule::parse(bad).expect_err(bad);
+            assert_eq!(err.entry, bad, "the error names the entry: {err}");
         }
     }
 
