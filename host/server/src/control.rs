@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use wasmboost_broker::StateStore;
+use wasmboost_worker::metrics::Snapshot;
 
 use crate::contract::{
     CancelReply, DeadLetter, History, PublishOptions, QueueStats, ScheduleInfo, TaskRecord, Version,
@@ -27,6 +28,9 @@ pub trait Control: Send + Sync + 'static {
     /// Largest message a publish accepts (`host.max_message_bytes`), enforced while the body
     /// streams in.
     fn max_message_bytes(&self) -> u64;
+    /// What this host measured since it started (task histograms, traps, rate waits, broker
+    /// errors, registry counts), for `/metrics`.
+    fn metrics(&self) -> Snapshot;
     /// The host's state store: API tokens and the audit log live there, so every host sharing
     /// the store accepts the same tokens.
     fn state(&self) -> Arc<dyn StateStore>;

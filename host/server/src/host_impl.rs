@@ -34,6 +34,9 @@ impl Control for Host {
     fn state(&self) -> Arc<dyn StateStore> {
         self.store()
     }
+    fn metrics(&self) -> wasmboost_worker::metrics::Snapshot {
+        Host::metrics(self)
+    }
     async fn publish(
         &self,
         queue: &str,

@@ -70,6 +70,9 @@ impl Control for Fake {
     fn state(&self) -> Arc<dyn StateStore> {
         Arc::clone(&self.store) as Arc<dyn StateStore>
     }
+    fn metrics(&self) -> wasmboost_worker::metrics::Snapshot {
+        wasmboost_worker::metrics::Snapshot::default()
+    }
     async fn publish(
         &self,
         queue: &str,
