@@ -13,7 +13,8 @@ use wasmboost_broker::StateStore;
 use wasmboost_worker::metrics::Snapshot;
 
 use crate::contract::{
-    CancelReply, DeadLetter, History, PublishOptions, QueueStats, ScheduleInfo, TaskRecord, Version,
+    CancelReply, DeadLetter, History, HostInfo, PublishOptions, QueueStats, ScheduleInfo,
+    TaskRecord, Version,
 };
 use crate::error::ApiError;
 
@@ -63,6 +64,8 @@ pub trait Control: Send + Sync + 'static {
     async fn dlq_purge(&self, queue: &str) -> Result<u64, ApiError>;
     /// Cancel a task by id (skipped when fetched, stopped when running).
     async fn cancel(&self, task_id: &str) -> Result<CancelReply, ApiError>;
+    /// The live hosts sharing the state store, with their queues and last heartbeat.
+    async fn hosts(&self) -> Result<Vec<HostInfo>, ApiError>;
     /// The configured schedules with their next and last ticks.
     async fn schedules(&self) -> Result<Vec<ScheduleInfo>, ApiError>;
 }

@@ -164,7 +164,11 @@ impl Control for Fake {
             hosts: vec!["h1".into()],
             denied: 0,
             grants: None,
+            config: None,
         }])
+    }
+    async fn hosts(&self) -> Result<Vec<crate::contract::HostInfo>, ApiError> {
+        Ok(Vec::new())
     }
     async fn history(&self, _queue: &str) -> Result<History, ApiError> {
         Err(ApiError::new(

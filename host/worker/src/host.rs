@@ -282,6 +282,12 @@ impl Host {
         crate::stats_query::all(&self.shared).await
     }
 
+    /// The live hosts on this host's state store (itself included once it sent a heartbeat),
+    /// with their queues and last heartbeat.
+    pub async fn hosts(&self) -> Vec<crate::upkeep::HostInfo> {
+        crate::stats_query::hosts(&self.shared).await
+    }
+
     /// This host's task histograms, traps, rate waits, broker errors and registry counts, for
     /// `/metrics` (the queue stats come from [`Host::stats`]).
     pub fn metrics(&self) -> Snapshot {

@@ -53,6 +53,11 @@ pub struct QueueStats {
     /// (variable or file name), never their value. `None`: nothing granted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grants: Option<crate::config::grants::GrantsConfig>,
+    /// The queue's own `[queues.<name>]` policy keys as configured (unset keys take
+    /// `[defaults]`, then the built-in defaults); its grants are in `grants`. `None`: the queue
+    /// is not in the config (deployed only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<crate::config::QueueConfig>,
 }
 
 /// Activity in one time bucket.
