@@ -199,7 +199,11 @@ fn render_host(out: &mut Out, host: &Snapshot) {
         }
     }
     let name = HOST_FAMILIES[1];
-    out.head(name, "counter", "Tasks that waited for the queue's qps before starting.");
+    out.head(
+        name,
+        "counter",
+        "Tasks that waited for the queue's qps before starting.",
+    );
     for q in &host.queues {
         out.sample(name, &[("queue", &q.queue)], q.rate_waits as f64);
     }
@@ -210,11 +214,23 @@ fn render_host(out: &mut Out, host: &Snapshot) {
     }
     let reg = &host.registry;
     let name = HOST_FAMILIES[3];
-    out.head(name, "histogram", "Time to compile a module that missed the cache.");
+    out.head(
+        name,
+        "histogram",
+        "Time to compile a module that missed the cache.",
+    );
     out.histogram_unlabelled(name, &reg.compile_us, 1e6);
     let counters: [(&str, &str, u64); 2] = [
-        (HOST_FAMILIES[4], "Modules loaded from the compiled cache.", reg.cache_hits),
-        (HOST_FAMILIES[5], "Modules that had to be compiled.", reg.cache_misses),
+        (
+            HOST_FAMILIES[4],
+            "Modules loaded from the compiled cache.",
+            reg.cache_hits,
+        ),
+        (
+            HOST_FAMILIES[5],
+            "Modules that had to be compiled.",
+            reg.cache_misses,
+        ),
     ];
     for (name, help, value) in counters {
         out.head(name, "counter", help);
@@ -230,10 +246,18 @@ fn render_host(out: &mut Out, host: &Snapshot) {
         out.sample(name, &[("op", op)], *n as f64);
     }
     let name = HOST_FAMILIES[8];
-    out.head(name, "counter", "Times the broker client re-established its connection.");
+    out.head(
+        name,
+        "counter",
+        "Times the broker client re-established its connection.",
+    );
     out.sample(name, &[], host.broker_reconnects as f64);
     let name = HOST_FAMILIES[9];
-    out.head(name, "gauge", "The host answering this scrape (value always 1).");
+    out.head(
+        name,
+        "gauge",
+        "The host answering this scrape (value always 1).",
+    );
     out.sample(name, &[("host_id", &host.host_id)], 1.0);
 }
 
@@ -325,8 +349,74 @@ mod tests {
             text.contains("d_seconds_bucket{queue=\"q\\\"x\",le=\"+Inf\"} 2\n"),
             "{text}"
         );
-        assert!(text.contains("d_seconds_sum{queue=\"q\\\"x\"} 0.00204\n"), "{text}");
-        assert!(text.contains("d_seconds_count{queue=\"q\\\"x\"} 2\n"), "{text}");
+        assert!(
+            text.contains("d_seconds_sum{queue=\"q\\\"x\"} 0.00204\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("d_seconds_count{queue=\"q\\\"x\"} 2\n"),
+            "{text}"
+        );
+    }
+
+    /// Every family this module can write.
+    fn all_families() -> Vec<&'static str> {
+        FAMILIES
+            .iter()
+            .map(|f| f.name)
+            .chain(HISTOGRAMS.iter().map(|h| h.name))
+            .chain(HOST_FAMILIES.iter().copied())
+            .collect()
+    }
+
+    #[test]
+    fn every_family_is_written_with_help_and_type() {
+        let text = render(&[], &Snapshot::default());
+        for name in all_families() {
+            assert!(text.contains(&format!("# TYPE {name} ")), "{name}");
+            assert!(text.contains(&format!("# HELP {name} ")), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_grafana_dashboard_names_only_exported_metrics() {
+        let dashboard: serde_json::Value =
+            serde_json::from_str(include_str!("../../../deploy/grafana/wasmboost.json"))
+                .expect("deploy/grafana/wasmboost.json is JSON");
+        let families = all_families();
+        let mut seen = 0;
+        for panel in dashboard["panels"].as_array().expect("panels") {
+            for target in panel["targets"].as_array().expect("targets") {
+                let expr = target["expr"].as_str().expect("an expr");
+                for name in metric_names(expr) {
+                    let family = ["_bucket", "_sum", "_count"]
+                        .iter()
+                        .find_map(|s| name.strip_suffix(s).filter(|b| families.contains(b)))
+                        .unwrap_or(name);
+                    assert!(families.contains(&family), "{name} in {expr:?}");
+                    seen += 1;
+                }
+            }
+        }
+        assert!(
+            seen >= 20,
+            "the dashboard queries the metrics ({seen} names)"
+        );
+    }
+
+    /// The `wasmboost_…` identifiers in a PromQL expression.
+    fn metric_names(expr: &str) -> Vec<&str> {
+        let mut names = Vec::new();
+        let mut rest = expr;
+        while let Some(start) = rest.find("wasmboost_") {
+            let tail = &rest[start..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+                .unwrap_or(tail.len());
+            names.push(&tail[..end]);
+            rest = &tail[end..];
+        }
+        names
     }
 
     #[test]

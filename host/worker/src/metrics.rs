@@ -56,8 +56,7 @@ impl QueueMetrics {
     /// Count one task that waited `wait` for the queue's rate (`qps`) before starting.
     pub(crate) fn rate_wait(&self, wait: Duration) {
         self.rate_waits.fetch_add(1, Ordering::Relaxed);
-        self.rate_wait_us
-            .fetch_add(micros(wait), Ordering::Relaxed);
+        self.rate_wait_us.fetch_add(micros(wait), Ordering::Relaxed);
     }
 
     pub(crate) fn snapshot(&self, queue: &str) -> QueueSnapshot {
@@ -186,7 +185,10 @@ mod tests {
         assert_eq!(s.duration_us.count, 2);
         assert_eq!(s.duration_us.sum, 5_000);
         assert_eq!(s.fuel.sum, 10_000);
-        assert_eq!(s.memory_bytes.buckets[1], 2, "128 KiB falls in the 128 KiB bucket");
+        assert_eq!(
+            s.memory_bytes.buckets[1], 2,
+            "128 KiB falls in the 128 KiB bucket"
+        );
         assert_eq!(s.traps[0], ("out-of-fuel", 1));
         assert_eq!(s.traps.iter().map(|t| t.1).sum::<u64>(), 1);
         assert_eq!((s.rate_waits, s.rate_wait_us), (1, 7_000));

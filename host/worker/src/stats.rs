@@ -310,7 +310,10 @@ mod tests {
         m.record(t0 + 20, true, 900_000);
         let h = m.history("q", t0 + 20);
         let p99 = h.per_second.last().and_then(|b| b.p99_us).expect("p99");
-        assert!(p99 > 500_000, "two slow attempts out of 101 move p99: {p99}");
+        assert!(
+            p99 > 500_000,
+            "two slow attempts out of 101 move p99: {p99}"
+        );
     }
 
     #[test]

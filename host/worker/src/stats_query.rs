@@ -93,9 +93,13 @@ async fn one(shared: &Shared, queue: &str, hosts: &[HostInfo]) -> Result<QueueSt
             .get(queue)
             .and_then(|q| q.grants.clone()),
         // The grants are shown once, above.
-        config: shared.config.queues.get(queue).map(|q| crate::config::QueueConfig {
-            grants: None,
-            ..q.clone()
-        }),
+        config: shared
+            .config
+            .queues
+            .get(queue)
+            .map(|q| crate::config::QueueConfig {
+                grants: None,
+                ..q.clone()
+            }),
     })
 }

@@ -87,7 +87,7 @@ impl TaskCx {
             self.q.count(counts);
             if let Err(err) = delivery.settle(settlement).await {
                 self.shared.metrics.broker_error(BrokerOp::Settle);
-            tracing::warn!(task_id = %self.task_id, error = %err, "could not settle; the message comes back after its lease");
+                tracing::warn!(task_id = %self.task_id, error = %err, "could not settle; the message comes back after its lease");
             }
             return;
         }

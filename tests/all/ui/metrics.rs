@@ -89,7 +89,10 @@ fn check_cumulative(m: &BTreeMap<String, f64>, family: &str, labels: &str) {
     let mut buckets: Vec<(f64, f64)> = m
         .iter()
         .filter_map(|(k, v)| {
-            let le = k.strip_prefix(&prefix)?.trim_end_matches('}').trim_matches('"');
+            let le = k
+                .strip_prefix(&prefix)?
+                .trim_end_matches('}')
+                .trim_matches('"');
             let le = if le == "+Inf" {
                 f64::INFINITY
             } else {
@@ -104,7 +107,10 @@ fn check_cumulative(m: &BTreeMap<String, f64>, family: &str, labels: &str) {
         buckets.windows(2).all(|w| w[0].1 <= w[1].1),
         "{family}{{{labels}}} buckets are cumulative: {buckets:?}"
     );
-    assert_eq!(buckets.last().map(|b| (b.0, b.1)), Some((f64::INFINITY, count)));
+    assert_eq!(
+        buckets.last().map(|b| (b.0, b.1)),
+        Some((f64::INFINITY, count))
+    );
 }
 
 fn deploy(host: &HostProcess, queue: &str, wasm: &[u8]) {
@@ -161,7 +167,10 @@ fn metrics_follow_prometheus_conventions_and_move() {
         Some(&1.0)
     );
     let compiled = before["wasmboost_module_cache_misses_total"];
-    assert!(compiled >= 3.0, "three fresh modules were compiled: {compiled}");
+    assert!(
+        compiled >= 3.0,
+        "three fresh modules were compiled: {compiled}"
+    );
     assert_eq!(
         before.get("wasmboost_module_compile_duration_seconds_count"),
         Some(&compiled),
@@ -250,7 +259,10 @@ fn metrics_follow_prometheus_conventions_and_move() {
             "{queue} durations are in seconds: {seconds}"
         );
         let memory = after[&format!("wasmboost_task_peak_memory_bytes_sum{{{labels}}}")];
-        assert!(memory >= 65536.0 * runs, "{queue} memory is in bytes: {memory}");
+        assert!(
+            memory >= 65536.0 * runs,
+            "{queue} memory is in bytes: {memory}"
+        );
     }
     assert_eq!(
         after.get("wasmboost_task_traps_total{queue=\"panic\",kind=\"panic\"}"),
@@ -264,6 +276,9 @@ fn metrics_follow_prometheus_conventions_and_move() {
         .sum();
     assert_eq!(traps, 0.0, "a task error is not a trap");
     let waits = after["wasmboost_queue_rate_waits_total{queue=\"add\"}"];
-    assert!(waits >= 1.0, "3 tasks at qps 20 wait for their slots: {waits}");
+    assert!(
+        waits >= 1.0,
+        "3 tasks at qps 20 wait for their slots: {waits}"
+    );
     assert!(after["wasmboost_queue_rate_wait_seconds_total{queue=\"add\"}"] > 0.0);
 }

@@ -74,7 +74,10 @@ mod tests {
         assert_eq!(of(&Method::GET, "/healthz", None), Need::Nothing);
         assert_eq!(of(&Method::GET, "/readyz", None), Need::Nothing);
         assert_eq!(of(&Method::GET, "/metrics", None), Need::Scope(Scope::Read));
-        assert_eq!(of(&Method::GET, "/v1/hosts", None), Need::Scope(Scope::Read));
+        assert_eq!(
+            of(&Method::GET, "/v1/hosts", None),
+            Need::Scope(Scope::Read)
+        );
         assert_eq!(
             of(&Method::POST, "/v1/queues/{queue}/messages", q),
             Need::Publish("add".into())
