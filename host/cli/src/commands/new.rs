@@ -63,11 +63,13 @@ impl NewCommand {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        let is_path = self.name.components().count() > 1;
         check_name(&last).map_err(|err| {
-            anyhow::anyhow!(
-                "{err} (from {}: the name is its last part)",
-                self.name.display()
-            )
+            if is_path {
+                anyhow::anyhow!("{err} (the last part of {})", self.name.display())
+            } else {
+                err
+            }
         })?;
         let dir = self.path.clone().unwrap_or_else(|| self.name.clone());
         Ok((last, dir))
