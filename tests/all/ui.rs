@@ -6,8 +6,12 @@
 //! - `assets`: the page and its files over plain HTTP: headers, no token needed for them, and
 //!   the data routes still refusing a request without one.
 //! - `metrics`: `/metrics` names and types, and counters moving with a success, a retry and a
-//!   dead letter (the numbers the dashboard shows, for Prometheus).
+//!   dead letter (the numbers the dashboard shows, for Prometheus); histograms, traps, rate
+//!   waits, deploys and compiles.
+//! - `logs`: `serve --log-format json` writes one JSON object per line that guest text cannot
+//!   forge.
 
 mod assets;
 mod dashboard;
+mod logs;
 mod metrics;

@@ -126,6 +126,10 @@ impl Broker for AmqpBroker {
         "amqp"
     }
 
+    fn reconnects(&self) -> u64 {
+        self.link.reconnects()
+    }
+
     async fn publish(&self, queue: &str, messages: Vec<NewMessage>) -> Result<(), BrokerError> {
         validate_queue_name(queue)?;
         let session = self.link.session().await?;

@@ -123,6 +123,8 @@ impl Session {
 pub(crate) struct Link {
     url: String,
     state: tokio::sync::Mutex<LinkState>,
+    /// Sessions opened after the first (`/metrics` broker reconnects); read without the lock.
+    reconnects: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug)]
@@ -132,6 +134,8 @@ struct LinkState {
     backoff: Duration,
     next_try: Instant,
     closed: bool,
+    /// A session was opened before (the next one is a reconnect).
+    opened: bool,
 }
 
 impl Link {
@@ -144,8 +148,15 @@ impl Link {
                 backoff: MIN_BACKOFF,
                 next_try: Instant::now(),
                 closed: false,
+                opened: false,
             }),
+            reconnects: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Sessions opened after the first one.
+    pub fn reconnects(&self) -> u64 {
+        self.reconnects.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The live session, connecting (once, after the current backoff) if there is none.
@@ -171,6 +182,10 @@ impl Link {
         };
         match opened {
             Ok(s) => {
+                if std::mem::replace(&mut st.opened, true) {
+                    self.reconnects
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
                 let s = Arc::new(s);
                 st.session = Some(Arc::clone(&s));
                 st.backoff = MIN_BACKOFF;

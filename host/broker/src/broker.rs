@@ -58,6 +58,12 @@ pub trait Broker: Send + Sync + fmt::Debug + 'static {
     /// Delete the queue's dead letters. Returns how many were deleted.
     async fn purge_dead_letters(&self, queue: &str) -> Result<u64, BrokerError>;
 
+    /// How many times this broker's client re-established a lost connection since it was
+    /// opened (`/metrics`); 0 for in-process brokers and clients that do not report it.
+    fn reconnects(&self) -> u64 {
+        0
+    }
+
     /// Flush and release resources; later calls may fail. Settles nothing by itself.
     async fn close(&self) -> Result<(), BrokerError> {
         Ok(())

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod client;
 mod commands;
+mod logs;
 mod output;
 mod profile;
 mod version;

@@ -3,6 +3,8 @@
 //!
 //! - [`rate`]: [`RateLimiter`], a smooth GCRA limiter for any positive rate (0.5/s .. 5000/s+).
 //! - [`retry`]: [`RetryPolicy::decide`] turns a failed attempt into a [`Decision`]; requeue bound.
+//! - [`histogram`]: [`Histogram`], lock-free fixed buckets for task durations, fuel and memory,
+//!   and their percentiles; the bucket bounds of each quantity.
 //! - [`expiry`]: [`is_expired`] from a queue's `msg_ttl` and a message's `expire_at`.
 //! - [`dedup`]: [`dedup_key`], sha256 of the canonical JSON of the arguments.
 //! - [`window`]: [`Window`], allowed run windows like `"mon-fri 09:00-17:00 Europe/Berlin"`.
@@ -17,6 +19,7 @@
 pub mod dedup;
 pub mod error;
 pub mod expiry;
+pub mod histogram;
 pub mod message;
 pub mod names;
 pub mod rate;
@@ -28,6 +31,7 @@ pub mod window;
 pub use dedup::{dedup_key, dedup_key_of_args};
 pub use error::PolicyError;
 pub use expiry::is_expired;
+pub use histogram::Histogram;
 pub use message::{DEFAULT_MAX_MESSAGE_BYTES, Extra, MessageError, ParsedMessage, parse, stamp};
 pub use names::{NameError, validate_queue_name, validate_task_id};
 pub use rate::RateLimiter;

@@ -13,6 +13,7 @@ use crate::binding::{Binding, Version};
 use crate::compile::{ChildJob, Compiler};
 
 use crate::error::RegistryError;
+use crate::metrics::{RegistryCounts, RegistryMetrics};
 
 /// Default number of versions kept per queue (`versions.keep`).
 pub const DEFAULT_KEEP_VERSIONS: usize = 10;
@@ -78,6 +79,7 @@ struct Inner {
     /// compiled once even when several lookups race).
     writes: tokio::sync::Mutex<()>,
     modules: Mutex<Modules>,
+    metrics: RegistryMetrics,
 }
 
 /// Loaded modules, kept while some queue's last looked-up binding uses them.
@@ -125,6 +127,7 @@ impl Registry {
             limits,
             writes: tokio::sync::Mutex::new(()),
             modules: Mutex::new(Modules::default()),
+            metrics: RegistryMetrics::default(),
         };
         Registry {
             inner: Arc::new(inner),
@@ -137,6 +140,17 @@ impl Registry {
     /// leaves the current binding untouched and nothing in the cache. Deploying the bytes
     /// already current returns the current version unchanged.
     pub async fn deploy(&self, queue: &str, wasm: Vec<u8>) -> Result<Version, RegistryError> {
+        let deployed = self.deploy_counted(queue, wasm).await;
+        self.inner.metrics.deployed(deployed.is_ok());
+        deployed
+    }
+
+    /// Compiles, cache hits and misses, deploys since this registry was opened.
+    pub fn counts(&self) -> RegistryCounts {
+        self.inner.metrics.counts()
+    }
+
+    async fn deploy_counted(&self, queue: &str, wasm: Vec<u8>) -> Result<Version, RegistryError> {
         check_queue(queue)?;
         let size = wasm.len() as u64;
         let max = self.inner.limits.max_bytes;
@@ -333,9 +347,11 @@ impl Registry {
         // A cache hit needs no slot and no child; a tampered entry is reported (with its path)
         // and removed here, in the host's own log, before it is compiled again.
         if let Some(module) = self.load_blocking(wasm, |rt, w| rt.load_cached(w)).await? {
+            self.inner.metrics.cache_hit();
             return Ok(module);
         }
         let _slot = self.compile_slot(wait).await?;
+        let started = std::time::Instant::now();
         if let Compiler::Child {
             exe,
             timeout,
@@ -362,6 +378,7 @@ impl Registry {
         {
             tracing::warn!(%sha256, "the compiler child's artifact was not reused; compiled in process");
         }
+        self.inner.metrics.compiled(started.elapsed());
         Ok(module)
     }
 

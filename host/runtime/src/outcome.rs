@@ -73,16 +73,33 @@ pub enum TrapKind {
 }
 
 impl TrapKind {
+    /// Every kind's [`name`](TrapKind::name), in [`index`](TrapKind::index) order (the
+    /// `/metrics` traps counter keeps one slot per kind).
+    pub const NAMES: [&'static str; 7] = [
+        "out-of-fuel",
+        "timeout",
+        "memory-limit",
+        "stack-overflow",
+        "panic",
+        "cancelled",
+        "trap",
+    ];
+
     /// Short stable name used in logs, metrics and the CLI: `out-of-fuel`, `timeout`, ...
     pub fn name(&self) -> &'static str {
+        Self::NAMES[self.index()]
+    }
+
+    /// This kind's position in [`TrapKind::NAMES`].
+    pub fn index(&self) -> usize {
         match self {
-            TrapKind::OutOfFuel => "out-of-fuel",
-            TrapKind::Timeout => "timeout",
-            TrapKind::MemoryLimit => "memory-limit",
-            TrapKind::StackOverflow => "stack-overflow",
-            TrapKind::Panic(_) => "panic",
-            TrapKind::Cancelled => "cancelled",
-            TrapKind::Other(_) => "trap",
+            TrapKind::OutOfFuel => 0,
+            TrapKind::Timeout => 1,
+            TrapKind::MemoryLimit => 2,
+            TrapKind::StackOverflow => 3,
+            TrapKind::Panic(_) => 4,
+            TrapKind::Cancelled => 5,
+            TrapKind::Other(_) => 6,
         }
     }
 }

@@ -10,9 +10,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use wasmboost_broker::StateStore;
+use wasmboost_worker::metrics::Snapshot;
 
 use crate::contract::{
-    CancelReply, DeadLetter, History, PublishOptions, QueueStats, ScheduleInfo, TaskRecord, Version,
+    CancelReply, DeadLetter, History, HostInfo, PublishOptions, QueueStats, ScheduleInfo,
+    TaskRecord, Version,
 };
 use crate::error::ApiError;
 
@@ -27,6 +29,9 @@ pub trait Control: Send + Sync + 'static {
     /// Largest message a publish accepts (`host.max_message_bytes`), enforced while the body
     /// streams in.
     fn max_message_bytes(&self) -> u64;
+    /// What this host measured since it started (task histograms, traps, rate waits, broker
+    /// errors, registry counts), for `/metrics`.
+    fn metrics(&self) -> Snapshot;
     /// The host's state store: API tokens and the audit log live there, so every host sharing
     /// the store accepts the same tokens.
     fn state(&self) -> Arc<dyn StateStore>;
@@ -59,6 +64,8 @@ pub trait Control: Send + Sync + 'static {
     async fn dlq_purge(&self, queue: &str) -> Result<u64, ApiError>;
     /// Cancel a task by id (skipped when fetched, stopped when running).
     async fn cancel(&self, task_id: &str) -> Result<CancelReply, ApiError>;
+    /// The live hosts sharing the state store, with their queues and last heartbeat.
+    async fn hosts(&self) -> Result<Vec<HostInfo>, ApiError>;
     /// The configured schedules with their next and last ticks.
     async fn schedules(&self) -> Result<Vec<ScheduleInfo>, ApiError>;
 }

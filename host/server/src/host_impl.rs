@@ -9,7 +9,8 @@ use wasmboost_broker::StateStore;
 use wasmboost_worker::{Host, HostError};
 
 use crate::contract::{
-    CancelReply, DeadLetter, History, PublishOptions, QueueStats, ScheduleInfo, TaskRecord, Version,
+    CancelReply, DeadLetter, History, HostInfo, PublishOptions, QueueStats, ScheduleInfo,
+    TaskRecord, Version,
 };
 use crate::control::Control;
 use crate::error::ApiError;
@@ -33,6 +34,9 @@ impl Control for Host {
     }
     fn state(&self) -> Arc<dyn StateStore> {
         self.store()
+    }
+    fn metrics(&self) -> wasmboost_worker::metrics::Snapshot {
+        Host::metrics(self)
     }
     async fn publish(
         &self,
@@ -89,6 +93,9 @@ impl Control for Host {
     }
     async fn cancel(&self, task_id: &str) -> Result<CancelReply, ApiError> {
         Ok(Host::cancel(self, task_id).await?)
+    }
+    async fn hosts(&self) -> Result<Vec<HostInfo>, ApiError> {
+        Ok(Host::hosts(self).await)
     }
     async fn schedules(&self) -> Result<Vec<ScheduleInfo>, ApiError> {
         Ok(Host::schedules(self).await?)

@@ -11,6 +11,7 @@
 //! - [`audit`]: the audit log of state-changing actions.
 //! - [`tls`]: the rustls config from PEM files.
 //! - [`ui`]: the dashboard at `/ui`, assets embedded in the binary.
+//! - [`metrics`]: the Prometheus exposition of `/metrics`.
 //! - [`params`]: query parameters and the duration syntax shared with the CLI.
 //! - [`error`]: [`ServerError`] and the JSON [`ApiError`].
 //! - internal: `transport` (the accept loop: TLS, header timeout, graceful shutdown).
@@ -28,6 +29,7 @@ pub mod contract;
 pub mod control;
 pub mod error;
 pub mod guard;
+pub mod metrics;
 pub mod params;
 pub mod routes;
 pub mod tls;

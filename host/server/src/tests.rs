@@ -70,6 +70,9 @@ impl Control for Fake {
     fn state(&self) -> Arc<dyn StateStore> {
         Arc::clone(&self.store) as Arc<dyn StateStore>
     }
+    fn metrics(&self) -> wasmboost_worker::metrics::Snapshot {
+        wasmboost_worker::metrics::Snapshot::default()
+    }
     async fn publish(
         &self,
         queue: &str,
@@ -161,7 +164,11 @@ impl Control for Fake {
             hosts: vec!["h1".into()],
             denied: 0,
             grants: None,
+            config: None,
         }])
+    }
+    async fn hosts(&self) -> Result<Vec<crate::contract::HostInfo>, ApiError> {
+        Ok(Vec::new())
     }
     async fn history(&self, _queue: &str) -> Result<History, ApiError> {
         Err(ApiError::new(

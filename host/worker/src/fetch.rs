@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use wasmboost_broker::{Delivery, Settlement};
 
+use crate::metrics::BrokerOp;
 use crate::shared::{QueueWorker, Shared, Slot};
 use crate::task;
 
@@ -57,6 +58,7 @@ pub(crate) async fn run(shared: Arc<Shared>, q: Arc<QueueWorker>) {
             }
             Err(err) => {
                 q.slots.add_permits(taken);
+                shared.metrics.broker_error(BrokerOp::Fetch);
                 tracing::warn!(queue = %q.name, error = %err, "fetch failed; retrying");
                 tokio::select! {
                     () = shared.stop.cancelled() => break,
@@ -210,6 +212,7 @@ async fn wait_rate_slot(shared: &Shared, q: &QueueWorker) -> bool {
     if wait.is_zero() {
         return true;
     }
+    q.metrics.rate_wait(wait);
     tokio::select! {
         () = shared.stop.cancelled() => false,
         () = tokio::time::sleep(wait) => true,

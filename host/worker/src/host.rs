@@ -13,6 +13,7 @@ use wasmboost_runtime::{Runtime, RuntimeConfig};
 use crate::bindings::{rebind, sync_bindings};
 use crate::config::Config;
 use crate::error::HostError;
+use crate::metrics::{BrokerOp, Snapshot};
 use crate::publish::{self, PublishOptions};
 use crate::record::{TaskRecord, TaskState};
 use crate::records::Records;
@@ -114,6 +115,7 @@ impl Host {
             abandon: CancellationToken::new(),
             tracker: TaskTracker::new(),
             started_ms: now_ms(),
+            metrics: Default::default(),
         });
         sync_bindings(&shared).await?;
         let upkeep_shared = Arc::clone(&shared);
@@ -227,7 +229,7 @@ impl Host {
         let put = self.shared.records.put_all(&records, settings.result_ttl);
         let publish = self.shared.broker.publish(queue, messages);
         let (put, published) = tokio::join!(put, publish);
-        published?;
+        published.inspect_err(|_| self.shared.metrics.broker_error(BrokerOp::Publish))?;
         put?;
         Ok(ids)
     }
@@ -283,6 +285,29 @@ impl Host {
 
     pub async fn stats(&self) -> Result<Vec<crate::stats::QueueStats>, HostError> {
         crate::stats_query::all(&self.shared).await
+    }
+
+    /// The live hosts on this host's state store (itself included once it sent a heartbeat),
+    /// with their queues and last heartbeat.
+    pub async fn hosts(&self) -> Vec<crate::upkeep::HostInfo> {
+        crate::stats_query::hosts(&self.shared).await
+    }
+
+    /// This host's task histograms, traps, rate waits, broker errors and registry counts, for
+    /// `/metrics` (the queue stats come from [`Host::stats`]).
+    pub fn metrics(&self) -> Snapshot {
+        let shared = &self.shared;
+        Snapshot {
+            host_id: shared.host_id.clone(),
+            queues: shared
+                .all_workers()
+                .iter()
+                .map(|q| q.metrics.snapshot(&q.name))
+                .collect(),
+            broker_errors: shared.metrics.broker_errors(),
+            broker_reconnects: shared.broker.reconnects(),
+            registry: shared.registry.counts(),
+        }
     }
 
     pub async fn history(&self, queue: &str) -> Result<History, HostError> {
@@ -425,14 +450,16 @@ pub(crate) async fn publish_one(
     let ttl = settings.result_ttl;
     let publish = shared.broker.publish(queue, vec![prepared.message]);
     if !settings.results.keeps(record.state, opts.reply) {
-        publish.await?;
+        publish
+            .await
+            .inspect_err(|_| shared.metrics.broker_error(BrokerOp::Publish))?;
         return Ok(id);
     }
     // Both go to the same group commit on the embedded store; the record is queued first,
     // so a fast worker's terminal record cannot be overwritten by it.
     let put = shared.records.put(&record, ttl);
     let (put, published) = tokio::join!(put, publish);
-    published?;
+    published.inspect_err(|_| shared.metrics.broker_error(BrokerOp::Publish))?;
     put?;
     Ok(id)
 }

@@ -7,6 +7,7 @@
 //! - [`schedule`]: the schedule firer (leader lease, tick claims) and [`ScheduleInfo`].
 //! - [`record`]: [`TaskRecord`], [`TaskState`], a task's status and result.
 //! - [`stats`]: [`QueueStats`] and the bucketed [`History`].
+//! - [`metrics`]: [`metrics::Snapshot`], this host's histograms and counters for `/metrics`.
 //! - [`publish`]: [`PublishOptions`], what a publish may override.
 //! - [`error`]: [`HostError`] and its HTTP status mapping.
 //! - [`units`]: the duration and size grammar (re-exported from `wasmboost_policy::units`).
@@ -23,6 +24,7 @@ pub mod cancel;
 pub mod config;
 pub mod error;
 pub mod host;
+pub mod metrics;
 pub mod publish;
 pub mod record;
 pub mod schedule;
@@ -51,6 +53,7 @@ pub use publish::PublishOptions;
 pub use record::{TaskRecord, TaskState};
 pub use schedule::ScheduleInfo;
 pub use stats::{Bucket, History, QueueStats};
+pub use upkeep::HostInfo;
 pub use wasmboost_broker::Backend;
 pub use wasmboost_broker::DeadLetter;
 pub use wasmboost_registry::Version;

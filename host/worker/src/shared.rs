@@ -15,6 +15,7 @@ use wasmboost_runtime::TaskModule;
 
 use crate::config::Config;
 use crate::config::settings::{Policies, QueueSettings};
+use crate::metrics::{HostMetrics, QueueMetrics};
 use crate::records::Records;
 use crate::stats::Meter;
 
@@ -63,6 +64,8 @@ pub(crate) struct QueueWorker {
     pub meter: Mutex<Meter>,
     pub deltas: Mutex<Deltas>,
     pub in_flight: AtomicU64,
+    /// Duration, fuel and memory histograms, traps by kind, rate waits (`/metrics`).
+    pub metrics: QueueMetrics,
 }
 
 impl QueueWorker {
@@ -81,6 +84,7 @@ impl QueueWorker {
             meter: Mutex::new(Meter::new(now_ms())),
             deltas: Mutex::new(Deltas::default()),
             in_flight: AtomicU64::new(0),
+            metrics: QueueMetrics::default(),
         }
     }
 
@@ -188,6 +192,8 @@ pub(crate) struct Shared {
     /// Every queue loop and task, so shutdown can wait for them.
     pub tracker: TaskTracker,
     pub started_ms: u64,
+    /// Broker errors by operation (`/metrics`).
+    pub metrics: HostMetrics,
 }
 
 impl Shared {

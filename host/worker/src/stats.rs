@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
+use wasmboost_policy::histogram::{Counts, DURATION_BUCKETS, DURATION_US_BOUNDS, bucket_of};
 
 /// One row of `wasmboost queues`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,6 +53,11 @@ pub struct QueueStats {
     /// (variable or file name), never their value. `None`: nothing granted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grants: Option<crate::config::grants::GrantsConfig>,
+    /// The queue's own `[queues.<name>]` policy keys as configured (unset keys take
+    /// `[defaults]`, then the built-in defaults); its grants are in `grants`. `None`: the queue
+    /// is not in the config (deployed only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<crate::config::QueueConfig>,
 }
 
 /// Activity in one time bucket.
@@ -63,11 +69,31 @@ pub struct Bucket {
     pub failed: u64,
     /// Sum of attempt durations finished in this bucket, µs.
     pub duration_us: u64,
+    /// Median attempt duration in this bucket, µs (interpolated inside the `/metrics`
+    /// duration buckets); `None` when nothing finished.
+    #[serde(default)]
+    pub p50_us: Option<u64>,
+    /// 99th percentile attempt duration in this bucket, µs.
+    #[serde(default)]
+    pub p99_us: Option<u64>,
+    /// Attempts by duration bucket ([`DURATION_US_BOUNDS`]); the percentiles come from here.
+    #[serde(skip)]
+    durations: [u32; DURATION_BUCKETS],
 }
 
 impl Bucket {
     pub fn finished(&self) -> u64 {
         self.succeeded + self.failed
+    }
+
+    /// This bucket with its percentiles filled in.
+    fn with_percentiles(mut self) -> Bucket {
+        let counts = Counts::from_buckets(DURATION_US_BOUNDS, &self.durations);
+        // Durations are whole µs, far below 2^53: the rounding is exact enough.
+        let at = |q| counts.quantile(q).map(|us: f64| us.round() as u64);
+        self.p50_us = at(0.5);
+        self.p99_us = at(0.99);
+        self
     }
 }
 
@@ -126,7 +152,7 @@ impl Ring {
         let mut start = first;
         while start <= end {
             match stored.peek() {
-                Some(b) if b.start_ms == start => out.push(**b),
+                Some(b) if b.start_ms == start => out.push(b.with_percentiles()),
                 _ => out.push(Bucket {
                     start_ms: start,
                     ..Bucket::default()
@@ -172,6 +198,7 @@ impl Meter {
 
     /// Count one finished attempt.
     pub(crate) fn record(&mut self, now_ms: u64, ok: bool, duration_us: u64) {
+        let slot = bucket_of(DURATION_US_BOUNDS, duration_us);
         for ring in &mut self.rings {
             let b = ring.current(now_ms);
             if ok {
@@ -180,6 +207,9 @@ impl Meter {
                 b.failed += 1;
             }
             b.duration_us += duration_us;
+            if let Some(n) = b.durations.get_mut(slot) {
+                *n = n.saturating_add(1);
+            }
         }
         self.total_finished += 1;
         self.total_duration_us += duration_us;
@@ -257,6 +287,32 @@ mod tests {
             h.per_second
                 .windows(2)
                 .all(|w| w[1].start_ms == w[0].start_ms + SECOND)
+        );
+    }
+
+    #[test]
+    fn buckets_carry_duration_percentiles() {
+        let t0 = 1_700_000_000_000u64;
+        let mut m = Meter::new(t0);
+        for i in 0..100u64 {
+            // 99 fast attempts (≤ 1 ms) and one slow one (≤ 1 s).
+            let us = if i == 99 { 900_000 } else { 800 };
+            m.record(t0 + 10, true, us);
+        }
+        let h = m.history("q", t0 + 10);
+        let last = h.per_second.last().expect("a bucket");
+        let p50 = last.p50_us.expect("p50");
+        let p99 = last.p99_us.expect("p99");
+        assert!((500..=1_000).contains(&p50), "p50 {p50}");
+        assert!(p99 <= 1_000, "p99 {p99} of 99 fast attempts out of 100");
+        let first = h.per_second.first().expect("a bucket");
+        assert_eq!((first.p50_us, first.p99_us), (None, None));
+        m.record(t0 + 20, true, 900_000);
+        let h = m.history("q", t0 + 20);
+        let p99 = h.per_second.last().and_then(|b| b.p99_us).expect("p99");
+        assert!(
+            p99 > 500_000,
+            "two slow attempts out of 101 move p99: {p99}"
         );
     }
 

@@ -21,6 +21,13 @@ pub(crate) async fn all(shared: &Shared) -> Result<Vec<QueueStats>, HostError> {
     Ok(rows)
 }
 
+/// The hosts whose heartbeat has not expired, by id.
+pub(crate) async fn hosts(shared: &Shared) -> Vec<HostInfo> {
+    let mut hosts = live_hosts(shared).await;
+    hosts.sort_by(|a, b| a.host_id.cmp(&b.host_id));
+    hosts
+}
+
 async fn live_hosts(shared: &Shared) -> Vec<HostInfo> {
     match shared.store.live_hosts().await {
         Ok(list) => list
@@ -85,5 +92,14 @@ async fn one(shared: &Shared, queue: &str, hosts: &[HostInfo]) -> Result<QueueSt
             .queues
             .get(queue)
             .and_then(|q| q.grants.clone()),
+        // The grants are shown once, above.
+        config: shared
+            .config
+            .queues
+            .get(queue)
+            .map(|q| crate::config::QueueConfig {
+                grants: None,
+                ..q.clone()
+            }),
     })
 }

@@ -12,6 +12,7 @@ use wasmboost_runtime::{
     Access, Interrupt, Invocation, Outcome, Report, TaskContext, TaskServices,
 };
 
+use crate::metrics::BrokerOp;
 use crate::record::{TaskRecord, TaskState};
 use crate::records::Counted;
 use crate::services::WorkerServices;
@@ -85,6 +86,7 @@ impl TaskCx {
             // No record to commit the counts with: they go with the queue's next counter flush.
             self.q.count(counts);
             if let Err(err) = delivery.settle(settlement).await {
+                self.shared.metrics.broker_error(BrokerOp::Settle);
                 tracing::warn!(task_id = %self.task_id, error = %err, "could not settle; the message comes back after its lease");
             }
             return;
@@ -104,6 +106,7 @@ impl TaskCx {
             self.q.count(counts);
         }
         if let Err(err) = settled {
+            self.shared.metrics.broker_error(BrokerOp::Settle);
             tracing::warn!(task_id = %self.task_id, error = %err, "could not settle; the message comes back after its lease");
         }
     }
@@ -301,6 +304,7 @@ async fn run(
     count_denials(cx, report.denied).await;
     let ok = verdict.succeeded();
     cx.q.meter(|m| m.record(now_ms(), ok, micros(report.duration)));
+    cx.q.metrics.observe(&report);
     if let (true, Some(key)) = (ok, dedup_key) {
         let ttl = cx.q.settings.dedup_ttl;
         if let Err(err) = cx.shared.store.dedup_mark(&cx.q.name, &key, ttl).await {
@@ -358,6 +362,7 @@ async fn run_guarded(
                     marked = true;
                     mark_running(cx, bound, started_ms).await;
                 } else if let Err(err) = delivery.renew(lease).await {
+                    cx.shared.metrics.broker_error(BrokerOp::Renew);
                     tracing::warn!(task_id = %cx.task_id, error = %err, "lease renewal failed");
                 }
                 next = tokio::time::Instant::now() + renew_every;

@@ -17,12 +17,17 @@ const HEARTBEAT_EVERY: u32 = 5;
 /// ...and live this long, so a host is listed until about 3 beats were missed.
 const HEARTBEAT_TTL: Duration = Duration::from_secs(15);
 
-/// What a heartbeat says about a host.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct HostInfo {
+/// What a heartbeat says about a host (`GET /v1/hosts`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostInfo {
     pub host_id: String,
+    /// Queues the host runs.
     pub queues: Vec<String>,
     pub started_ms: u64,
+    /// When this heartbeat was sent, ms since the Unix epoch (0 from hosts older than this
+    /// field).
+    #[serde(default)]
+    pub beat_ms: u64,
 }
 
 pub(crate) async fn run(shared: Arc<Shared>) {
@@ -66,6 +71,7 @@ async fn heartbeat(shared: &Shared) {
             .map(|q| q.name.to_string())
             .collect(),
         started_ms: shared.started_ms,
+        beat_ms: wasmboost_broker::now_ms(),
     };
     // Plain strings and numbers: serializing cannot fail.
     let bytes = serde_json::to_vec(&info).unwrap_or_default();

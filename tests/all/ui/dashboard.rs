@@ -145,6 +145,32 @@ fn dashboard_drives_a_real_host() {
     browser.wait_text("#versions tr[data-version=\"2\"]", LONG, |t| {
         t.contains("current")
     });
+    // Config and grants come from the host's config file; the p50/p99 charts from the history,
+    // whose buckets carry percentiles once tasks finished in them.
+    browser.wait_text("#config-keys dd[data-key=\"concurrency\"]", LONG, |t| {
+        t == "8"
+    });
+    browser.wait_text("#config-grants", LONG, |t| t.contains("Nothing granted"));
+    let history = json_of(&host, "/v1/queues/add/history");
+    let with_percentiles: Vec<&Value> = history["per_minute"]
+        .as_array()
+        .expect("per-minute buckets")
+        .iter()
+        .filter(|b| b["p99_us"].is_u64())
+        .collect();
+    assert!(
+        !with_percentiles.is_empty(),
+        "the drain's minute has a p99: {history}"
+    );
+    for b in with_percentiles {
+        assert!(b["p50_us"].as_u64() <= b["p99_us"].as_u64(), "{b}");
+    }
+    let drawn = browser.exec(
+        "return ['#chart-p50', '#chart-p99'].map((s) => { const c = document.querySelector(s); \
+         return !!c && c.width > 0; });",
+        &[],
+    );
+    assert_eq!(drawn, json!([true, true]), "both percentile charts drawn");
     browser.click("#versions tr[data-version=\"1\"] button[data-action=\"rollback\"]");
     browser.accept_dialog();
     browser.wait_text("#flash", LONG, |t| t == "now on version 1");
@@ -229,7 +255,22 @@ fn dashboard_drives_a_real_host() {
         t.contains("add") && t.contains("dlq")
     });
     assert!(!hosts.is_empty());
+    browser.wait_text("#hosts-body td[data-col=\"beat\"]", LONG, |t| {
+        t.ends_with("ago")
+    });
     browser.screenshot("07-hosts");
+    let listed = json_of(&host, "/v1/hosts");
+    assert!(
+        listed[0]["beat_ms"].as_u64().is_some_and(|ms| ms > 0),
+        "a heartbeat time: {listed}"
+    );
+
+    // Schedules: none configured, and the page says so.
+    browser.goto(&format!("{ui}#/schedules"));
+    browser.wait_text("#schedules-body", LONG, |t| {
+        t.contains("No schedules configured")
+    });
+    browser.screenshot("07b-schedules");
 
     // A read-only token sees the data but no button it may not use.
     let read = create_token(&host, "read");

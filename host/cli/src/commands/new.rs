@@ -18,8 +18,9 @@ const SDK_IN_REPO: &str = "guest-sdk/wasmboost-guest";
 
 #[derive(Debug, clap::Args)]
 pub struct NewCommand {
-    /// The task's name (letters, digits, `_` and `-`; it becomes the crate and component name).
-    name: String,
+    /// The task's name (letters, digits, `_` and `-`; it becomes the crate and component name),
+    /// or a path whose last part is the name, as `cargo new` takes (`tasks/hello`).
+    name: PathBuf,
     /// Where to create the project (default: `./<name>`). Must not exist yet.
     #[arg(long)]
     path: Option<PathBuf>,
@@ -37,23 +38,41 @@ enum Lang {
 
 impl NewCommand {
     pub async fn execute(self) -> anyhow::Result<ExitCode> {
-        check_name(&self.name)?;
-        let dir = self
-            .path
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(&self.name));
+        let (name, dir) = self.name_and_dir()?;
         anyhow::ensure!(
             !dir.exists(),
             "{} already exists: choose another name or --path",
             dir.display()
         );
         match self.lang {
-            Lang::Python => super::python::scaffold(&dir, &self.name)?,
-            Lang::Rust => scaffold_rust(&dir, &self.name, &find_sdk()?)?,
+            Lang::Python => super::python::scaffold(&dir, &name)?,
+            Lang::Rust => scaffold_rust(&dir, &name, &find_sdk()?)?,
         }
-        println!("created {} in {}", self.name, dir.display());
+        println!("created {name} in {}", dir.display());
         println!("build it with: wasmboost build {}", dir.display());
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+impl NewCommand {
+    /// The task name (the last part of `NAME`) and the project directory (`--path`, else
+    /// `NAME` itself, so `wasmboost new tasks/hello` creates `tasks/hello` named `hello`).
+    fn name_and_dir(&self) -> anyhow::Result<(String, PathBuf)> {
+        let last = self
+            .name
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let is_path = self.name.components().count() > 1;
+        check_name(&last).map_err(|err| {
+            if is_path {
+                anyhow::anyhow!("{err} (the last part of {})", self.name.display())
+            } else {
+                err
+            }
+        })?;
+        let dir = self.path.clone().unwrap_or_else(|| self.name.clone());
+        Ok((last, dir))
     }
 }
 
@@ -220,4 +239,35 @@ another machine.
 "#,
         sdk = sdk.display()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn command(name: &str, path: Option<&str>) -> NewCommand {
+        NewCommand {
+            name: PathBuf::from(name),
+            path: path.map(PathBuf::from),
+            lang: Lang::Python,
+        }
+    }
+
+    #[test]
+    fn a_path_names_the_task_by_its_last_part() {
+        let (name, dir) = command("tasks/hello", None).name_and_dir().expect("valid");
+        assert_eq!(
+            (name.as_str(), dir),
+            ("hello", PathBuf::from("tasks/hello"))
+        );
+        let (name, dir) = command("hello", Some("elsewhere"))
+            .name_and_dir()
+            .expect("valid");
+        assert_eq!((name.as_str(), dir), ("hello", PathBuf::from("elsewhere")));
+        let err = command("tasks/9lives", None)
+            .name_and_dir()
+            .expect_err("a digit first");
+        assert!(err.to_string().contains("`9lives`"), "{err}");
+        assert!(command("tasks/..", None).name_and_dir().is_err());
+    }
 }

@@ -41,6 +41,10 @@ pub struct ServeCommand {
     /// run code. For throwaway networks only.
     #[arg(long)]
     insecure: bool,
+    /// How log lines on stderr are written: `text` for people, `json` (one object per line) for
+    /// log shippers. `RUST_LOG` filters either.
+    #[arg(long, value_enum, default_value_t)]
+    log_format: crate::logs::LogFormat,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -66,7 +70,7 @@ fn parse_queue(text: &str) -> Result<(String, u32), String> {
 
 impl ServeCommand {
     pub async fn execute(self) -> anyhow::Result<ExitCode> {
-        init_tracing();
+        crate::logs::init(self.log_format);
         let config = self.config()?;
         let grace = config.host.shutdown_grace.0;
         let tls = match (&config.host.tls_cert, &config.host.tls_key) {
@@ -206,17 +210,6 @@ impl ServeCommand {
         wasmboost_backends::check(&config.broker).with_context(context)?;
         Ok(config)
     }
-}
-
-/// Logs go to stderr; `RUST_LOG` filters them (default: info for wasmboost and the `audit`
-/// target, warn otherwise).
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,wasmboost=info,audit=info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 /// Resolves on the first SIGINT or SIGTERM, naming it.

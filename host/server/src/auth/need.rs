@@ -37,6 +37,7 @@ pub fn of(method: &Method, route: &str, queue: Option<&str>) -> Need {
         "/v1/tasks/{id}" if *method == Method::DELETE => Need::CancelTask,
         "/metrics"
         | "/v1/schedules"
+        | "/v1/hosts"
         | "/v1/queues"
         | "/v1/queues/{queue}/versions"
         | "/v1/queues/{queue}/history"
@@ -73,6 +74,10 @@ mod tests {
         assert_eq!(of(&Method::GET, "/healthz", None), Need::Nothing);
         assert_eq!(of(&Method::GET, "/readyz", None), Need::Nothing);
         assert_eq!(of(&Method::GET, "/metrics", None), Need::Scope(Scope::Read));
+        assert_eq!(
+            of(&Method::GET, "/v1/hosts", None),
+            Need::Scope(Scope::Read)
+        );
         assert_eq!(
             of(&Method::POST, "/v1/queues/{queue}/messages", q),
             Need::Publish("add".into())

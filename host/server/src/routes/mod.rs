@@ -4,7 +4,7 @@
 //! - [`tasks`]: a task's record, its result with an optional wait, and cancel by id.
 //! - [`modules`]: deploy (size cap enforced while reading), versions, rollback.
 //! - [`queues`]: stats, history, pause/resume, dead-letter queues.
-//! - [`schedules`]: the configured schedules, their next and last ticks.
+//! - [`schedules`]: the configured schedules, their next and last ticks; the live hosts.
 //! - [`tokens`]: create, list and revoke API tokens; the audit log.
 //! - [`metrics`]: `/metrics` (Prometheus text), `/healthz` (liveness) and `/readyz` (readiness).
 //! - [`crate::ui`]: the dashboard's static assets at `/ui` (its data comes from the routes above).
@@ -91,6 +91,7 @@ pub fn router(app: App, guard: Guard) -> Router {
         .route("/v1/tasks/{id}", get(tasks::status).delete(tasks::cancel))
         .route("/v1/tasks/{id}/result", get(tasks::result))
         .route("/v1/schedules", get(schedules::list))
+        .route("/v1/hosts", get(schedules::hosts))
         .route(
             crate::auth::TOKENS_ROUTE,
             get(tokens::list).post(tokens::create),

@@ -9,7 +9,7 @@
 //! (`textContent`), never as HTML: task results and errors are guest-controlled.
 //!
 //! Files in `assets/`: `index.html` (the shell), `app.css`, `core.js` (the API client, scopes,
-//! text-only DOM helpers, polling), `pages.js` (queues, queue detail, task, hosts), `app.js`
+//! text-only DOM helpers, polling), `pages.js` (queues, queue detail, task, hosts, schedules), `app.js`
 //! (login, routing, start-up), `chart.js` (a small canvas line chart written for this
 //! dashboard).
 

@@ -17,6 +17,7 @@ function route() {
   if (name === 'queue' && arg) queuePage(arg);
   else if (name === 'task') taskPage(arg);
   else if (name === 'hosts') hostsPage();
+  else if (name === 'schedules') schedulesPage();
   else queuesPage();
 }
 

@@ -1,5 +1,6 @@
-// wasmboost dashboard pages: queues (live table), one queue (charts, versions, dead letters,
-// pause), task (search by id), hosts. Each renders from the JSON API through core.js.
+// wasmboost dashboard pages: queues (live table), one queue (charts, config and grants,
+// versions, dead letters, pause), task (search by id), hosts (with their last heartbeat),
+// schedules. Each renders from the JSON API through core.js.
 'use strict';
 
 // ---- queues ----
@@ -93,7 +94,10 @@ function queuePage(queue) {
   const actions = h('div', { class: 'actions', id: 'queue-actions' });
   const charts = h('div', { class: 'grid' },
     h('div', { class: 'card' }, h('canvas', { id: 'chart-rate' })),
-    h('div', { class: 'card' }, h('canvas', { id: 'chart-duration' })));
+    h('div', { class: 'card' }, h('canvas', { id: 'chart-duration' })),
+    h('div', { class: 'card' }, h('canvas', { id: 'chart-p50' })),
+    h('div', { class: 'card' }, h('canvas', { id: 'chart-p99' })));
+  const config = h('div', { id: 'queue-config' });
   const ranges = h('div', { class: 'actions ranges', id: 'ranges' });
   const versions = h('div', { id: 'versions' });
   const dlq = h('div', { id: 'dlq' });
@@ -103,9 +107,9 @@ function queuePage(queue) {
     h('h2', { text: 'Activity' }),
     ranges,
     charts,
-    h('p', { class: 'muted', text: 'Rate is tasks finished per second; duration is the average per bucket (the host keeps sums per bucket, not percentiles).' }),
+    h('p', { class: 'muted', text: 'Rate is tasks finished per second; durations are per bucket on this host: the average, and the median and 99th percentile (interpolated inside the /metrics duration buckets).' }),
     h('h2', { text: 'Config' }),
-    h('p', { class: 'muted', text: 'Policies and grants are in the host\'s wasmboost.toml ([queues.' + queue + ']); the API does not serve them yet.' }),
+    config,
     h('h2', { text: 'Versions' }),
     versions,
     h('h2', { text: 'Dead letters' }),
@@ -155,6 +159,7 @@ function queuePage(queue) {
     rows.push(['Hosts', q.hosts.length ? q.hosts.join(', ') : '–']);
     summary.replaceChildren(...rows.flatMap(([label, value]) => [
       h('dt', { text: label }), h('dd', { 'data-field': label.toLowerCase(), text: value })]));
+    renderConfig(config, queue, q);
   });
 
   chartsSection(path, ranges);
@@ -182,6 +187,9 @@ function chartsSection(path, ranges) {
     const time = (ms) => (chosen.width >= 3600000 ? new Date(ms).toISOString().slice(5, 16).replace('T', ' ') : new Date(ms).toLocaleTimeString());
     window.lineChart($('#chart-rate'), buckets.map((b) => ({ x: b.start_ms, y: (b.succeeded + b.failed) / (chosen.width / 1000) })), { label: 'rate', unit: '/s', time });
     window.lineChart($('#chart-duration'), buckets.map((b) => ({ x: b.start_ms, y: b.succeeded + b.failed ? b.duration_us / (b.succeeded + b.failed) / 1000 : null })), { label: 'avg duration', unit: 'ms', time, color: '#a15c00' });
+    const percentile = (field) => buckets.map((b) => ({ x: b.start_ms, y: b[field] === null || b[field] === undefined ? null : b[field] / 1000 }));
+    window.lineChart($('#chart-p50'), percentile('p50_us'), { label: 'p50 duration', unit: 'ms', time, color: '#1f7a4d' });
+    window.lineChart($('#chart-p99'), percentile('p99_us'), { label: 'p99 duration', unit: 'ms', time, color: '#b3261e' });
   };
   const start = () => {
     if (timer !== null) {
@@ -195,6 +203,29 @@ function chartsSection(path, ranges) {
     timer = view.timers[view.timers.length - 1];
   };
   start();
+}
+
+// The queue's configured policy keys and its grants, as text (a grant names hosts and paths,
+// never a secret's value: the host sends a secret's source only).
+function renderConfig(box, queue, q) {
+  const entries = Object.entries(q.config || {}).filter(([, v]) => v !== null && v !== undefined);
+  const show = (v) => (typeof v === 'object' ? JSON.stringify(v) : String(v));
+  const parts = [];
+  if (entries.length) {
+    parts.push(h('dl', { class: 'kv', id: 'config-keys' }, entries.flatMap(([k, v]) => [
+      h('dt', { text: k }), h('dd', { 'data-key': k, text: show(v) })])));
+  } else {
+    parts.push(h('p', { class: 'muted', text: `[queues.${queue}] sets nothing: every policy is the host's default.` }));
+  }
+  parts.push(h('h3', { text: 'Grants' }));
+  parts.push(q.grants
+    ? h('pre', { id: 'config-grants', text: JSON.stringify(q.grants, null, 2) })
+    : h('p', { class: 'muted', id: 'config-grants', text: 'Nothing granted: no network, files, kv, publishes, config or secrets.' }));
+  const text = JSON.stringify([q.config, q.grants]);
+  if (box.dataset.shown !== text) {
+    box.dataset.shown = text;
+    box.replaceChildren(h('div', { class: 'card' }, parts));
+  }
 }
 
 async function versionsSection(path, box) {
@@ -338,22 +369,46 @@ function hostsPage() {
   const body = h('tbody', { id: 'hosts-body' });
   page('Hosts',
     h('div', { class: 'scroll' }, h('table', { id: 'hosts' },
-      h('thead', {}, h('tr', {}, h('th', { text: 'Host' }), h('th', { class: 'text', text: 'Queues' }))),
+      h('thead', {}, h('tr', {}, h('th', { text: 'Host' }), h('th', { class: 'text', text: 'Queues' }),
+        h('th', { text: 'Last heartbeat' }), h('th', { text: 'Up since' }))),
       body)),
-    h('p', { class: 'muted', text: 'Hosts whose heartbeat names a queue, from the queue stats (live every second).' }));
+    h('p', { class: 'muted', text: 'Hosts whose heartbeat (every 5 s, kept 15 s) is live on the state store.' }));
   if (!may.read()) return;
   every(POLL_MS, async (current) => {
-    const queues = await api('GET', '/v1/queues');
+    const hosts = await api('GET', '/v1/hosts');
     if (!current()) return;
-    const byHost = new Map();
-    for (const q of queues) {
-      for (const host of q.hosts) {
-        if (!byHost.has(host)) byHost.set(host, []);
-        byHost.get(host).push(q.queue);
-      }
+    const now = Date.now();
+    body.replaceChildren(...hosts.map((host) => h('tr', { 'data-host': host.host_id },
+      h('td', { text: host.host_id }),
+      h('td', { class: 'text' }, host.queues.slice().sort().flatMap((n, i) => [i ? ', ' : '', h('a', { href: `#/queue/${encodeURIComponent(n)}`, text: n })])),
+      h('td', { 'data-col': 'beat', title: fmtTime(host.beat_ms), text: host.beat_ms ? `${fmtDuration(Math.max(0, now - host.beat_ms) / 1000)} ago` : '–' }),
+      h('td', { text: fmtTime(host.started_ms) }))));
+  });
+}
+
+// ---- schedules ----
+
+function schedulesPage() {
+  const body = h('tbody', { id: 'schedules-body' });
+  page('Schedules',
+    h('div', { class: 'scroll' }, h('table', { id: 'schedules' },
+      h('thead', {}, h('tr', {}, ['Schedule', 'Queue', 'Trigger', 'Next', 'Last', 'Last task'].map((t) => h('th', { class: t === 'Trigger' ? 'text' : null, text: t })))),
+      body)),
+    h('p', { class: 'muted', text: 'The schedules in the host\'s config ([[schedules]]), with their next and last ticks.' }));
+  if (!may.read()) return;
+  every(POLL_MS * 2, async (current) => {
+    const list = await api('GET', '/v1/schedules');
+    if (!current()) return;
+    if (!list.length) {
+      body.replaceChildren(h('tr', {}, h('td', { colspan: 6, class: 'muted', text: 'No schedules configured.' })));
+      return;
     }
-    body.replaceChildren(...[...byHost.entries()].sort().map(([host, names]) => h('tr', { 'data-host': host },
-      h('td', { text: host }),
-      h('td', { class: 'text' }, names.sort().flatMap((n, i) => [i ? ', ' : '', h('a', { href: `#/queue/${encodeURIComponent(n)}`, text: n })])))));
+    body.replaceChildren(...list.map((s) => h('tr', { 'data-schedule': s.name },
+      h('td', { text: s.name }),
+      h('td', {}, h('a', { href: `#/queue/${encodeURIComponent(s.queue)}`, text: s.queue })),
+      h('td', { class: 'text', text: s.trigger }),
+      h('td', { text: fmtTime(s.next_ms) }),
+      h('td', { text: fmtTime(s.last_ms) }),
+      h('td', {}, s.last_task_id ? h('a', { href: `#/task/${encodeURIComponent(s.last_task_id)}`, text: `${s.last_task_id} (${s.last_state || 'expired'})` }) : '–'))));
   });
 }
