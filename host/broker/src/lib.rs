@@ -37,6 +37,8 @@
 //! - [`state`]: the [`StateStore`] trait for what queues cannot hold (results, dedup, pause,
 //!   modules, counters, global rate).
 //! - [`error`]: [`BrokerError`], [`StateError`].
+//! - [`kv`]: the operations, replies and quotas of task key-value namespaces
+//!   ([`StateStore::kv`]), and the rules every store applies them by.
 //! - [`memory`]: [`MemoryBroker`] and [`MemoryStore`], for tests and throwaway runs.
 //! - [`embedded`]: [`EmbeddedBroker`] and [`EmbeddedStore`], durable in one data directory (the
 //!   default broker).
@@ -51,6 +53,7 @@
 pub mod backend;
 pub mod broker;
 pub mod error;
+pub mod kv;
 pub mod message;
 pub mod state;
 
@@ -79,4 +82,5 @@ pub use message::{
     DUE_SLACK_MS, DeadLetter, MAX_PRIORITY, Message, NewMessage, QueueCounts, Settlement, ms_after,
     now_ms,
 };
+pub use kv::{KvError, KvOp, KvQuota, KvRefusal, KvReply};
 pub use state::StateStore;
