@@ -6,12 +6,15 @@
 //!   addresses by name, no redirect followed by the host, request and byte caps.
 //! - `given`: config values and secrets; everything denied without grants, and counted.
 //! - `dirs`: preopened directories without escape; read-only means read-only.
+//! - `kv`: the per-queue key-value namespace through the real binary, on the embedded store
+//!   and on Redis shared by two hosts; quota and denial.
 //! - `serve`: grants through `wasmboost.toml` on the real binary, shown by `queues --json`,
 //!   secrets never shown or logged.
 
 mod dirs;
 mod egress;
 mod given;
+mod kv;
 mod serve;
 
 use std::sync::{Arc, OnceLock};
