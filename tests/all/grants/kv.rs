@@ -56,8 +56,13 @@ fn results(host: &HostProcess, all: &[&HostProcess], ids: &[String]) -> Vec<Valu
                     if record["state"] == "failed" || record["state"] == "dead_lettered" {
                         panic!("task {id} did not succeed: {record}");
                     }
-                    let text = record["result"].as_str()?;
-                    (record["state"] == "succeeded").then(|| serde_json::from_str(text).ok())?
+                    if record["state"] != "succeeded" {
+                        return None;
+                    }
+                    match record["result"].as_str() {
+                        Some(text) => serde_json::from_str(text).ok(),
+                        None => Some(record["result"].clone()),
+                    }
                 },
             )
         })
