@@ -34,14 +34,23 @@ struct Crawled {
 fn crawl(url: String, #[default] report: bool) -> Result<Crawled, TaskError> {
     if report {
         let pages = kv::get(PAGES)?.map_or(0, |v| String::from_utf8_lossy(&v).parse().unwrap_or(0));
-        return Ok(Crawled { url, links: 0, published: 0, pages });
+        return Ok(Crawled {
+            url,
+            links: 0,
+            published: 0,
+            pages,
+        });
     }
-    let origin = origin(&url).ok_or_else(|| TaskError::fail(format!("not an http(s) URL: {url}")))?;
+    let origin =
+        origin(&url).ok_or_else(|| TaskError::fail(format!("not an http(s) URL: {url}")))?;
     // The seed marks itself, so the links back to it publish nothing.
     kv::compare_and_swap(&seen_key(&url), None, b"1")?;
     let response = http::get(&url).map_err(|e| TaskError::retry(e.to_string()))?;
     if response.status() != 200 {
-        return Err(TaskError::fail(format!("{url}: status {}", response.status())));
+        return Err(TaskError::fail(format!(
+            "{url}: status {}",
+            response.status()
+        )));
     }
     let html = response.text()?;
     let links = same_site_links(&html, origin);
@@ -53,7 +62,12 @@ fn crawl(url: String, #[default] report: bool) -> Result<Crawled, TaskError> {
         }
     }
     let pages = kv::increment(PAGES, 1)?;
-    Ok(Crawled { url, links: links.len(), published, pages })
+    Ok(Crawled {
+        url,
+        links: links.len(),
+        published,
+        pages,
+    })
 }
 
 fn seen_key(url: &str) -> String {
@@ -62,7 +76,9 @@ fn seen_key(url: &str) -> String {
 
 /// `scheme://host[:port]` of `url`.
 fn origin(url: &str) -> Option<&str> {
-    let rest = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://"))?;
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))?;
     let end = rest.find('/').unwrap_or(rest.len());
     Some(&url[..url.len() - rest.len() + end])
 }

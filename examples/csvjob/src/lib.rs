@@ -31,12 +31,19 @@ struct Totals {
 fn csvjob(file: String, group: String, value: String) -> Result<Totals, TaskError> {
     // A bare file name: the task reads only what is in `/in` itself.
     if file.is_empty() || file.contains('/') || file.starts_with('.') {
-        return Err(TaskError::fail(format!("file must be a plain file name, got {file:?}")));
+        return Err(TaskError::fail(format!(
+            "file must be a plain file name, got {file:?}"
+        )));
     }
     let text = std::fs::read_to_string(Path::new("/in").join(&file))
         .map_err(|e| TaskError::fail(format!("/in/{file}: {e}")))?;
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
-    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').map(str::trim).collect();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .collect();
     let column = |name: &str| {
         header
             .iter()
@@ -51,9 +58,9 @@ fn csvjob(file: String, group: String, value: String) -> Result<Totals, TaskErro
         let (Some(key), Some(amount)) = (cells.get(g), cells.get(v)) else {
             return Err(TaskError::fail(format!("row {}: too few cells", i + 2)));
         };
-        let amount: f64 = amount
-            .parse()
-            .map_err(|_| TaskError::fail(format!("row {}: {value} {amount:?} is not a number", i + 2)))?;
+        let amount: f64 = amount.parse().map_err(|_| {
+            TaskError::fail(format!("row {}: {value} {amount:?} is not a number", i + 2))
+        })?;
         *groups.entry((*key).to_owned()).or_default() += amount;
         rows += 1;
     }
@@ -64,5 +71,9 @@ fn csvjob(file: String, group: String, value: String) -> Result<Totals, TaskErro
         out.push_str(&format!("{key},{total}\n"));
     }
     std::fs::write(&wrote, out).map_err(|e| TaskError::fail(format!("{wrote}: {e}")))?;
-    Ok(Totals { rows, groups, wrote })
+    Ok(Totals {
+        rows,
+        groups,
+        wrote,
+    })
 }

@@ -23,19 +23,24 @@ pub(crate) async fn apply(
     op: KvOp<'_>,
     quota: &KvQuota,
 ) -> Result<KvReply, KvError> {
-    let (name, value, ttl, expected, delta): (&str, Option<&[u8]>, Option<i64>, Option<&[u8]>, i64) =
-        match op {
-            KvOp::Get { .. } => ("get", None, None, None, 0),
-            KvOp::Delete { .. } => ("delete", None, None, None, 0),
-            KvOp::Set { value, ttl, .. } => {
-                let ttl = ttl.map(|t| big(u64::try_from(t.as_millis()).unwrap_or(u64::MAX)).max(1));
-                ("set", Some(value), ttl, None, 0)
-            }
-            KvOp::Increment { delta, .. } => ("incr", None, None, None, delta),
-            KvOp::CompareAndSwap {
-                expected, value, ..
-            } => ("cas", Some(value), None, expected, 0),
-        };
+    let (name, value, ttl, expected, delta): (
+        &str,
+        Option<&[u8]>,
+        Option<i64>,
+        Option<&[u8]>,
+        i64,
+    ) = match op {
+        KvOp::Get { .. } => ("get", None, None, None, 0),
+        KvOp::Delete { .. } => ("delete", None, None, None, 0),
+        KvOp::Set { value, ttl, .. } => {
+            let ttl = ttl.map(|t| big(u64::try_from(t.as_millis()).unwrap_or(u64::MAX)).max(1));
+            ("set", Some(value), ttl, None, 0)
+        }
+        KvOp::Increment { delta, .. } => ("incr", None, None, None, delta),
+        KvOp::CompareAndSwap {
+            expected, value, ..
+        } => ("cas", Some(value), None, expected, 0),
+    };
     let key = op.key().as_bytes();
     let (max_keys, max_value, max_total) = (
         big(quota.max_keys),
@@ -72,9 +77,21 @@ pub(crate) async fn apply(
         "deleted" => KvReply::Deleted(a == Some(1)),
         "swapped" => KvReply::Swapped(a == Some(1)),
         "counted" => KvReply::Counted(a.unwrap_or(0)),
-        "refused-value" => return Err(KvRefusal::ValueTooLarge { size: n(a), max: n(b) }.into()),
+        "refused-value" => {
+            return Err(KvRefusal::ValueTooLarge {
+                size: n(a),
+                max: n(b),
+            }
+            .into());
+        }
         "refused-keys" => return Err(KvRefusal::TooManyKeys { max: n(a) }.into()),
-        "refused-total" => return Err(KvRefusal::OverTotal { would: n(a), max: n(b) }.into()),
+        "refused-total" => {
+            return Err(KvRefusal::OverTotal {
+                would: n(a),
+                max: n(b),
+            }
+            .into());
+        }
         "refused-integer" => return Err(KvRefusal::NotInteger { key }.into()),
         "refused-overflow" => return Err(KvRefusal::Overflow { key, delta }.into()),
         other => {

@@ -18,8 +18,8 @@
 pub mod broker;
 pub mod config;
 mod conn;
-mod kv;
 pub mod error;
+mod kv;
 mod lease;
 pub mod schema;
 pub mod state;

@@ -73,7 +73,11 @@ impl Keys {
     /// name another queue's), their expiries (a sorted set) and the bytes held.
     pub(crate) fn kv(&self, queue: &str) -> [String; 3] {
         let ns = self.queue(queue);
-        [format!("{ns}kv"), format!("{ns}kv-expiry"), format!("{ns}kv-bytes")]
+        [
+            format!("{ns}kv"),
+            format!("{ns}kv-expiry"),
+            format!("{ns}kv-bytes"),
+        ]
     }
 
     pub(crate) fn rate(&self, queue: &str) -> String {

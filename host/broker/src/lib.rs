@@ -76,11 +76,11 @@ pub use embedded::{
     open_with as open_embedded_with, private_dir,
 };
 pub use error::{BrokerError, NameError, StateError, validate_queue_name};
+pub use kv::{KvError, KvOp, KvQuota, KvRefusal, KvReply};
 pub use local::LocalBroker;
 pub use memory::{MemoryBroker, MemoryStore};
 pub use message::{
     DUE_SLACK_MS, DeadLetter, MAX_PRIORITY, Message, NewMessage, QueueCounts, Settlement, ms_after,
     now_ms,
 };
-pub use kv::{KvError, KvOp, KvQuota, KvRefusal, KvReply};
 pub use state::StateStore;

@@ -53,7 +53,12 @@ fn service_error(err: KvError) -> ServiceError {
 }
 
 impl WorkerServices {
-    async fn kv(&self, queue: &str, op: KvOp<'_>, grant: &KvGrant) -> Result<KvReply, ServiceError> {
+    async fn kv(
+        &self,
+        queue: &str,
+        op: KvOp<'_>,
+        grant: &KvGrant,
+    ) -> Result<KvReply, ServiceError> {
         self.shared
             .store
             .kv(queue, op, &quota(grant))
@@ -113,7 +118,10 @@ impl TaskServices for WorkerServices {
         delta: i64,
         quota: &KvGrant,
     ) -> Result<i64, ServiceError> {
-        match self.kv(queue, KvOp::Increment { key, delta }, quota).await? {
+        match self
+            .kv(queue, KvOp::Increment { key, delta }, quota)
+            .await?
+        {
             KvReply::Counted(n) => Ok(n),
             other => mismatch(other),
         }

@@ -23,7 +23,10 @@ fn poll<T>(what: &str, host: &HostProcess, f: impl FnMut() -> Option<T>) -> T {
 fn deploy(host: &HostProcess, queue: &str, example: &str) {
     let wasm = guests::example_bytes(example);
     let (status, body) = host.http("PUT", &format!("/v1/queues/{queue}/module"), &wasm);
-    assert!((200..300).contains(&status), "deploy {queue}: {status} {body}");
+    assert!(
+        (200..300).contains(&status),
+        "deploy {queue}: {status} {body}"
+    );
 }
 
 /// Publishes `payload` and waits for its task to end; its record.
@@ -82,7 +85,10 @@ publish_to = ["crawl"]
     let started = Instant::now();
     let seed = json!({ "url": format!("{}/page/1", site.base()) });
     let first = result_of(&run_task(&host, "crawl", &seed));
-    assert_eq!(first["published"], 2, "page 1 links to pages 2 and 3: {first}");
+    assert_eq!(
+        first["published"], 2,
+        "page 1 links to pages 2 and 3: {first}"
+    );
     poll("the crawl to drain", &host, || {
         queue_row(&host, "crawl").filter(|r| {
             ["queued", "running", "delayed"]
@@ -94,11 +100,22 @@ publish_to = ["crawl"]
     let took = started.elapsed();
     let hits = site.all_hits();
     for n in 1..=PAGES {
-        assert_eq!(hits.get(&format!("/page/{n}")), Some(&1), "page {n}: {hits:?}");
+        assert_eq!(
+            hits.get(&format!("/page/{n}")),
+            Some(&1),
+            "page {n}: {hits:?}"
+        );
     }
-    assert_eq!(site.total_hits(), u64::from(PAGES), "nothing else fetched: {hits:?}");
+    assert_eq!(
+        site.total_hits(),
+        u64::from(PAGES),
+        "nothing else fetched: {hits:?}"
+    );
     let min = Duration::from_secs_f64(f64::from(PAGES - 1) / f64::from(QPS));
-    assert!(took >= min, "{PAGES} pages at {QPS}/s took {took:?}, under {min:?}");
+    assert!(
+        took >= min,
+        "{PAGES} pages at {QPS}/s took {took:?}, under {min:?}"
+    );
     let report = json!({ "url": format!("{}/page/1", site.base()), "report": true });
     let count = result_of(&run_task(&host, "crawl", &report));
     assert_eq!(count["pages"], PAGES, "the kv page count: {count}");
@@ -131,7 +148,8 @@ dirs = [{{ host = "{}", guest = "/in", mode = "ro" }}, {{ host = "{}", guest = "
     let result = result_of(&run_task(&host, "csv", &payload));
     assert_eq!(result["rows"], 4, "{result}");
     assert_eq!(result["groups"]["east"], 12.5, "{result}");
-    let written = std::fs::read_to_string(output.join("sales.totals.csv")).expect("the result file");
+    let written =
+        std::fs::read_to_string(output.join("sales.totals.csv")).expect("the result file");
     assert_eq!(written, "region,amount\neast,12.5\nnorth,1\nwest,2.5\n");
     let inputs: Vec<_> = std::fs::read_dir(&input)
         .expect("list in")

@@ -18,13 +18,20 @@ use crate::redis::support::{config as redis_config, start_hosts};
 const N: usize = 40;
 
 fn logs(hosts: &[&HostProcess]) -> String {
-    hosts.iter().map(|h| h.log()).collect::<Vec<_>>().join("\n---\n")
+    hosts
+        .iter()
+        .map(|h| h.log())
+        .collect::<Vec<_>>()
+        .join("\n---\n")
 }
 
 fn deploy(host: &HostProcess, queue: &str) {
     let wasm = guests::guest_bytes("granted");
     let (status, body) = host.http("PUT", &format!("/v1/queues/{queue}/module"), &wasm);
-    assert!((200..300).contains(&status), "deploy {queue}: {status} {body}");
+    assert!(
+        (200..300).contains(&status),
+        "deploy {queue}: {status} {body}"
+    );
 }
 
 /// Publishes `payload` `n` times in one batch; the task ids.
@@ -122,12 +129,18 @@ kv_max_keys = 2
     let other = run_one(&host, "other", &json!({ "incr": ["pages"] }));
     assert_eq!(other["incr"][0]["ok"], 1, "{other}");
 
-    let small = run_one(&host, "small", &json!({ "incr": ["a", "b", "c"], "cas": ["a"] }));
+    let small = run_one(
+        &host,
+        "small",
+        &json!({ "incr": ["a", "b", "c"], "cas": ["a"] }),
+    );
     assert_eq!(small["incr"][1]["ok"], 1, "{small}");
     let refused = &small["incr"][2];
     assert_eq!(refused["denied"], false, "{small}");
     assert!(
-        refused["error"].as_str().is_some_and(|e| e.contains("quota of 2 keys")),
+        refused["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("quota of 2 keys")),
         "a typed quota error: {small}"
     );
     assert_eq!(small["cas"][0]["ok"], false, "a exists: {small}");
@@ -157,7 +170,10 @@ fn kv_counts_exactly_across_two_hosts_on_redis() {
     let results = results(&hosts[0], &all, &ids);
     assert_counted_once_each(&results, N);
     let won = results.iter().filter(|r| r["cas"][0]["ok"] == true).count();
-    assert_eq!(won, 1, "one compare-and-swap from absent wins over both hosts");
+    assert_eq!(
+        won, 1,
+        "one compare-and-swap from absent wins over both hosts"
+    );
     let ran: Vec<u64> = hosts
         .iter()
         .map(|h| crate::redis::support::ran_here(h, "count"))

@@ -55,11 +55,17 @@ config = { SOURCE = "checkout" }
         .start();
     for queue in ["events", "plain"] {
         let (status, body) = host.http("PUT", &format!("/v1/queues/{queue}/module"), &wasm);
-        assert!((200..300).contains(&status), "deploy {queue}: {status} {body}");
+        assert!(
+            (200..300).contains(&status),
+            "deploy {queue}: {status} {body}"
+        );
     }
     let payload = json!({ "kind": "order", "every": 2 });
     let first = result_of(&run_task(&host, "events", &payload));
-    assert_eq!((first["count"].clone(), first["summary"].clone()), (json!(1), Value::Null));
+    assert_eq!(
+        (first["count"].clone(), first["summary"].clone()),
+        (json!(1), Value::Null)
+    );
     let second = result_of(&run_task(&host, "events", &payload));
     assert_eq!(second["count"], 2, "{second}");
     let follow_up = second["summary"].as_str().expect("a follow-up task id");

@@ -45,22 +45,52 @@ pub async fn kv_operations(store: Arc<dyn StateStore>) {
     assert_eq!(run(s, q, set("k", b"v1")).await, KvReply::Stored);
     assert_eq!(get(s, q, "k").await.as_deref(), Some(&b"v1"[..]));
     assert_eq!(run(s, q, set("k", b"")).await, KvReply::Stored);
-    assert_eq!(get(s, q, "k").await.as_deref(), Some(&b""[..]), "empty is a value");
+    assert_eq!(
+        get(s, q, "k").await.as_deref(),
+        Some(&b""[..]),
+        "empty is a value"
+    );
     let del = KvOp::Delete { key: "k" };
     assert_eq!(run(s, q, del).await, KvReply::Deleted(true));
     assert_eq!(run(s, q, del).await, KvReply::Deleted(false));
     let inc = |delta| KvOp::Increment { key: "n", delta };
-    assert_eq!(run(s, q, inc(5)).await, KvReply::Counted(5), "absent counts as 0");
+    assert_eq!(
+        run(s, q, inc(5)).await,
+        KvReply::Counted(5),
+        "absent counts as 0"
+    );
     assert_eq!(run(s, q, inc(-7)).await, KvReply::Counted(-2));
-    assert_eq!(get(s, q, "n").await.as_deref(), Some(&b"-2"[..]), "stored as digits");
+    assert_eq!(
+        get(s, q, "n").await.as_deref(),
+        Some(&b"-2"[..]),
+        "stored as digits"
+    );
     run(s, q, set("text", b"abc")).await;
-    let refused = s.kv(q, KvOp::Increment { key: "text", delta: 1 }, &ROOMY).await;
+    let refused = s
+        .kv(
+            q,
+            KvOp::Increment {
+                key: "text",
+                delta: 1,
+            },
+            &ROOMY,
+        )
+        .await;
     assert!(
         matches!(refused, Err(KvError::Refused(KvRefusal::NotInteger { .. }))),
         "{refused:?}"
     );
     run(s, q, set("big", i64::MAX.to_string().as_bytes())).await;
-    let refused = s.kv(q, KvOp::Increment { key: "big", delta: 1 }, &ROOMY).await;
+    let refused = s
+        .kv(
+            q,
+            KvOp::Increment {
+                key: "big",
+                delta: 1,
+            },
+            &ROOMY,
+        )
+        .await;
     assert!(
         matches!(refused, Err(KvError::Refused(KvRefusal::Overflow { .. }))),
         "{refused:?}"
@@ -70,16 +100,33 @@ pub async fn kv_operations(store: Arc<dyn StateStore>) {
         expected,
         value,
     };
-    assert_eq!(run(s, q, cas(Some(&b"x"[..]), b"1")).await, KvReply::Swapped(false));
-    assert_eq!(run(s, q, cas(None, b"1")).await, KvReply::Swapped(true), "absent");
-    assert_eq!(run(s, q, cas(None, b"2")).await, KvReply::Swapped(false), "present now");
-    assert_eq!(run(s, q, cas(Some(&b"1"[..]), b"")).await, KvReply::Swapped(true));
+    assert_eq!(
+        run(s, q, cas(Some(&b"x"[..]), b"1")).await,
+        KvReply::Swapped(false)
+    );
+    assert_eq!(
+        run(s, q, cas(None, b"1")).await,
+        KvReply::Swapped(true),
+        "absent"
+    );
+    assert_eq!(
+        run(s, q, cas(None, b"2")).await,
+        KvReply::Swapped(false),
+        "present now"
+    );
+    assert_eq!(
+        run(s, q, cas(Some(&b"1"[..]), b"")).await,
+        KvReply::Swapped(true)
+    );
     assert_eq!(
         run(s, q, cas(None, b"3")).await,
         KvReply::Swapped(false),
         "an empty value is not an absent one"
     );
-    assert_eq!(run(s, q, cas(Some(&b""[..]), b"4")).await, KvReply::Swapped(true));
+    assert_eq!(
+        run(s, q, cas(Some(&b""[..]), b"4")).await,
+        KvReply::Swapped(true)
+    );
     assert_eq!(get(s, q, "c").await.as_deref(), Some(&b"4"[..]));
 }
 
@@ -127,9 +174,12 @@ pub async fn kv_atomic_under_concurrency(store: Arc<dyn StateStore>) {
 async fn cas_increment(store: &dyn StateStore, q: &str) {
     loop {
         let now = get(store, q, "cas-n").await;
-        let n: u64 = now
-            .as_deref()
-            .map_or(0, |b| std::str::from_utf8(b).ok().and_then(|t| t.parse().ok()).unwrap_or(0));
+        let n: u64 = now.as_deref().map_or(0, |b| {
+            std::str::from_utf8(b)
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0)
+        });
         let next = (n + 1).to_string();
         let op = KvOp::CompareAndSwap {
             key: "cas-n",
@@ -154,7 +204,15 @@ pub async fn kv_ttl_expires(store: Arc<dyn StateStore>) {
     run(s, q, short).await;
     run(s, q, set("long", b"x")).await;
     assert_eq!(
-        run(s, q, KvOp::Increment { key: "short", delta: 1 }).await,
+        run(
+            s,
+            q,
+            KvOp::Increment {
+                key: "short",
+                delta: 1
+            }
+        )
+        .await,
         KvReply::Counted(2)
     );
     assert_eq!(get(s, q, "short").await.as_deref(), Some(&b"2"[..]), "live");
@@ -162,14 +220,21 @@ pub async fn kv_ttl_expires(store: Arc<dyn StateStore>) {
         get(s, q, "short").await.is_none()
     })
     .await;
-    assert_eq!(get(s, q, "long").await.as_deref(), Some(&b"x"[..]), "no ttl, kept");
+    assert_eq!(
+        get(s, q, "long").await.as_deref(),
+        Some(&b"x"[..]),
+        "no ttl, kept"
+    );
     // One key allowed: the expired one no longer counts.
     let one = KvQuota {
         max_keys: 2,
         ..ROOMY
     };
     let again = s.kv(q, set("other", b"y"), &one).await;
-    assert!(again.is_ok(), "the expired key counts against no quota: {again:?}");
+    assert!(
+        again.is_ok(),
+        "the expired key counts against no quota: {again:?}"
+    );
 }
 
 /// Keys, bytes per value and bytes in total are each refused past the quota, leaving the
@@ -183,17 +248,38 @@ pub async fn kv_quota_refuses(store: Arc<dyn StateStore>) {
     };
     let kv = |op| s.kv(q, op, &quota);
     kv(set("a", b"12345")).await.expect("a: 6 bytes");
-    let err = kv(set("b", b"12345678901")).await.expect_err("value too large");
-    assert!(matches!(err, KvError::Refused(KvRefusal::ValueTooLarge { size: 11, max: 10 })), "{err:?}");
+    let err = kv(set("b", b"12345678901"))
+        .await
+        .expect_err("value too large");
+    assert!(
+        matches!(
+            err,
+            KvError::Refused(KvRefusal::ValueTooLarge { size: 11, max: 10 })
+        ),
+        "{err:?}"
+    );
     let err = kv(set("b", b"1234567890")).await.expect_err("total");
-    assert!(matches!(err, KvError::Refused(KvRefusal::OverTotal { would: 17, max: 16 })), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            KvError::Refused(KvRefusal::OverTotal { would: 17, max: 16 })
+        ),
+        "{err:?}"
+    );
     kv(set("b", b"1234")).await.expect("b: 5 bytes, 11 in all");
-    let err = kv(KvOp::Increment { key: "c", delta: 1 }).await.expect_err("keys");
-    assert!(matches!(err, KvError::Refused(KvRefusal::TooManyKeys { max: 2 })), "{err:?}");
+    let err = kv(KvOp::Increment { key: "c", delta: 1 })
+        .await
+        .expect_err("keys");
+    assert!(
+        matches!(err, KvError::Refused(KvRefusal::TooManyKeys { max: 2 })),
+        "{err:?}"
+    );
     assert_eq!(get(s, q, "c").await, None, "a refused write wrote nothing");
     kv(set("a", b"1")).await.expect("replace, smaller");
     kv(KvOp::Delete { key: "b" }).await.expect("delete");
-    kv(set("c", b"123456789")).await.expect("room again: 2 + 10 bytes, 2 keys");
+    kv(set("c", b"123456789"))
+        .await
+        .expect("room again: 2 + 10 bytes, 2 keys");
 }
 
 /// Queue A's keys are invisible to queue B whatever the key holds: separators, NUL bytes, the
@@ -217,7 +303,11 @@ pub async fn kv_namespaces_are_isolated(store: Arc<dyn StateStore>) {
     }
     run(s, &b, set("k", b"secret-of-b")).await;
     for key in &crafted {
-        assert_eq!(get(s, &a, key).await, None, "queue a reads {key:?} of queue b");
+        assert_eq!(
+            get(s, &a, key).await,
+            None,
+            "queue a reads {key:?} of queue b"
+        );
         let swapped = run(
             s,
             &a,
@@ -229,7 +319,10 @@ pub async fn kv_namespaces_are_isolated(store: Arc<dyn StateStore>) {
         )
         .await;
         assert_eq!(swapped, KvReply::Swapped(false), "{key:?}");
-        assert_eq!(run(s, &a, KvOp::Delete { key }).await, KvReply::Deleted(false));
+        assert_eq!(
+            run(s, &a, KvOp::Delete { key }).await,
+            KvReply::Deleted(false)
+        );
     }
     for key in &crafted {
         assert_eq!(

@@ -15,10 +15,10 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use bytes::Bytes;
 use redb::ReadableDatabase;
 
+use super::Shared;
 use super::counters::row_key;
 use super::tables::Kv;
 use super::writer::Op;
-use super::Shared;
 use crate::error::StateError;
 use crate::kv::namespace::{Entry as Stored, Written};
 use crate::kv::{KvError, KvOp, KvQuota, KvReply, Namespace};
@@ -98,13 +98,20 @@ fn decode(raw: &[u8]) -> Option<Stored> {
 /// nothing of this queue is pending in the writer while it was not loaded.
 fn load(shared: &Shared, queue: &str) -> Result<Namespace, StateError> {
     let fail = |e: redb::Error| {
-        StateError::Backend(format!("embedded database: reading kv of queue {queue:?}: {e}"))
+        StateError::Backend(format!(
+            "embedded database: reading kv of queue {queue:?}: {e}"
+        ))
     };
     let txn = shared.db.begin_read().map_err(|e| fail(e.into()))?;
-    let rows = txn.open_table(Kv::TaskKv.table()).map_err(|e| fail(e.into()))?;
+    let rows = txn
+        .open_table(Kv::TaskKv.table())
+        .map_err(|e| fail(e.into()))?;
     let (start, end) = (row_key(queue, ""), format!("{queue}\u{1}"));
     let mut entries = Vec::new();
-    for row in rows.range(start.as_str()..end.as_str()).map_err(|e| fail(e.into()))? {
+    for row in rows
+        .range(start.as_str()..end.as_str())
+        .map_err(|e| fail(e.into()))?
+    {
         let (key, value) = row.map_err(|e| fail(e.into()))?;
         let Some(key) = key.value().strip_prefix(start.as_str()) else {
             continue;

@@ -15,8 +15,8 @@ use bytes::Bytes;
 use redb::{ReadableDatabase, ReadableTable};
 
 use super::Shared;
-use super::kv::Namespaces;
 use super::counters::{Count, Counters, row_key};
+use super::kv::Namespaces;
 use super::tables::{Kv, NOT_TERMINAL, PROGRESS, TERMINAL, audit_key, expires_ms};
 use super::writer::Op;
 use crate::error::StateError;

@@ -157,9 +157,16 @@ pub fn decide(
 ) -> Result<(KvReply, KvChange), KvRefusal> {
     let key = op.key();
     match *op {
-        KvOp::Get { .. } => Ok((KvReply::Value(current.map(Bytes::copy_from_slice)), KvChange::None)),
+        KvOp::Get { .. } => Ok((
+            KvReply::Value(current.map(Bytes::copy_from_slice)),
+            KvChange::None,
+        )),
         KvOp::Delete { .. } => {
-            let change = if current.is_some() { KvChange::Delete } else { KvChange::None };
+            let change = if current.is_some() {
+                KvChange::Delete
+            } else {
+                KvChange::None
+            };
             Ok((KvReply::Deleted(current.is_some()), change))
         }
         KvOp::Set { value, ttl, .. } => {
@@ -205,7 +212,10 @@ pub fn parse_integer(raw: &[u8]) -> Option<i64> {
     let text = std::str::from_utf8(raw).ok()?;
     let digits = text.strip_prefix('-').unwrap_or(text);
     let canonical = text == "0"
-        || (digits.bytes().next().is_some_and(|b| (b'1'..=b'9').contains(&b))
+        || (digits
+            .bytes()
+            .next()
+            .is_some_and(|b| (b'1'..=b'9').contains(&b))
             && digits.bytes().all(|b| b.is_ascii_digit()));
     if !canonical {
         return None;
@@ -261,7 +271,17 @@ mod tests {
     fn increments_parse_strictly() {
         assert_eq!(parse_integer(b"-12"), Some(-12));
         assert_eq!(parse_integer(b"0"), Some(0));
-        for bad in [&b""[..], b"+1", b" 1", b"1.0", b"-", b"x", b"01", b"-0", b"99999999999999999999"] {
+        for bad in [
+            &b""[..],
+            b"+1",
+            b" 1",
+            b"1.0",
+            b"-",
+            b"x",
+            b"01",
+            b"-0",
+            b"99999999999999999999",
+        ] {
             assert_eq!(parse_integer(bad), None, "{bad:?}");
         }
         let op = KvOp::Increment { key: "k", delta: 1 };
@@ -282,14 +302,26 @@ mod tests {
         let full = Usage { keys: 2, bytes: 10 };
         let err = decide(&set(b"v"), None, full, &QUOTA).expect_err("keys");
         assert_eq!(err, KvRefusal::TooManyKeys { max: 2 });
-        assert!(decide(&set(b"v"), Some(b"w"), full, &QUOTA).is_ok(), "replace");
+        assert!(
+            decide(&set(b"v"), Some(b"w"), full, &QUOTA).is_ok(),
+            "replace"
+        );
         let err = decide(&set(b"123456789"), None, Usage::default(), &QUOTA).expect_err("size");
         assert!(matches!(err, KvRefusal::ValueTooLarge { size: 9, .. }));
         let big = Usage { keys: 1, bytes: 20 };
         let err = decide(&set(b"ab"), Some(b"a"), big, &QUOTA).expect_err("total");
-        assert_eq!(err, KvRefusal::OverTotal { would: 20 + 1, max: 20 });
+        assert_eq!(
+            err,
+            KvRefusal::OverTotal {
+                would: 20 + 1,
+                max: 20
+            }
+        );
         let over = Usage { keys: 1, bytes: 30 };
-        assert!(decide(&set(b"a"), Some(b"abcd"), over, &QUOTA).is_ok(), "shrink");
+        assert!(
+            decide(&set(b"a"), Some(b"abcd"), over, &QUOTA).is_ok(),
+            "shrink"
+        );
     }
 
     #[test]
@@ -303,6 +335,12 @@ mod tests {
         assert_eq!(reply, KvReply::Swapped(false));
         let (reply, change) = decide(&op, None, Usage::default(), &QUOTA).expect("ok");
         assert_eq!(reply, KvReply::Swapped(true));
-        assert!(matches!(change, KvChange::Put { expiry: Expiry::Keep, .. }));
+        assert!(matches!(
+            change,
+            KvChange::Put {
+                expiry: Expiry::Keep,
+                ..
+            }
+        ));
     }
 }

@@ -76,9 +76,9 @@ impl Namespace {
                 let expires_ms = match expiry {
                     Expiry::Keep => self.entries.get(key).and_then(|e| e.expires_ms),
                     Expiry::Never => None,
-                    Expiry::After(ttl) => Some(now_ms.saturating_add(
-                        u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
-                    )),
+                    Expiry::After(ttl) => Some(
+                        now_ms.saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)),
+                    ),
                 };
                 let entry = Entry { value, expires_ms };
                 self.remove(key);
@@ -150,7 +150,10 @@ mod tests {
         let (_, written) = ns.apply(&set("b"), &QUOTA, 1010).expect("a expired");
         assert_eq!(written[0], ("a".to_owned(), None), "{written:?}");
         let get = KvOp::Get { key: "a" };
-        assert_eq!(ns.apply(&get, &QUOTA, 1010).expect("get").0, KvReply::Value(None));
+        assert_eq!(
+            ns.apply(&get, &QUOTA, 1010).expect("get").0,
+            KvReply::Value(None)
+        );
     }
 
     #[test]
