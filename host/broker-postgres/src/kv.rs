@@ -11,6 +11,15 @@ use crate::error::is_connection;
 
 const KV: &str = "SELECT tag, val, a, b FROM wasmboost.kv($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
+/// The call's operation arguments: name, value, TTL in ms, expected value, delta.
+type Args<'a> = (
+    &'a str,
+    Option<&'a [u8]>,
+    Option<i64>,
+    Option<&'a [u8]>,
+    i64,
+);
+
 /// Bytes of a quota as the database's `bigint` (a quota past it is no limit anyway).
 fn big(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -23,13 +32,7 @@ pub(crate) async fn apply(
     op: KvOp<'_>,
     quota: &KvQuota,
 ) -> Result<KvReply, KvError> {
-    let (name, value, ttl, expected, delta): (
-        &str,
-        Option<&[u8]>,
-        Option<i64>,
-        Option<&[u8]>,
-        i64,
-    ) = match op {
+    let (name, value, ttl, expected, delta): Args<'_> = match op {
         KvOp::Get { .. } => ("get", None, None, None, 0),
         KvOp::Delete { .. } => ("delete", None, None, None, 0),
         KvOp::Set { value, ttl, .. } => {

@@ -60,7 +60,7 @@ fn quote(text: &str) -> String {
 impl HostState {
     /// A service's error as the guest sees it; a quota refusal counts as a denial, as the
     /// runtime's own publish quota does.
-    fn from_service(&self, err: ServiceError) -> GrantError {
+    fn service_failed(&self, err: ServiceError) -> GrantError {
         if matches!(err, ServiceError::Quota(_)) {
             self.denied.fetch_add(1, Ordering::Relaxed);
         }
@@ -82,7 +82,7 @@ impl kv::Host for HostState {
         services
             .kv_get(&self.queue, &key)
             .await
-            .map_err(|e| self.from_service(e))
+            .map_err(|e| self.service_failed(e))
     }
 
     async fn set(
@@ -96,7 +96,7 @@ impl kv::Host for HostState {
         services
             .kv_set(&self.queue, &key, &value, ttl, &quota)
             .await
-            .map_err(|e| self.from_service(e))
+            .map_err(|e| self.service_failed(e))
     }
 
     async fn delete(&mut self, key: String) -> Result<bool, GrantError> {
@@ -104,7 +104,7 @@ impl kv::Host for HostState {
         services
             .kv_delete(&self.queue, &key)
             .await
-            .map_err(|e| self.from_service(e))
+            .map_err(|e| self.service_failed(e))
     }
 
     async fn increment(&mut self, key: String, delta: i64) -> Result<i64, GrantError> {
@@ -112,7 +112,7 @@ impl kv::Host for HostState {
         services
             .kv_increment(&self.queue, &key, delta, &quota)
             .await
-            .map_err(|e| self.from_service(e))
+            .map_err(|e| self.service_failed(e))
     }
 
     async fn compare_and_swap(
@@ -125,7 +125,7 @@ impl kv::Host for HostState {
         services
             .kv_compare_and_swap(&self.queue, &key, expected.as_deref(), &value, &quota)
             .await
-            .map_err(|e| self.from_service(e))
+            .map_err(|e| self.service_failed(e))
     }
 }
 
@@ -164,7 +164,7 @@ impl publish::Host for HostState {
         services
             .publish(&self.queue, message)
             .await
-            .map_err(|e| self.from_service(e))
+            .map_err(|e| self.service_failed(e))
     }
 }
 

@@ -292,7 +292,7 @@ pub async fn kv_namespaces_are_isolated(store: Arc<dyn StateStore>) {
         "k".to_owned(),
         format!("{a}\0k"),
         format!("\0{b}\0k"),
-        format!("b\0k"),
+        "b\0k".to_owned(),
         format!("{{{b}}}:kv"),
         format!(":q:{{{b}}}:kv"),
         "../k".to_owned(),

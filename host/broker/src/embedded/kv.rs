@@ -67,7 +67,7 @@ impl Namespaces {
 }
 
 fn op_for(queue: &str, (key, entry): Written) -> Op {
-    let (table, key) = (Kv::TaskKv, row_key(queue, &key));
+    let (table, key) = (Kv::Namespaces, row_key(queue, &key));
     match entry {
         None => Op::DeleteKv { table, key },
         Some(entry) => Op::PutKv {
@@ -104,7 +104,7 @@ fn load(shared: &Shared, queue: &str) -> Result<Namespace, StateError> {
     };
     let txn = shared.db.begin_read().map_err(|e| fail(e.into()))?;
     let rows = txn
-        .open_table(Kv::TaskKv.table())
+        .open_table(Kv::Namespaces.table())
         .map_err(|e| fail(e.into()))?;
     let (start, end) = (row_key(queue, ""), format!("{queue}\u{1}"));
     let mut entries = Vec::new();

@@ -31,7 +31,7 @@ pub(crate) enum Kv {
     /// Audit entries keyed by [`audit_key`], so key order is append order.
     Audit = 7,
     /// Task key-value namespaces (`queue \0 key`), see `embedded::kv`.
-    TaskKv = 8,
+    Namespaces = 8,
 }
 
 impl Kv {
@@ -44,7 +44,7 @@ impl Kv {
         Kv::Counters,
         Kv::Tokens,
         Kv::Audit,
-        Kv::TaskKv,
+        Kv::Namespaces,
     ];
 
     pub fn table(self) -> KvTable {
@@ -57,7 +57,7 @@ impl Kv {
             Kv::Counters => TableDefinition::new("counters"),
             Kv::Tokens => TableDefinition::new("tokens"),
             Kv::Audit => TableDefinition::new("audit"),
-            Kv::TaskKv => TableDefinition::new("task_kv"),
+            Kv::Namespaces => TableDefinition::new("task_kv"),
         }
     }
 
