@@ -4,14 +4,21 @@
 //!
 //! - `egress`: outbound HTTP only to the allow-list, never to loopback/private/metadata
 //!   addresses by name, no redirect followed by the host, request and byte caps.
+//! - `examples`: the crawler on a 200-page local site and the CSV job between two dirs.
 //! - `given`: config values and secrets; everything denied without grants, and counted.
 //! - `dirs`: preopened directories without escape; read-only means read-only.
+//! - `kv`: the per-queue key-value namespace through the real binary, on the embedded store
+//!   and on Redis shared by two hosts; quota and denial.
+//! - `python`: the Python SDK's kv, config and publish in a real component (`kvcount`).
 //! - `serve`: grants through `wasmboost.toml` on the real binary, shown by `queues --json`,
 //!   secrets never shown or logged.
 
 mod dirs;
 mod egress;
+mod examples;
 mod given;
+mod kv;
+mod python;
 mod serve;
 
 use std::sync::{Arc, OnceLock};

@@ -16,7 +16,8 @@ from typing import Optional
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from wasmboost_guest import DeadLetter, Fail, Retry, TaskContext, context  # noqa: E402
-from wasmboost_guest import _dispatch, _logging, _task  # noqa: E402
+from wasmboost_guest import GrantError, config, kv, publish  # noqa: E402
+from wasmboost_guest import _dispatch, _host, _logging, _task  # noqa: E402
 from wasmboost_guest._task import Task  # noqa: E402
 
 CTX = TaskContext("t-1", "q", 2, 1_700_000_000_000, 1_700_000_005_000)
@@ -236,3 +237,96 @@ class Logging(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class FakeHost:
+    """A host double: kv in a dict, publishes recorded, one config value and one secret."""
+
+    def __init__(self):
+        self.kv = {}
+        self.published = []
+
+    def kv_get(self, key):
+        return self.kv.get(key)
+
+    def kv_set(self, key, value, ttl_ms):
+        self.kv[key] = value
+        self.ttl_ms = ttl_ms
+
+    def kv_delete(self, key):
+        return self.kv.pop(key, None) is not None
+
+    def kv_increment(self, key, delta):
+        value = int(self.kv.get(key, b"0")) + delta
+        self.kv[key] = str(value).encode()
+        return value
+
+    def kv_compare_and_swap(self, key, expected, value):
+        if self.kv.get(key) != expected:
+            return False
+        self.kv[key] = value
+        return True
+
+    def publish(self, queue, payload, countdown_ms, priority, task_id):
+        if queue != "index":
+            raise _host.GrantError("denied", f"may not publish to {queue!r}")
+        self.published.append((queue, json.loads(payload), countdown_ms, priority, task_id))
+        return "t-new"
+
+    def config_get(self, name):
+        if name != "USER_AGENT":
+            raise _host.GrantError("denied", f"no config value {name!r} is granted")
+        return "agent"
+
+    def config_secret(self, name):
+        raise _host.GrantError("denied", f"no secret {name!r} is granted")
+
+
+class Grants(unittest.TestCase):
+    def setUp(self):
+        self.host = FakeHost()
+        _host.install(self.host)
+
+    def tearDown(self):
+        _host.install(None)
+
+    def test_kv_round_trips_bytes_and_str(self):
+        self.assertIsNone(kv.get("k"))
+        kv.set("k", "välue", ttl=1.5)
+        self.assertEqual(kv.get("k"), "välue".encode())
+        self.assertEqual(self.host.ttl_ms, 1500)
+        self.assertEqual(kv.incr("n"), 1)
+        self.assertEqual(kv.incr("n", 4), 5)
+        self.assertTrue(kv.compare_and_swap("seen", None, b"1"))
+        self.assertFalse(kv.compare_and_swap("seen", None, b"1"))
+        self.assertTrue(kv.delete("k"))
+        with self.assertRaises(TypeError):
+            kv.set("k", 3)
+        with self.assertRaises(TypeError):
+            kv.incr("n", True)
+        with self.assertRaises(ValueError):
+            kv.set("k", b"v", ttl=-1)
+
+    def test_publish_sends_json_and_options(self):
+        task_id = publish("index", {"url": "/a"}, countdown=2, priority=3)
+        self.assertEqual(task_id, "t-new")
+        self.assertEqual(self.host.published, [("index", {"url": "/a"}, 2000, 3, None)])
+        with self.assertRaises(GrantError) as denied:
+            publish("other", {})
+        self.assertTrue(denied.exception.denied)
+        with self.assertRaises(ValueError):
+            publish("index", {}, priority=10)
+        with self.assertRaises(ValueError):
+            publish("index", {"x": float("nan")})
+
+    def test_config_and_denials_are_typed(self):
+        self.assertEqual(config.get("USER_AGENT"), "agent")
+        with self.assertRaises(GrantError) as err:
+            config.secret("API_KEY")
+        self.assertEqual(err.exception.kind, "denied")
+        self.assertNotIn("agent", str(err.exception))
+
+    def test_outside_a_component_is_a_clear_error(self):
+        _host.install(None)
+        with self.assertRaisesRegex(RuntimeError, "inside a running task"):
+            kv.get("k")

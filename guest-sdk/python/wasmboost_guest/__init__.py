@@ -16,13 +16,30 @@ Modules:
 - ``_context``: ``context`` (task id, queue, attempt, publish time, deadline).
 - ``_dispatch``: runs the task on a message and turns the result or exception into an outcome.
 - ``_logging``: routes ``logging`` to the host's log capture.
+- ``kv``, ``config``, ``publish`` (``_publish``): what the queue's grants allow (contract
+  ``wasmboost:task@0.2.0``); ``_host``: their seam to the host's imports and ``GrantError``.
 - ``_component``: the componentize-py entry point (imports the user's ``app`` module and
   exports the WIT ``handle``); only imported when building a component.
 """
 
+from . import config, kv
 from ._context import TaskContext, context
 from ._errors import DeadLetter, Fail, Retry
+from ._host import GrantError
+from ._publish import publish
 from ._task import Task, task
 
-__all__ = ["task", "Task", "Retry", "DeadLetter", "Fail", "context", "TaskContext"]
+__all__ = [
+    "task",
+    "Task",
+    "Retry",
+    "DeadLetter",
+    "Fail",
+    "context",
+    "TaskContext",
+    "GrantError",
+    "kv",
+    "config",
+    "publish",
+]
 __version__ = "0.1.0"

@@ -12,16 +12,66 @@ import gc
 
 import componentize_py_types
 import wit_world
+from wit_world.imports import config as wit_config
+from wit_world.imports import kv as wit_kv
 from wit_world.imports import log as wit_log
+from wit_world.imports import publish as wit_publish
 from wit_world.imports import types as wit_types
 
-from . import _dispatch, _logging
+from . import _dispatch, _host, _logging
 from ._context import TaskContext
 from ._task import the_task
 
 _LEVELS = list(wit_log.Level)
 
 _logging.install(lambda level, message: wit_log.log(_LEVELS[level], message))
+
+
+def _grant_error(err: componentize_py_types.Err) -> _host.GrantError:
+    # The variant's class is `GrantError_<Kind>` and carries the host's message as `value`.
+    kind = type(err.value).__name__.rpartition("_")[2].lower()
+    if kind not in _host.GrantError.KINDS:
+        kind = "unavailable"
+    return _host.GrantError(kind, str(getattr(err.value, "value", err.value)))
+
+
+def _call(func, *args):
+    try:
+        return func(*args)
+    except componentize_py_types.Err as err:
+        raise _grant_error(err) from None
+
+
+class _WitHost:
+    """The grant modules' host: the 0.2.0 imports, their errors as ``GrantError``."""
+
+    def kv_get(self, key):
+        return _call(wit_kv.get, key)
+
+    def kv_set(self, key, value, ttl_ms):
+        _call(wit_kv.set, key, value, ttl_ms)
+
+    def kv_delete(self, key):
+        return _call(wit_kv.delete, key)
+
+    def kv_increment(self, key, delta):
+        return _call(wit_kv.increment, key, delta)
+
+    def kv_compare_and_swap(self, key, expected, value):
+        return _call(wit_kv.compare_and_swap, key, expected, value)
+
+    def publish(self, queue, payload, countdown_ms, priority, task_id):
+        options = wit_publish.PublishOptions(countdown_ms, priority, task_id)
+        return _call(wit_publish.publish, queue, payload, options)
+
+    def config_get(self, name):
+        return _call(wit_config.get, name)
+
+    def config_secret(self, name):
+        return _call(wit_config.secret, name)
+
+
+_host.install(_WitHost())
 
 import app  # noqa: E402  - the user's module; must come after logging is routed
 

@@ -10,6 +10,7 @@
 //! - [`schema`]: the versioned migrations and the SQL producer function `wasmboost.publish`.
 //! - [`broker`]: [`PostgresBroker`], the `Broker` implementation.
 //! - [`state`]: [`PostgresStore`], the `StateStore` implementation.
+//! - `kv`: task key-value namespaces (one call of `wasmboost.kv` each).
 //! - `lease`: renewing and settling one fetched job, fenced by its lease token.
 //! - `conn`: the shared connection (reconnects with backoff) and the LISTEN connection.
 //! - [`error`]: setup errors ([`ConnectError`]) and how driver errors map onto the seam.
@@ -18,6 +19,7 @@ pub mod broker;
 pub mod config;
 mod conn;
 pub mod error;
+mod kv;
 mod lease;
 pub mod schema;
 pub mod state;

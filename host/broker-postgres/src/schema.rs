@@ -41,7 +41,7 @@ const MIGRATION_LOCK: i64 = 0x7761_736d_626f_6f73;
 
 /// The migrations, version `i + 1` at index `i`. Append only: a released step never changes.
 pub fn migrations() -> Vec<String> {
-    vec![v1(), v2(), v3()]
+    vec![v1(), v2(), v3(), v4()]
 }
 
 /// The newest version this binary knows.
@@ -273,6 +273,144 @@ CREATE TABLE wasmboost.schedule_ticks (
     schedule text PRIMARY KEY,
     last_ms bigint NOT NULL
 );
+"#
+    .to_owned()
+}
+
+/// Task key-value namespaces: one function call per operation (see `crate::kv`). It mirrors
+/// `wasmboost_broker::kv::decide`. A write locks the queue's `kv_usage` row, so writes of one
+/// namespace are serialised (atomic increments and compare-and-swaps across hosts), drops the
+/// namespace's expired keys (they count against no quota), then decides and writes.
+fn v4() -> String {
+    r#"
+CREATE TABLE wasmboost.kv (
+    queue text NOT NULL,
+    key bytea NOT NULL,
+    value bytea NOT NULL,
+    expires_ms bigint,
+    PRIMARY KEY (queue, key)
+);
+CREATE INDEX kv_expiry ON wasmboost.kv (queue, expires_ms) WHERE expires_ms IS NOT NULL;
+CREATE TABLE wasmboost.kv_usage (
+    queue text PRIMARY KEY,
+    keys bigint NOT NULL,
+    bytes bigint NOT NULL
+);
+CREATE FUNCTION wasmboost.kv(
+    p_queue text, p_op text, p_key bytea, p_value bytea, p_ttl_ms bigint,
+    p_expected bytea, p_delta bigint,
+    p_max_keys bigint, p_max_value bigint, p_max_total bigint,
+    OUT tag text, OUT val bytea, OUT a bigint, OUT b bigint
+) LANGUAGE plpgsql AS $$
+DECLARE
+    now_ms bigint := wasmboost.now_ms();
+    cur bytea;
+    cur_exp bigint;
+    had boolean;
+    u_keys bigint;
+    u_bytes bigint;
+    gone_keys bigint;
+    gone_bytes bigint;
+    n numeric;
+    new_value bytea;
+    new_exp bigint;
+    old_size bigint;
+    new_size bigint;
+    would bigint;
+BEGIN
+    IF p_op = 'get' THEN
+        SELECT value INTO cur FROM wasmboost.kv
+        WHERE queue = p_queue AND key = p_key AND (expires_ms IS NULL OR expires_ms > now_ms);
+        IF FOUND THEN tag := 'value'; val := cur; ELSE tag := 'none'; END IF;
+        RETURN;
+    END IF;
+    INSERT INTO wasmboost.kv_usage (queue, keys, bytes) VALUES (p_queue, 0, 0)
+    ON CONFLICT (queue) DO NOTHING;
+    SELECT keys, bytes INTO u_keys, u_bytes FROM wasmboost.kv_usage
+    WHERE queue = p_queue FOR UPDATE;
+    WITH gone AS (
+        DELETE FROM wasmboost.kv WHERE queue = p_queue AND expires_ms <= now_ms
+        RETURNING octet_length(key) + octet_length(value) AS size
+    )
+    SELECT count(*), coalesce(sum(size), 0) INTO gone_keys, gone_bytes FROM gone;
+    IF gone_keys > 0 THEN
+        u_keys := u_keys - gone_keys;
+        u_bytes := u_bytes - gone_bytes;
+        UPDATE wasmboost.kv_usage SET keys = u_keys, bytes = u_bytes WHERE queue = p_queue;
+    END IF;
+    SELECT value, expires_ms INTO cur, cur_exp FROM wasmboost.kv
+    WHERE queue = p_queue AND key = p_key;
+    had := FOUND;
+    old_size := CASE WHEN had THEN octet_length(p_key) + octet_length(cur) ELSE 0 END;
+    IF p_op = 'delete' THEN
+        tag := 'deleted';
+        a := CASE WHEN had THEN 1 ELSE 0 END;
+        IF had THEN
+            DELETE FROM wasmboost.kv WHERE queue = p_queue AND key = p_key;
+            UPDATE wasmboost.kv_usage SET keys = u_keys - 1, bytes = u_bytes - old_size
+            WHERE queue = p_queue;
+        END IF;
+        RETURN;
+    ELSIF p_op = 'set' THEN
+        tag := 'stored';
+        new_value := p_value;
+        new_exp := CASE WHEN p_ttl_ms IS NULL THEN NULL ELSE now_ms + p_ttl_ms END;
+    ELSIF p_op = 'incr' THEN
+        n := 0;
+        IF had THEN
+            IF encode(cur, 'escape') !~ '^(0|-?[1-9][0-9]{0,18})$' THEN
+                tag := 'refused-integer';
+                RETURN;
+            END IF;
+            n := encode(cur, 'escape')::numeric;
+            IF n < -9223372036854775808 OR n > 9223372036854775807 THEN
+                tag := 'refused-integer';
+                RETURN;
+            END IF;
+        END IF;
+        n := n + p_delta;
+        IF n < -9223372036854775808 OR n > 9223372036854775807 THEN
+            tag := 'refused-overflow';
+            RETURN;
+        END IF;
+        tag := 'counted';
+        a := n::bigint;
+        new_value := convert_to(n::text, 'UTF8');
+        new_exp := cur_exp;
+    ELSIF p_op = 'cas' THEN
+        tag := 'swapped';
+        IF (p_expected IS NULL AND had) OR (p_expected IS NOT NULL AND (NOT had OR cur <> p_expected)) THEN
+            a := 0;
+            RETURN;
+        END IF;
+        a := 1;
+        new_value := p_value;
+        new_exp := cur_exp;
+    ELSE
+        RAISE EXCEPTION 'unknown kv operation %', p_op;
+    END IF;
+    IF octet_length(new_value) > p_max_value THEN
+        tag := 'refused-value'; a := octet_length(new_value); b := p_max_value;
+        RETURN;
+    END IF;
+    IF NOT had AND u_keys >= p_max_keys THEN
+        tag := 'refused-keys'; a := p_max_keys; b := NULL;
+        RETURN;
+    END IF;
+    new_size := octet_length(p_key) + octet_length(new_value);
+    would := u_bytes - old_size + new_size;
+    IF new_size > old_size AND would > p_max_total THEN
+        tag := 'refused-total'; a := would; b := p_max_total;
+        RETURN;
+    END IF;
+    INSERT INTO wasmboost.kv (queue, key, value, expires_ms)
+    VALUES (p_queue, p_key, new_value, new_exp)
+    ON CONFLICT (queue, key) DO UPDATE SET value = excluded.value, expires_ms = excluded.expires_ms;
+    UPDATE wasmboost.kv_usage
+    SET keys = u_keys + CASE WHEN had THEN 0 ELSE 1 END, bytes = would
+    WHERE queue = p_queue;
+END
+$$;
 "#
     .to_owned()
 }

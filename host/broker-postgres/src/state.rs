@@ -16,7 +16,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use wasmboost_broker::{StateError, StateStore, cancel_mark_id, validate_queue_name};
+use wasmboost_broker::{
+    KvError, KvOp, KvQuota, KvReply, StateError, StateStore, cancel_mark_id, validate_queue_name,
+};
 
 use crate::broker::millis;
 use crate::config::PostgresConfig;
@@ -578,6 +580,12 @@ impl StateStore for PostgresStore {
             .iter()
             .map(|r| Bytes::from(r.get::<_, Vec<u8>>(0)))
             .collect())
+    }
+
+    /// One call of `wasmboost.kv` (see `kv`).
+    async fn kv(&self, queue: &str, op: KvOp<'_>, quota: &KvQuota) -> Result<KvReply, KvError> {
+        validate_queue_name(queue).map_err(StateError::from)?;
+        crate::kv::apply(&self.db, queue, op, quota).await
     }
 
     async fn reserve_rate(&self, queue: &str, per_second: f64) -> Result<Duration, StateError> {

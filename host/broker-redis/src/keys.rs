@@ -69,6 +69,17 @@ impl Keys {
         format!("{}counters", self.queue(queue))
     }
 
+    /// A queue's task key-value namespace: values (a hash: task keys are fields, so no key can
+    /// name another queue's), their expiries (a sorted set) and the bytes held.
+    pub(crate) fn kv(&self, queue: &str) -> [String; 3] {
+        let ns = self.queue(queue);
+        [
+            format!("{ns}kv"),
+            format!("{ns}kv-expiry"),
+            format!("{ns}kv-bytes"),
+        ]
+    }
+
     pub(crate) fn rate(&self, queue: &str) -> String {
         format!("{}rate", self.queue(queue))
     }

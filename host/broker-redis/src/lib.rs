@@ -8,7 +8,7 @@
 //!   the batching both group writers share).
 //! - `dead`: the dead-letter stream (list, replay, purge).
 //! - [`store`]: [`RedisStore`], the shared state store; `records`: group-written task records;
-//!   `notify`: terminal-record pub/sub.
+//!   `notify`: terminal-record pub/sub; `kv`: task key-value namespaces (one script run each).
 //! - `keys`: every key name (key layout 2); `layout`: the layout marker and the migration of
 //!   layout-1 data on connect; `fields`: stream entry fields <-> messages; `scripts` and
 //!   `src/lua/`: the Lua scripts; `reply`: reply parsing; `conn`: connections; [`error`].
@@ -25,6 +25,7 @@ pub mod error;
 mod fetch;
 mod fields;
 mod keys;
+mod kv;
 mod layout;
 mod lease;
 mod notify;

@@ -47,3 +47,5 @@ pub(crate) static LEAD: LazyLock<Script> =
 /// Claim a schedule tick under the leader's fencing token.
 pub(crate) static CLAIM: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("lua/claim.lua")));
+/// One operation on a queue's task key-value namespace.
+pub(crate) static KV: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("lua/kv.lua")));

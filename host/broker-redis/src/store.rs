@@ -10,7 +10,10 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use redis::AsyncCommands;
 use tokio::time::Instant;
-use wasmboost_broker::{StateError, StateStore, cancel_mark_id, now_ms, validate_queue_name};
+use wasmboost_broker::{
+    KvError, KvOp, KvQuota, KvReply, StateError, StateStore, cancel_mark_id, now_ms,
+    validate_queue_name,
+};
 
 use crate::config::RedisConfig;
 use crate::conn::Conn;
@@ -447,6 +450,12 @@ impl StateStore for RedisStore {
             .await
             .map_err(state_err)?;
         Ok(entries.into_iter().map(Bytes::from).collect())
+    }
+
+    /// One run of the `KV` script (see `kv`).
+    async fn kv(&self, queue: &str, op: KvOp<'_>, quota: &KvQuota) -> Result<KvReply, KvError> {
+        validate_queue_name(queue).map_err(StateError::from)?;
+        crate::kv::apply(&self.conn, &self.keys, queue, op, quota).await
     }
 
     async fn reserve_rate(&self, queue: &str, per_second: f64) -> Result<Duration, StateError> {

@@ -37,6 +37,8 @@
 //! - [`state`]: the [`StateStore`] trait for what queues cannot hold (results, dedup, pause,
 //!   modules, counters, global rate).
 //! - [`error`]: [`BrokerError`], [`StateError`].
+//! - [`kv`]: the operations, replies and quotas of task key-value namespaces
+//!   ([`StateStore::kv`]), and the rules every store applies them by.
 //! - [`memory`]: [`MemoryBroker`] and [`MemoryStore`], for tests and throwaway runs.
 //! - [`embedded`]: [`EmbeddedBroker`] and [`EmbeddedStore`], durable in one data directory (the
 //!   default broker).
@@ -51,6 +53,7 @@
 pub mod backend;
 pub mod broker;
 pub mod error;
+pub mod kv;
 pub mod message;
 pub mod state;
 
@@ -73,6 +76,7 @@ pub use embedded::{
     open_with as open_embedded_with, private_dir,
 };
 pub use error::{BrokerError, NameError, StateError, validate_queue_name};
+pub use kv::{KvError, KvOp, KvQuota, KvRefusal, KvReply};
 pub use local::LocalBroker;
 pub use memory::{MemoryBroker, MemoryStore};
 pub use message::{

@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::error::StateError;
+use crate::kv::{KvError, KvOp, KvQuota, KvReply};
 
 /// The record id under which the cancel mark of `task_id` is kept. A task id has no space
 /// (`wasmboost_policy::names::TASK_ID_RULE`), so no task can own, overwrite or read this id
@@ -254,6 +255,19 @@ pub trait StateStore: Send + Sync + fmt::Debug + 'static {
     async fn last_tick(&self, schedule: &str) -> Result<Option<u64>, StateError> {
         let stored = self.get_record(&schedule_last_id(schedule)).await?;
         Ok(stored.and_then(|b| std::str::from_utf8(&b).ok()?.parse().ok()))
+    }
+
+    // ---- task key-value namespaces ----------------------------------------------------------
+
+    /// Apply `op` to `queue`'s key-value namespace (`wasmboost:task/kv`), atomically (an
+    /// increment or compare-and-swap is never lost to a concurrent one, by any host sharing the
+    /// store), within `quota`. Keys of different queues never meet: `queue` is the host's (the
+    /// invocation's own queue), whatever bytes the key holds. Expired keys read as absent and
+    /// count against no quota. The rules are [`crate::kv::decide`]'s. The default refuses, for
+    /// a store that does not keep namespaces yet.
+    async fn kv(&self, queue: &str, op: KvOp<'_>, quota: &KvQuota) -> Result<KvReply, KvError> {
+        let _ = (queue, op, quota);
+        Err(StateError::Unsupported("task key-value namespaces").into())
     }
 
     // ---- global rate ----------------------------------------------------------------------

@@ -24,6 +24,10 @@ pub const DEFAULT_HTTP_MAX_RESPONSE_BYTES: u64 = 10 * 1024 * 1024;
 pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes a queue's key-value namespace may hold when the queue does not say (`kv_quota`, 1 MiB).
 pub const DEFAULT_KV_QUOTA_BYTES: u64 = 1024 * 1024;
+/// Keys a queue's key-value namespace may hold when the queue does not say (`kv_max_keys`).
+pub const DEFAULT_KV_MAX_KEYS: u64 = 10_000;
+/// Bytes one kv value may have when the queue does not say (`kv_max_value_bytes`, 64 KiB).
+pub const DEFAULT_KV_MAX_VALUE_BYTES: u64 = 64 * 1024;
 /// Follow-up publishes one invocation may make (`publish_max`).
 pub const DEFAULT_PUBLISH_MAX: u32 = 100;
 
@@ -35,8 +39,8 @@ pub struct Grants {
     pub http: Option<HttpGrant>,
     /// Preopened directories, in order.
     pub dirs: Vec<DirGrant>,
-    /// The key-value namespace's quota in bytes (keys + values); `None`: no kv.
-    pub kv_quota_bytes: Option<u64>,
+    /// The key-value namespace's quota; `None`: no kv.
+    pub kv: Option<KvGrant>,
     /// Queues a task may publish follow-up messages to.
     pub publish_to: Vec<String>,
     /// Follow-up publishes one invocation may make.
@@ -53,7 +57,7 @@ impl Default for Grants {
         Grants {
             http: None,
             dirs: Vec::new(),
-            kv_quota_bytes: None,
+            kv: None,
             publish_to: Vec::new(),
             publish_max: DEFAULT_PUBLISH_MAX,
             config: BTreeMap::new(),
@@ -67,7 +71,7 @@ impl Grants {
     pub fn is_empty(&self) -> bool {
         self.http.is_none()
             && self.dirs.is_empty()
-            && self.kv_quota_bytes.is_none()
+            && self.kv.is_none()
             && self.publish_to.is_empty()
             && self.config.is_empty()
             && self.secrets.is_empty()
@@ -85,6 +89,28 @@ pub struct HttpGrant {
     pub max_response_bytes: u64,
     /// Per-request time limit (also bounded by the task's deadline).
     pub timeout: Duration,
+}
+
+/// The `kv` grant: how much the queue's key-value namespace may hold (the state store
+/// enforces it, atomically with the write).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KvGrant {
+    /// Keys in the namespace.
+    pub max_keys: u64,
+    /// Bytes of one value.
+    pub max_value_bytes: u64,
+    /// Bytes in the namespace, keys and values.
+    pub max_total_bytes: u64,
+}
+
+impl Default for KvGrant {
+    fn default() -> Self {
+        KvGrant {
+            max_keys: DEFAULT_KV_MAX_KEYS,
+            max_value_bytes: DEFAULT_KV_MAX_VALUE_BYTES,
+            max_total_bytes: DEFAULT_KV_QUOTA_BYTES,
+        }
+    }
 }
 
 /// One preopened directory.

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::bindings::v2::wasmboost::task::{config, kv, publish, types};
+use crate::grants::KvGrant;
 use crate::host::HostState;
 use crate::services::{FollowUp, ServiceError, TaskServices};
 use crate::text::{cap_text, escape_control};
@@ -31,8 +32,8 @@ impl HostState {
     fn kv_access(
         &mut self,
         key: &str,
-    ) -> Result<(u64, std::sync::Arc<dyn TaskServices>), GrantError> {
-        let Some(quota) = self.access.grants.kv_quota_bytes else {
+    ) -> Result<(KvGrant, std::sync::Arc<dyn TaskServices>), GrantError> {
+        let Some(quota) = self.access.grants.kv else {
             return Err(self.deny(format!("kv is not granted to queue {:?}", self.queue)));
         };
         if key.is_empty() || key.len() > MAX_KV_KEY_BYTES {
@@ -56,7 +57,18 @@ fn quote(text: &str) -> String {
     format!("{:?}", escape_control(&cap_text(text, QUOTE_BYTES)))
 }
 
-fn from_service(err: ServiceError) -> GrantError {
+impl HostState {
+    /// A service's error as the guest sees it; a quota refusal counts as a denial, as the
+    /// runtime's own publish quota does.
+    fn service_failed(&self, err: ServiceError) -> GrantError {
+        if matches!(err, ServiceError::Quota(_)) {
+            self.denied.fetch_add(1, Ordering::Relaxed);
+        }
+        service_error(err)
+    }
+}
+
+fn service_error(err: ServiceError) -> GrantError {
     match err {
         ServiceError::Quota(m) => GrantError::Quota(m),
         ServiceError::Invalid(m) => GrantError::Invalid(m),
@@ -70,7 +82,7 @@ impl kv::Host for HostState {
         services
             .kv_get(&self.queue, &key)
             .await
-            .map_err(from_service)
+            .map_err(|e| self.service_failed(e))
     }
 
     async fn set(
@@ -82,9 +94,9 @@ impl kv::Host for HostState {
         let (quota, services) = self.kv_access(&key)?;
         let ttl = ttl_ms.map(Duration::from_millis);
         services
-            .kv_set(&self.queue, &key, &value, ttl, quota)
+            .kv_set(&self.queue, &key, &value, ttl, &quota)
             .await
-            .map_err(from_service)
+            .map_err(|e| self.service_failed(e))
     }
 
     async fn delete(&mut self, key: String) -> Result<bool, GrantError> {
@@ -92,15 +104,15 @@ impl kv::Host for HostState {
         services
             .kv_delete(&self.queue, &key)
             .await
-            .map_err(from_service)
+            .map_err(|e| self.service_failed(e))
     }
 
     async fn increment(&mut self, key: String, delta: i64) -> Result<i64, GrantError> {
         let (quota, services) = self.kv_access(&key)?;
         services
-            .kv_increment(&self.queue, &key, delta, quota)
+            .kv_increment(&self.queue, &key, delta, &quota)
             .await
-            .map_err(from_service)
+            .map_err(|e| self.service_failed(e))
     }
 
     async fn compare_and_swap(
@@ -111,9 +123,9 @@ impl kv::Host for HostState {
     ) -> Result<bool, GrantError> {
         let (quota, services) = self.kv_access(&key)?;
         services
-            .kv_compare_and_swap(&self.queue, &key, expected.as_deref(), &value, quota)
+            .kv_compare_and_swap(&self.queue, &key, expected.as_deref(), &value, &quota)
             .await
-            .map_err(from_service)
+            .map_err(|e| self.service_failed(e))
     }
 }
 
@@ -152,7 +164,7 @@ impl publish::Host for HostState {
         services
             .publish(&self.queue, message)
             .await
-            .map_err(from_service)
+            .map_err(|e| self.service_failed(e))
     }
 }
 

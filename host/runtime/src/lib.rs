@@ -43,7 +43,7 @@ pub use bindings::CONTRACTS;
 pub use capture::GUEST_TARGET;
 pub use config::RuntimeConfig;
 pub use error::{LoadError, RuntimeError};
-pub use grants::{Access, DirGrant, Grants, HttpGrant, Secret};
+pub use grants::{Access, DirGrant, Grants, HttpGrant, KvGrant, Secret};
 pub use imports::MAX_KV_KEY_BYTES;
 pub use interrupt::Interrupt;
 pub use module::TaskModule;

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::grants::KvGrant;
+
 /// Why a service call failed; becomes the guest's `grant-error`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ServiceError {
@@ -39,14 +41,14 @@ pub struct FollowUp {
 pub trait TaskServices: Send + Sync + std::fmt::Debug {
     /// The value under `key`.
     async fn kv_get(&self, queue: &str, key: &str) -> Result<Option<Vec<u8>>, ServiceError>;
-    /// Store `value` under `key`, within `quota` bytes for the namespace.
+    /// Store `value` under `key`, within the namespace's `quota`.
     async fn kv_set(
         &self,
         queue: &str,
         key: &str,
         value: &[u8],
         ttl: Option<Duration>,
-        quota: u64,
+        quota: &KvGrant,
     ) -> Result<(), ServiceError>;
     /// Remove `key`; whether it existed.
     async fn kv_delete(&self, queue: &str, key: &str) -> Result<bool, ServiceError>;
@@ -56,7 +58,7 @@ pub trait TaskServices: Send + Sync + std::fmt::Debug {
         queue: &str,
         key: &str,
         delta: i64,
-        quota: u64,
+        quota: &KvGrant,
     ) -> Result<i64, ServiceError>;
     /// Store `value` if the current value is `expected`; whether it was stored.
     async fn kv_compare_and_swap(
@@ -65,7 +67,7 @@ pub trait TaskServices: Send + Sync + std::fmt::Debug {
         key: &str,
         expected: Option<&[u8]>,
         value: &[u8],
-        quota: u64,
+        quota: &KvGrant,
     ) -> Result<bool, ServiceError>;
     /// Publish a follow-up; the new task's id.
     async fn publish(&self, from_queue: &str, message: FollowUp) -> Result<String, ServiceError>;

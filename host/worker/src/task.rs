@@ -339,7 +339,7 @@ async fn run_guarded(
     // Only a queue that may publish gets the services (one small allocation per task).
     let grants = &cx.q.settings.grants;
     let services: Option<Arc<dyn TaskServices>> = (!grants.publish_to.is_empty()
-        || grants.kv_quota_bytes.is_some())
+        || grants.kv.is_some())
     .then(|| Arc::new(WorkerServices::new(cx.shared.clone())) as Arc<dyn TaskServices>);
     let access = Access {
         grants: grants.clone(),

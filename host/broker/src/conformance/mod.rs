@@ -13,9 +13,11 @@
 //! task ids, so fixtures may share one server. The calling crate needs `tokio` (with `macros` and
 //! `rt-multi-thread`) as a (dev-)dependency.
 //!
-//! - [`broker`]: the broker tests; [`state`]: the state store tests.
+//! - [`broker`]: the broker tests; [`state`]: the state store tests; [`kv`]: the state store's
+//!   task key-value namespaces.
 
 pub mod broker;
+pub mod kv;
 pub mod state;
 
 use std::future::Future;
@@ -146,6 +148,13 @@ macro_rules! state_conformance {
             audit_keeps_the_newest,
             cancel_marks_wake_and_stay,
             leader_lease_and_tick_claims,
+        );
+        $crate::__conformance_tests!(kv, StateFixture, store, $factory;
+            kv_operations,
+            kv_atomic_under_concurrency,
+            kv_ttl_expires,
+            kv_quota_refuses,
+            kv_namespaces_are_isolated,
         );
     };
 }

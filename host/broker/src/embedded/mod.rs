@@ -17,10 +17,12 @@
 //!
 //! - `tables`: layout and the pending-write overlay; `codec`: stored entries; `writer`: the
 //!   group-commit thread; `store`: [`EmbeddedStore`]; `counters`: per-queue counters, committed
-//!   with the task records they count.
+//!   with the task records they count; `kv`: task key-value namespaces, durable before they
+//!   answer.
 
 mod codec;
 mod counters;
+mod kv;
 mod store;
 mod tables;
 mod writer;

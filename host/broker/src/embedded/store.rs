@@ -16,9 +16,11 @@ use redb::{ReadableDatabase, ReadableTable};
 
 use super::Shared;
 use super::counters::{Count, Counters, row_key};
+use super::kv::Namespaces;
 use super::tables::{Kv, NOT_TERMINAL, PROGRESS, TERMINAL, audit_key, expires_ms};
 use super::writer::Op;
 use crate::error::StateError;
+use crate::kv::{KvError, KvOp, KvQuota, KvReply};
 use crate::message::{ms_after, now_ms};
 use crate::state::StateStore;
 use crate::waiters::Waiters;
@@ -32,6 +34,8 @@ pub struct EmbeddedStore {
     waiters: Waiters,
     /// Orders audit entries appended within the same millisecond.
     audit_seq: AtomicU64,
+    /// Task key-value namespaces (see `embedded::kv`).
+    kv: Namespaces,
 }
 
 /// Dedup marks are keyed `queue \0 key`, like counter rows.
@@ -56,6 +60,7 @@ impl EmbeddedStore {
             hosts: Mutex::new(HashMap::new()),
             waiters: Waiters::default(),
             audit_seq: AtomicU64::new(0),
+            kv: Namespaces::default(),
         }
     }
 
@@ -354,6 +359,11 @@ impl StateStore for EmbeddedStore {
             newest.push(Bytes::copy_from_slice(row.map_err(backend)?.1.value()));
         }
         Ok(newest)
+    }
+
+    async fn kv(&self, queue: &str, op: KvOp<'_>, quota: &KvQuota) -> Result<KvReply, KvError> {
+        crate::validate_queue_name(queue).map_err(StateError::from)?;
+        self.kv.apply(&self.shared, queue, op, quota).await
     }
 }
 

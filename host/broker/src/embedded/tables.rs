@@ -30,10 +30,12 @@ pub(crate) enum Kv {
     Tokens = 6,
     /// Audit entries keyed by [`audit_key`], so key order is append order.
     Audit = 7,
+    /// Task key-value namespaces (`queue \0 key`), see `embedded::kv`.
+    Namespaces = 8,
 }
 
 impl Kv {
-    pub const ALL: [Kv; 8] = [
+    pub const ALL: [Kv; 9] = [
         Kv::Records,
         Kv::Dedup,
         Kv::Paused,
@@ -42,6 +44,7 @@ impl Kv {
         Kv::Counters,
         Kv::Tokens,
         Kv::Audit,
+        Kv::Namespaces,
     ];
 
     pub fn table(self) -> KvTable {
@@ -54,6 +57,7 @@ impl Kv {
             Kv::Counters => TableDefinition::new("counters"),
             Kv::Tokens => TableDefinition::new("tokens"),
             Kv::Audit => TableDefinition::new("audit"),
+            Kv::Namespaces => TableDefinition::new("task_kv"),
         }
     }
 

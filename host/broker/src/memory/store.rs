@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::error::StateError;
+use crate::kv::{KvError, KvOp, KvQuota, KvReply, Namespace};
 use crate::message::{ms_after, now_ms};
 use crate::state::StateStore;
 use crate::waiters::Waiters;
@@ -35,6 +36,8 @@ struct Inner {
     tokens: BTreeMap<String, Bytes>,
     /// Newest first.
     audit: VecDeque<Bytes>,
+    /// Task key-value namespaces by queue.
+    kv: HashMap<String, Namespace>,
     writes: usize,
 }
 
@@ -233,5 +236,14 @@ impl StateStore for MemoryStore {
 
     async fn audit(&self, limit: usize) -> Result<Vec<Bytes>, StateError> {
         Ok(self.lock().audit.iter().take(limit).cloned().collect())
+    }
+
+    /// Atomic under the store's one lock.
+    async fn kv(&self, queue: &str, op: KvOp<'_>, quota: &KvQuota) -> Result<KvReply, KvError> {
+        crate::validate_queue_name(queue).map_err(StateError::from)?;
+        let mut inner = self.lock();
+        let ns = inner.kv.entry(queue.to_owned()).or_default();
+        let (reply, _) = ns.apply(&op, quota, now_ms())?;
+        Ok(reply)
     }
 }

@@ -19,7 +19,7 @@ pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
 pub const VENV_ENV: &str = "WASMBOOST_PY_VENV";
 /// The module componentize-py wraps: the SDK's entry point, which imports the user's `app`.
 const ENTRY_MODULE: &str = "wasmboost_guest._component";
-/// The world every task targets (`wit/0.1.0/task.wit`).
+/// The world every task targets (`wit/0.2.0/task.wit`: a task may use what its queue grants).
 const WORLD: &str = "task";
 /// Build inputs written into the project, next to the user's files.
 const WORK_DIR: &str = ".wasmboost";
@@ -27,7 +27,7 @@ const WORK_DIR: &str = ".wasmboost";
 const ERROR_TAIL_LINES: usize = 25;
 
 /// The released task contract, compiled in.
-const TASK_WIT: &str = include_str!("../../../../wit/0.1.0/task.wit");
+const TASK_WIT: &str = include_str!("../../../../wit/0.2.0/task.wit");
 /// The venv setup script, compiled in so a binary outside the checkout can still build.
 const SETUP_SCRIPT: &str = include_str!("../../../../scripts/setup-python.sh");
 /// The guest SDK package, compiled in: `(file name, contents)`.
@@ -51,6 +51,22 @@ const SDK_FILES: &[(&str, &str)] = &[
     (
         "_errors.py",
         include_str!("../../../../guest-sdk/python/wasmboost_guest/_errors.py"),
+    ),
+    (
+        "_host.py",
+        include_str!("../../../../guest-sdk/python/wasmboost_guest/_host.py"),
+    ),
+    (
+        "_publish.py",
+        include_str!("../../../../guest-sdk/python/wasmboost_guest/_publish.py"),
+    ),
+    (
+        "config.py",
+        include_str!("../../../../guest-sdk/python/wasmboost_guest/config.py"),
+    ),
+    (
+        "kv.py",
+        include_str!("../../../../guest-sdk/python/wasmboost_guest/kv.py"),
     ),
     (
         "_logging.py",

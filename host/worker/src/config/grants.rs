@@ -21,9 +21,9 @@ use serde::{Deserialize, Serialize};
 use wasmboost_runtime::egress::rule::HttpRule;
 use wasmboost_runtime::grants::{
     DEFAULT_HTTP_MAX_REQUESTS, DEFAULT_HTTP_MAX_RESPONSE_BYTES, DEFAULT_HTTP_TIMEOUT,
-    DEFAULT_KV_QUOTA_BYTES, DEFAULT_PUBLISH_MAX,
+    DEFAULT_KV_MAX_KEYS, DEFAULT_KV_MAX_VALUE_BYTES, DEFAULT_KV_QUOTA_BYTES, DEFAULT_PUBLISH_MAX,
 };
-use wasmboost_runtime::{DirGrant, Grants, HttpGrant, Secret};
+use wasmboost_runtime::{DirGrant, Grants, HttpGrant, KvGrant, Secret};
 
 use super::error::ConfigError;
 use crate::units::{ByteSize, HumanDuration};
@@ -53,6 +53,10 @@ pub struct GrantsConfig {
     pub kv: bool,
     /// Bytes the namespace may hold, keys and values (default `"1MiB"`).
     pub kv_quota: Option<ByteSize>,
+    /// Keys the namespace may hold (default 10000).
+    pub kv_max_keys: Option<u64>,
+    /// Bytes one value may have (default `"64KiB"`).
+    pub kv_max_value_bytes: Option<ByteSize>,
     /// Queues a task may publish follow-up messages to.
     pub publish_to: Vec<String>,
     /// Follow-up publishes one task may make (default 100).
@@ -128,14 +132,43 @@ impl GrantsConfig {
         Ok(Grants {
             http,
             dirs,
-            kv_quota_bytes: self
-                .kv
-                .then(|| self.kv_quota.map_or(DEFAULT_KV_QUOTA_BYTES, |b| b.0)),
+            kv: self.kv_grant(&key)?,
             publish_to: self.publish_to.clone(),
             publish_max: self.publish_max.unwrap_or(DEFAULT_PUBLISH_MAX),
             config: self.config.clone(),
             secrets,
         })
+    }
+
+    fn kv_grant(&self, key: &dyn Fn(&str) -> String) -> Result<Option<KvGrant>, ConfigError> {
+        let limits = [
+            self.kv_quota.map(|b| b.0),
+            self.kv_max_keys,
+            self.kv_max_value_bytes.map(|b| b.0),
+        ];
+        if !self.kv {
+            if limits.iter().any(Option::is_some) {
+                return Err(ConfigError::invalid(
+                    key("kv"),
+                    "kv_* limits are set but kv is not granted",
+                ));
+            }
+            return Ok(None);
+        }
+        let grant = KvGrant {
+            max_keys: self.kv_max_keys.unwrap_or(DEFAULT_KV_MAX_KEYS),
+            max_value_bytes: self
+                .kv_max_value_bytes
+                .map_or(DEFAULT_KV_MAX_VALUE_BYTES, |b| b.0),
+            max_total_bytes: self.kv_quota.map_or(DEFAULT_KV_QUOTA_BYTES, |b| b.0),
+        };
+        if limits.contains(&Some(0)) {
+            return Err(ConfigError::invalid(
+                key("kv_quota"),
+                "kv_quota, kv_max_keys and kv_max_value_bytes must be positive",
+            ));
+        }
+        Ok(Some(grant))
     }
 
     fn http_grant(&self, key: &dyn Fn(&str) -> String) -> Result<Option<HttpGrant>, ConfigError> {
@@ -320,6 +353,8 @@ mod tests {
                 "q.dirs[0].guest",
             ),
             ("publish_to = [\"a b\"]", "q.publish_to"),
+            ("kv_quota = \"1KiB\"", "q.kv"),
+            ("kv = true\nkv_max_keys = 0", "q.kv_quota"),
             ("config = { \"1X\" = \"v\" }", "q.config"),
             ("secrets = { K = {} }", "q.secrets.K"),
             (
@@ -370,6 +405,11 @@ mod tests {
         );
         assert_eq!(config.http_timeout.map(|d| d.0), Some(DEFAULT_HTTP_TIMEOUT));
         assert_eq!(config.kv_quota.map(|b| b.0), Some(DEFAULT_KV_QUOTA_BYTES));
+        assert_eq!(config.kv_max_keys, Some(DEFAULT_KV_MAX_KEYS));
+        assert_eq!(
+            config.kv_max_value_bytes.map(|b| b.0),
+            Some(DEFAULT_KV_MAX_VALUE_BYTES)
+        );
         assert_eq!(config.publish_max, Some(DEFAULT_PUBLISH_MAX));
         assert_eq!(
             config.secrets["API_KEY"].env.as_deref(),
@@ -390,7 +430,7 @@ mod tests {
         let grants = parse(text).expect("parses").resolve("q").expect("valid");
         let http = grants.http.expect("http granted");
         assert_eq!((http.allow.len(), http.max_requests), (2, 20));
-        assert_eq!(grants.kv_quota_bytes, Some(DEFAULT_KV_QUOTA_BYTES));
+        assert_eq!(grants.kv, Some(KvGrant::default()));
         assert!(!grants.dirs[0].writable);
     }
 }

@@ -1,0 +1,159 @@
+//! The examples of issue 13 through the real binary, configured as examples/README.md shows:
+//! the crawler drains a generated 200-page local site (every page fetched exactly once, the
+//! queue's QPS respected, the kv page count 200), and the CSV job reads from a read-only
+//! directory and writes its result into a read-write one (that read-only means read-only is
+//! `grants::dirs`'s).
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use wasmboost_tests::guests;
+use wasmboost_tests::host::{HostOptions, HostProcess};
+use wasmboost_tests::web::WebServer;
+
+/// Pages of the generated site.
+const PAGES: u32 = 200;
+/// The crawl queue's rate: the drain must take at least `(PAGES - 1) / QPS` seconds.
+const QPS: u32 = 100;
+
+fn poll<T>(what: &str, host: &HostProcess, f: impl FnMut() -> Option<T>) -> T {
+    wasmboost_tests::poll::poll(what, Duration::from_secs(120), || host.log(), f)
+}
+
+fn deploy(host: &HostProcess, queue: &str, example: &str) {
+    let wasm = guests::example_bytes(example);
+    let (status, body) = host.http("PUT", &format!("/v1/queues/{queue}/module"), &wasm);
+    assert!(
+        (200..300).contains(&status),
+        "deploy {queue}: {status} {body}"
+    );
+}
+
+/// Publishes `payload` and waits for its task to end; its record.
+fn run_task(host: &HostProcess, queue: &str, payload: &Value) -> Value {
+    let (status, body) = host.http(
+        "POST",
+        &format!("/v1/queues/{queue}/messages"),
+        payload.to_string().as_bytes(),
+    );
+    assert!((200..300).contains(&status), "publish: {status} {body}");
+    let answer: Value = serde_json::from_str(&body).expect("json");
+    let id = answer["task_id"].as_str().expect("a task id").to_owned();
+    poll("the task to end", host, || {
+        let (_, body) = host.http("GET", &format!("/v1/tasks/{id}"), b"");
+        let record: Value = serde_json::from_str(&body).ok()?;
+        matches!(
+            record["state"].as_str(),
+            Some("succeeded" | "failed" | "dead_lettered")
+        )
+        .then_some(record)
+    })
+}
+
+fn result_of(record: &Value) -> Value {
+    assert_eq!(record["state"], "succeeded", "{record}");
+    match record["result"].as_str() {
+        Some(text) => serde_json::from_str(text).expect("json result"),
+        None => record["result"].clone(),
+    }
+}
+
+fn queue_row(host: &HostProcess, queue: &str) -> Option<Value> {
+    let (_, body) = host.http("GET", "/v1/queues", b"");
+    let rows: Vec<Value> = serde_json::from_str(&body).ok()?;
+    rows.into_iter().find(|r| r["queue"] == queue)
+}
+
+#[test]
+fn the_crawler_fetches_every_page_of_a_local_site_exactly_once() {
+    let site = WebServer::start(PAGES);
+    let host = HostOptions::default()
+        .config(format!(
+            r#"
+[queues.crawl]
+concurrency = 8
+qps = {QPS}
+[queues.crawl.grants]
+http = ["{base}"]
+kv = true
+publish_to = ["crawl"]
+"#,
+            base = site.base()
+        ))
+        .start();
+    deploy(&host, "crawl", "crawler");
+    let started = Instant::now();
+    let seed = json!({ "url": format!("{}/page/1", site.base()) });
+    let first = result_of(&run_task(&host, "crawl", &seed));
+    assert_eq!(
+        first["published"], 2,
+        "page 1 links to pages 2 and 3: {first}"
+    );
+    poll("the crawl to drain", &host, || {
+        queue_row(&host, "crawl").filter(|r| {
+            ["queued", "running", "delayed"]
+                .iter()
+                .all(|k| r[*k].as_u64() == Some(0))
+                && r["succeeded"].as_u64() == Some(u64::from(PAGES))
+        })
+    });
+    let took = started.elapsed();
+    let hits = site.all_hits();
+    for n in 1..=PAGES {
+        assert_eq!(
+            hits.get(&format!("/page/{n}")),
+            Some(&1),
+            "page {n}: {hits:?}"
+        );
+    }
+    assert_eq!(
+        site.total_hits(),
+        u64::from(PAGES),
+        "nothing else fetched: {hits:?}"
+    );
+    let min = Duration::from_secs_f64(f64::from(PAGES - 1) / f64::from(QPS));
+    assert!(
+        took >= min,
+        "{PAGES} pages at {QPS}/s took {took:?}, under {min:?}"
+    );
+    let report = json!({ "url": format!("{}/page/1", site.base()), "report": true });
+    let count = result_of(&run_task(&host, "crawl", &report));
+    assert_eq!(count["pages"], PAGES, "the kv page count: {count}");
+    eprintln!("crawler: {PAGES} pages in {took:?} at qps {QPS}");
+}
+
+#[test]
+fn the_csv_job_reads_a_read_only_dir_and_writes_a_read_write_one() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (input, output) = (root.path().join("in"), root.path().join("out"));
+    std::fs::create_dir_all(&input).expect("in");
+    std::fs::create_dir_all(&output).expect("out");
+    std::fs::write(
+        input.join("sales.csv"),
+        "region,amount\neast,10\nwest,2.5\neast,2.5\nnorth,1\n",
+    )
+    .expect("write the input");
+    let host = HostOptions::default()
+        .config(format!(
+            r#"
+[queues.csv.grants]
+dirs = [{{ host = "{}", guest = "/in", mode = "ro" }}, {{ host = "{}", guest = "/out", mode = "rw" }}]
+"#,
+            input.display(),
+            output.display()
+        ))
+        .start();
+    deploy(&host, "csv", "csvjob");
+    let payload = json!({ "file": "sales.csv", "group": "region", "value": "amount" });
+    let result = result_of(&run_task(&host, "csv", &payload));
+    assert_eq!(result["rows"], 4, "{result}");
+    assert_eq!(result["groups"]["east"], 12.5, "{result}");
+    let written =
+        std::fs::read_to_string(output.join("sales.totals.csv")).expect("the result file");
+    assert_eq!(written, "region,amount\neast,12.5\nnorth,1\nwest,2.5\n");
+    let inputs: Vec<_> = std::fs::read_dir(&input)
+        .expect("list in")
+        .filter_map(|e| e.ok().map(|e| e.file_name()))
+        .collect();
+    assert_eq!(inputs, ["sales.csv"], "the input directory is as it was");
+}
