@@ -63,6 +63,7 @@ pub mod conformance;
 
 mod engine;
 mod index;
+mod join;
 mod local;
 mod waiters;
 

@@ -146,6 +146,7 @@ macro_rules! state_conformance {
             audit_keeps_the_newest,
             cancel_marks_wake_and_stay,
             leader_lease_and_tick_claims,
+            joins_fill_each_slot_once,
         );
     };
 }
