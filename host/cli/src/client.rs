@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use wasmboost_server::audit::AuditEntry;
 use wasmboost_server::auth::TokenInfo;
 use wasmboost_server::contract::{
-    CancelReply, DeadLetter, QueueStats, ScheduleInfo, TaskRecord, Version,
+    CancelReply, DeadLetter, QueueStats, ScheduleInfo, TaskRecord, Version, WorkflowInfo,
 };
 use wasmboost_server::{
     Count, CreateToken, CreatedToken, ErrorBody, Paused, Published, PublishedBatch, Revoked,
@@ -251,6 +251,21 @@ impl Client {
 
     pub async fn schedules(&self) -> anyhow::Result<Vec<ScheduleInfo>> {
         self.json(self.request(Method::GET, "/v1/schedules")).await
+    }
+
+    pub async fn submit_workflow(&self, doc: Vec<u8>) -> anyhow::Result<WorkflowInfo> {
+        self.json(self.request(Method::POST, "/v1/workflows").body(doc))
+            .await
+    }
+
+    pub async fn workflow(&self, id: &str) -> anyhow::Result<WorkflowInfo> {
+        self.json(self.request(Method::GET, &format!("/v1/workflows/{id}")))
+            .await
+    }
+
+    pub async fn cancel_workflow(&self, id: &str) -> anyhow::Result<WorkflowInfo> {
+        self.json(self.request(Method::DELETE, &format!("/v1/workflows/{id}")))
+            .await
     }
 
     pub async fn cancel(&self, task_id: &str) -> anyhow::Result<CancelReply> {

@@ -3,5 +3,5 @@
 
 pub use wasmboost_worker::{
     Bucket, CancelReply, DeadLetter, History, PublishOptions, QueueStats, ScheduleInfo, TaskRecord,
-    TaskState, Version,
+    TaskState, Version, WorkflowInfo,
 };

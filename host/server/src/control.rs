@@ -13,6 +13,7 @@ use wasmboost_broker::StateStore;
 
 use crate::contract::{
     CancelReply, DeadLetter, History, PublishOptions, QueueStats, ScheduleInfo, TaskRecord, Version,
+    WorkflowInfo,
 };
 use crate::error::ApiError;
 
@@ -61,4 +62,28 @@ pub trait Control: Send + Sync + 'static {
     async fn cancel(&self, task_id: &str) -> Result<CancelReply, ApiError>;
     /// The configured schedules with their next and last ticks.
     async fn schedules(&self) -> Result<Vec<ScheduleInfo>, ApiError>;
+    /// Check, store and start a workflow document (the default: this host has no workflows,
+    /// which the server's route-test fake relies on).
+    async fn submit_workflow(&self, doc: &[u8]) -> Result<WorkflowInfo, ApiError> {
+        let _ = doc;
+        Err(no_workflows())
+    }
+    /// A workflow and its steps; `None` when unknown.
+    async fn workflow(&self, id: &str) -> Result<Option<WorkflowInfo>, ApiError> {
+        let _ = id;
+        Err(no_workflows())
+    }
+    /// Cancel a workflow's pending and running steps; `None` when unknown.
+    async fn cancel_workflow(&self, id: &str) -> Result<Option<WorkflowInfo>, ApiError> {
+        let _ = id;
+        Err(no_workflows())
+    }
+}
+
+fn no_workflows() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_IMPLEMENTED,
+        "unsupported",
+        "this host does not run workflows",
+    )
 }

@@ -10,6 +10,7 @@ use wasmboost_worker::{Host, HostError};
 
 use crate::contract::{
     CancelReply, DeadLetter, History, PublishOptions, QueueStats, ScheduleInfo, TaskRecord, Version,
+    WorkflowInfo,
 };
 use crate::control::Control;
 use crate::error::ApiError;
@@ -92,5 +93,14 @@ impl Control for Host {
     }
     async fn schedules(&self) -> Result<Vec<ScheduleInfo>, ApiError> {
         Ok(Host::schedules(self).await?)
+    }
+    async fn submit_workflow(&self, doc: &[u8]) -> Result<WorkflowInfo, ApiError> {
+        Ok(Host::submit_workflow(self, doc).await?)
+    }
+    async fn workflow(&self, id: &str) -> Result<Option<WorkflowInfo>, ApiError> {
+        Ok(Host::workflow(self, id).await?)
+    }
+    async fn cancel_workflow(&self, id: &str) -> Result<Option<WorkflowInfo>, ApiError> {
+        Ok(Host::cancel_workflow(self, id).await?)
     }
 }

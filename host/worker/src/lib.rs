@@ -5,6 +5,8 @@
 //! - [`host`]: [`Host`], a running host and its API (publish, results, deploy, stats, ...).
 //! - [`cancel`]: [`CancelReply`], cancel by id ([`Host::cancel`]).
 //! - [`schedule`]: the schedule firer (leader lease, tick claims) and [`ScheduleInfo`].
+//! - [`workflow`]: durable workflows (chain, group, chord, map): submit, show, cancel, and
+//!   the advance each step's ending makes ([`WorkflowInfo`]).
 //! - [`record`]: [`TaskRecord`], [`TaskState`], a task's status and result.
 //! - [`stats`]: [`QueueStats`] and the bucketed [`History`].
 //! - [`publish`]: [`PublishOptions`], what a publish may override.
@@ -27,6 +29,7 @@ pub mod publish;
 pub mod record;
 pub mod schedule;
 pub mod stats;
+pub mod workflow;
 pub use wasmboost_policy::units;
 
 mod bindings;
@@ -51,6 +54,7 @@ pub use publish::PublishOptions;
 pub use record::{TaskRecord, TaskState};
 pub use schedule::ScheduleInfo;
 pub use stats::{Bucket, History, QueueStats};
+pub use workflow::{StageInfo, StepInfo, WorkflowInfo};
 pub use wasmboost_broker::Backend;
 pub use wasmboost_broker::DeadLetter;
 pub use wasmboost_registry::Version;

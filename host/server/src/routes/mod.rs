@@ -4,6 +4,7 @@
 //! - [`tasks`]: a task's record, its result with an optional wait, and cancel by id.
 //! - [`modules`]: deploy (size cap enforced while reading), versions, rollback.
 //! - [`queues`]: stats, history, pause/resume, dead-letter queues.
+//! - [`workflows`]: submit a workflow, show it with every step, cancel it.
 //! - [`schedules`]: the configured schedules, their next and last ticks.
 //! - [`tokens`]: create, list and revoke API tokens; the audit log.
 //! - [`metrics`]: `/metrics` (Prometheus text), `/healthz` (liveness) and `/readyz` (readiness).
@@ -32,6 +33,7 @@ pub mod metrics;
 pub mod modules;
 pub mod queues;
 pub mod schedules;
+pub mod workflows;
 pub mod tasks;
 pub mod tokens;
 
@@ -91,6 +93,11 @@ pub fn router(app: App, guard: Guard) -> Router {
         .route("/v1/tasks/{id}", get(tasks::status).delete(tasks::cancel))
         .route("/v1/tasks/{id}/result", get(tasks::result))
         .route("/v1/schedules", get(schedules::list))
+        .route("/v1/workflows", post(workflows::submit))
+        .route(
+            "/v1/workflows/{id}",
+            get(workflows::show).delete(workflows::cancel),
+        )
         .route(
             crate::auth::TOKENS_ROUTE,
             get(tokens::list).post(tokens::create),
