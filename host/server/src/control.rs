@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use wasmboost_broker::StateStore;
 
 use crate::contract::{
-    CancelReply, DeadLetter, History, PublishOptions, QueueStats, ScheduleInfo, TaskRecord, Version,
-    WorkflowInfo,
+    CancelReply, DeadLetter, History, PublishOptions, QueueStats, ScheduleInfo, TaskRecord,
+    Version, WorkflowInfo,
 };
 use crate::error::ApiError;
 

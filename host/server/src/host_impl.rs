@@ -9,8 +9,8 @@ use wasmboost_broker::StateStore;
 use wasmboost_worker::{Host, HostError};
 
 use crate::contract::{
-    CancelReply, DeadLetter, History, PublishOptions, QueueStats, ScheduleInfo, TaskRecord, Version,
-    WorkflowInfo,
+    CancelReply, DeadLetter, History, PublishOptions, QueueStats, ScheduleInfo, TaskRecord,
+    Version, WorkflowInfo,
 };
 use crate::control::Control;
 use crate::error::ApiError;

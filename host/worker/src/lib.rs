@@ -54,7 +54,7 @@ pub use publish::PublishOptions;
 pub use record::{TaskRecord, TaskState};
 pub use schedule::ScheduleInfo;
 pub use stats::{Bucket, History, QueueStats};
-pub use workflow::{StageInfo, StepInfo, WorkflowInfo};
 pub use wasmboost_broker::Backend;
 pub use wasmboost_broker::DeadLetter;
 pub use wasmboost_registry::Version;
+pub use workflow::{StageInfo, StepInfo, WorkflowInfo};

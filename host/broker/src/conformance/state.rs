@@ -487,18 +487,29 @@ pub async fn joins_fill_each_slot_once(store: Arc<dyn StateStore>) {
         }
     };
     assert_eq!(put(1, b"one").await, 1);
-    assert_eq!(put(1, b"again").await, 1, "a second write of a slot counts once");
+    assert_eq!(
+        put(1, b"again").await,
+        1,
+        "a second write of a slot counts once"
+    );
     assert_eq!(put(0, b"zero").await, 2);
     let values = store.join_values(&join).await.expect("values");
     let got: Vec<(u32, &[u8])> = values.iter().map(|(k, v)| (*k, v.as_ref())).collect();
-    assert_eq!(got, vec![(0, &b"zero"[..]), (1, &b"one"[..])], "first value stays");
+    assert_eq!(
+        got,
+        vec![(0, &b"zero"[..]), (1, &b"one"[..])],
+        "first value stays"
+    );
     // 64 writers, each slot written twice: exactly one writer sees 64.
     let race = unique("join-race");
     let writers = (0..128u32).map(|i| {
         let (store, race) = (Arc::clone(&store), race.clone());
         tokio::spawn(async move {
             let value = Bytes::from(format!("{}", i % 64));
-            store.join_put(&race, i % 64, value, LONG).await.expect("put")
+            store
+                .join_put(&race, i % 64, value, LONG)
+                .await
+                .expect("put")
         })
     });
     let mut seen = std::collections::BTreeSet::new();

@@ -87,7 +87,10 @@ impl WorkflowCommand {
                 while info.state == "running" {
                     if Instant::now() >= deadline {
                         print(&info, args.json)?;
-                        eprintln!("error: workflow {} still running after {timeout:?}", info.id);
+                        eprintln!(
+                            "error: workflow {} still running after {timeout:?}",
+                            info.id
+                        );
                         return Ok(ExitCode::from(EXIT_HOST_ERROR));
                     }
                     tokio::time::sleep(WAIT_POLL).await;
@@ -135,11 +138,17 @@ fn print(info: &WorkflowInfo, json: bool) -> anyhow::Result<()> {
         println!("  result: {result}");
     }
     for (s, stage) in info.stages.iter().enumerate() {
-        let size = stage.size.map_or("not started".to_owned(), |n| format!("{}/{n} done", stage.done));
+        let size = stage.size.map_or("not started".to_owned(), |n| {
+            format!("{}/{n} done", stage.done)
+        });
         println!("  stage {s} ({}): {size}", stage.kind);
         for step in &stage.steps {
             let state = step.state.map_or("unknown".to_owned(), |s| s.to_string());
-            let error = step.error.as_deref().map(|e| format!("  {e}")).unwrap_or_default();
+            let error = step
+                .error
+                .as_deref()
+                .map(|e| format!("  {e}"))
+                .unwrap_or_default();
             println!("    {}  {}  {state}{error}", step.task_id, step.queue);
         }
     }

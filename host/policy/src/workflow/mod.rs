@@ -68,7 +68,10 @@ pub enum Stage {
     /// Tasks side by side; the stage's result is their list of results.
     Group(Vec<Step>),
     /// One task per element of `over` (or of the input list), the element under `step.arg`.
-    Map { step: Step, over: Option<Vec<Value>> },
+    Map {
+        step: Step,
+        over: Option<Vec<Value>>,
+    },
 }
 
 impl Stage {

@@ -3,7 +3,9 @@
 
 use serde_json::{Map, Value};
 
-use super::{MAX_ARG_LEN, MAX_STAGES, MAX_WORKFLOW_TASKS, Plan, Stage, Step, WorkflowError, check_queue};
+use super::{
+    MAX_ARG_LEN, MAX_STAGES, MAX_WORKFLOW_TASKS, Plan, Stage, Step, WorkflowError, check_queue,
+};
 
 fn shape(at: &str, why: impl Into<String>) -> WorkflowError {
     WorkflowError::Shape {
@@ -61,8 +63,15 @@ fn node(value: &Value, at: &str, stages: &mut Vec<Stage>) -> Result<(), Workflow
         return Ok(());
     };
     if obj.len() != 1 {
-        let others: Vec<&str> = obj.keys().map(String::as_str).filter(|k| *k != kind).collect();
-        return Err(shape(at, format!("a {kind} node has no other keys, found {others:?}")));
+        let others: Vec<&str> = obj
+            .keys()
+            .map(String::as_str)
+            .filter(|k| *k != kind)
+            .collect();
+        return Err(shape(
+            at,
+            format!("a {kind} node has no other keys, found {others:?}"),
+        ));
     }
     let inner = &obj[kind];
     let here = format!("{at}.{kind}");
@@ -76,7 +85,10 @@ fn node(value: &Value, at: &str, stages: &mut Vec<Stage>) -> Result<(), Workflow
         "group" => stages.push(Stage::Group(group(inner, &here)?)),
         "chord" => {
             let Value::Object(chord) = inner else {
-                return Err(shape(&here, "a chord is {\"group\": [..], \"callback\": task}"));
+                return Err(shape(
+                    &here,
+                    "a chord is {\"group\": [..], \"callback\": task}",
+                ));
             };
             only_keys(chord, &["group", "callback"], &here)?;
             let members = chord
@@ -113,7 +125,10 @@ fn group(value: &Value, at: &str) -> Result<Vec<Step>, WorkflowError> {
 
 fn map(value: &Value, at: &str, stages: &mut Vec<Stage>) -> Result<(), WorkflowError> {
     let Value::Object(obj) = value else {
-        return Err(shape(at, "a map is {\"queue\": .., \"arg\": .., \"over\": [..]}"));
+        return Err(shape(
+            at,
+            "a map is {\"queue\": .., \"arg\": .., \"over\": [..]}",
+        ));
     };
     only_keys(obj, &["queue", "args", "arg", "over", "callback"], at)?;
     let mut fields = obj.clone();
@@ -125,7 +140,10 @@ fn map(value: &Value, at: &str, stages: &mut Vec<Stage>) -> Result<(), WorkflowE
     };
     let each = step(&Value::Object(fields), at)?;
     if each.arg.is_none() {
-        return Err(shape(at, "a map needs `arg`, the parameter each element goes to"));
+        return Err(shape(
+            at,
+            "a map needs `arg`, the parameter each element goes to",
+        ));
     }
     stages.push(Stage::Map { step: each, over });
     if let Some(callback) = callback {
@@ -136,7 +154,10 @@ fn map(value: &Value, at: &str, stages: &mut Vec<Stage>) -> Result<(), WorkflowE
 
 fn only_keys(obj: &Map<String, Value>, allowed: &[&str], at: &str) -> Result<(), WorkflowError> {
     match obj.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(key) => Err(shape(at, format!("unknown key {key:?} (allowed: {allowed:?})"))),
+        Some(key) => Err(shape(
+            at,
+            format!("unknown key {key:?} (allowed: {allowed:?})"),
+        )),
         None => Ok(()),
     }
 }
@@ -144,7 +165,10 @@ fn only_keys(obj: &Map<String, Value>, allowed: &[&str], at: &str) -> Result<(),
 /// A task node.
 fn step(value: &Value, at: &str) -> Result<Step, WorkflowError> {
     let Value::Object(obj) = value else {
-        return Err(shape(at, "a task is {\"queue\": .., \"args\": {..}, \"arg\": ..}"));
+        return Err(shape(
+            at,
+            "a task is {\"queue\": .., \"args\": {..}, \"arg\": ..}",
+        ));
     };
     if let Some(kind) = composite(obj) {
         return Err(shape(at, format!("expected a task here, not a {kind}")));

@@ -33,9 +33,9 @@ pub mod metrics;
 pub mod modules;
 pub mod queues;
 pub mod schedules;
-pub mod workflows;
 pub mod tasks;
 pub mod tokens;
+pub mod workflows;
 
 /// Largest JSON-lines batch body a publish accepts (the host checks each message's own cap).
 pub const MAX_BATCH_BYTES: u64 = 64 << 20;

@@ -3,12 +3,12 @@
 //! publish to every queue the workflow names; showing it, `read` or that same right. A caller
 //! without it gets the same 404 as for an unknown workflow.
 
+use axum::Extension;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
 
 use super::{App, AppState, MAX_BATCH_BYTES};
 use crate::auth::Caller;
@@ -62,7 +62,11 @@ pub async fn submit(
     Ok((StatusCode::CREATED, Json(info)).into_response())
 }
 
-fn visible(caller: &Caller, info: Option<WorkflowInfo>, id: &str) -> Result<WorkflowInfo, ApiError> {
+fn visible(
+    caller: &Caller,
+    info: Option<WorkflowInfo>,
+    id: &str,
+) -> Result<WorkflowInfo, ApiError> {
     match info {
         Some(info) if caller.may_read_all() || caller.may_publish_all(&info.queues) => Ok(info),
         _ => Err(unknown(id)),

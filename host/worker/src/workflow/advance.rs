@@ -16,8 +16,8 @@ use wasmboost_broker::now_ms;
 use wasmboost_policy::workflow::{self as wf, WorkflowError};
 
 use super::{
-    Doc, Ending, WORKFLOW_TTL, end, ending, load, output, published_join, results_join, slot,
-    sizes_join,
+    Doc, Ending, WORKFLOW_TTL, end, ending, load, output, published_join, results_join, sizes_join,
+    slot,
 };
 use crate::error::HostError;
 use crate::publish::{self, PublishOptions};
@@ -175,7 +175,8 @@ async fn fail(shared: &Shared, doc: &Doc, record: &TaskRecord) -> Result<(), Hos
     if !first || marks.contains_key(&slot(at)) {
         return Ok(());
     }
-    let info = json!({"workflow": id, "task_id": record.task_id, "state": record.state, "error": why});
+    let info =
+        json!({"workflow": id, "task_id": record.task_id, "state": record.state, "error": why});
     let (queue, body) = handler.body(Some(&info));
     publish_members(shared, vec![(wf::error_task_id(id), queue, body)]).await?;
     mark_published(shared, id, at).await
@@ -202,7 +203,8 @@ async fn publish_members(
                 task_id: Some(task_id),
                 ..PublishOptions::default()
             };
-            let bytes = serde_json::to_vec(&body).map_err(|e| HostError::Internal(e.to_string()))?;
+            let bytes =
+                serde_json::to_vec(&body).map_err(|e| HostError::Internal(e.to_string()))?;
             let prepared = publish::prepare(&bytes, &opts, max, now, &settings.budget)?;
             if settings.results.keeps(prepared.state, false) {
                 records.push(TaskRecord::new(

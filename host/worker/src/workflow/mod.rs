@@ -128,9 +128,7 @@ pub(crate) async fn load(shared: &Shared, id: &str) -> Result<Option<Doc>, HostE
 
 pub(crate) async fn ending(shared: &Shared, id: &str) -> Result<Option<Ending>, HostError> {
     let values = shared.store.join_values(&end_join(id)).await?;
-    Ok(values
-        .get(&0)
-        .and_then(|b| serde_json::from_slice(b).ok()))
+    Ok(values.get(&0).and_then(|b| serde_json::from_slice(b).ok()))
 }
 
 /// Record how the workflow ended; the first ending stays.
@@ -251,7 +249,9 @@ impl Host {
     ) -> Result<StepInfo, HostError> {
         let task_id = wf::step_task_id(id, s, m);
         let record: Option<TaskRecord> = self.record(&task_id).await?;
-        let joined = results.contains_key(&slot(m)).then_some(TaskState::Succeeded);
+        let joined = results
+            .contains_key(&slot(m))
+            .then_some(TaskState::Succeeded);
         Ok(StepInfo {
             queue: stage.queue_of(m).unwrap_or_default().to_owned(),
             state: record.as_ref().map(|r| r.state).or(joined),
@@ -275,7 +275,9 @@ impl Host {
         end(&self.shared, id, &cancelled).await?;
         let sizes = self.shared.store.join_values(&sizes_join(id)).await?;
         for (s, size) in &sizes {
-            let Some(n) = std::str::from_utf8(size).ok().and_then(|t| t.parse::<u32>().ok())
+            let Some(n) = std::str::from_utf8(size)
+                .ok()
+                .and_then(|t| t.parse::<u32>().ok())
             else {
                 continue;
             };
