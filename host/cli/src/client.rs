@@ -14,6 +14,7 @@ use wasmboost_server::contract::{
 };
 use wasmboost_server::{
     Count, CreateToken, CreatedToken, ErrorBody, Paused, Published, PublishedBatch, Revoked,
+    ScheduleChanged,
 };
 
 use crate::profile;
@@ -251,6 +252,30 @@ impl Client {
 
     pub async fn schedules(&self) -> anyhow::Result<Vec<ScheduleInfo>> {
         self.json(self.request(Method::GET, "/v1/schedules")).await
+    }
+
+    /// Add, pause, resume, remove or run a schedule.
+    pub async fn change_schedule(
+        &self,
+        change: crate::commands::schedule::Change,
+    ) -> anyhow::Result<ScheduleChanged> {
+        use crate::commands::schedule::Change;
+        let request = match change {
+            Change::Add(entry) => self
+                .request(Method::POST, "/v1/schedules")
+                .body(entry.to_string()),
+            Change::Pause(name) => {
+                self.request(Method::POST, &format!("/v1/schedules/{name}/pause"))
+            }
+            Change::Resume(name) => {
+                self.request(Method::POST, &format!("/v1/schedules/{name}/resume"))
+            }
+            Change::Remove(name) => self.request(Method::DELETE, &format!("/v1/schedules/{name}")),
+            Change::RunNow(name) => {
+                self.request(Method::POST, &format!("/v1/schedules/{name}/run"))
+            }
+        };
+        self.json(request).await
     }
 
     pub async fn submit_workflow(&self, doc: Vec<u8>) -> anyhow::Result<WorkflowInfo> {

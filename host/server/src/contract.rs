@@ -2,6 +2,6 @@
 //! the server, the CLI and the host share one definition of each.
 
 pub use wasmboost_worker::{
-    Bucket, CancelReply, DeadLetter, History, PublishOptions, QueueStats, ScheduleInfo, TaskRecord,
-    TaskState, Version, WorkflowInfo,
+    Bucket, CancelReply, DeadLetter, History, PublishOptions, QueueStats, ScheduleConfig,
+    ScheduleInfo, TaskRecord, TaskState, Version, WorkflowInfo,
 };

@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use wasmboost_broker::StateStore;
 
 use crate::contract::{
-    CancelReply, DeadLetter, History, PublishOptions, QueueStats, ScheduleInfo, TaskRecord,
-    Version, WorkflowInfo,
+    CancelReply, DeadLetter, History, PublishOptions, QueueStats, ScheduleConfig, ScheduleInfo,
+    TaskRecord, Version, WorkflowInfo,
 };
 use crate::error::ApiError;
 
@@ -62,6 +62,26 @@ pub trait Control: Send + Sync + 'static {
     async fn cancel(&self, task_id: &str) -> Result<CancelReply, ApiError>;
     /// The configured schedules with their next and last ticks.
     async fn schedules(&self) -> Result<Vec<ScheduleInfo>, ApiError>;
+    /// Add a schedule at run time (stored in the state store, fired by the leader).
+    async fn add_schedule(&self, entry: ScheduleConfig) -> Result<(), ApiError> {
+        let _ = entry;
+        Err(no_schedules())
+    }
+    /// Pause or resume a schedule.
+    async fn pause_schedule(&self, name: &str, paused: bool) -> Result<(), ApiError> {
+        let _ = (name, paused);
+        Err(no_schedules())
+    }
+    /// Remove a schedule added at run time.
+    async fn remove_schedule(&self, name: &str) -> Result<(), ApiError> {
+        let _ = name;
+        Err(no_schedules())
+    }
+    /// Publish a schedule's message now; its task id.
+    async fn run_schedule_now(&self, name: &str) -> Result<String, ApiError> {
+        let _ = name;
+        Err(no_schedules())
+    }
     /// Check, store and start a workflow document (the default: this host has no workflows,
     /// which the server's route-test fake relies on).
     async fn submit_workflow(&self, doc: &[u8]) -> Result<WorkflowInfo, ApiError> {
@@ -78,6 +98,14 @@ pub trait Control: Send + Sync + 'static {
         let _ = id;
         Err(no_workflows())
     }
+}
+
+fn no_schedules() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_IMPLEMENTED,
+        "unsupported",
+        "this host does not manage schedules at run time",
+    )
 }
 
 fn no_workflows() -> ApiError {

@@ -44,6 +44,7 @@ mod upkeep;
 mod verdict;
 
 pub use cancel::CancelReply;
+pub use config::schedule::ScheduleConfig;
 pub use config::{
     BrokerSection, CeilingConfig, Config, ConfigError, HostConfig, QueueConfig, ResultsPolicy,
     RuntimeConfigToml,

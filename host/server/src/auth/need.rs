@@ -56,6 +56,16 @@ pub fn of(method: &Method, route: &str, queue: Option<&str>) -> Need {
             Need::Publish(queue.unwrap_or_default().to_owned())
         }
         "/v1/queues/{queue}/module" if *method == Method::PUT => Need::Scope(Scope::Deploy),
+        // Managing schedules is like pausing a queue: an operator's act, not a publish.
+        "/v1/schedules" if *method == Method::POST => Need::Scope(Scope::Deploy),
+        "/v1/schedules/{name}" if *method == Method::DELETE => Need::Scope(Scope::Deploy),
+        "/v1/schedules/{name}/pause"
+        | "/v1/schedules/{name}/resume"
+        | "/v1/schedules/{name}/run"
+            if *method == Method::POST =>
+        {
+            Need::Scope(Scope::Deploy)
+        }
         "/v1/queues/{queue}/rollback"
         | "/v1/queues/{queue}/pause"
         | "/v1/queues/{queue}/resume"
@@ -120,6 +130,17 @@ mod tests {
             Need::CancelTask
         );
         assert_eq!(of(&Method::POST, "/v1/workflows", None), Need::Workflow);
+        for route in [
+            "/v1/schedules",
+            "/v1/schedules/{name}/pause",
+            "/v1/schedules/{name}/run",
+        ] {
+            assert_eq!(of(&Method::POST, route, None), Need::Scope(Scope::Deploy));
+        }
+        assert_eq!(
+            of(&Method::DELETE, "/v1/schedules/{name}", None),
+            Need::Scope(Scope::Deploy)
+        );
         assert_eq!(of(&Method::GET, "/v1/workflows/{id}", None), Need::Workflow);
         assert_eq!(
             of(&Method::DELETE, "/v1/workflows/{id}", None),

@@ -92,7 +92,11 @@ pub fn router(app: App, guard: Guard) -> Router {
         .route("/v1/queues/{queue}/dlq/replay", post(queues::dlq_replay))
         .route("/v1/tasks/{id}", get(tasks::status).delete(tasks::cancel))
         .route("/v1/tasks/{id}/result", get(tasks::result))
-        .route("/v1/schedules", get(schedules::list))
+        .route("/v1/schedules", get(schedules::list).post(schedules::add))
+        .route("/v1/schedules/{name}", delete(schedules::remove))
+        .route("/v1/schedules/{name}/pause", post(schedules::pause))
+        .route("/v1/schedules/{name}/resume", post(schedules::resume))
+        .route("/v1/schedules/{name}/run", post(schedules::run_now))
         .route("/v1/workflows", post(workflows::submit))
         .route(
             "/v1/workflows/{id}",
