@@ -18,3 +18,4 @@ mod schedule;
 mod sdk;
 mod security;
 mod ui;
+mod workflow;

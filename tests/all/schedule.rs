@@ -4,6 +4,8 @@
 //!   100 ms of its time, none missing; `wasmboost schedule list` shows the last tick's state.
 //! - `shared`: three hosts on one Redis, one fires; `kill -9` of the leader: another takes over
 //!   within the lease and no tick is lost or published twice (`misfire = "once"`, grace 10 s).
+//! - `runtime`: `wasmboost schedule add|pause|resume|run-now|rm` on a running host.
 
 mod local;
+mod runtime;
 mod shared;

@@ -41,7 +41,7 @@ const MIGRATION_LOCK: i64 = 0x7761_736d_626f_6f73;
 
 /// The migrations, version `i + 1` at index `i`. Append only: a released step never changes.
 pub fn migrations() -> Vec<String> {
-    vec![v1(), v2(), v3(), v4()]
+    vec![v1(), v2(), v3(), v4(), v5()]
 }
 
 /// The newest version this binary knows.
@@ -409,6 +409,39 @@ BEGIN
     UPDATE wasmboost.kv_usage
     SET keys = u_keys + CASE WHEN had THEN 0 ELSE 1 END, bytes = would
     WHERE queue = p_queue;
+END
+$$;
+"#
+    .to_owned()
+}
+
+/// Version 5: workflow joins. A slot is filled once; `join_put` takes a transaction-scoped
+/// advisory lock on the join, so its insert and count are not interleaved with another
+/// writer's (under READ COMMITTED two inserts could each count only themselves).
+fn v5() -> String {
+    r#"
+CREATE TABLE IF NOT EXISTS wasmboost.joins (
+    join_id text NOT NULL,
+    slot bigint NOT NULL,
+    value bytea NOT NULL,
+    PRIMARY KEY (join_id, slot)
+);
+CREATE TABLE IF NOT EXISTS wasmboost.join_expiry (
+    join_id text PRIMARY KEY,
+    expires_ms bigint NOT NULL
+);
+CREATE INDEX IF NOT EXISTS join_expiry_at ON wasmboost.join_expiry (expires_ms);
+CREATE OR REPLACE FUNCTION wasmboost.join_put(j text, s bigint, v bytea, ttl_ms bigint)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE filled bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended('wasmboost.join ' || j, 0));
+    INSERT INTO wasmboost.join_expiry (join_id, expires_ms) VALUES (j, wasmboost.now_ms() + ttl_ms)
+        ON CONFLICT (join_id) DO UPDATE SET expires_ms = excluded.expires_ms;
+    INSERT INTO wasmboost.joins (join_id, slot, value) VALUES (j, s, v)
+        ON CONFLICT (join_id, slot) DO NOTHING;
+    SELECT count(*) INTO filled FROM wasmboost.joins WHERE join_id = j;
+    RETURN filled;
 END
 $$;
 "#

@@ -32,7 +32,10 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(60);
 const SWEEP: &str = "
 DELETE FROM wasmboost.records WHERE expires_ms < wasmboost.now_ms();
 DELETE FROM wasmboost.dedup WHERE expires_ms < wasmboost.now_ms();
-DELETE FROM wasmboost.hosts WHERE expires_ms < wasmboost.now_ms();";
+DELETE FROM wasmboost.hosts WHERE expires_ms < wasmboost.now_ms();
+DELETE FROM wasmboost.joins WHERE join_id IN
+    (SELECT join_id FROM wasmboost.join_expiry WHERE expires_ms < wasmboost.now_ms());
+DELETE FROM wasmboost.join_expiry WHERE expires_ms < wasmboost.now_ms();";
 
 const PUT_RECORD: &str = "
 INSERT INTO wasmboost.records (task_id, record, terminal, expires_ms)
@@ -77,6 +80,12 @@ ON CONFLICT (schedule) DO UPDATE SET last_ms = excluded.last_ms
 WHERE wasmboost.schedule_ticks.last_ms < excluded.last_ms
 RETURNING 1";
 
+const JOIN_PUT: &str = "SELECT wasmboost.join_put($1, $2, $3, $4)";
+/// Expired joins read as empty before the sweep removes them.
+const JOIN_VALUES: &str = "
+SELECT j.slot, j.value FROM wasmboost.joins j
+JOIN wasmboost.join_expiry e ON e.join_id = j.join_id
+WHERE j.join_id = $1 AND e.expires_ms > wasmboost.now_ms() ORDER BY j.slot";
 const LAST_TICK: &str = "SELECT last_ms FROM wasmboost.schedule_ticks WHERE schedule = $1";
 
 const GET_RECORD: &str = "
@@ -262,6 +271,38 @@ impl StateStore for PostgresStore {
             )
             .await?;
         Ok(!rows.is_empty())
+    }
+
+    async fn join_put(
+        &self,
+        join: &str,
+        slot: u32,
+        value: Bytes,
+        ttl: Duration,
+    ) -> Result<u32, StateError> {
+        let value: &[u8] = &value;
+        let rows = self
+            .query(
+                "join put",
+                JOIN_PUT,
+                &[&join, &i64::from(slot), &value, &millis(ttl)],
+            )
+            .await?;
+        Ok(rows
+            .first()
+            .and_then(|row| u32::try_from(row.get::<_, i64>(0)).ok())
+            .unwrap_or(0))
+    }
+
+    async fn join_values(&self, join: &str) -> Result<BTreeMap<u32, Bytes>, StateError> {
+        let rows = self.query("join values", JOIN_VALUES, &[&join]).await?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                let slot = u32::try_from(row.get::<_, i64>(0)).ok()?;
+                Some((slot, Bytes::from(row.get::<_, Vec<u8>>(1))))
+            })
+            .collect())
     }
 
     async fn last_tick(&self, schedule: &str) -> Result<Option<u64>, StateError> {

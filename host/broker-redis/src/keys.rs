@@ -114,6 +114,12 @@ impl Keys {
         )
     }
 
+    /// A workflow join: a hash of slot -> value. The join id is the host's own (a workflow id
+    /// and a stage), never a caller's text.
+    pub(crate) fn join(&self, join: &str) -> String {
+        self.global(&format!("join:{join}"))
+    }
+
     /// Every schedule's last tick, by schedule name.
     pub(crate) fn schedule_lasts(&self) -> String {
         self.global("schedule-last")

@@ -511,6 +511,39 @@ impl StateStore for RedisStore {
         Ok(claimed == 1)
     }
 
+    /// `HSETNX` then `HLEN` in one `MULTI`: no other write comes between the fill and the
+    /// count, so each first write of a slot sees its own count.
+    async fn join_put(
+        &self,
+        join: &str,
+        slot: u32,
+        value: Bytes,
+        ttl: Duration,
+    ) -> Result<u32, StateError> {
+        let key = self.keys.join(join);
+        let (filled,): (u32,) = redis::pipe()
+            .atomic()
+            .hset_nx(&key, slot, value.as_ref())
+            .ignore()
+            .pexpire(&key, i64::try_from(ttl_ms(ttl)).unwrap_or(i64::MAX))
+            .ignore()
+            .hlen(&key)
+            .query_async(&mut self.conn.manager())
+            .await
+            .map_err(state_err)?;
+        Ok(filled)
+    }
+
+    async fn join_values(&self, join: &str) -> Result<BTreeMap<u32, Bytes>, StateError> {
+        let all: Vec<(u32, Vec<u8>)> = self
+            .conn
+            .manager()
+            .hgetall(self.keys.join(join))
+            .await
+            .map_err(state_err)?;
+        Ok(all.into_iter().map(|(k, v)| (k, Bytes::from(v))).collect())
+    }
+
     async fn last_tick(&self, schedule: &str) -> Result<Option<u64>, StateError> {
         self.conn
             .manager()

@@ -66,6 +66,7 @@ pub mod conformance;
 
 mod engine;
 mod index;
+mod join;
 mod local;
 mod waiters;
 

@@ -270,6 +270,33 @@ pub trait StateStore: Send + Sync + fmt::Debug + 'static {
         Err(StateError::Unsupported("task key-value namespaces").into())
     }
 
+    // ---- workflow joins --------------------------------------------------------------------
+    //
+    // A join is a small set of numbered slots, each written once: the results of a workflow
+    // stage's members (slot = member index), or the marks of what a workflow has done. Filling
+    // a slot and counting the filled ones is one atomic step, so exactly one writer sees the
+    // join complete, and a second write of a slot (a step delivered twice) changes nothing.
+
+    /// Put `value` in slot `slot` of join `join` unless that slot is filled already (the first
+    /// value stays), and return how many slots are filled, in one atomic step. The join expires
+    /// `ttl` after its last write.
+    async fn join_put(
+        &self,
+        join: &str,
+        slot: u32,
+        value: Bytes,
+        ttl: Duration,
+    ) -> Result<u32, StateError> {
+        let _ = (join, slot, value, ttl);
+        Err(StateError::Unsupported("workflow joins"))
+    }
+
+    /// Every filled slot of `join` (none when it never existed or expired).
+    async fn join_values(&self, join: &str) -> Result<BTreeMap<u32, Bytes>, StateError> {
+        let _ = join;
+        Err(StateError::Unsupported("workflow joins"))
+    }
+
     // ---- global rate ----------------------------------------------------------------------
 
     /// Reserve one slot of `queue`'s global rate of `per_second` (GCRA: slots are evenly

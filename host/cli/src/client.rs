@@ -10,10 +10,11 @@ use serde::de::DeserializeOwned;
 use wasmboost_server::audit::AuditEntry;
 use wasmboost_server::auth::TokenInfo;
 use wasmboost_server::contract::{
-    CancelReply, DeadLetter, QueueStats, ScheduleInfo, TaskRecord, Version,
+    CancelReply, DeadLetter, QueueStats, ScheduleInfo, TaskRecord, Version, WorkflowInfo,
 };
 use wasmboost_server::{
     Count, CreateToken, CreatedToken, ErrorBody, Paused, Published, PublishedBatch, Revoked,
+    ScheduleChanged,
 };
 
 use crate::profile;
@@ -251,6 +252,45 @@ impl Client {
 
     pub async fn schedules(&self) -> anyhow::Result<Vec<ScheduleInfo>> {
         self.json(self.request(Method::GET, "/v1/schedules")).await
+    }
+
+    /// Add, pause, resume, remove or run a schedule.
+    pub async fn change_schedule(
+        &self,
+        change: crate::commands::schedule::Change,
+    ) -> anyhow::Result<ScheduleChanged> {
+        use crate::commands::schedule::Change;
+        let request = match change {
+            Change::Add(entry) => self
+                .request(Method::POST, "/v1/schedules")
+                .body(entry.to_string()),
+            Change::Pause(name) => {
+                self.request(Method::POST, &format!("/v1/schedules/{name}/pause"))
+            }
+            Change::Resume(name) => {
+                self.request(Method::POST, &format!("/v1/schedules/{name}/resume"))
+            }
+            Change::Remove(name) => self.request(Method::DELETE, &format!("/v1/schedules/{name}")),
+            Change::RunNow(name) => {
+                self.request(Method::POST, &format!("/v1/schedules/{name}/run"))
+            }
+        };
+        self.json(request).await
+    }
+
+    pub async fn submit_workflow(&self, doc: Vec<u8>) -> anyhow::Result<WorkflowInfo> {
+        self.json(self.request(Method::POST, "/v1/workflows").body(doc))
+            .await
+    }
+
+    pub async fn workflow(&self, id: &str) -> anyhow::Result<WorkflowInfo> {
+        self.json(self.request(Method::GET, &format!("/v1/workflows/{id}")))
+            .await
+    }
+
+    pub async fn cancel_workflow(&self, id: &str) -> anyhow::Result<WorkflowInfo> {
+        self.json(self.request(Method::DELETE, &format!("/v1/workflows/{id}")))
+            .await
     }
 
     pub async fn cancel(&self, task_id: &str) -> anyhow::Result<CancelReply> {

@@ -48,6 +48,8 @@ enum Command {
     Cancel(commands::cancel::CancelCommand),
     /// List the periodic schedules (`[[schedules]]`) with their next and last ticks.
     Schedule(commands::schedule::ScheduleCommand),
+    /// Run durable workflows (chain, group, chord, map): run, status, cancel.
+    Workflow(commands::workflow::WorkflowCommand),
     /// Show queue statistics.
     Queues(commands::queues::QueuesCommand),
     /// Stop running new tasks from a queue (persists across restarts).
@@ -94,6 +96,7 @@ fn main() -> ExitCode {
             Command::Status(c) => c.execute().await,
             Command::Cancel(c) => c.execute().await,
             Command::Schedule(c) => c.execute().await,
+            Command::Workflow(c) => c.execute().await,
             Command::Queues(c) => c.execute().await,
             Command::Pause(c) => c.execute().await,
             Command::Resume(c) => c.execute().await,

@@ -11,6 +11,8 @@
 //! - [`message`]: [`parse`] a message body and [`stamp`] its `extra` on publish.
 //! - [`schedule`]: periodic schedules: cron with seconds in a time zone (DST-correct), `every`,
 //!   `at`, misfire policies and one task id per tick.
+//! - [`workflow`]: workflow documents (chain, group, chord, map) checked into a `Plan` of
+//!   stages, and the task ids of their steps.
 //! - [`units`]: the one duration grammar and the one size grammar (config, flags, query, `extra`).
 //! - [`names`]: the one rule for queue names, task ids and dedup keys ([`validate_queue_name`],
 //!   [`validate_task_id`]), [`NameError`].
@@ -27,6 +29,7 @@ pub mod retry;
 pub mod schedule;
 pub mod units;
 pub mod window;
+pub mod workflow;
 
 pub use dedup::{dedup_key, dedup_key_of_args};
 pub use error::PolicyError;

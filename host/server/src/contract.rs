@@ -2,6 +2,6 @@
 //! the server, the CLI and the host share one definition of each.
 
 pub use wasmboost_worker::{
-    Bucket, CancelReply, DeadLetter, History, HostInfo, PublishOptions, QueueStats, ScheduleInfo,
-    TaskRecord, TaskState, Version,
+    Bucket, CancelReply, DeadLetter, History, HostInfo, PublishOptions, QueueStats, ScheduleConfig,
+    ScheduleInfo, TaskRecord, TaskState, Version, WorkflowInfo,
 };

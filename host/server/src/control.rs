@@ -13,8 +13,8 @@ use wasmboost_broker::StateStore;
 use wasmboost_worker::metrics::Snapshot;
 
 use crate::contract::{
-    CancelReply, DeadLetter, History, HostInfo, PublishOptions, QueueStats, ScheduleInfo,
-    TaskRecord, Version,
+    CancelReply, DeadLetter, History, HostInfo, PublishOptions, QueueStats, ScheduleConfig,
+    ScheduleInfo, TaskRecord, Version, WorkflowInfo,
 };
 use crate::error::ApiError;
 
@@ -68,4 +68,56 @@ pub trait Control: Send + Sync + 'static {
     async fn hosts(&self) -> Result<Vec<HostInfo>, ApiError>;
     /// The configured schedules with their next and last ticks.
     async fn schedules(&self) -> Result<Vec<ScheduleInfo>, ApiError>;
+    /// Add a schedule at run time (stored in the state store, fired by the leader).
+    async fn add_schedule(&self, entry: ScheduleConfig) -> Result<(), ApiError> {
+        let _ = entry;
+        Err(no_schedules())
+    }
+    /// Pause or resume a schedule.
+    async fn pause_schedule(&self, name: &str, paused: bool) -> Result<(), ApiError> {
+        let _ = (name, paused);
+        Err(no_schedules())
+    }
+    /// Remove a schedule added at run time.
+    async fn remove_schedule(&self, name: &str) -> Result<(), ApiError> {
+        let _ = name;
+        Err(no_schedules())
+    }
+    /// Publish a schedule's message now; its task id.
+    async fn run_schedule_now(&self, name: &str) -> Result<String, ApiError> {
+        let _ = name;
+        Err(no_schedules())
+    }
+    /// Check, store and start a workflow document (the default: this host has no workflows,
+    /// which the server's route-test fake relies on).
+    async fn submit_workflow(&self, doc: &[u8]) -> Result<WorkflowInfo, ApiError> {
+        let _ = doc;
+        Err(no_workflows())
+    }
+    /// A workflow and its steps; `None` when unknown.
+    async fn workflow(&self, id: &str) -> Result<Option<WorkflowInfo>, ApiError> {
+        let _ = id;
+        Err(no_workflows())
+    }
+    /// Cancel a workflow's pending and running steps; `None` when unknown.
+    async fn cancel_workflow(&self, id: &str) -> Result<Option<WorkflowInfo>, ApiError> {
+        let _ = id;
+        Err(no_workflows())
+    }
+}
+
+fn no_schedules() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_IMPLEMENTED,
+        "unsupported",
+        "this host does not manage schedules at run time",
+    )
+}
+
+fn no_workflows() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_IMPLEMENTED,
+        "unsupported",
+        "this host does not run workflows",
+    )
 }

@@ -9,8 +9,8 @@ use wasmboost_broker::StateStore;
 use wasmboost_worker::{Host, HostError};
 
 use crate::contract::{
-    CancelReply, DeadLetter, History, HostInfo, PublishOptions, QueueStats, ScheduleInfo,
-    TaskRecord, Version,
+    CancelReply, DeadLetter, History, HostInfo, PublishOptions, QueueStats, ScheduleConfig,
+    ScheduleInfo, TaskRecord, Version, WorkflowInfo,
 };
 use crate::control::Control;
 use crate::error::ApiError;
@@ -99,5 +99,26 @@ impl Control for Host {
     }
     async fn schedules(&self) -> Result<Vec<ScheduleInfo>, ApiError> {
         Ok(Host::schedules(self).await?)
+    }
+    async fn add_schedule(&self, entry: ScheduleConfig) -> Result<(), ApiError> {
+        Ok(Host::add_schedule(self, entry).await?)
+    }
+    async fn pause_schedule(&self, name: &str, paused: bool) -> Result<(), ApiError> {
+        Ok(Host::pause_schedule(self, name, paused).await?)
+    }
+    async fn remove_schedule(&self, name: &str) -> Result<(), ApiError> {
+        Ok(Host::remove_schedule(self, name).await?)
+    }
+    async fn run_schedule_now(&self, name: &str) -> Result<String, ApiError> {
+        Ok(Host::run_schedule_now(self, name).await?)
+    }
+    async fn submit_workflow(&self, doc: &[u8]) -> Result<WorkflowInfo, ApiError> {
+        Ok(Host::submit_workflow(self, doc).await?)
+    }
+    async fn workflow(&self, id: &str) -> Result<Option<WorkflowInfo>, ApiError> {
+        Ok(Host::workflow(self, id).await?)
+    }
+    async fn cancel_workflow(&self, id: &str) -> Result<Option<WorkflowInfo>, ApiError> {
+        Ok(Host::cancel_workflow(self, id).await?)
     }
 }

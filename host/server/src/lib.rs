@@ -42,6 +42,7 @@ pub use control::Control;
 pub use error::{ApiError, ErrorBody, ServerError};
 pub use routes::messages::{Published, PublishedBatch};
 pub use routes::queues::{Count, Paused};
+pub use routes::schedules::ScheduleChanged;
 pub use routes::tokens::{CreateToken, CreatedToken, Revoked};
 pub use wasmboost_worker::config::{DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT};
 

@@ -5,6 +5,8 @@
 //! - [`host`]: [`Host`], a running host and its API (publish, results, deploy, stats, ...).
 //! - [`cancel`]: [`CancelReply`], cancel by id ([`Host::cancel`]).
 //! - [`schedule`]: the schedule firer (leader lease, tick claims) and [`ScheduleInfo`].
+//! - [`workflow`]: durable workflows (chain, group, chord, map): submit, show, cancel, and
+//!   the advance each step's ending makes ([`WorkflowInfo`]).
 //! - [`record`]: [`TaskRecord`], [`TaskState`], a task's status and result.
 //! - [`stats`]: [`QueueStats`] and the bucketed [`History`].
 //! - [`metrics`]: [`metrics::Snapshot`], this host's histograms and counters for `/metrics`.
@@ -29,6 +31,7 @@ pub mod publish;
 pub mod record;
 pub mod schedule;
 pub mod stats;
+pub mod workflow;
 pub use wasmboost_policy::units;
 
 mod bindings;
@@ -43,6 +46,7 @@ mod upkeep;
 mod verdict;
 
 pub use cancel::CancelReply;
+pub use config::schedule::ScheduleConfig;
 pub use config::{
     BrokerSection, CeilingConfig, Config, ConfigError, HostConfig, QueueConfig, ResultsPolicy,
     RuntimeConfigToml,
@@ -57,3 +61,4 @@ pub use upkeep::HostInfo;
 pub use wasmboost_broker::Backend;
 pub use wasmboost_broker::DeadLetter;
 pub use wasmboost_registry::Version;
+pub use workflow::{StageInfo, StepInfo, WorkflowInfo};

@@ -82,6 +82,15 @@ impl TaskCx {
         settlement: Settlement,
         counts: &'static [(&'static str, i64)],
     ) {
+        // A workflow step's ending advances its workflow before the settle (a kill between the
+        // two runs the step again, and the advance is idempotent); when it cannot, the
+        // delivery is left to its lease and comes back.
+        if record.state.is_terminal()
+            && crate::workflow::is_step(&self.task_id)
+            && !crate::workflow::step_ended(&self.shared, &record).await
+        {
+            return;
+        }
         if !self.q.settings.results.keeps(record.state, self.reply) {
             // No record to commit the counts with: they go with the queue's next counter flush.
             self.q.count(counts);

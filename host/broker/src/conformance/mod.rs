@@ -148,6 +148,7 @@ macro_rules! state_conformance {
             audit_keeps_the_newest,
             cancel_marks_wake_and_stay,
             leader_lease_and_tick_claims,
+            joins_fill_each_slot_once,
         );
         $crate::__conformance_tests!(kv, StateFixture, store, $factory;
             kv_operations,

@@ -479,3 +479,63 @@ async fn eventually_lead(store: &Arc<dyn StateStore>, lease: &str, holder: &str)
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A join's slot is filled once (the first value stays), the count is of distinct slots, and
+/// of many writers filling the slots at once each first write moves the count by one.
+pub async fn joins_fill_each_slot_once(store: Arc<dyn StateStore>) {
+    let join = unique("join");
+    assert!(store.join_values(&join).await.expect("values").is_empty());
+    let put = |slot, value: &'static [u8]| {
+        let (store, join) = (Arc::clone(&store), join.clone());
+        async move {
+            store
+                .join_put(&join, slot, Bytes::from_static(value), LONG)
+                .await
+                .expect("join put")
+        }
+    };
+    assert_eq!(put(1, b"one").await, 1);
+    assert_eq!(
+        put(1, b"again").await,
+        1,
+        "a second write of a slot counts once"
+    );
+    assert_eq!(put(0, b"zero").await, 2);
+    let values = store.join_values(&join).await.expect("values");
+    let got: Vec<(u32, &[u8])> = values.iter().map(|(k, v)| (*k, v.as_ref())).collect();
+    assert_eq!(
+        got,
+        vec![(0, &b"zero"[..]), (1, &b"one"[..])],
+        "first value stays"
+    );
+    // 64 writers, each slot written twice: exactly one writer sees 64.
+    let race = unique("join-race");
+    let writers = (0..128u32).map(|i| {
+        let (store, race) = (Arc::clone(&store), race.clone());
+        tokio::spawn(async move {
+            let value = Bytes::from(format!("{}", i % 64));
+            store
+                .join_put(&race, i % 64, value, LONG)
+                .await
+                .expect("put")
+        })
+    });
+    let mut seen = std::collections::BTreeSet::new();
+    for writer in writers {
+        seen.insert(writer.await.expect("writer"));
+    }
+    // Each first write of a slot moved the count by one, so every count from 1 to 64 was seen
+    // (a lost update would skip one); a second write sees the count of its moment.
+    let expected: std::collections::BTreeSet<u32> = (1..=64).collect();
+    assert_eq!(seen, expected, "every count seen once at least");
+    assert_eq!(store.join_values(&race).await.expect("values").len(), 64);
+    let short = unique("join-ttl");
+    store
+        .join_put(&short, 0, Bytes::from_static(b"x"), SHORT)
+        .await
+        .expect("put");
+    eventually("a join expires after its ttl", || async {
+        store.join_values(&short).await.is_ok_and(|v| v.is_empty())
+    })
+    .await;
+}

@@ -36,6 +36,13 @@ pub struct EmbeddedStore {
     audit_seq: AtomicU64,
     /// Task key-value namespaces (see `embedded::kv`).
     kv: Namespaces,
+    /// Makes a join's read-fill-write one step (one process owns the directory).
+    joins: Mutex<()>,
+}
+
+/// The record key of a workflow join (a space keeps it apart from every task id).
+fn join_key(join: &str) -> String {
+    format!("join {join}")
 }
 
 /// Dedup marks are keyed `queue \0 key`, like counter rows.
@@ -61,6 +68,7 @@ impl EmbeddedStore {
             waiters: Waiters::default(),
             audit_seq: AtomicU64::new(0),
             kv: Namespaces::default(),
+            joins: Mutex::new(()),
         }
     }
 
@@ -134,6 +142,16 @@ impl EmbeddedStore {
         });
         if terminal {
             self.waiters.wake(task_id, &record);
+        }
+    }
+
+    /// The slots of the join stored under record key `key` (none once it expired).
+    fn join_slots(&self, key: &str) -> Result<BTreeMap<u32, Bytes>, StateError> {
+        match self.read(Kv::Records, key)? {
+            Some(raw) if expires_ms(&raw) > now_ms() && raw.len() >= 9 => {
+                Ok(crate::join::decode(&raw[9..]))
+            }
+            _ => Ok(BTreeMap::new()),
         }
     }
 
@@ -349,6 +367,32 @@ impl StateStore for EmbeddedStore {
             self.shared.barrier().await.map_err(StateError::Backend)?;
         }
         Ok(())
+    }
+
+    /// Read, fill and write under one lock; the value is written lazily like a task record and
+    /// so commits before anything the caller does after it through the same writer (the next
+    /// stage's publish, the step's settle).
+    async fn join_put(
+        &self,
+        join: &str,
+        slot: u32,
+        value: Bytes,
+        ttl: Duration,
+    ) -> Result<u32, StateError> {
+        let key = join_key(join);
+        let _one = lock(&self.joins);
+        let mut slots = self.join_slots(&key)?;
+        slots.entry(slot).or_insert(value);
+        let mut stored = Vec::new();
+        stored.extend_from_slice(&ms_after(ttl).to_le_bytes());
+        stored.push(NOT_TERMINAL);
+        stored.extend_from_slice(&crate::join::encode(&slots));
+        self.put_lazy(Kv::Records, &key, stored);
+        Ok(u32::try_from(slots.len()).unwrap_or(u32::MAX))
+    }
+
+    async fn join_values(&self, join: &str) -> Result<BTreeMap<u32, Bytes>, StateError> {
+        self.join_slots(&join_key(join))
     }
 
     async fn audit(&self, limit: usize) -> Result<Vec<Bytes>, StateError> {

@@ -38,6 +38,8 @@ struct Inner {
     audit: VecDeque<Bytes>,
     /// Task key-value namespaces by queue.
     kv: HashMap<String, Namespace>,
+    /// Workflow joins: filled slots and expiry.
+    joins: HashMap<String, (BTreeMap<u32, Bytes>, u64)>,
     writes: usize,
 }
 
@@ -49,6 +51,7 @@ impl Inner {
             self.records.retain(|_, r| r.expires_ms > now);
             self.dedup.retain(|_, &mut at| at > now);
             self.hosts.retain(|_, (_, at)| *at > now);
+            self.joins.retain(|_, (_, at)| *at > now);
         }
     }
 }
@@ -232,6 +235,37 @@ impl StateStore for MemoryStore {
         inner.audit.push_front(entry);
         inner.audit.truncate(keep.max(1));
         Ok(())
+    }
+
+    async fn join_put(
+        &self,
+        join: &str,
+        slot: u32,
+        value: Bytes,
+        ttl: Duration,
+    ) -> Result<u32, StateError> {
+        let mut inner = self.lock();
+        let now = now_ms();
+        let entry = inner
+            .joins
+            .entry(join.to_owned())
+            .or_insert_with(|| (BTreeMap::new(), 0));
+        if entry.1 <= now {
+            entry.0.clear();
+        }
+        entry.0.entry(slot).or_insert(value);
+        entry.1 = ms_after(ttl);
+        let filled = u32::try_from(entry.0.len()).unwrap_or(u32::MAX);
+        inner.wrote();
+        Ok(filled)
+    }
+
+    async fn join_values(&self, join: &str) -> Result<BTreeMap<u32, Bytes>, StateError> {
+        let inner = self.lock();
+        Ok(match inner.joins.get(join) {
+            Some((slots, at)) if *at > now_ms() => slots.clone(),
+            _ => BTreeMap::new(),
+        })
     }
 
     async fn audit(&self, limit: usize) -> Result<Vec<Bytes>, StateError> {

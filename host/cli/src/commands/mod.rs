@@ -21,6 +21,7 @@ pub mod serve;
 pub mod status;
 pub mod token;
 pub mod versions;
+pub mod workflow;
 
 /// Exit code when the task returned a task error (`fail`, `retry`, `dead-letter`).
 pub const EXIT_TASK_ERROR: u8 = 1;

@@ -60,6 +60,22 @@ impl Caller {
         }
     }
 
+    /// Whether this caller may publish to every one of `queues` (submit or cancel a workflow).
+    pub fn may_publish_all(&self, queues: &[String]) -> bool {
+        match self {
+            Caller::Local => true,
+            Caller::Token(doc) => queues.iter().all(|q| doc.may_publish(q)),
+        }
+    }
+
+    /// Whether this caller holds `read` (sees every queue's tasks).
+    pub fn may_read_all(&self) -> bool {
+        match self {
+            Caller::Local => true,
+            Caller::Token(doc) => doc.has(Scope::Read),
+        }
+    }
+
     /// Whether this caller may cancel a task on `queue` (`None`: a task without a record,
     /// whose queue is unknown, which only `admin` may cancel).
     pub fn may_cancel_task(&self, queue: Option<&str>) -> bool {
@@ -206,6 +222,12 @@ fn authorize(doc: &TokenDoc, need: &Need) -> Result<(), ApiError> {
         Need::CancelTask if doc.has(Scope::Publish) => Ok(()),
         Need::CancelTask => Err(forbidden(format!(
             "token {} (scopes: {}) needs scope publish to cancel tasks",
+            doc.id,
+            scopes_of(doc)
+        ))),
+        Need::Workflow if doc.has(Scope::Publish) || doc.has(Scope::Read) => Ok(()),
+        Need::Workflow => Err(forbidden(format!(
+            "token {} (scopes: {}) needs scope publish or read for workflows",
             doc.id,
             scopes_of(doc)
         ))),

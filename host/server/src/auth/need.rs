@@ -21,6 +21,9 @@ pub enum Need {
     /// A `publish` token for the task's queue (checked once the record is loaded); a task
     /// without a record needs `admin`.
     CancelTask,
+    /// `publish` (submit, cancel) or `read` (show); the route then checks that the token may
+    /// publish to every queue the workflow names (or holds `read`, to show it).
+    Workflow,
 }
 
 /// The need of `method` on the route template `route` (axum's matched path), `queue` being its
@@ -35,6 +38,8 @@ pub fn of(method: &Method, route: &str, queue: Option<&str>) -> Need {
         "/v1/whoami" if read => Need::Token,
         "/v1/tasks/{id}" | "/v1/tasks/{id}/result" if read => Need::TaskRecord,
         "/v1/tasks/{id}" if *method == Method::DELETE => Need::CancelTask,
+        "/v1/workflows" if *method == Method::POST => Need::Workflow,
+        "/v1/workflows/{id}" if read || *method == Method::DELETE => Need::Workflow,
         "/metrics"
         | "/v1/schedules"
         | "/v1/hosts"
@@ -52,6 +57,16 @@ pub fn of(method: &Method, route: &str, queue: Option<&str>) -> Need {
             Need::Publish(queue.unwrap_or_default().to_owned())
         }
         "/v1/queues/{queue}/module" if *method == Method::PUT => Need::Scope(Scope::Deploy),
+        // Managing schedules is like pausing a queue: an operator's act, not a publish.
+        "/v1/schedules" if *method == Method::POST => Need::Scope(Scope::Deploy),
+        "/v1/schedules/{name}" if *method == Method::DELETE => Need::Scope(Scope::Deploy),
+        "/v1/schedules/{name}/pause"
+        | "/v1/schedules/{name}/resume"
+        | "/v1/schedules/{name}/run"
+            if *method == Method::POST =>
+        {
+            Need::Scope(Scope::Deploy)
+        }
         "/v1/queues/{queue}/rollback"
         | "/v1/queues/{queue}/pause"
         | "/v1/queues/{queue}/resume"
@@ -118,6 +133,27 @@ mod tests {
         assert_eq!(
             of(&Method::DELETE, "/v1/tasks/{id}", None),
             Need::CancelTask
+        );
+        assert_eq!(of(&Method::POST, "/v1/workflows", None), Need::Workflow);
+        for route in [
+            "/v1/schedules",
+            "/v1/schedules/{name}/pause",
+            "/v1/schedules/{name}/run",
+        ] {
+            assert_eq!(of(&Method::POST, route, None), Need::Scope(Scope::Deploy));
+        }
+        assert_eq!(
+            of(&Method::DELETE, "/v1/schedules/{name}", None),
+            Need::Scope(Scope::Deploy)
+        );
+        assert_eq!(of(&Method::GET, "/v1/workflows/{id}", None), Need::Workflow);
+        assert_eq!(
+            of(&Method::DELETE, "/v1/workflows/{id}", None),
+            Need::Workflow
+        );
+        assert_eq!(
+            of(&Method::PUT, "/v1/workflows/{id}", None),
+            Need::Scope(Scope::Admin)
         );
     }
 }

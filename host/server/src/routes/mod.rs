@@ -4,7 +4,8 @@
 //! - [`tasks`]: a task's record, its result with an optional wait, and cancel by id.
 //! - [`modules`]: deploy (size cap enforced while reading), versions, rollback.
 //! - [`queues`]: stats, history, pause/resume, dead-letter queues.
-//! - [`schedules`]: the configured schedules, their next and last ticks; the live hosts.
+//! - [`workflows`]: submit a workflow, show it with every step, cancel it.
+//! - [`schedules`]: the schedules, their next and last ticks; the live hosts.
 //! - [`tokens`]: create, list and revoke API tokens; the audit log.
 //! - [`metrics`]: `/metrics` (Prometheus text), `/healthz` (liveness) and `/readyz` (readiness).
 //! - [`crate::ui`]: the dashboard's static assets at `/ui` (its data comes from the routes above).
@@ -34,6 +35,7 @@ pub mod queues;
 pub mod schedules;
 pub mod tasks;
 pub mod tokens;
+pub mod workflows;
 
 /// Largest JSON-lines batch body a publish accepts (the host checks each message's own cap).
 pub const MAX_BATCH_BYTES: u64 = 64 << 20;
@@ -90,8 +92,17 @@ pub fn router(app: App, guard: Guard) -> Router {
         .route("/v1/queues/{queue}/dlq/replay", post(queues::dlq_replay))
         .route("/v1/tasks/{id}", get(tasks::status).delete(tasks::cancel))
         .route("/v1/tasks/{id}/result", get(tasks::result))
-        .route("/v1/schedules", get(schedules::list))
+        .route("/v1/schedules", get(schedules::list).post(schedules::add))
+        .route("/v1/schedules/{name}", delete(schedules::remove))
+        .route("/v1/schedules/{name}/pause", post(schedules::pause))
+        .route("/v1/schedules/{name}/resume", post(schedules::resume))
+        .route("/v1/schedules/{name}/run", post(schedules::run_now))
         .route("/v1/hosts", get(schedules::hosts))
+        .route("/v1/workflows", post(workflows::submit))
+        .route(
+            "/v1/workflows/{id}",
+            get(workflows::show).delete(workflows::cancel),
+        )
         .route(
             crate::auth::TOKENS_ROUTE,
             get(tokens::list).post(tokens::create),

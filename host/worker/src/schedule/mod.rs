@@ -6,9 +6,17 @@
 //! `<schedule>@<tick ms>`; a fenced-out leader or a second fire of the same tick claims
 //! nothing and publishes nothing.
 //!
-//! What a crash can do: a leader killed between its claim and its publish loses that one tick
-//! (a window of one publish call); ticks missed while no host led are handled by the misfire
-//! policy of the next leader, within `grace` as if on time.
+//! What a crash can do: a leader killed between its claim and its publish has claimed a tick
+//! it never published. Every round the leader looks at each schedule's last claimed tick while
+//! it is within `grace`: a tick without a task record was not published, and is published
+//! again with its derived id (only on queues that keep `queued` records, `results = "always"`,
+//! the default; elsewhere the tick is lost in that window). Ticks missed while no host led are
+//! handled by the misfire policy of the next leader, within `grace` as if on time.
+//!
+//! Schedules come from the config and from the run-time document (`runtime`: added, paused),
+//! read again every round, so a change through any host applies from the leader's next round.
+
+pub(crate) mod runtime;
 
 use std::time::Duration;
 
@@ -47,21 +55,36 @@ pub struct ScheduleInfo {
     /// when the tick was passed over).
     pub last_task_id: Option<String>,
     pub last_state: Option<TaskState>,
+    /// Paused: no tick fires; on resume the ticks missed meanwhile follow `misfire`.
+    #[serde(default)]
+    pub paused: bool,
+    /// `config` (`[[schedules]]`) or `runtime` (added through the CLI or API).
+    #[serde(default)]
+    pub source: String,
 }
 
-/// Run the firer until the host stops. Does nothing without schedules.
-pub(crate) async fn run(host: Host, schedules: Vec<Schedule>) {
-    if schedules.is_empty() {
-        return;
-    }
+/// Run the firer until the host stops. Without any schedule it only reads the run-time
+/// document each round (no lease is taken).
+pub(crate) async fn run(host: Host, configured: Vec<Schedule>) {
     let stop = host.shared.stop.clone();
     let mut leading = None;
+    let mut stored = runtime::RuntimeSchedules::default();
     loop {
-        let token = lead(&host, &mut leading).await;
+        match runtime::load(&host.shared).await {
+            Ok(doc) => stored = doc,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read the run-time schedules; using the last ones read")
+            }
+        }
+        let mut schedules = configured.clone();
+        schedules.extend(stored.resolved());
         let now = now_ms();
-        if let Some(token) = token {
+        if !schedules.is_empty()
+            && let Some(token) = lead(&host, &mut leading).await
+        {
             for schedule in &schedules {
-                if let Err(err) = fire_due(&host, schedule, token, now).await {
+                let paused = stored.paused.contains(&schedule.name);
+                if let Err(err) = fire_due(&host, schedule, token, now, paused).await {
                     tracing::warn!(schedule = %schedule.name, error = %err, "could not fire");
                 }
             }
@@ -106,15 +129,28 @@ fn next_wake(schedules: &[Schedule], now: u64) -> Duration {
     until_next.min(ROUND)
 }
 
-/// Fire `schedule`'s due ticks under `token`.
-async fn fire_due(host: &Host, schedule: &Schedule, token: u64, now: u64) -> Result<(), HostError> {
+/// Fire `schedule`'s due ticks under `token` (none while it is paused).
+async fn fire_due(
+    host: &Host,
+    schedule: &Schedule,
+    token: u64,
+    now: u64,
+    paused: bool,
+) -> Result<(), HostError> {
     let store = &host.shared.store;
     let grace_ms = u64::try_from(schedule.grace.as_millis()).unwrap_or(u64::MAX);
     // A schedule never fired starts from `grace` ago: it fires an on-time tick, never the past.
-    let last = store
-        .last_tick(&schedule.name)
-        .await?
-        .unwrap_or_else(|| now.saturating_sub(grace_ms));
+    if paused {
+        // As if no host could fire it: on resume, the ticks missed meanwhile follow `misfire`.
+        return Ok(());
+    }
+    let stored_last = store.last_tick(&schedule.name).await?;
+    if let Some(last) = stored_last
+        && now.saturating_sub(last) <= grace_ms
+    {
+        republish_if_lost(host, schedule, last).await?;
+    }
+    let last = stored_last.unwrap_or_else(|| now.saturating_sub(grace_ms));
     let plan = due(
         &schedule.trigger,
         timestamp_ms(last),
@@ -143,6 +179,24 @@ async fn fire_due(host: &Host, schedule: &Schedule, token: u64, now: u64) -> Res
     Ok(())
 }
 
+/// The claimed tick `tick` has no task record: the leader that claimed it died before its
+/// publish. Publish it now with its derived id. Only where `queued` records are kept (else a
+/// missing record says nothing).
+async fn republish_if_lost(host: &Host, schedule: &Schedule, tick: u64) -> Result<(), HostError> {
+    let keeps = host
+        .shared
+        .settings(&schedule.queue)
+        .results
+        .keeps(TaskState::Queued, false);
+    let id = tick_task_id(&schedule.name, timestamp_ms(tick));
+    if !keeps || host.shared.store.get_record(&id).await?.is_some() {
+        return Ok(());
+    }
+    tracing::warn!(schedule = %schedule.name, task_id = %id, "a claimed tick was never published (its leader died); publishing it now");
+    publish_tick(host, schedule, tick).await;
+    Ok(())
+}
+
 async fn publish_tick(host: &Host, schedule: &Schedule, tick: u64) {
     let id = tick_task_id(&schedule.name, timestamp_ms(tick));
     let opts = PublishOptions {
@@ -164,8 +218,11 @@ impl Host {
     /// Every configured schedule with its next and last tick and the last tick's state.
     pub async fn schedules(&self) -> Result<Vec<ScheduleInfo>, HostError> {
         let now = timestamp_ms(now_ms());
+        let stored = runtime::load(&self.shared).await?;
+        let added = stored.resolved();
+        let configured = self.shared.schedules.iter().map(|s| (s, "config"));
         let mut out = Vec::new();
-        for schedule in self.shared.schedules.iter() {
+        for (schedule, source) in configured.chain(added.iter().map(|s| (s, "runtime"))) {
             let last_ms = self.shared.store.last_tick(&schedule.name).await?;
             let last_task_id = last_ms.map(|ms| tick_task_id(&schedule.name, timestamp_ms(ms)));
             let last_state = match &last_task_id {
@@ -181,6 +238,8 @@ impl Host {
                 last_ms,
                 last_task_id: last_state.is_some().then_some(last_task_id).flatten(),
                 last_state,
+                paused: stored.paused.contains(&schedule.name),
+                source: source.to_owned(),
             });
         }
         Ok(out)
