@@ -58,6 +58,11 @@ impl Session {
         })
     }
 
+    /// How this session declares queues.
+    pub fn queue_type(&self) -> QueueType {
+        self.queue_type
+    }
+
     pub fn alive(&self) -> bool {
         self.conn.status().connected() && self.publisher.status().connected()
     }
