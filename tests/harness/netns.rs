@@ -54,7 +54,9 @@ impl Subnet {
             let (outer, inner) = (format!("wb{tag}o{i}"), format!("wb{tag}i{i}"));
             ip(&["netns", "add", &ns])?;
             subnet.namespaces.push(ns.clone());
-            ip(&["link", "add", &outer, "type", "veth", "peer", "name", &inner])?;
+            ip(&[
+                "link", "add", &outer, "type", "veth", "peer", "name", &inner,
+            ])?;
             ip(&["link", "set", &inner, "netns", &ns])?;
             subnet.inner.push(inner.clone());
             ip(&["link", "set", &outer, "master", &bridge])?;
@@ -95,15 +97,29 @@ impl Subnet {
     /// Cut host `i` off from the service address (the broker); its API stays reachable.
     pub fn partition(&self, i: usize) {
         let service = format!("{}/32", self.service_ip());
-        ip(&["-n", &self.namespaces[i], "route", "add", "blackhole", &service])
-            .unwrap_or_else(|e| panic!("partitioning host {i}: {e}"));
+        ip(&[
+            "-n",
+            &self.namespaces[i],
+            "route",
+            "add",
+            "blackhole",
+            &service,
+        ])
+        .unwrap_or_else(|e| panic!("partitioning host {i}: {e}"));
     }
 
     /// Undo [`Subnet::partition`].
     pub fn heal(&self, i: usize) {
         let service = format!("{}/32", self.service_ip());
-        ip(&["-n", &self.namespaces[i], "route", "del", "blackhole", &service])
-            .unwrap_or_else(|e| panic!("healing host {i}: {e}"));
+        ip(&[
+            "-n",
+            &self.namespaces[i],
+            "route",
+            "del",
+            "blackhole",
+            &service,
+        ])
+        .unwrap_or_else(|e| panic!("healing host {i}: {e}"));
     }
 }
 

@@ -12,12 +12,12 @@ use wasmboost_broker::{
 };
 
 use crate::codec::Envelope;
+use crate::config::QueueType;
 use crate::consumer::QueueConsumer;
 use crate::dlq;
 use crate::lease::{AmqpLease, Origin};
 use crate::reaper::Reaper;
 use crate::session::{Link, Outgoing, Session, map_err};
-use crate::config::QueueType;
 use crate::topology;
 
 /// A broker on a RabbitMQ server (AMQP 0.9.1). See the crate docs for the topology and the

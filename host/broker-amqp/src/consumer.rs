@@ -16,8 +16,8 @@ use tokio::task::JoinHandle;
 use wasmboost_broker::{BrokerError, now_ms};
 
 use crate::acks::AckBatcher;
-use crate::config::QueueType;
 use crate::codec::Envelope;
+use crate::config::QueueType;
 use crate::session::{Outgoing, Session, map_err};
 use crate::topology;
 
@@ -163,7 +163,12 @@ impl QueueConsumer {
 
 impl Drop for QueueConsumer {
     fn drop(&mut self) {
-        for task in self.tasks.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+        for task in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
             task.abort();
         }
     }

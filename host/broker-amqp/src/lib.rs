@@ -66,7 +66,10 @@ pub async fn connect(url: &str) -> Result<Arc<AmqpBroker>, BrokerError> {
 }
 
 /// [`connect`], declaring queues as `queue_type` (`quorum`: replicated over the cluster).
-pub async fn connect_with(url: &str, queue_type: QueueType) -> Result<Arc<AmqpBroker>, BrokerError> {
+pub async fn connect_with(
+    url: &str,
+    queue_type: QueueType,
+) -> Result<Arc<AmqpBroker>, BrokerError> {
     let broker = AmqpBroker::with_queue_type(url, queue_type);
     broker.connect().await?;
     Ok(Arc::new(broker))

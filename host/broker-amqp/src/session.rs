@@ -178,8 +178,10 @@ impl Link {
         }
         tokio::time::sleep_until(st.next_try).await;
         st.generation += 1;
-        let attempt =
-            tokio::time::timeout(CONNECT_TIMEOUT, Session::open(&self.url, st.generation, self.queue_type));
+        let attempt = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            Session::open(&self.url, st.generation, self.queue_type),
+        );
         let opened = match attempt.await {
             Ok(result) => result.map_err(|e| e.to_string()),
             Err(_) => Err(format!("no answer within {CONNECT_TIMEOUT:?}")),

@@ -68,7 +68,12 @@ fn a_host_cut_off_from_redis_for_10_s_loses_nothing_and_recovers() {
     let all = cluster.all();
     let records = terminal_records(&cluster.redis, &all, &ids);
     for (record, id) in records.iter().zip(&ids) {
-        assert_eq!(record["state"], "succeeded", "{id}: {record}\n{}", logs(&all));
+        assert_eq!(
+            record["state"],
+            "succeeded",
+            "{id}: {record}\n{}",
+            logs(&all)
+        );
         let ms = if held.contains(id) { TASK_MS } else { 500 };
         assert_eq!(record["result"], ms, "{id} has its own result: {record}");
     }
@@ -84,7 +89,11 @@ fn a_host_cut_off_from_redis_for_10_s_loses_nothing_and_recovers() {
         assert!(runs.of(id) <= 2, "{id} ran {} times", runs.of(id));
         // Its lease ran out long before its run could end: another host took it over.
         if held.contains(id) {
-            assert_eq!(runs.of(id), 2, "{id} was not taken over from the cut-off host");
+            assert_eq!(
+                runs.of(id),
+                2,
+                "{id} was not taken over from the cut-off host"
+            );
         }
         if !held.contains(id) {
             assert_eq!(runs.of(id), 1, "{id} was never the victim's yet ran twice");

@@ -60,7 +60,11 @@ fn rolling_sigterm_restart_of_three_hosts_under_load_loses_nothing_runs_nothing_
         let host = &mut cluster.hosts[i];
         host.sigterm();
         let status = host.wait_exit();
-        assert!(status.success(), "host {i} exited with {status}:\n{}", host.log());
+        assert!(
+            status.success(),
+            "host {i} exited with {status}:\n{}",
+            host.log()
+        );
         host.restart();
     }
     std::thread::sleep(Duration::from_secs(1));
@@ -68,12 +72,21 @@ fn rolling_sigterm_restart_of_three_hosts_under_load_loses_nothing_runs_nothing_
     producer.join().expect("the producer thread ends");
 
     let published = published.lock().expect("not poisoned").clone();
-    assert!(published.len() >= 200, "the load was light: {}", published.len());
+    assert!(
+        published.len() >= 200,
+        "the load was light: {}",
+        published.len()
+    );
     let ids: Vec<String> = published.iter().map(|(id, _)| id.clone()).collect();
     let all = cluster.all();
     let records = terminal_records(&cluster.redis, &all, &ids);
     for ((id, ms), record) in published.iter().zip(&records) {
-        assert_eq!(record["state"], "succeeded", "{id}: {record}\n{}", logs(&all));
+        assert_eq!(
+            record["state"],
+            "succeeded",
+            "{id}: {record}\n{}",
+            logs(&all)
+        );
         assert_eq!(record["result"], *ms, "{id} has its own result: {record}");
         // A delivery handed out again (a drain that returned it, a lease that ran out) counts
         // a second attempt.
