@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 WASM_TARGET := wasm32-wasip2
 
-.PHONY: run test bench callgrind setup wasm-target examples guests build build-release python-env sdk-python-test client-python-test client-python-typecheck fmt clippy check
+.PHONY: run test bench bench-scale soak callgrind setup wasm-target examples guests build build-release python-env sdk-python-test client-python-test client-python-typecheck fmt clippy check
 
 wasm-target:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -56,6 +56,16 @@ test: setup examples guests build python-env sdk-python-test client-python-test 
 
 bench: build-release examples guests
 	./scripts/bench.sh
+
+# The scaling curve at full size: 1/2/3 hosts in their own network namespaces on one Redis, 3 000
+# sleeping tasks each (needs root or CAP_NET_ADMIN; scripts/bench-scale.sh).
+bench-scale: build-release guests
+	./scripts/bench-scale.sh
+
+# Long-run flatness, not part of `make test`: 1 M no-op tasks through one `serve` on the embedded
+# broker and on Redis, RSS and fds sampled, the RSS slope after warm-up (scripts/soak.sh).
+soak: build-release examples
+	./scripts/soak.sh
 
 # Instructions per task from valgrind's callgrind, by the difference of two run lengths (start-up
 # cancels out; the number does not move with the machine's load): per isolated `add` call, per

@@ -9,6 +9,7 @@ mod deploy;
 mod fresh;
 mod grants;
 mod postgres;
+mod production;
 mod python;
 mod queue;
 mod redis;

@@ -95,6 +95,11 @@ pub struct HostOptions {
     pub args: Vec<String>,
     /// Extra environment variables (e.g. `RUST_LOG`).
     pub env: Vec<(String, String)>,
+    /// A command the binary runs under (e.g. `ip netns exec <ns>`, which execs it: the PID
+    /// stays the host's, so signals reach it).
+    pub wrap: Vec<String>,
+    /// Address for `--listen` (default `127.0.0.1:0`; the port is kept across restarts).
+    pub listen: Option<String>,
 }
 
 impl HostOptions {
@@ -115,6 +120,18 @@ impl HostOptions {
 
     pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// Run the binary under `command` (see [`HostOptions::wrap`]).
+    pub fn wrap(mut self, command: &[String]) -> Self {
+        self.wrap = command.to_vec();
+        self
+    }
+
+    /// Listen on `addr` (`ip:port`, port 0 for a free one).
+    pub fn listen(mut self, addr: impl Into<String>) -> Self {
+        self.listen = Some(addr.into());
         self
     }
 
@@ -166,7 +183,12 @@ impl HostProcess {
             token: None,
             log: Arc::new(Mutex::new(VecDeque::new())),
         };
-        host.spawn("127.0.0.1:0");
+        let listen = host
+            .options
+            .listen
+            .clone()
+            .unwrap_or_else(|| "127.0.0.1:0".to_owned());
+        host.spawn(&listen);
         host
     }
 
@@ -286,7 +308,11 @@ impl HostProcess {
             .trim_start_matches("http://")
             .to_owned();
         if !self.try_spawn(&listen) {
-            self.spawn("127.0.0.1:0");
+            let any_port = match listen.rsplit_once(':') {
+                Some((ip, _)) => format!("{ip}:0"),
+                None => "127.0.0.1:0".to_owned(),
+            };
+            self.spawn(&any_port);
         }
     }
 
@@ -300,7 +326,14 @@ impl HostProcess {
 
     /// Spawn `serve`, wait for its address and `/healthz`. False if it exited before listening.
     fn try_spawn(&mut self, listen: &str) -> bool {
-        let mut command = Command::new(wasmboost_bin());
+        let mut command = match self.options.wrap.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(wasmboost_bin());
+                command
+            }
+            None => Command::new(wasmboost_bin()),
+        };
         command
             .arg("serve")
             .args(["--listen", listen])

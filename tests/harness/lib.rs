@@ -4,6 +4,8 @@
 //! - [`browser`]: headless Chromium through WebDriver (chromedriver on a free port).
 //! - [`guests`]: builds the guest components under `tests/guests/` and `examples/` once per run.
 //! - [`host`]: finds the `wasmboost` binary and runs it (`serve` on free ports, CLI commands).
+//! - [`netns`]: a private subnet of network namespaces (bridge + veths) for hosts on their own
+//!   addresses, with a partition switch per host; skipped where the kernel refuses.
 //! - [`poll`]: waiting for a condition with a deadline.
 //! - [`postgres`]: a real PostgreSQL 15 on a free loopback port, stopped by PID on drop.
 //! - [`redis`]: a real `redis-server` on a free loopback port, stopped by PID on drop.
@@ -16,6 +18,7 @@ pub mod beanstalkd;
 pub mod browser;
 pub mod guests;
 pub mod host;
+pub mod netns;
 pub mod poll;
 pub mod postgres;
 pub mod python;

@@ -4,6 +4,9 @@
 //! burst of settlements costs RabbitMQ one frame instead of one per message. A done tag stuck
 //! above an open one (a long task) is acked alone once it has waited [`STRAGGLER_AFTER`].
 //!
+//! A channel with several consumers (a quorum queue's, see `consumer.rs`) registers tags from
+//! several tasks, so not in delivery order: there every ack is sent alone (`coalesce: false`).
+//!
 //! Every ack of the channel goes through here (a multiple ack must never cover a tag acked on its
 //! own later, which RabbitMQ answers by closing the channel). `done` resolves once the frame
 //! covering the tag is written; if the channel dies first it fails and RabbitMQ redelivers.
@@ -51,15 +54,18 @@ pub(crate) struct AckBatcher {
     channel: Channel,
     tags: Mutex<Tags>,
     wake: Notify,
+    /// Multiple acks allowed: tags are registered in delivery order.
+    coalesce: bool,
 }
 
 impl AckBatcher {
     /// A batcher for `channel` with its flusher task (which ends when the channel closes).
-    pub fn start(channel: Channel) -> Arc<AckBatcher> {
+    pub fn start(channel: Channel, coalesce: bool) -> Arc<AckBatcher> {
         let batcher = Arc::new(AckBatcher {
             channel,
             tags: Mutex::new(Tags::default()),
             wake: Notify::new(),
+            coalesce,
         });
         tokio::spawn(flush_loop(Arc::clone(&batcher)));
         batcher
@@ -111,6 +117,17 @@ impl AckBatcher {
     /// done tags above an open one that waited too long, and whether done tags are left waiting.
     fn take_ready(&self, now: Instant) -> Round {
         let mut tags = self.lock();
+        if !self.coalesce {
+            let stragglers = std::mem::take(&mut tags.done)
+                .into_iter()
+                .map(|(tag, (_, w))| (tag, w))
+                .collect();
+            return Round {
+                multiple: None,
+                stragglers,
+                more: false,
+            };
+        }
         let low = tags.open.first().copied().unwrap_or(u64::MAX);
         let rest = tags.done.split_off(&low);
         let covered = std::mem::replace(&mut tags.done, rest);

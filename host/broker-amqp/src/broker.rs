@@ -12,6 +12,7 @@ use wasmboost_broker::{
 };
 
 use crate::codec::Envelope;
+use crate::config::QueueType;
 use crate::consumer::QueueConsumer;
 use crate::dlq;
 use crate::lease::{AmqpLease, Origin};
@@ -36,8 +37,13 @@ impl AmqpBroker {
     /// A broker for `url` (`amqp://user:pass@host:5672/%2f`). Connects lazily; see [`crate::open`]
     /// to connect at once.
     pub fn new(url: &str) -> AmqpBroker {
+        AmqpBroker::with_queue_type(url, QueueType::Classic)
+    }
+
+    /// A broker for `url` that declares its queues as `queue_type`.
+    pub fn with_queue_type(url: &str, queue_type: QueueType) -> AmqpBroker {
         AmqpBroker {
-            link: Link::new(url),
+            link: Link::new(url, queue_type),
             consumers: tokio::sync::Mutex::new(HashMap::new()),
             leased: Mutex::new(HashMap::new()),
             reaper: Arc::new(Reaper::default()),

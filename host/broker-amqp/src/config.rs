@@ -13,6 +13,32 @@ pub struct AmqpConfig {
     /// required with more than one host. Unset: the state is kept in this host's embedded store.
     #[serde(default)]
     pub state_redis_url: Option<String>,
+    /// The kind of RabbitMQ queue wasmboost declares: `classic` (the default; priorities 0–9) or
+    /// `quorum` (replicated over a RabbitMQ cluster's nodes, survives the loss of a minority;
+    /// priorities are not kept: see the crate README).
+    #[serde(default)]
+    pub queue_type: QueueType,
+}
+
+/// `queue_type`: how RabbitMQ keeps wasmboost's queues.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueType {
+    /// One node's queue, with `x-max-priority`.
+    #[default]
+    Classic,
+    /// A Raft-replicated queue (`x-queue-type: quorum`) on every node of the cluster.
+    Quorum,
+}
+
+impl QueueType {
+    /// The name RabbitMQ and the config use.
+    pub fn name(self) -> &'static str {
+        match self {
+            QueueType::Classic => "classic",
+            QueueType::Quorum => "quorum",
+        }
+    }
 }
 
 impl AmqpConfig {
@@ -50,10 +76,23 @@ mod tests {
         let config = AmqpConfig {
             url: "redis://user:hunter2@host/".to_owned(),
             state_redis_url: None,
+            queue_type: QueueType::Classic,
         };
         let err = config.validate().expect_err("not an amqp url");
         assert!(err.contains("amqp://"), "{err}");
         assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn queue_type_is_classic_unless_quorum_is_named() {
+        let default: AmqpConfig = toml::from_str("url = \"amqp://h/\"\n").expect("valid");
+        assert_eq!(default.queue_type, QueueType::Classic);
+        let quorum: AmqpConfig =
+            toml::from_str("url = \"amqp://h/\"\nqueue_type = \"quorum\"\n").expect("valid");
+        assert_eq!(quorum.queue_type, QueueType::Quorum);
+        let err = toml::from_str::<AmqpConfig>("url = \"amqp://h/\"\nqueue_type = \"stream\"\n")
+            .expect_err("streams are not work queues");
+        assert!(err.to_string().contains("stream"), "{err}");
     }
 
     #[test]

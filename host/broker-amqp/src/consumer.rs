@@ -17,6 +17,7 @@ use wasmboost_broker::{BrokerError, now_ms};
 
 use crate::acks::AckBatcher;
 use crate::codec::Envelope;
+use crate::config::QueueType;
 use crate::session::{Outgoing, Session, map_err};
 use crate::topology;
 
@@ -38,7 +39,9 @@ pub(crate) struct QueueConsumer {
     pub notify: Notify,
     prefetch: AtomicU16,
     dead: AtomicBool,
-    task: Mutex<Option<JoinHandle<()>>>,
+    /// The pumps of the channel's consumers (one; more on a quorum queue, see `raise_prefetch`).
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    queue: String,
 }
 
 impl QueueConsumer {
@@ -51,32 +54,28 @@ impl QueueConsumer {
         let what = format!("consuming queue {queue:?}");
         let channel = session.channel().await?;
         // Global: the limit is the channel's (one consumer per channel), so raising it later
-        // takes effect for this consumer at once.
+        // takes effect for this consumer at once. Quorum queues refuse a global limit: theirs is
+        // the consumer's, set here once (see `raise_prefetch`).
+        let global = session.queue_type() == QueueType::Classic;
         channel
-            .basic_qos(prefetch, BasicQosOptions { global: true })
+            .basic_qos(prefetch, BasicQosOptions { global })
             .await
             .map_err(|e| map_err(&what, &e))?;
-        let stream = channel
-            .basic_consume(
-                queue.into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
+        let stream = consume(&channel, queue)
             .await
             .map_err(|e| map_err(&what, &e))?;
         let consumer = Arc::new(QueueConsumer {
             session,
-            acks: AckBatcher::start(channel.clone()),
+            acks: AckBatcher::start(channel.clone(), global),
             channel,
             buffer: Mutex::new(VecDeque::new()),
             notify: Notify::new(),
             prefetch: AtomicU16::new(prefetch),
             dead: AtomicBool::new(false),
-            task: Mutex::new(None),
+            tasks: Mutex::new(Vec::new()),
+            queue: queue.to_owned(),
         });
-        let task = tokio::spawn(pump(Arc::downgrade(&consumer), stream, queue.to_owned()));
-        *consumer.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+        consumer.spawn_pump(stream);
         Ok(consumer)
     }
 
@@ -92,7 +91,29 @@ impl QueueConsumer {
     }
 
     /// Raise the prefetch limit to at least `want` (never lowers it).
-    pub async fn raise_prefetch(&self, want: u16) -> Result<(), BrokerError> {
+    ///
+    /// On a quorum queue a consumer's limit is fixed once it consumes (no channel-wide limit):
+    /// the channel gets one more consumer for the difference, and the total at least doubles
+    /// each time so a queue growing to `n` held deliveries adds O(log n) consumers.
+    pub async fn raise_prefetch(self: &Arc<Self>, want: u16) -> Result<(), BrokerError> {
+        if self.session.queue_type() == QueueType::Quorum {
+            let old = self.prefetch.load(Ordering::Acquire);
+            if old >= want {
+                return Ok(());
+            }
+            let total = want.max(old.saturating_mul(2));
+            self.prefetch.store(total, Ordering::Release);
+            let what = format!("raising the prefetch of queue {:?}", self.queue);
+            self.channel
+                .basic_qos(total - old, BasicQosOptions { global: false })
+                .await
+                .map_err(|e| map_err(&what, &e))?;
+            let stream = consume(&self.channel, &self.queue)
+                .await
+                .map_err(|e| map_err(&what, &e))?;
+            self.spawn_pump(stream);
+            return Ok(());
+        }
         if self.prefetch.fetch_max(want, Ordering::AcqRel) >= want {
             return Ok(());
         }
@@ -111,6 +132,14 @@ impl QueueConsumer {
 
     pub fn buffered(&self) -> usize {
         self.buffer.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    fn spawn_pump(self: &Arc<Self>, stream: Consumer) {
+        let task = tokio::spawn(pump(Arc::downgrade(self), stream, self.queue.clone()));
+        self.tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(task);
     }
 
     fn push(&self, received: Received) {
@@ -134,10 +163,27 @@ impl QueueConsumer {
 
 impl Drop for QueueConsumer {
     fn drop(&mut self) {
-        if let Some(task) = self.task.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        for task in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
             task.abort();
         }
     }
+}
+
+/// Start consuming `queue` on `channel` under the channel's current prefetch setting.
+async fn consume(channel: &Channel, queue: &str) -> lapin::Result<Consumer> {
+    channel
+        .basic_consume(
+            queue.into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
 }
 
 /// Move deliveries from the AMQP stream into the buffer until the channel dies.

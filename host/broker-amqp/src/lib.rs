@@ -33,7 +33,7 @@ mod topology;
 use std::sync::Arc;
 
 pub use broker::AmqpBroker;
-pub use config::AmqpConfig;
+pub use config::{AmqpConfig, QueueType};
 use wasmboost_broker::{BrokerError, Opened};
 
 /// The config `type` string that selects this broker.
@@ -54,7 +54,7 @@ pub enum OpenError {
 /// The broker of `config`, and the shared state store in Redis when `state_redis_url` is set
 /// (`None`: the host keeps state in its embedded store, one host only).
 pub async fn open(config: AmqpConfig) -> Result<Opened, OpenError> {
-    let broker = connect(&config.url).await?;
+    let broker = connect_with(&config.url, config.queue_type).await?;
     let store = wasmboost_broker_redis::shared_state(config.state_redis_url.as_deref()).await?;
     Ok((broker, store))
 }
@@ -62,7 +62,15 @@ pub async fn open(config: AmqpConfig) -> Result<Opened, OpenError> {
 /// Connect to RabbitMQ at `url` (`amqp://user:pass@host:5672/%2f`) and return the broker. Later
 /// connection losses are repaired on use, with backoff.
 pub async fn connect(url: &str) -> Result<Arc<AmqpBroker>, BrokerError> {
-    let broker = AmqpBroker::new(url);
+    connect_with(url, QueueType::Classic).await
+}
+
+/// [`connect`], declaring queues as `queue_type` (`quorum`: replicated over the cluster).
+pub async fn connect_with(
+    url: &str,
+    queue_type: QueueType,
+) -> Result<Arc<AmqpBroker>, BrokerError> {
+    let broker = AmqpBroker::with_queue_type(url, queue_type);
     broker.connect().await?;
     Ok(Arc::new(broker))
 }

@@ -11,6 +11,7 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use tokio::time::Instant;
 use wasmboost_broker::BrokerError;
 
+use crate::config::QueueType;
 use crate::topology;
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
@@ -26,6 +27,7 @@ pub(crate) struct Session {
     /// Increases with each reconnect; consumers of an older session are stale.
     pub generation: u64,
     declared: Mutex<HashSet<String>>,
+    queue_type: QueueType,
 }
 
 /// One message to publish with a confirm.
@@ -40,7 +42,7 @@ pub(crate) struct Outgoing {
 }
 
 impl Session {
-    async fn open(url: &str, generation: u64) -> lapin::Result<Session> {
+    async fn open(url: &str, generation: u64, queue_type: QueueType) -> lapin::Result<Session> {
         let props = ConnectionProperties::default().with_connection_name("wasmboost".into());
         let conn = Connection::connect(url, props).await?;
         let publisher = conn.create_channel().await?;
@@ -52,7 +54,13 @@ impl Session {
             publisher,
             generation,
             declared: Mutex::new(HashSet::new()),
+            queue_type,
         })
+    }
+
+    /// How this session declares queues.
+    pub fn queue_type(&self) -> QueueType {
+        self.queue_type
     }
 
     pub fn alive(&self) -> bool {
@@ -64,9 +72,14 @@ impl Session {
         if self.declared_lock().contains(queue) {
             return Ok(());
         }
-        topology::declare(&self.publisher, queue)
+        let kind = self.queue_type.name();
+        topology::declare(&self.publisher, queue, self.queue_type)
             .await
-            .map_err(|e| map_err(&format!("declaring queue {queue:?}"), &e))?;
+            .map_err(|e| {
+                // The usual cause: the queue exists as the other type (RabbitMQ cannot convert
+                // one; moving needs a new queue name or draining and deleting the old one).
+                map_err(&format!("declaring queue {queue:?} as a {kind} queue"), &e)
+            })?;
         self.declared_lock().insert(queue.to_owned());
         Ok(())
     }
@@ -122,6 +135,7 @@ impl Session {
 #[derive(Debug)]
 pub(crate) struct Link {
     url: String,
+    queue_type: QueueType,
     state: tokio::sync::Mutex<LinkState>,
     /// Sessions opened after the first (`/metrics` broker reconnects); read without the lock.
     reconnects: std::sync::atomic::AtomicU64,
@@ -139,9 +153,10 @@ struct LinkState {
 }
 
 impl Link {
-    pub fn new(url: &str) -> Link {
+    pub fn new(url: &str, queue_type: QueueType) -> Link {
         Link {
             url: url.to_owned(),
+            queue_type,
             state: tokio::sync::Mutex::new(LinkState {
                 session: None,
                 generation: 0,
@@ -174,8 +189,10 @@ impl Link {
         }
         tokio::time::sleep_until(st.next_try).await;
         st.generation += 1;
-        let attempt =
-            tokio::time::timeout(CONNECT_TIMEOUT, Session::open(&self.url, st.generation));
+        let attempt = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            Session::open(&self.url, st.generation, self.queue_type),
+        );
         let opened = match attempt.await {
             Ok(result) => result.map_err(|e| e.to_string()),
             Err(_) => Err(format!("no answer within {CONNECT_TIMEOUT:?}")),

@@ -2,7 +2,7 @@
 //!
 //! | object | name | arguments |
 //! |---|---|---|
-//! | work queue | `q` | durable, `x-max-priority: 10`, `x-dead-letter-exchange: wasmboost.dlx` |
+//! | work queue | `q` | durable, `x-max-priority: 10` (classic) or `x-queue-type: quorum`, `x-dead-letter-exchange: wasmboost.dlx` |
 //! | dead-letter exchange | `wasmboost.dlx` | direct, durable, shared by all queues |
 //! | dead-letter queue | `wasmboost.q.dlq` | durable, bound to `wasmboost.dlx` with key `q` |
 //! | delay buckets | `wasmboost.q.delay.<ms>` | durable, `x-message-ttl: <ms>`, dead-letter to `q` |
@@ -13,6 +13,13 @@
 //! digits, a DLQ name in `.dlq`). So the names of layout 1 stay, and existing RabbitMQ queues
 //! need no upgrade step.
 //!
+//! With `queue_type = "quorum"` every one of these queues is a quorum queue (the dead-letter queue
+//! and the delay buckets too, so no message of the queue lives on one node only). RabbitMQ
+//! refuses `x-max-priority` on quorum queues, so the work queue has none: RabbitMQ 3.x delivers in
+//! publish order whatever the priority, 4.x orders two levels (`priority > 4` first). Quorum
+//! queues count redeliveries: 3.x sets no limit, 4.x dead-letters a message returned more than 20
+//! times (raise it with a RabbitMQ `delivery-limit` policy if hosts often drain with tasks held).
+//!
 //! Delay buckets hold 100 ms × 2^k (k = 0..=20, up to ~29 h). A message due in `d` waits in the
 //! largest bucket not longer than `d`, expires into the work queue, and is routed on through the
 //! next bucket by the consumer until it is due (at most one hop per set bit of `d / 100 ms`).
@@ -22,6 +29,7 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, ExchangeKind};
 
 use crate::codec::long_string;
+use crate::config::QueueType;
 
 /// The dead-letter exchange every wasmboost queue shares.
 pub(crate) const DLX: &str = "wasmboost.dlx";
@@ -60,19 +68,30 @@ pub(crate) fn bucket_for(queue: &str, remaining_ms: u64) -> Option<String> {
     Some(bucket_name(queue, bucket_ms(k)))
 }
 
-pub(crate) fn work_queue_args(queue: &str) -> FieldTable {
+/// Arguments every queue of type `kind` carries (empty for classic queues).
+fn type_args(kind: QueueType) -> FieldTable {
     let mut args = FieldTable::default();
-    args.insert(
-        "x-max-priority".into(),
-        AMQPValue::ShortShortUInt(MAX_PRIORITY_ARG),
-    );
+    if kind == QueueType::Quorum {
+        args.insert("x-queue-type".into(), long_string(kind.name()));
+    }
+    args
+}
+
+pub(crate) fn work_queue_args(queue: &str, kind: QueueType) -> FieldTable {
+    let mut args = type_args(kind);
+    if kind == QueueType::Classic {
+        args.insert(
+            "x-max-priority".into(),
+            AMQPValue::ShortShortUInt(MAX_PRIORITY_ARG),
+        );
+    }
     args.insert("x-dead-letter-exchange".into(), long_string(DLX));
     args.insert("x-dead-letter-routing-key".into(), long_string(queue));
     args
 }
 
-fn bucket_args(queue: &str, ms: u64) -> FieldTable {
-    let mut args = FieldTable::default();
+fn bucket_args(queue: &str, ms: u64, kind: QueueType) -> FieldTable {
+    let mut args = type_args(kind);
     args.insert(
         "x-message-ttl".into(),
         AMQPValue::LongLongInt(crate::codec::clamp_i64(ms)),
@@ -84,7 +103,7 @@ fn bucket_args(queue: &str, ms: u64) -> FieldTable {
 }
 
 /// Declare everything behind `queue` (idempotent: same names, same arguments).
-pub(crate) async fn declare(channel: &Channel, queue: &str) -> lapin::Result<()> {
+pub(crate) async fn declare(channel: &Channel, queue: &str, kind: QueueType) -> lapin::Result<()> {
     let durable = QueueDeclareOptions::durable();
     channel
         .exchange_declare(
@@ -98,11 +117,11 @@ pub(crate) async fn declare(channel: &Channel, queue: &str) -> lapin::Result<()>
         )
         .await?;
     channel
-        .queue_declare(queue.into(), durable, work_queue_args(queue))
+        .queue_declare(queue.into(), durable, work_queue_args(queue, kind))
         .await?;
     let dead = dlq(queue);
     channel
-        .queue_declare(dead.as_str().into(), durable, FieldTable::default())
+        .queue_declare(dead.as_str().into(), durable, type_args(kind))
         .await?;
     channel
         .queue_bind(
@@ -117,7 +136,7 @@ pub(crate) async fn declare(channel: &Channel, queue: &str) -> lapin::Result<()>
         let ms = bucket_ms(k);
         let name = bucket_name(queue, ms);
         channel
-            .queue_declare(name.as_str().into(), durable, bucket_args(queue, ms))
+            .queue_declare(name.as_str().into(), durable, bucket_args(queue, ms, kind))
             .await?;
     }
     Ok(())

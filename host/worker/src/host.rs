@@ -407,6 +407,7 @@ impl Host {
             shared.tracker.wait().await;
         }
         upkeep::flush_counters(shared).await;
+        upkeep::deregister(shared).await;
         shared.broker.close().await?;
         tracing::info!(host_id = %shared.host_id, "host stopped");
         Ok(())

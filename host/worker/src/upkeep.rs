@@ -39,7 +39,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         }
         flush_counters(&shared).await;
         if ticks.is_multiple_of(HEARTBEAT_EVERY) {
-            heartbeat(&shared).await;
+            heartbeat(&shared, HEARTBEAT_TTL).await;
         }
         if shared.store.is_shared() {
             refresh_shared(&shared).await;
@@ -62,7 +62,13 @@ pub(crate) async fn flush_counters(shared: &Shared) {
     }
 }
 
-async fn heartbeat(shared: &Shared) {
+/// At shutdown, once no task runs here: a heartbeat that expires at once, so the dashboard and
+/// `queues` stop listing this host now rather than when its last beat would have run out.
+pub(crate) async fn deregister(shared: &Shared) {
+    heartbeat(shared, Duration::ZERO).await;
+}
+
+async fn heartbeat(shared: &Shared, ttl: Duration) {
     let info = HostInfo {
         host_id: shared.host_id.clone(),
         queues: shared
@@ -77,7 +83,7 @@ async fn heartbeat(shared: &Shared) {
     let bytes = serde_json::to_vec(&info).unwrap_or_default();
     if let Err(err) = shared
         .store
-        .heartbeat(&shared.host_id, bytes.into(), HEARTBEAT_TTL)
+        .heartbeat(&shared.host_id, bytes.into(), ttl)
         .await
     {
         tracing::warn!(error = %err, "heartbeat failed");

@@ -9,4 +9,5 @@ mod rabbit_node;
 mod behaviour;
 mod bench;
 mod conformance;
+mod quorum;
 mod support;

@@ -28,6 +28,8 @@ pub struct RedisServer {
     port: u16,
     dir: tempfile::TempDir,
     persistence: Persistence,
+    /// Another local address to listen on besides loopback (`start_also_on`).
+    also_bind: Option<String>,
     child: Option<Child>,
 }
 
@@ -39,11 +41,23 @@ impl RedisServer {
 
     /// Start a server with the given persistence on a free port and a fresh directory.
     pub fn start_with(persistence: Persistence) -> RedisServer {
+        RedisServer::start_bound(persistence, None)
+    }
+
+    /// Start a server without persistence that also listens on `addr`, a local address other
+    /// than loopback (e.g. a test bridge's, for hosts in network namespaces); `url()` stays on
+    /// loopback for the test itself.
+    pub fn start_also_on(addr: &str) -> RedisServer {
+        RedisServer::start_bound(Persistence::None, Some(addr.to_owned()))
+    }
+
+    fn start_bound(persistence: Persistence, also_bind: Option<String>) -> RedisServer {
         let dir = tempfile::tempdir().expect("a temp dir for redis-server data");
         let mut server = RedisServer {
             port: 0,
             dir,
             persistence,
+            also_bind,
             child: None,
         };
         // A free port can be taken by someone else between probing and binding: retry.
@@ -135,8 +149,11 @@ impl RedisServer {
             Persistence::AofAlways => ("yes", "always"),
         };
         let log = self.log_path();
+        let mut bind = vec!["127.0.0.1"];
+        bind.extend(self.also_bind.as_deref());
         let mut child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--port", &self.port.to_string(), "--bind"])
+            .args(&bind)
             .arg("--dir")
             .arg(self.dir.path())
             .args(["--save", "", "--appendonly", aof, "--appendfsync", fsync])

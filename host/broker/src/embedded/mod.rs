@@ -162,6 +162,7 @@ pub fn open_with(
         .create(&db_path)
         .map_err(|e| io("cannot open the database in", &e))?;
     create_tables(&db).map_err(|e| io("cannot prepare the database in", &e))?;
+    // Rows past the sweep's limit go in the writer's first sweep, due as soon as it starts.
     writer::sweep(&db).map_err(|e| io("cannot sweep expired rows in", &e))?;
     let (entries, next_seq) = load_messages(&db)?;
     let counters = Counters::load(&db).map_err(|e| io("cannot read counters in", &e))?;

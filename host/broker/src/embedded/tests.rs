@@ -138,6 +138,48 @@ async fn retries_and_delays_survive_reopen_and_come_due_on_time() {
     );
 }
 
+/// A sweep stops at its limit and says so, so the writer sweeps again in a second rather than in
+/// 30 s: records expiring faster than the limit per interval would otherwise pile up on disk.
+#[tokio::test]
+async fn a_sweep_at_its_limit_asks_for_another() {
+    let dir = temp();
+    let (_broker, store) = open(dir.path()).expect("open");
+    let n = super::writer::SWEEP_LIMIT + 10;
+    for i in 0..n {
+        store
+            .put_record(
+                &format!("t{i}"),
+                Bytes::from_static(b"r"),
+                true,
+                Duration::from_millis(1),
+            )
+            .await
+            .expect("put");
+    }
+    store.set_paused("q", false).await.expect("barrier");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let db = &store.shared.db;
+    // The writer may have swept some already; sweep until it says nothing more is due.
+    let mut sweeps = Vec::new();
+    loop {
+        let more = super::writer::sweep(db).expect("sweep");
+        sweeps.push(more);
+        if !more {
+            break;
+        }
+    }
+    let rows = {
+        use redb::{ReadableDatabase, ReadableTableMetadata};
+        let txn = db.begin_read().expect("read txn");
+        txn.open_table(super::tables::Kv::Records.table())
+            .expect("table")
+            .len()
+            .expect("len")
+    };
+    assert_eq!(rows, 0, "every expired record removed after {sweeps:?}");
+    assert!(sweeps.len() <= 3, "{sweeps:?}");
+}
+
 #[tokio::test]
 async fn sweep_deletes_expired_rows() {
     let dir = temp();
