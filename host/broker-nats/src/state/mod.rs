@@ -77,20 +77,31 @@ async fn bucket(
     name: &'static str,
     max_age: Duration,
 ) -> Result<Kv, ConnectError> {
+    // The bucket's stream, made here with the key-value conventions: the client's own
+    // `create_key_value` first asks for account info in a form a 2.9 server does not answer.
+    let setup = |e: String| ConnectError::Setup {
+        what: format!("bucket {name}"),
+        detail: e,
+    };
+    js.get_or_create_stream(stream::Config {
+        name: format!("KV_{name}"),
+        subjects: vec![format!("$KV.{name}.>")],
+        max_messages_per_subject: 1,
+        max_age,
+        discard: stream::DiscardPolicy::New,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        storage: stream::StorageType::File,
+        num_replicas: config.replicas,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| setup(e.to_string()))?;
     let store = js
-        .create_key_value(jetstream::kv::Config {
-            bucket: name.to_owned(),
-            history: 1,
-            max_age,
-            storage: stream::StorageType::File,
-            num_replicas: config.replicas,
-            ..Default::default()
-        })
+        .get_key_value(name)
         .await
-        .map_err(|e| ConnectError::Setup {
-            what: format!("bucket {name}"),
-            detail: e.to_string(),
-        })?;
+        .map_err(|e| setup(e.to_string()))?;
     Ok(Kv::new(store, js.client(), name))
 }
 
