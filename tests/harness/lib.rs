@@ -1,9 +1,11 @@
 //! Test harness shared by the integration tests.
 //!
+//! - [`api`]: deploy, publish, records and queue rows through a host's API; several hosts.
 //! - [`beanstalkd`]: a real `beanstalkd` with a binlog on a free loopback port, stopped by PID.
 //! - [`browser`]: headless Chromium through WebDriver (chromedriver on a free port).
 //! - [`guests`]: builds the guest components under `tests/guests/` and `examples/` once per run.
 //! - [`host`]: finds the `wasmboost` binary and runs it (`serve` on free ports, CLI commands).
+//! - [`nats`]: a real `nats-server -js` on free loopback ports, stopped by PID on drop.
 //! - [`poll`]: waiting for a condition with a deadline.
 //! - [`postgres`]: a real PostgreSQL 15 on a free loopback port, stopped by PID on drop.
 //! - [`redis`]: a real `redis-server` on a free loopback port, stopped by PID on drop.
@@ -12,10 +14,12 @@
 //! - [`python`]: componentize-py in a project-local virtualenv, Python guests.
 //! - [`web`]: a local HTTP site on a free loopback port, counting every request it serves.
 
+pub mod api;
 pub mod beanstalkd;
 pub mod browser;
 pub mod guests;
 pub mod host;
+pub mod nats;
 pub mod poll;
 pub mod postgres;
 pub mod python;
