@@ -106,11 +106,10 @@ impl NatsBroker {
             let seq = m.info().map_or(0, |i| i.stream_sequence);
             let id = fields.id.clone().unwrap_or_default();
             let headers = wire::headers(&fields, None, &format!("{id}#{seq}due"));
-            let ack = q
-                .js
-                .publish_with_headers(band_subject(&q.name, band), headers, m.payload.clone())
-                .await
-                .map_err(|e| op(&client, "move due", e))?;
+            let ack =
+                q.js.publish_with_headers(band_subject(&q.name, band), headers, m.payload.clone())
+                    .await
+                    .map_err(|e| op(&client, "move due", e))?;
             ack.await.map_err(|e| op(&client, "move due", e))?;
             m.double_ack()
                 .await
@@ -178,11 +177,10 @@ impl Broker for NatsBroker {
             // The task id: a producer that publishes it again within the stream's duplicate
             // window (a retry after a lost answer) stores it once.
             let headers = wire::headers(&fields, due, &m.id);
-            let ack = q
-                .js
-                .publish_with_headers(subject, headers, m.body)
-                .await
-                .map_err(|e| op(&client, "publish", e))?;
+            let ack =
+                q.js.publish_with_headers(subject, headers, m.body)
+                    .await
+                    .map_err(|e| op(&client, "publish", e))?;
             acks.push(ack);
         }
         // Pipelined: every message was sent before the first ack is awaited.
@@ -305,9 +303,6 @@ impl Broker for NatsBroker {
 
     async fn close(&self) -> Result<(), BrokerError> {
         let client = self.client();
-        client
-            .flush()
-            .await
-            .map_err(|e| op(&client, "flush", e))
+        client.flush().await.map_err(|e| op(&client, "flush", e))
     }
 }

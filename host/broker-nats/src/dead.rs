@@ -72,11 +72,10 @@ pub(crate) async fn replay(q: &Arc<Queue>, ids: Option<&[String]>) -> Result<u64
         let mut fields = wasmboost_broker::networked::wire::WireFields::of(&m);
         fields.attempt = Some(1);
         let headers = wire::headers(&fields, None, &format!("{}#{seq}dlq", m.id));
-        let ack = q
-            .js
-            .publish_with_headers(band_subject(&q.name, m.priority), headers, m.body)
-            .await
-            .map_err(|e| op(&client, "replay", e))?;
+        let ack =
+            q.js.publish_with_headers(band_subject(&q.name, m.priority), headers, m.body)
+                .await
+                .map_err(|e| op(&client, "replay", e))?;
         ack.await.map_err(|e| op(&client, "replay", e))?;
         q.dead
             .delete_message(seq)

@@ -44,9 +44,14 @@ fn transient<E: Debug>(client: &async_nats::Client, e: &E) -> bool {
     }
     // The client's error kinds differ per call; each names these cases the same way.
     let kind = format!("{e:?}");
-    ["TimedOut", "NoResponders", "Disconnected", "ConnectionClosed"]
-        .iter()
-        .any(|k| kind.contains(k))
+    [
+        "TimedOut",
+        "NoResponders",
+        "Disconnected",
+        "ConnectionClosed",
+    ]
+    .iter()
+    .any(|k| kind.contains(k))
 }
 
 /// A client error as the broker seam sees it; `what` names the operation.

@@ -236,7 +236,10 @@ fn one_line(text: &str) -> String {
 #[async_trait]
 impl Lease for NatsLease {
     async fn renew(&self, lease: Duration) -> Result<(), BrokerError> {
-        let js = self.leases.renew(self.key, lease).ok_or_else(|| self.lost())?;
+        let js = self
+            .leases
+            .renew(self.key, lease)
+            .ok_or_else(|| self.lost())?;
         let client = self.client();
         js.ack_with(AckKind::Progress)
             .await
@@ -259,7 +262,8 @@ impl Lease for NatsLease {
                     self.republish(band, &fields, None, "r").await?;
                 } else {
                     let due = Some(ms_after(after));
-                    self.republish(delayed_subject(q), &fields, due, "r").await?;
+                    self.republish(delayed_subject(q), &fields, due, "r")
+                        .await?;
                 }
             }
             Settlement::Requeue => {

@@ -124,9 +124,9 @@ impl Topology {
         let err = |what: &str, e: String| op(&client, &format!("set up {what} of {name:?}"), e);
         let mut subjects: Vec<String> = (0..=MAX_PRIORITY).map(|b| band_subject(name, b)).collect();
         subjects.push(delayed_subject(name));
-        let work = self
-            .js
-            .get_or_create_stream(stream::Config {
+        let work = ensure_stream(
+            &self.js,
+            stream::Config {
                 name: work_stream(name),
                 subjects,
                 retention: stream::RetentionPolicy::WorkQueue,
@@ -135,12 +135,13 @@ impl Topology {
                 duplicate_window: self.config.duplicate_window(),
                 allow_direct: true,
                 ..Default::default()
-            })
-            .await
-            .map_err(|e| err("the work stream", e.to_string()))?;
-        let dead = self
-            .js
-            .get_or_create_stream(stream::Config {
+            },
+        )
+        .await
+        .map_err(|e| err("the work stream", e))?;
+        let dead = ensure_stream(
+            &self.js,
+            stream::Config {
                 name: dead_stream(name),
                 subjects: vec![dead_subject(name)],
                 retention: stream::RetentionPolicy::Limits,
@@ -149,13 +150,16 @@ impl Topology {
                 duplicate_window: self.config.duplicate_window(),
                 allow_direct: true,
                 ..Default::default()
-            })
-            .await
-            .map_err(|e| err("the dead-letter stream", e.to_string()))?;
+            },
+        )
+        .await
+        .map_err(|e| err("the dead-letter stream", e))?;
         let mut bands = Vec::new();
         for band in 0..=MAX_PRIORITY {
             let durable = format!("p{band}");
-            let c = self.consumer(&work, &durable, band_subject(name, band)).await;
+            let c = self
+                .consumer(&work, &durable, band_subject(name, band))
+                .await;
             bands.push(c.map_err(|e| err("a band consumer", e))?);
         }
         let delayed = self
@@ -178,24 +182,50 @@ impl Topology {
         durable: &str,
         filter: String,
     ) -> Result<consumer::Consumer<pull::Config>, String> {
-        work.get_or_create_consumer(
-            durable,
-            pull::Config {
-                durable_name: Some(durable.to_owned()),
-                filter_subject: filter,
-                ack_policy: AckPolicy::Explicit,
-                ack_wait: self.config.ack_wait(),
-                // Unbounded: lease ends and delays are the host's to bound, not a count.
-                max_deliver: -1,
-                // Delayed messages wait as unacknowledged deliveries (NAK with delay): no cap
-                // but the server's.
-                max_ack_pending: -1,
-                num_replicas: self.config.replicas,
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|e| e.to_string())
+        let config = pull::Config {
+            durable_name: Some(durable.to_owned()),
+            filter_subject: filter,
+            ack_policy: AckPolicy::Explicit,
+            ack_wait: self.config.ack_wait(),
+            // Unbounded: lease ends and delays are the host's to bound, not a count.
+            max_deliver: -1,
+            // Delayed messages wait as unacknowledged deliveries (NAK with delay): no cap
+            // but the server's.
+            max_ack_pending: -1,
+            num_replicas: self.config.replicas,
+            ..Default::default()
+        };
+        let mut tries = SETUP_TRIES;
+        loop {
+            match work.get_or_create_consumer(durable, config.clone()).await {
+                Ok(c) => return Ok(c),
+                Err(e) if tries <= 1 => return Err(e.to_string()),
+                // Another host created it between our look and our create: look again.
+                Err(_) => tries -= 1,
+            }
+            tokio::time::sleep(SETUP_PAUSE).await;
+        }
+    }
+}
+
+/// How often setting up a stream or consumer is tried: hosts starting together race to create
+/// the same one, and the loser's create can fail although the object now exists.
+const SETUP_TRIES: u32 = 5;
+const SETUP_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// The stream of `config`, created if missing (retried: see [`SETUP_TRIES`]).
+pub(crate) async fn ensure_stream(
+    js: &jetstream::Context,
+    config: stream::Config,
+) -> Result<stream::Stream, String> {
+    let mut tries = SETUP_TRIES;
+    loop {
+        match js.get_or_create_stream(config.clone()).await {
+            Ok(s) => return Ok(s),
+            Err(e) if tries <= 1 => return Err(e.to_string()),
+            Err(_) => tries -= 1,
+        }
+        tokio::time::sleep(SETUP_PAUSE).await;
     }
 }
 

@@ -60,7 +60,11 @@ impl Kv {
 
     /// The value of `key` and its revision (`None`: absent or deleted).
     pub(crate) async fn get(&self, key: &str) -> Result<Option<(Bytes, u64)>, StateError> {
-        let entry = self.store.entry(key).await.map_err(|e| self.err("get", e))?;
+        let entry = self
+            .store
+            .entry(key)
+            .await
+            .map_err(|e| self.err("get", e))?;
         Ok(entry
             .filter(|e| e.operation == Operation::Put)
             .map(|e| (e.value, e.revision)))
@@ -154,7 +158,10 @@ mod tests {
         );
         assert_eq!(
             parts(&k),
-            Some(vec!["q.with.dots".to_owned(), "a key/with spaces*>".to_owned()])
+            Some(vec![
+                "q.with.dots".to_owned(),
+                "a key/with spaces*>".to_owned()
+            ])
         );
     }
 }

@@ -41,6 +41,7 @@ use self::expiring::Expiring;
 use self::kv::{Kv, key, parts};
 use crate::config::NatsConfig;
 use crate::error::{ConnectError, state};
+use crate::topology::ensure_stream;
 
 const MODULES: &str = "wasmboost_modules";
 const AUDIT_STREAM: &str = "WASMBOOST_AUDIT";
@@ -83,26 +84,56 @@ async fn bucket(
         what: format!("bucket {name}"),
         detail: e,
     };
-    js.get_or_create_stream(stream::Config {
-        name: format!("KV_{name}"),
-        subjects: vec![format!("$KV.{name}.>")],
-        max_messages_per_subject: 1,
-        max_age,
-        discard: stream::DiscardPolicy::New,
-        allow_rollup: true,
-        deny_delete: true,
-        allow_direct: true,
-        storage: stream::StorageType::File,
-        num_replicas: config.replicas,
-        ..Default::default()
-    })
+    ensure_stream(
+        js,
+        stream::Config {
+            name: format!("KV_{name}"),
+            subjects: vec![format!("$KV.{name}.>")],
+            max_messages_per_subject: 1,
+            max_age,
+            discard: stream::DiscardPolicy::New,
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            storage: stream::StorageType::File,
+            num_replicas: config.replicas,
+            ..Default::default()
+        },
+    )
     .await
-    .map_err(|e| setup(e.to_string()))?;
+    .map_err(setup)?;
     let store = js
         .get_key_value(name)
         .await
         .map_err(|e| setup(e.to_string()))?;
     Ok(Kv::new(store, js.client(), name))
+}
+
+/// The modules' object store, created if missing (hosts starting together race to create it).
+async fn modules_store(
+    js: &jetstream::Context,
+    config: &NatsConfig,
+) -> Result<object_store::ObjectStore, String> {
+    let mut last = String::new();
+    for _ in 0..5 {
+        if let Ok(store) = js.get_object_store(MODULES).await {
+            return Ok(store);
+        }
+        let made = js
+            .create_object_store(object_store::Config {
+                bucket: MODULES.to_owned(),
+                storage: stream::StorageType::File,
+                num_replicas: config.replicas,
+                ..Default::default()
+            })
+            .await;
+        match made {
+            Ok(store) => return Ok(store),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(last)
 }
 
 impl NatsStore {
@@ -123,26 +154,22 @@ impl NatsStore {
             what: what.to_owned(),
             detail: e,
         };
-        let modules = js
-            .create_object_store(object_store::Config {
-                bucket: MODULES.to_owned(),
-                storage: stream::StorageType::File,
-                num_replicas: config.replicas,
-                ..Default::default()
-            })
+        let modules = modules_store(&js, config)
             .await
-            .map_err(|e| setup(MODULES, e.to_string()))?;
-        let audit = js
-            .get_or_create_stream(stream::Config {
+            .map_err(|e| setup(MODULES, e))?;
+        let audit = ensure_stream(
+            &js,
+            stream::Config {
                 name: AUDIT_STREAM.to_owned(),
                 subjects: vec![AUDIT_SUBJECT.to_owned()],
                 storage: stream::StorageType::File,
                 num_replicas: config.replicas,
                 allow_direct: true,
                 ..Default::default()
-            })
-            .await
-            .map_err(|e| setup(AUDIT_STREAM, e.to_string()))?;
+            },
+        )
+        .await
+        .map_err(|e| setup(AUDIT_STREAM, e))?;
         Ok(NatsStore {
             records: bucket(&js, config, "wasmboost_records", aged).await?,
             dedup: bucket(&js, config, "wasmboost_dedup", aged).await?,
@@ -200,9 +227,7 @@ impl StateStore for NatsStore {
         let value = Expiring::new(record, false, ttl).encode();
         self.records
             .update(&key(&[task_id]), |current| {
-                let ended = current
-                    .and_then(Expiring::live)
-                    .is_some_and(|e| e.terminal);
+                let ended = current.and_then(Expiring::live).is_some_and(|e| e.terminal);
                 (if ended { None } else { Some(value.clone()) }, ())
             })
             .await
@@ -210,7 +235,9 @@ impl StateStore for NatsStore {
 
     async fn get_record(&self, task_id: &str) -> Result<Option<Bytes>, StateError> {
         let got = self.records.get(&key(&[task_id])).await?;
-        Ok(got.and_then(|(raw, _)| Expiring::live(&raw)).map(|e| e.value))
+        Ok(got
+            .and_then(|(raw, _)| Expiring::live(&raw))
+            .map(|e| e.value))
     }
 
     async fn wait_terminal(
@@ -261,7 +288,10 @@ impl StateStore for NatsStore {
         validate_queue_name(queue)?;
         let k = key(&[queue]);
         if paused {
-            self.paused.put(&k, Bytes::from_static(b"1")).await.map(|_| ())
+            self.paused
+                .put(&k, Bytes::from_static(b"1"))
+                .await
+                .map(|_| ())
         } else {
             self.paused.delete(&k).await
         }
