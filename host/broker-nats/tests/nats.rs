@@ -31,7 +31,10 @@ async fn a_retried_publish_of_the_same_task_id_is_stored_once() {
     let server = NatsServer::start();
     let broker = broker(&server).await;
     let m = NewMessage::new("same-id", r#"{"x":1}"#);
-    broker.publish("dup", vec![m.clone()]).await.expect("publish");
+    broker
+        .publish("dup", vec![m.clone()])
+        .await
+        .expect("publish");
     broker.publish("dup", vec![m]).await.expect("publish again");
     let counts = broker.counts("dup").await.expect("counts");
     assert_eq!(counts.ready, 1, "stored once: {counts:?}");
@@ -94,7 +97,9 @@ async fn a_server_restart_loses_no_confirmed_message() {
     let mut seen = HashSet::new();
     for d in broker.fetch("rs", 50, LEASE, WAIT).await.expect("fetch") {
         seen.insert(d.message().id.clone());
-        d.settle(Settlement::Ack).await.expect("ack before the restart");
+        d.settle(Settlement::Ack)
+            .await
+            .expect("ack before the restart");
     }
     server.restart();
     // The client reconnects by itself; operations fail as unavailable until it has. At least
