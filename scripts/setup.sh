@@ -17,7 +17,8 @@ PACKAGES=(
     "beanstalkd|command -v beanstalkd"
     "python3-venv|python3 -c 'import venv, ensurepip'"
     "systemd|command -v systemd-analyze"
-    # "nats-server|command -v nats-server"
+    # The NATS broker's tests start nats-server -js on free ports (tests/harness/nats.rs).
+    "nats-server|command -v nats-server"
     # The PostgreSQL broker's tests run initdb and postgres from here (tests/harness/postgres.rs).
     "postgresql|test -x /usr/lib/postgresql/15/bin/initdb && command -v psql"
     # The dashboard's browser test (tests/all/ui/) drives headless Chromium through WebDriver.

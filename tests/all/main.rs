@@ -8,6 +8,7 @@ mod cli;
 mod deploy;
 mod fresh;
 mod grants;
+mod nats;
 mod postgres;
 mod production;
 mod python;

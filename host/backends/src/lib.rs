@@ -65,6 +65,7 @@ plugged!(
     wasmboost_broker_amqp,
     wasmboost_broker_beanstalkd,
     wasmboost_broker_postgres,
+    wasmboost_broker_nats,
 );
 
 const EMBEDDED: &str = wasmboost_broker::backend::DEFAULT_TYPE;
