@@ -26,6 +26,7 @@
 mod expiring;
 mod kv;
 mod lead;
+mod slots;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -35,7 +36,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
 use tokio::io::AsyncReadExt;
-use wasmboost_broker::{StateError, StateStore, validate_queue_name};
+use wasmboost_broker::{
+    KvError, KvOp, KvQuota, KvReply, StateError, StateStore, ms_after, now_ms, validate_queue_name,
+};
 
 use self::expiring::Expiring;
 use self::kv::{Kv, key, parts};
@@ -59,6 +62,10 @@ pub struct NatsStore {
     counters: Kv,
     sched: Kv,
     rate: Kv,
+    /// Workflow joins, one value per join ([`slots`]).
+    joins: Kv,
+    /// Task key-value namespaces, one value per queue ([`slots`]).
+    task_kv: Kv,
     modules: object_store::ObjectStore,
     audit: stream::Stream,
 }
@@ -180,6 +187,8 @@ impl NatsStore {
             counters: bucket(&js, config, "wasmboost_counters", kept).await?,
             sched: bucket(&js, config, "wasmboost_sched", kept).await?,
             rate: bucket(&js, config, "wasmboost_rate", kept).await?,
+            joins: bucket(&js, config, "wasmboost_joins", aged).await?,
+            task_kv: bucket(&js, config, "wasmboost_task_kv", kept).await?,
             modules,
             audit,
             client,
@@ -205,6 +214,50 @@ impl NatsStore {
 impl StateStore for NatsStore {
     fn is_shared(&self) -> bool {
         true
+    }
+
+    async fn join_put(
+        &self,
+        join: &str,
+        slot: u32,
+        value: Bytes,
+        ttl: Duration,
+    ) -> Result<u32, StateError> {
+        let expires_ms = ms_after(ttl);
+        self.joins
+            .update(&key(&[join]), |current| {
+                let mut filled = current
+                    .map(|raw| slots::decode_join(raw, now_ms()))
+                    .unwrap_or_default();
+                filled.entry(slot).or_insert_with(|| value.clone());
+                let n = u32::try_from(filled.len()).unwrap_or(u32::MAX);
+                (Some(slots::encode_join(expires_ms, &filled)), n)
+            })
+            .await
+    }
+
+    async fn join_values(&self, join: &str) -> Result<BTreeMap<u32, Bytes>, StateError> {
+        let stored = self.joins.get(&key(&[join])).await?;
+        Ok(stored
+            .map(|(raw, _)| slots::decode_join(&raw, now_ms()))
+            .unwrap_or_default())
+    }
+
+    async fn kv(&self, queue: &str, op: KvOp<'_>, quota: &KvQuota) -> Result<KvReply, KvError> {
+        validate_queue_name(queue).map_err(StateError::from)?;
+        let answer = self
+            .task_kv
+            .update(&key(&[queue]), |current| {
+                let now = now_ms();
+                let mut ns = slots::decode_namespace(current, now);
+                match ns.apply(&op, quota, now) {
+                    Ok((reply, written)) if written.is_empty() => (None, Ok(reply)),
+                    Ok((reply, _)) => (Some(slots::encode_namespace(&ns)), Ok(reply)),
+                    Err(refusal) => (None, Err(refusal)),
+                }
+            })
+            .await?;
+        Ok(answer?)
     }
 
     async fn put_record(

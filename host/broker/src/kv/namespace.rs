@@ -89,6 +89,11 @@ impl Namespace {
         Ok((reply, written))
     }
 
+    /// Every entry held (a store that keeps the whole namespace as one value writes these).
+    pub fn entries(&self) -> impl Iterator<Item = (&String, &Entry)> {
+        self.entries.iter()
+    }
+
     fn decide(&self, op: &KvOp<'_>, quota: &KvQuota) -> Result<(KvReply, KvChange), KvRefusal> {
         let current = self.entries.get(op.key()).map(|e| &e.value[..]);
         decide(op, current, self.usage, quota)
