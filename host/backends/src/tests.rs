@@ -129,7 +129,8 @@ fn example_redis_block_is_valid_and_shows_the_defaults() {
     let block: String = text
         .lines()
         .skip_while(|l| !l.starts_with("# type = \"redis\""))
-        .take_while(|l| l.starts_with('#'))
+        // The block ends at its first bare `#` (the next broker's block follows).
+        .take_while(|l| l.starts_with('#') && l.trim_end() != "#")
         .filter_map(|l| l.strip_prefix("# "))
         .filter(|l| l.contains(" = "))
         .map(|l| format!("{l}\n"))
