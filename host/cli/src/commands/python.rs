@@ -380,7 +380,8 @@ mod tests {
             .filter(|n| n.ends_with(".py"))
             .collect();
         on_disk.sort();
-        let compiled: Vec<&str> = SDK_FILES.iter().map(|(n, _)| *n).collect();
+        let mut compiled: Vec<&str> = SDK_FILES.iter().map(|(n, _)| *n).collect();
+        compiled.sort_unstable();
         assert_eq!(on_disk, compiled, "add new SDK modules to SDK_FILES");
     }
 }
