@@ -6,6 +6,8 @@
 //! - heap: `mb` MiB grown with `memory.grow` (the pages the allocator gets from the engine).
 //!   Every 4 KiB page's first word is read (the mark, anything else but zero) and then marked.
 //!   A fresh instance grows from the same size each time, so the same addresses are checked.
+//!   With `stride` N only every Nth page is checked and marked: scattered dirty pages, each its
+//!   own region for the pool's pagemap reset (which scans 32 regions at a time).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -22,9 +24,14 @@ const WASM_PAGE: usize = 65536;
 /// Zero in the module's image; every run sets it.
 static MARKED: AtomicU64 = AtomicU64::new(0);
 
-/// Checks and marks the static and `mb` MiB of freshly grown memory.
+/// Checks and marks the static and every `stride`th page (default 1) of `mb` MiB of freshly
+/// grown memory.
 #[wasmboost_guest::task]
-fn leftover(mb: u64) -> Result<Value, TaskError> {
+fn leftover(mb: u64, stride: Option<u64>) -> Result<Value, TaskError> {
+    let step = usize::try_from(stride.unwrap_or(1).max(1))
+        .ok()
+        .and_then(|pages| pages.checked_mul(PAGE))
+        .ok_or_else(|| TaskError::fail("stride is too large"))?;
     let static_mark = MARKED.swap(MARK, Ordering::Relaxed) != 0;
     let bytes = usize::try_from(mb)
         .ok()
@@ -36,7 +43,7 @@ fn leftover(mb: u64) -> Result<Value, TaskError> {
     }
     let base = old_pages * WASM_PAGE;
     let (mut marked, mut dirty) = (0u64, 0u64);
-    for offset in (0..bytes).step_by(PAGE) {
+    for offset in (0..bytes).step_by(step) {
         let word = std::ptr::with_exposed_provenance_mut::<u64>(base + offset);
         // SAFETY: the range was just grown by this instance and nothing else refers to it; the
         // engine initialises grown memory (to zero), so reading it is defined.
@@ -49,7 +56,7 @@ fn leftover(mb: u64) -> Result<Value, TaskError> {
         // SAFETY: as above; the word is aligned (a page boundary).
         unsafe { word.write_volatile(MARK) };
     }
-    let pages = bytes / PAGE;
+    let pages = bytes.div_ceil(step);
     if static_mark || marked > 0 || dirty > 0 {
         return Err(TaskError::fail(format!(
             "found an earlier run's state: static marked {static_mark}, {marked} marked and \
