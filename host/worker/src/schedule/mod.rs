@@ -26,6 +26,7 @@ use wasmboost_policy::schedule::{due, tick_task_id, timestamp_ms, to_ms};
 
 use crate::config::schedule::Schedule;
 use crate::error::HostError;
+use crate::fault;
 use crate::host::Host;
 use crate::publish::PublishOptions;
 use crate::record::TaskState;
@@ -166,6 +167,7 @@ async fn fire_due(
             // Fenced out (another host leads now) or fired already: stop this round.
             return Ok(());
         }
+        fault::claimed_tick();
         publish_tick(host, schedule, tick).await;
     }
     // Ticks passed over still move `last`, so they are not judged again.
