@@ -32,15 +32,16 @@ fn a_tick_claimed_by_a_leader_that_died_before_publishing_runs_once() {
         .config(config)
         .env(FAULT, "claim=1")
         .start();
-    let wasm = guests::guest_bytes("echo_v1");
-    let (status, body) = host.http("PUT", "/v1/queues/echo/module", &wasm);
-    assert!((200..300).contains(&status), "deploy: {status} {body}");
     let exit = host.wait_exit();
     assert!(!exit.success(), "the crash point ended the host: {exit}");
     assert!(host.log().contains("crashing at claim=1"), "{}", host.log());
     let id = format!("once@{}", at_s * 1000);
     host.set_env(FAULT, None);
     host.restart();
+    // Deployed only now: the crash may come before a deploy could; the tick waits queued.
+    let wasm = guests::guest_bytes("echo_v1");
+    let (status, body) = host.http("PUT", "/v1/queues/echo/module", &wasm);
+    assert!((200..300).contains(&status), "deploy: {status} {body}");
     let done = poll(
         "the claimed tick to run",
         Duration::from_secs(30),
