@@ -10,6 +10,8 @@
 //! - `kv`: the per-queue key-value namespace through the real binary, on the embedded store
 //!   and on Redis shared by two hosts; quota and denial.
 //! - `python`: the Python SDK's kv, config and publish in a real component (`kvcount`).
+//! - `python_http`: the Python SDK's `http` with a secret against a local JSON API
+//!   (`apisummary`), refused on a queue without the grant.
 //! - `serve`: grants through `wasmboost.toml` on the real binary, shown by `queues --json`,
 //!   secrets never shown or logged.
 
@@ -19,6 +21,7 @@ mod examples;
 mod given;
 mod kv;
 mod python;
+mod python_http;
 mod serve;
 
 use std::sync::{Arc, OnceLock};

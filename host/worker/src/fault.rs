@@ -49,7 +49,9 @@ fn parse(text: &str) -> Vec<(String, u64)> {
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         match part.split_once('=').map(|(p, n)| (p, n.parse::<u64>())) {
             Some((point, Ok(n))) => out.push((point.to_owned(), n)),
-            _ => tracing::warn!(value = %part.escape_debug(), "ignoring a malformed {FAULT_ENV} entry"),
+            _ => {
+                tracing::warn!(value = %part.escape_debug(), "ignoring a malformed {FAULT_ENV} entry")
+            }
         }
     }
     out

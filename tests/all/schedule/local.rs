@@ -76,9 +76,7 @@ fn ran(host: &HostProcess, name: &str, from: u64, last: u64) -> u64 {
     }
     (earliest..=last + 5000)
         .step_by(1000)
-        .filter(|t| {
-            record(host, &format!("{name}@{t}")).is_some_and(|r| r["state"] == "succeeded")
-        })
+        .filter(|t| record(host, &format!("{name}@{t}")).is_some_and(|r| r["state"] == "succeeded"))
         .count() as u64
 }
 

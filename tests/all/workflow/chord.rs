@@ -70,7 +70,10 @@ fn chord_through_two_crashes(toml: &str) -> (HostProcess, Value) {
     let started = Instant::now();
     let id = submit(&host, &doc);
     let status = host.wait_exit();
-    assert!(!status.success(), "the crash point ended the host: {status}");
+    assert!(
+        !status.success(),
+        "the crash point ended the host: {status}"
+    );
     assert!(host.log().contains("crashing at join="), "{}", host.log());
     // Once: on the embedded store the aborted fill was never committed (it is written with
     // the step's settle), so the restarted host reaches the same count again.
