@@ -37,9 +37,8 @@ async fn native_get(port: u16) {
     let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect");
-    let request = format!(
-        "GET /small HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nconnection: close\r\n\r\n"
-    );
+    let request =
+        format!("GET /small HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nconnection: close\r\n\r\n");
     conn.write_all(request.as_bytes()).await.expect("write");
     let mut answer = Vec::new();
     conn.read_to_end(&mut answer).await.expect("read");
@@ -58,7 +57,10 @@ fn guest_run(host: &HostProcess, site: &WebServer, n: u32) -> Duration {
     assert!((200..300).contains(&status), "{status} {answer}");
     let record: Value = serde_json::from_str(&answer).expect("a record");
     assert_eq!(record["state"], "succeeded", "{record}");
-    let fetched = record["result"]["fetch"].as_array().cloned().unwrap_or_default();
+    let fetched = record["result"]["fetch"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(fetched.len() as u32, n, "{record}");
     assert!(
         fetched.iter().all(|f| f["ok"]["status"] == 200),

@@ -33,13 +33,34 @@ const TASK_WIT: &str = include_str!("../../../../wit/0.2.0/task.wit");
 const PYTHON_WORLD_WIT: &str = include_str!("../../../../guest-sdk/python/wit/world.wit");
 /// The WASI packages `wasi:http` refers to, compiled in: `(file name under deps/, contents)`.
 const WASI_DEPS: &[(&str, &str)] = &[
-    ("cli.wit", include_str!("../../../../guest-sdk/python/wit/deps/cli.wit")),
-    ("clocks.wit", include_str!("../../../../guest-sdk/python/wit/deps/clocks.wit")),
-    ("filesystem.wit", include_str!("../../../../guest-sdk/python/wit/deps/filesystem.wit")),
-    ("http.wit", include_str!("../../../../guest-sdk/python/wit/deps/http.wit")),
-    ("io.wit", include_str!("../../../../guest-sdk/python/wit/deps/io.wit")),
-    ("random.wit", include_str!("../../../../guest-sdk/python/wit/deps/random.wit")),
-    ("sockets.wit", include_str!("../../../../guest-sdk/python/wit/deps/sockets.wit")),
+    (
+        "cli.wit",
+        include_str!("../../../../guest-sdk/python/wit/deps/cli.wit"),
+    ),
+    (
+        "clocks.wit",
+        include_str!("../../../../guest-sdk/python/wit/deps/clocks.wit"),
+    ),
+    (
+        "filesystem.wit",
+        include_str!("../../../../guest-sdk/python/wit/deps/filesystem.wit"),
+    ),
+    (
+        "http.wit",
+        include_str!("../../../../guest-sdk/python/wit/deps/http.wit"),
+    ),
+    (
+        "io.wit",
+        include_str!("../../../../guest-sdk/python/wit/deps/io.wit"),
+    ),
+    (
+        "random.wit",
+        include_str!("../../../../guest-sdk/python/wit/deps/random.wit"),
+    ),
+    (
+        "sockets.wit",
+        include_str!("../../../../guest-sdk/python/wit/deps/sockets.wit"),
+    ),
 ];
 /// The venv setup script, compiled in so a binary outside the checkout can still build.
 const SETUP_SCRIPT: &str = include_str!("../../../../scripts/setup-python.sh");
@@ -183,7 +204,11 @@ fn write_build_inputs(dir: &Path) -> anyhow::Result<PathBuf> {
         (wit.join("world.wit"), PYTHON_WORLD_WIT),
         (contract.join("task.wit"), TASK_WIT),
     ];
-    files.extend(WASI_DEPS.iter().map(|(name, text)| (deps.join(name), *text)));
+    files.extend(
+        WASI_DEPS
+            .iter()
+            .map(|(name, text)| (deps.join(name), *text)),
+    );
     files.extend(SDK_FILES.iter().map(|(name, text)| (sdk.join(name), *text)));
     for (path, text) in files {
         fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
