@@ -6,10 +6,13 @@
 //!   addresses by name, no redirect followed by the host, request and byte caps.
 //! - `examples`: the crawler on a 200-page local site and the CSV job between two dirs.
 //! - `given`: config values and secrets; everything denied without grants, and counted.
+//! - `http_cost`: a guest HTTP GET against the same request made natively (printed).
 //! - `dirs`: preopened directories without escape; read-only means read-only.
 //! - `kv`: the per-queue key-value namespace through the real binary, on the embedded store
 //!   and on Redis shared by two hosts; quota and denial.
 //! - `python`: the Python SDK's kv, config and publish in a real component (`kvcount`).
+//! - `python_http`: the Python SDK's `http` with a secret against a local JSON API
+//!   (`apisummary`), refused on a queue without the grant.
 //! - `serve`: grants through `wasmboost.toml` on the real binary, shown by `queues --json`,
 //!   secrets never shown or logged.
 
@@ -17,8 +20,10 @@ mod dirs;
 mod egress;
 mod examples;
 mod given;
+mod http_cost;
 mod kv;
 mod python;
+mod python_http;
 mod serve;
 
 use std::sync::{Arc, OnceLock};

@@ -4,9 +4,10 @@
 //!   map and its callback pass results along in order (`wasmboost workflow run --wait`,
 //!   `workflow status`); a failing step fails the workflow with its error, the later stages
 //!   never start and `on_error` runs once; a cancel stops a workflow.
-//! - `shared`: a chord of 300 members on Redis with the host killed with -9 twice mid-run: the
-//!   callback is published once and sums every member once.
+//! - `chord`: a chord of 1 000 members on the embedded store and on Redis, its host crashed
+//!   twice mid-run (once inside the join-then-settle window, once by kill -9): the callback runs
+//!   once with every member's result once and in order.
 
+mod chord;
 mod local;
-mod shared;
 mod support;

@@ -251,6 +251,15 @@ impl HostProcess {
         http_with(&self.addr, method, path, &headers, body)
     }
 
+    /// Set (`Some`) or remove (`None`) an environment variable for the next
+    /// [`restart`](Self::restart) (e.g. drop a crash point once it has fired).
+    pub fn set_env(&mut self, key: &str, value: Option<&str>) {
+        self.options.env.retain(|(k, _)| k != key);
+        if let Some(value) = value {
+            self.options.env.push((key.to_owned(), value.to_owned()));
+        }
+    }
+
     /// SIGKILL: no shutdown, no flush. The data dir stays for [`restart`](Self::restart).
     pub fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {

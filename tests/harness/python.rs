@@ -193,7 +193,7 @@ fn componentize(name: &str, source: &str, key: u64, dir: &Path) -> Result<PathBu
     let out = scratch.join(format!("{name}.wasm"));
     let output = Command::new(&tool)
         .args(["--quiet", "-d"])
-        .arg(repo_root().join("wit/0.2.0"))
+        .arg(repo_root().join("guest-sdk/python/wit"))
         .args([
             "-w",
             "task",
@@ -235,7 +235,10 @@ fn cache_key(source: &str) -> u64 {
     COMPONENTIZE_PY_VERSION.hash(&mut hasher);
     source.hash(&mut hasher);
     let root = repo_root();
-    let mut inputs = vec![root.join("wit/0.2.0/task.wit")];
+    let mut inputs = vec![
+        root.join("wit/0.2.0/task.wit"),
+        root.join("guest-sdk/python/wit/world.wit"),
+    ];
     let sdk = root.join("guest-sdk/python/wasmboost_guest");
     if let Ok(entries) = fs::read_dir(&sdk) {
         inputs.extend(entries.filter_map(|e| e.ok().map(|e| e.path())));

@@ -3,7 +3,8 @@
 //!
 //! Routes: `/small` (`hello`), `/big` (64 KiB), `/redirect?to=URL` (302 to `URL`),
 //! `/page/N` (an HTML page linking to pages `2N` and `2N+1` below `pages`, see [`Site::pages`]),
-//! anything else 404. Stopped on drop.
+//! `/api/items` (a JSON list of [`API_PRICES`], only with `Authorization: Bearer` [`API_KEY`],
+//! else 401), anything else 404. Stopped on drop.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -16,6 +17,10 @@ use axum::routing::get;
 
 /// Bytes of `/big`.
 pub const BIG_BYTES: usize = 64 * 1024;
+/// The key `/api/items` wants as a bearer token.
+pub const API_KEY: &str = "sk-test-4f9d2c1e8b7a";
+/// The prices of `/api/items`.
+pub const API_PRICES: [u64; 4] = [3, 5, 7, 11];
 
 #[derive(Debug, Default)]
 struct Hits {
@@ -63,6 +68,7 @@ impl WebServer {
                     .route("/big", get(|| async { "x".repeat(BIG_BYTES) }))
                     .route("/redirect", get(redirect))
                     .route("/page/{n}", get(page))
+                    .route("/api/items", get(api_items))
                     .fallback(|| async { StatusCode::NOT_FOUND })
                     .layer(axum::middleware::from_fn_with_state(site.clone(), count))
                     .with_state(site);
@@ -156,4 +162,24 @@ async fn page(State(site): State<Site>, Path(n): Path<u32>) -> Response {
     }
     let html = format!("<html><body><h1>page {n}</h1>\n{links}</body></html>\n");
     ([(header::CONTENT_TYPE, "text/html")], html).into_response()
+}
+
+/// `/api/items`: the items as JSON for the right bearer token, else 401.
+async fn api_items(headers: axum::http::HeaderMap) -> Response {
+    let want = format!("Bearer {API_KEY}");
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if given != Some(want.as_str()) {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let items: Vec<serde_json::Value> = API_PRICES
+        .iter()
+        .map(|p| serde_json::json!({ "price": p }))
+        .collect();
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({ "items": items }).to_string(),
+    )
+        .into_response()
 }

@@ -22,6 +22,7 @@ from .errors import (
     Unauthorized,
     WasmboostError,
 )
+from .workflow import Workflow as Workflow, WorkflowFailed as WorkflowFailed
 
 __all__ = [
     "AsyncClient",

@@ -16,13 +16,14 @@ Modules:
 - ``_context``: ``context`` (task id, queue, attempt, publish time, deadline).
 - ``_dispatch``: runs the task on a message and turns the result or exception into an outcome.
 - ``_logging``: routes ``logging`` to the host's log capture.
-- ``kv``, ``config``, ``publish`` (``_publish``): what the queue's grants allow (contract
-  ``wasmboost:task@0.2.0``); ``_host``: their seam to the host's imports and ``GrantError``.
+- ``kv``, ``config``, ``publish`` (``_publish``), ``http``: what the queue's grants allow
+  (contract ``wasmboost:task@0.2.0``; ``http`` over ``wasi:http``, sent by ``_wasi_http``);
+  ``_host``: their seam to the host's imports and ``GrantError``.
 - ``_component``: the componentize-py entry point (imports the user's ``app`` module and
   exports the WIT ``handle``); only imported when building a component.
 """
 
-from . import config, kv
+from . import config, http, kv
 from ._context import TaskContext, context
 from ._errors import DeadLetter, Fail, Retry
 from ._host import GrantError
@@ -41,5 +42,6 @@ __all__ = [
     "kv",
     "config",
     "publish",
+    "http",
 ]
 __version__ = "0.1.0"

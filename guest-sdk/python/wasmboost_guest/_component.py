@@ -16,9 +16,9 @@ from wit_world.imports import config as wit_config
 from wit_world.imports import kv as wit_kv
 from wit_world.imports import log as wit_log
 from wit_world.imports import publish as wit_publish
-from wit_world.imports import types as wit_types
+from wit_world.imports import wasmboost_task_types as wit_types
 
-from . import _dispatch, _host, _logging
+from . import _dispatch, _host, _logging, _wasi_http
 from ._context import TaskContext
 from ._task import the_task
 
@@ -69,6 +69,9 @@ class _WitHost:
 
     def config_secret(self, name):
         return _call(wit_config.secret, name)
+
+    def http_request(self, method, url, headers, body):
+        return _wasi_http.send(method, url, headers, body)
 
 
 _host.install(_WitHost())

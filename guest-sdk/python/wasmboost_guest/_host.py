@@ -7,7 +7,7 @@ call raises ``RuntimeError``, or a test installs a double with :func:`install`.
 
 from __future__ import annotations
 
-from typing import Optional, Protocol
+from typing import List, Optional, Protocol, Tuple
 
 
 class GrantError(Exception):
@@ -52,6 +52,9 @@ class Host(Protocol):
     ) -> str: ...
     def config_get(self, name: str) -> str: ...
     def config_secret(self, name: str) -> str: ...
+    def http_request(
+        self, method: str, url: str, headers: List[Tuple[str, bytes]], body: Optional[bytes]
+    ) -> Tuple[int, List[Tuple[str, bytes]], bytes]: ...
 
 
 _HOST: Optional[Host] = None
@@ -67,7 +70,7 @@ def host() -> Host:
     """The installed host, or ``RuntimeError`` outside a component."""
     if _HOST is None:
         raise RuntimeError(
-            "wasmboost_guest: kv, publish and config reach the host only inside a running task"
+            "wasmboost_guest: kv, publish, config and http reach the host only inside a running task"
         )
     return _HOST
 

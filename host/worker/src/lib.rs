@@ -18,7 +18,7 @@
 //! (queue -> running module and fetch loop), `fetch` (the per-queue fetch loop and its gates),
 //! `task` (one delivery end to end), `verdict` (how a delivery ends: state, settlement, counts,
 //! error), `records` (every task-record write), `budget` (per-task budgets and their ceilings),
-//! `upkeep` (counters, heartbeats), `stats_query`, `services`
+//! `upkeep` (counters, heartbeats), `stats_query`, `services`, `fault` (test-only crash points)
 //! (what a task's `publish` import reaches). Config lives in
 //! `config/` (`mod`: the file; `queue`: per-queue keys; `settings`: resolved policy; `error`).
 
@@ -36,6 +36,7 @@ pub use wasmboost_policy::units;
 
 mod bindings;
 mod budget;
+mod fault;
 mod fetch;
 mod records;
 mod services;

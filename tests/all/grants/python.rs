@@ -44,6 +44,9 @@ fn the_python_kvcount_example_counts_configures_and_publishes() {
     let host = HostOptions::default()
         .config(
             r#"
+# A Python component is large: room to compile it on a loaded debug build.
+[runtime]
+compile_timeout = "300s"
 [queues.events.grants]
 kv = true
 publish_to = ["summaries"]

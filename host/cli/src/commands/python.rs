@@ -19,7 +19,8 @@ pub const COMPONENTIZE_PY_VERSION: &str = "0.25.1";
 pub const VENV_ENV: &str = "WASMBOOST_PY_VENV";
 /// The module componentize-py wraps: the SDK's entry point, which imports the user's `app`.
 const ENTRY_MODULE: &str = "wasmboost_guest._component";
-/// The world every task targets (`wit/0.2.0/task.wit`: a task may use what its queue grants).
+/// The world every Python task targets (`guest-sdk/python/wit/world.wit`: the 0.2.0 task world
+/// plus `wasi:http/outgoing-handler`; a task may use what its queue grants).
 const WORLD: &str = "task";
 /// Build inputs written into the project, next to the user's files.
 const WORK_DIR: &str = ".wasmboost";
@@ -28,6 +29,39 @@ const ERROR_TAIL_LINES: usize = 25;
 
 /// The released task contract, compiled in.
 const TASK_WIT: &str = include_str!("../../../../wit/0.2.0/task.wit");
+/// The Python world (the package componentize-py builds against), compiled in.
+const PYTHON_WORLD_WIT: &str = include_str!("../../../../guest-sdk/python/wit/world.wit");
+/// The WASI packages `wasi:http` refers to, compiled in: `(file name under deps/, contents)`.
+const WASI_DEPS: &[(&str, &str)] = &[
+    (
+        "cli.wit",
+        include_str!("../../../../guest-sdk/python/wit/deps/cli.wit"),
+    ),
+    (
+        "clocks.wit",
+        include_str!("../../../../guest-sdk/python/wit/deps/clocks.wit"),
+    ),
+    (
+        "filesystem.wit",
+        include_str!("../../../../guest-sdk/python/wit/deps/filesystem.wit"),
+    ),
+    (
+        "http.wit",
+        include_str!("../../../../guest-sdk/python/wit/deps/http.wit"),
+    ),
+    (
+        "io.wit",
+        include_str!("../../../../guest-sdk/python/wit/deps/io.wit"),
+    ),
+    (
+        "random.wit",
+        include_str!("../../../../guest-sdk/python/wit/deps/random.wit"),
+    ),
+    (
+        "sockets.wit",
+        include_str!("../../../../guest-sdk/python/wit/deps/sockets.wit"),
+    ),
+];
 /// The venv setup script, compiled in so a binary outside the checkout can still build.
 const SETUP_SCRIPT: &str = include_str!("../../../../scripts/setup-python.sh");
 /// The guest SDK package, compiled in: `(file name, contents)`.
@@ -63,6 +97,14 @@ const SDK_FILES: &[(&str, &str)] = &[
     (
         "config.py",
         include_str!("../../../../guest-sdk/python/wasmboost_guest/config.py"),
+    ),
+    (
+        "http.py",
+        include_str!("../../../../guest-sdk/python/wasmboost_guest/http.py"),
+    ),
+    (
+        "_wasi_http.py",
+        include_str!("../../../../guest-sdk/python/wasmboost_guest/_wasi_http.py"),
     ),
     (
         "kv.py",
@@ -153,10 +195,20 @@ fn write_build_inputs(dir: &Path) -> anyhow::Result<PathBuf> {
     let work = dir.join(WORK_DIR);
     let sdk = work.join("sdk").join("wasmboost_guest");
     let wit = work.join("wit");
-    for d in [&sdk, &wit] {
+    let deps = wit.join("deps");
+    let contract = deps.join("wasmboost-task");
+    for d in [&sdk, &wit, &deps, &contract] {
         fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
     }
-    let mut files: Vec<(PathBuf, &str)> = vec![(wit.join("task.wit"), TASK_WIT)];
+    let mut files: Vec<(PathBuf, &str)> = vec![
+        (wit.join("world.wit"), PYTHON_WORLD_WIT),
+        (contract.join("task.wit"), TASK_WIT),
+    ];
+    files.extend(
+        WASI_DEPS
+            .iter()
+            .map(|(name, text)| (deps.join(name), *text)),
+    );
     files.extend(SDK_FILES.iter().map(|(name, text)| (sdk.join(name), *text)));
     for (path, text) in files {
         fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;

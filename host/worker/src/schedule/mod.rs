@@ -26,6 +26,7 @@ use wasmboost_policy::schedule::{due, tick_task_id, timestamp_ms, to_ms};
 
 use crate::config::schedule::Schedule;
 use crate::error::HostError;
+use crate::fault;
 use crate::host::Host;
 use crate::publish::PublishOptions;
 use crate::record::TaskState;
@@ -65,36 +66,64 @@ pub struct ScheduleInfo {
 
 /// Run the firer until the host stops. Without any schedule it only reads the run-time
 /// document each round (no lease is taken).
+///
+/// A round fires first, with the lease token and run-time document the last round read, and
+/// only then reads the document and renews the lease for the next wake: a due tick waits for
+/// nothing but its own claim (which checks the token in the store, so a token that lapsed
+/// meanwhile claims nothing) and publish. A host that has just taken the lease fires at once.
 pub(crate) async fn run(host: Host, configured: Vec<Schedule>) {
     let stop = host.shared.stop.clone();
     let mut leading = None;
     let mut stored = runtime::RuntimeSchedules::default();
     loop {
+        if let Some(token) = leading {
+            fire_all(&host, &all_schedules(&configured, &stored), &stored, token).await;
+        }
         match runtime::load(&host.shared).await {
             Ok(doc) => stored = doc,
             Err(err) => {
                 tracing::warn!(error = %err, "cannot read the run-time schedules; using the last ones read")
             }
         }
-        let mut schedules = configured.clone();
-        schedules.extend(stored.resolved());
-        let now = now_ms();
-        if !schedules.is_empty()
-            && let Some(token) = lead(&host, &mut leading).await
+        let schedules = all_schedules(&configured, &stored);
+        let before = leading;
+        if schedules.is_empty() {
+            leading = None;
+        } else if let Some(token) = lead(&host, &mut leading).await
+            && before != Some(token)
         {
-            for schedule in &schedules {
-                let paused = stored.paused.contains(&schedule.name);
-                if let Err(err) = fire_due(&host, schedule, token, now, paused).await {
-                    tracing::warn!(schedule = %schedule.name, error = %err, "could not fire");
-                }
-            }
+            fire_all(&host, &schedules, &stored, token).await;
         }
-        let wake = next_wake(&schedules, now);
+        let wake = next_wake(&schedules, now_ms());
         tokio::select! {
             () = tokio::time::sleep(wake) => {}
             () = stop.cancelled() => return,
         }
     }
+}
+
+fn all_schedules(configured: &[Schedule], stored: &runtime::RuntimeSchedules) -> Vec<Schedule> {
+    let mut schedules = configured.to_vec();
+    schedules.extend(stored.resolved());
+    schedules
+}
+
+/// Fire every schedule's due ticks under `token`, side by side (one slow schedule does not
+/// make the next one late).
+async fn fire_all(
+    host: &Host,
+    schedules: &[Schedule],
+    stored: &runtime::RuntimeSchedules,
+    token: u64,
+) {
+    let now = now_ms();
+    let fires = schedules.iter().map(|schedule| async move {
+        let paused = stored.paused.contains(&schedule.name);
+        if let Err(err) = fire_due(host, schedule, token, now, paused).await {
+            tracing::warn!(schedule = %schedule.name, error = %err, "could not fire");
+        }
+    });
+    futures::future::join_all(fires).await;
 }
 
 /// Hold or take the lease; logs each change of leadership.
@@ -166,6 +195,7 @@ async fn fire_due(
             // Fenced out (another host leads now) or fired already: stop this round.
             return Ok(());
         }
+        fault::claimed_tick();
         publish_tick(host, schedule, tick).await;
     }
     // Ticks passed over still move `last`, so they are not judged again.

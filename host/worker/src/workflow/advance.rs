@@ -20,6 +20,7 @@ use super::{
     slot,
 };
 use crate::error::HostError;
+use crate::fault;
 use crate::publish::{self, PublishOptions};
 use crate::record::{TaskRecord, TaskState};
 use crate::shared::Shared;
@@ -70,6 +71,7 @@ async fn advance(
         .store
         .join_put(&join, slot(m), Bytes::from(value), WORKFLOW_TTL)
         .await?;
+    fault::check(fault::Point::Join, u64::from(filled));
     if size.is_some_and(|n| (filled as usize) < n) {
         return Ok(());
     }

@@ -1,5 +1,7 @@
 //! Arithmetic for workflow tests, chosen by `op`:
 //! - `add`: `x + y`; `double`: `2 * x`; `sum`: the sum of `values` (a chord's results);
+//! - `weighted`: the sum of `i * values[i]` (members returning their index `0..n` give the
+//!   largest possible value only in order, every member once);
 //! - `fail`: fails with `"calc fail"`.
 //!
 //! With `sleep_ms` it first sleeps that long in a WASI clock call (a step that is still
@@ -26,6 +28,10 @@ fn calc(
         "add" => Ok(need(x, "x")? + need(y, "y")?),
         "double" => Ok(2 * need(x, "x")?),
         "sum" => Ok(values.unwrap_or_default().iter().sum()),
+        "weighted" => Ok((0..)
+            .zip(values.unwrap_or_default())
+            .map(|(i, v): (i64, i64)| i * v)
+            .sum()),
         "fail" => Err(TaskError::fail("calc fail")),
         other => Err(TaskError::fail(format!("calc: unknown op {other:?}"))),
     }
