@@ -136,7 +136,7 @@ fn a_published_task_continues_the_producers_trace() {
     let (status, answer) = http_with(
         host.addr(),
         "POST",
-        "/v1/queues/add/messages?wait=30s",
+        "/v1/queues/add/messages?wait=30000",
         &[("traceparent", traceparent.as_str())],
         br#"{"x": 2, "y": 3}"#,
     );

@@ -262,6 +262,7 @@ mod tests {
             name: PathBuf::from(name),
             path: path.map(PathBuf::from),
             lang: Lang::Python,
+            json: false,
         }
     }
 

@@ -71,6 +71,8 @@ fn parse_queue(text: &str) -> Result<(String, u32), String> {
 impl ServeCommand {
     pub async fn execute(self) -> anyhow::Result<ExitCode> {
         let config = self.config()?;
+        // The trace exporter's HTTP client (reqwest) needs the TLS provider installed first.
+        crate::client::install_tls_provider();
         let exporting = crate::logs::init(self.log_format, &config.trace)?;
         let code = self.run(config).await;
         if let Some(exporting) = exporting {
