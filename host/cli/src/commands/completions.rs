@@ -18,7 +18,7 @@ pub struct CompletionsCommand {
 
 /// The shells a script is generated for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum CompletionShell {
+pub enum CompletionShell {
     Bash,
     Zsh,
     Fish,
@@ -27,14 +27,19 @@ enum CompletionShell {
 impl CompletionsCommand {
     /// Write the script for `command` (the whole CLI) to stdout.
     pub fn execute(self, command: &mut clap::Command) -> ExitCode {
-        let shell = match self.shell {
-            CompletionShell::Bash => Shell::Bash,
-            CompletionShell::Zsh => Shell::Zsh,
-            CompletionShell::Fish => Shell::Fish,
-        };
-        let mut script = Vec::new();
-        clap_complete::generate(shell, command, "wasmboost", &mut script);
-        print!("{}", String::from_utf8_lossy(&script));
+        print!("{}", script(self.shell, command));
         ExitCode::SUCCESS
     }
+}
+
+/// The completion script of `command` for `shell`.
+pub fn script(shell: CompletionShell, command: &mut clap::Command) -> String {
+    let shell = match shell {
+        CompletionShell::Bash => Shell::Bash,
+        CompletionShell::Zsh => Shell::Zsh,
+        CompletionShell::Fish => Shell::Fish,
+    };
+    let mut script = Vec::new();
+    clap_complete::generate(shell, command, "wasmboost", &mut script);
+    String::from_utf8_lossy(&script).into_owned()
 }
