@@ -219,7 +219,14 @@ fn sigterm_stops_the_host_cleanly_and_restart_keeps_the_module() {
 fn json_without_a_host_and_completions() {
     let add = guests::example("add");
     let add = add.to_str().expect("utf-8 path");
-    let out = cli(["run", add, "--payload", r#"{"x": 2, "y": 3}"#, "--no-cache", "--json"]);
+    let out = cli([
+        "run",
+        add,
+        "--payload",
+        r#"{"x": 2, "y": 3}"#,
+        "--no-cache",
+        "--json",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let ran: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("one JSON object");
     assert_eq!(ran["outcome"], "ok");

@@ -150,7 +150,10 @@ mod tests {
             .find(|l| l.contains("opts=\"") && l.contains(" publish "))
             .unwrap_or_else(|| panic!("no top-level word list in\n{script}"));
         for name in &names {
-            assert!(top.split([' ', '"']).any(|w| w == name), "{name} missing from {top}");
+            assert!(
+                top.split([' ', '"']).any(|w| w == name),
+                "{name} missing from {top}"
+            );
         }
     }
 }

@@ -10,7 +10,11 @@ use wasmboost_trace::{TARGET, TRACEPARENT};
 
 /// The span of one publish and the body to publish (with `extra.traceparent` set to this
 /// span), or `None` and the body as given while tracing is off.
-pub fn publish_span(queue: &str, headers: &HeaderMap, body: Bytes) -> (Bytes, Option<tracing::Span>) {
+pub fn publish_span(
+    queue: &str,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> (Bytes, Option<tracing::Span>) {
     if !wasmboost_trace::on() {
         return (body, None);
     }
@@ -28,12 +32,19 @@ pub fn publish_span(queue: &str, headers: &HeaderMap, body: Bytes) -> (Bytes, Op
     };
     let header = headers.get(TRACEPARENT).and_then(|v| v.to_str().ok());
     let extra = message.get("extra").and_then(Value::as_object);
-    let given = header.or_else(|| extra.and_then(|e| e.get(TRACEPARENT)).and_then(Value::as_str));
+    let given = header.or_else(|| {
+        extra
+            .and_then(|e| e.get(TRACEPARENT))
+            .and_then(Value::as_str)
+    });
     wasmboost_trace::continue_trace(&span, given);
     let Some(own) = wasmboost_trace::traceparent_of(&span) else {
         return (body, Some(span));
     };
-    match message.entry("extra").or_insert_with(|| Value::Object(Map::new())) {
+    match message
+        .entry("extra")
+        .or_insert_with(|| Value::Object(Map::new()))
+    {
         Value::Object(extra) => {
             extra.insert(TRACEPARENT.to_owned(), Value::String(own));
         }

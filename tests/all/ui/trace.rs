@@ -84,7 +84,8 @@ fn serve(stream: TcpStream, sink: &Received) {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .extend(spans_of(&request));
-        let answer = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
+        let answer =
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}";
         if stream.write_all(answer.as_bytes()).is_err() {
             return;
         }
@@ -130,7 +131,11 @@ fn a_published_task_continues_the_producers_trace() {
     let host = HostOptions::default()
         .config(format!("[trace]\nendpoint = \"{endpoint}\"\n"))
         .start();
-    let (status, body) = host.http("PUT", "/v1/queues/add/module", &guests::example_bytes("add"));
+    let (status, body) = host.http(
+        "PUT",
+        "/v1/queues/add/module",
+        &guests::example_bytes("add"),
+    );
     assert!((200..300).contains(&status), "deploy: {status} {body}");
     let traceparent = format!("00-{TRACE_ID}-{PRODUCER_SPAN}-01");
     let (status, answer) = http_with(
@@ -161,9 +166,18 @@ fn a_published_task_continues_the_producers_trace() {
             Some((named("publish")?, named("task")?, named("settle")?))
         },
     );
-    assert_eq!(publish.parent_span_id, PRODUCER_SPAN, "publish continues the producer");
-    assert_eq!(task.parent_span_id, publish.span_id, "the task continues the publish");
-    assert_eq!(settle.parent_span_id, task.span_id, "the settle is inside the task");
+    assert_eq!(
+        publish.parent_span_id, PRODUCER_SPAN,
+        "publish continues the producer"
+    );
+    assert_eq!(
+        task.parent_span_id, publish.span_id,
+        "the task continues the publish"
+    );
+    assert_eq!(
+        settle.parent_span_id, task.span_id,
+        "the settle is inside the task"
+    );
 
     let publish_attrs = publish.attributes.clone();
     assert_eq!(publish_attrs.get("queue").map(String::as_str), Some("add"));
@@ -172,9 +186,18 @@ fn a_published_task_continues_the_producers_trace() {
     assert_eq!(task_attrs.get("queue").map(String::as_str), Some("add"));
     assert_eq!(task_attrs.get("task_id"), Some(&task_id));
     assert_eq!(task_attrs.get("attempt").map(String::as_str), Some("1"));
-    assert_eq!(task_attrs.get("module_version").map(String::as_str), Some("1"));
-    assert_eq!(task_attrs.get("outcome").map(String::as_str), Some("succeeded"));
+    assert_eq!(
+        task_attrs.get("module_version").map(String::as_str),
+        Some("1")
+    );
+    assert_eq!(
+        task_attrs.get("outcome").map(String::as_str),
+        Some("succeeded")
+    );
     let fuel: u64 = task_attrs["fuel"].parse().expect("fuel is a number");
     assert!(fuel > 0, "{task_attrs:?}");
-    assert_eq!(settle.attributes.get("settlement").map(String::as_str), Some("ack"));
+    assert_eq!(
+        settle.attributes.get("settlement").map(String::as_str),
+        Some("ack")
+    );
 }

@@ -31,10 +31,7 @@ impl BuildCommand {
                 .context("the build task stopped")??
         };
         if self.json {
-            let paths: Vec<String> = components
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect();
+            let paths: Vec<String> = components.iter().map(|p| p.display().to_string()).collect();
             println!("{}", serde_json::json!({ "components": paths }));
             return Ok(ExitCode::SUCCESS);
         }

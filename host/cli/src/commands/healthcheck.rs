@@ -54,9 +54,14 @@ impl HealthcheckCommand {
         };
         if self.json {
             let healthy = status.is_success();
-            let line = serde_json::json!({ "url": url, "healthy": healthy, "status": status.as_u16() });
+            let line =
+                serde_json::json!({ "url": url, "healthy": healthy, "status": status.as_u16() });
             println!("{line}");
-            return Ok(if healthy { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+            return Ok(if healthy {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
         }
         if status.is_success() {
             println!("{url}: {status}");
