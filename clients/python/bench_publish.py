@@ -1,7 +1,7 @@
 """Measure the client against a local host: publish_many of N messages (messages/s), then the
 round trip of one task three ways, p50 over ROUNDS: Python `publish(...).result()` (two
 requests), Python `call(...)` (one request, `?wait=`), and the CLI's `publish --wait` (one
-request plus the process start, timed from Python). Usage: python3 bench_publish.py [N]
+request plus the process start, timed from Python, with `--version` timed alone to subtract). Usage: python3 bench_publish.py [N]
 (needs the binary and components `make test` builds; WASMBOOST_BIN selects a release binary).
 `scripts/bench-client.sh` runs it."""
 
@@ -62,6 +62,13 @@ def main() -> None:
             cli.append(time.perf_counter() - started)
             assert out.stdout.strip() == str(i + 1), out
         print(f"cli publish --wait (process included): {p50_ms(cli)} over {len(cli)}")
+        # The process start alone, to subtract: the same binary answering `--version`.
+        start = []
+        for _ in range(len(cli)):
+            started = time.perf_counter()
+            subprocess.run([str(binary()), "--version"], capture_output=True, check=True)
+            start.append(time.perf_counter() - started)
+        print(f"cli --version (process start only): {p50_ms(start)} over {len(start)}")
     finally:
         host.stop()
 
