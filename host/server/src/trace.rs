@@ -31,25 +31,13 @@ pub fn publish_span(
         return (body, Some(span));
     };
     let header = headers.get(TRACEPARENT).and_then(|v| v.to_str().ok());
-    let extra = message.get("extra").and_then(Value::as_object);
-    let given = header.or_else(|| {
-        extra
-            .and_then(|e| e.get(TRACEPARENT))
-            .and_then(Value::as_str)
-    });
+    let given = header.or_else(|| wasmboost_trace::traceparent_in(&message));
     wasmboost_trace::continue_trace(&span, given);
     let Some(own) = wasmboost_trace::traceparent_of(&span) else {
         return (body, Some(span));
     };
-    match message
-        .entry("extra")
-        .or_insert_with(|| Value::Object(Map::new()))
-    {
-        Value::Object(extra) => {
-            extra.insert(TRACEPARENT.to_owned(), Value::String(own));
-        }
-        // A non-object `extra` is refused by the publish with its own reason.
-        _ => return (body, Some(span)),
+    if !wasmboost_trace::set_traceparent(&mut message, own) {
+        return (body, Some(span));
     }
     match serde_json::to_vec(&message) {
         Ok(rewritten) => (Bytes::from(rewritten), Some(span)),

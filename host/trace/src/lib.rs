@@ -19,7 +19,9 @@ pub mod export;
 mod otlp;
 
 pub use config::TraceConfig;
-pub use context::{TRACEPARENT, continue_trace, traceparent_of};
+pub use context::{
+    TRACEPARENT, continue_trace, set_traceparent, stamp_body, traceparent_in, traceparent_of,
+};
 pub use export::{Exporting, TraceError, layer};
 
 /// The `tracing` target of every span meant for export; the exporting layer sees nothing else.

@@ -1,5 +1,6 @@
 //! The worker's spans for OpenTelemetry (`wasmboost_trace`): one per task run, a child of the
-//! publisher's span named by the message's `extra.traceparent`, and one per settle inside it.
+//! publisher's span named by the message's `extra.traceparent`, one per settle inside it, and
+//! one per follow-up the task publishes, whose message carries the trace on.
 //! Each helper checks [`wasmboost_trace::on`] first; off, a task runs exactly as without them.
 
 use std::future::Future;
@@ -66,6 +67,17 @@ pub(crate) fn record_end(record: &TaskRecord) {
     if let Some(us) = record.duration_us {
         span.record("duration_us", us);
     }
+}
+
+/// The span of a follow-up a task publishes (a child of the task's span) and the payload
+/// with its `extra.traceparent` (`None` to publish it as given); `None` while tracing is off.
+pub(crate) fn follow_up(queue: &str, payload: &[u8]) -> Option<(tracing::Span, Option<Vec<u8>>)> {
+    if !wasmboost_trace::on() {
+        return None;
+    }
+    let span = tracing::info_span!(target: TARGET, "publish", otel.kind = "producer", queue);
+    let body = wasmboost_trace::stamp_body(payload, &span);
+    Some((span, body))
 }
 
 /// Settle `delivery`, inside a `settle` span while tracing is on.

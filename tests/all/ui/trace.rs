@@ -1,6 +1,7 @@
 //! OpenTelemetry traces against the real binary: a small OTLP/HTTP receiver in the test
 //! decodes what the host exports (OTLP JSON) and checks the span tree of one published task:
-//! the producer's span (a `traceparent` header) -> `publish` -> `task` -> `settle`, one trace.
+//! the producer's span (a `traceparent` header) -> `publish` -> `task` -> `settle`, one trace;
+//! and a follow-up a task publishes continues it: `task` -> `publish` -> the follow-up's `task`.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -16,6 +17,8 @@ use wasmboost_tests::poll::poll;
 /// The producer's trace and span, as a W3C `traceparent` names them.
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PRODUCER_SPAN: &str = "00f067aa0ba902b7";
+/// A second producer trace, for the follow-up.
+const CHAIN_TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
 
 /// One exported span: the fields the test checks.
 #[derive(Debug, Clone)]
@@ -129,14 +132,20 @@ fn spans_of(request: &Value) -> Vec<Span> {
 fn a_published_task_continues_the_producers_trace() {
     let (endpoint, received) = receiver();
     let host = HostOptions::default()
-        .config(format!("[trace]\nendpoint = \"{endpoint}\"\n"))
+        .config(format!(
+            "[trace]\nendpoint = \"{endpoint}\"\n[queues.chain.grants]\npublish_to = [\"add\"]\n"
+        ))
         .start();
-    let (status, body) = host.http(
-        "PUT",
-        "/v1/queues/add/module",
-        &guests::example_bytes("add"),
-    );
-    assert!((200..300).contains(&status), "deploy: {status} {body}");
+    for (queue, wasm) in [
+        ("add", guests::example_bytes("add")),
+        ("chain", guests::guest_bytes("granted")),
+    ] {
+        let (status, body) = host.http("PUT", &format!("/v1/queues/{queue}/module"), &wasm);
+        assert!(
+            (200..300).contains(&status),
+            "deploy {queue}: {status} {body}"
+        );
+    }
     let traceparent = format!("00-{TRACE_ID}-{PRODUCER_SPAN}-01");
     let (status, answer) = http_with(
         host.addr(),
@@ -199,5 +208,58 @@ fn a_published_task_continues_the_producers_trace() {
     assert_eq!(
         settle.attributes.get("settlement").map(String::as_str),
         Some("ack")
+    );
+
+    // A task's follow-up continues the trace: chain's task -> publish -> add's task.
+    let traceparent = format!("00-{CHAIN_TRACE_ID}-{PRODUCER_SPAN}-01");
+    let (status, answer) = http_with(
+        host.addr(),
+        "POST",
+        "/v1/queues/chain/messages?wait=30000",
+        &[("traceparent", traceparent.as_str())],
+        br#"{"publish": [["add", {"x": 4, "y": 5}]]}"#,
+    );
+    assert_eq!(status, 200, "{answer}\n{}", host.log());
+    let (chain_task, follow_up, add_task) = poll(
+        "the follow-up's spans",
+        Duration::from_secs(20),
+        || format!("{:#?}\n{}", received.spans(), host.log()),
+        || {
+            let spans: Vec<Span> = received
+                .spans()
+                .into_iter()
+                .filter(|s| s.trace_id == CHAIN_TRACE_ID)
+                .collect();
+            let task_of = |queue: &str| {
+                spans
+                    .iter()
+                    .find(|s| {
+                        s.name == "task" && s.attributes.get("queue").is_some_and(|q| q == queue)
+                    })
+                    .cloned()
+            };
+            let chain = task_of("chain")?;
+            let follow_up = spans
+                .iter()
+                .find(|s| s.name == "publish" && s.parent_span_id == chain.span_id)?
+                .clone();
+            Some((chain, follow_up, task_of("add")?))
+        },
+    );
+    assert_eq!(
+        follow_up.attributes.get("queue").map(String::as_str),
+        Some("add")
+    );
+    assert_eq!(
+        add_task.parent_span_id, follow_up.span_id,
+        "the follow-up continues the task"
+    );
+    assert_eq!(
+        add_task.attributes.get("outcome").map(String::as_str),
+        Some("succeeded")
+    );
+    assert_eq!(
+        chain_task.attributes.get("outcome").map(String::as_str),
+        Some("succeeded")
     );
 }
