@@ -22,9 +22,9 @@ DEFAULT_SERVER = "http://127.0.0.1:7878"
 MAX_WAIT_MS = 300_000
 #: Messages per batch request in `publish_many` (the host caps a batch body at 64 MiB).
 DEFAULT_CHUNK = 10_000
-#: Batch requests `publish_many` keeps in flight: the next chunk is encoded and sent while the
+#: Batch requests `publish_many` keeps in flight: the next chunks are encoded and sent while the
 #: host stores the previous one (measured: `scripts/bench-client.sh`).
-DEFAULT_IN_FLIGHT = 2
+DEFAULT_IN_FLIGHT = 3
 #: Task states after which nothing more happens (as the host's `TaskState::is_terminal`).
 TERMINAL_STATES = frozenset(
     {"succeeded", "failed", "dead_lettered", "expired", "skipped_duplicate", "cancelled"}
