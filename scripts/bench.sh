@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 status=0
-for part in runtime queue rpc redis amqp beanstalkd python; do
+for part in runtime queue rpc redis amqp beanstalkd python client; do
   script="scripts/bench-$part.sh"
   [ -x "$script" ] || continue
   echo "=== $part ==="

@@ -211,3 +211,49 @@ fn sigterm_stops_the_host_cleanly_and_restart_keeps_the_module() {
     let out = ok(&host, &["publish", "add", r#"{"x": 5, "y": 6}"#, "--wait"]);
     assert_eq!(out.trim(), "11");
 }
+
+/// `--json` on the commands that print data without a host (`run`, `new`, `healthcheck`,
+/// added with the completions): one JSON object on stdout, the usual exit codes; and the
+/// completion scripts name the subcommands.
+#[test]
+fn json_without_a_host_and_completions() {
+    let add = guests::example("add");
+    let add = add.to_str().expect("utf-8 path");
+    let out = cli([
+        "run",
+        add,
+        "--payload",
+        r#"{"x": 2, "y": 3}"#,
+        "--no-cache",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ran: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("one JSON object");
+    assert_eq!(ran["outcome"], "ok");
+    assert_eq!(ran["result"], 5);
+    assert!(ran["fuel_used"].as_u64().is_some_and(|f| f > 0), "{ran}");
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let project = dir.path().join("tasks").join("hello");
+    let project = project.to_str().expect("utf-8 path");
+    let out = cli(["new", "--lang", "python", project, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let made: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("one JSON object");
+    assert_eq!(made["name"], "hello");
+    assert_eq!(made["path"], project);
+
+    // Nothing listens on port 1: unhealthy, exit 1, still one JSON object.
+    let out = cli(["healthcheck", "--addr", "127.0.0.1:1", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let health: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("one JSON object");
+    assert_eq!(health["healthy"], false);
+
+    for shell in ["bash", "zsh", "fish"] {
+        let out = cli(["completions", shell]);
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
+        let script = stdout(&out);
+        for name in ["publish", "queues", "dlq", "completions"] {
+            assert!(script.contains(name), "{shell} script lacks {name}");
+        }
+    }
+}

@@ -8,6 +8,8 @@
 //! - `metrics`: `/metrics` names and types, and counters moving with a success, a retry and a
 //!   dead letter (the numbers the dashboard shows, for Prometheus); histograms, traps, rate
 //!   waits, deploys and compiles.
+//! - `trace`: OTLP/HTTP export to an in-test receiver; one task's span tree continues the
+//!   producer's `traceparent` through publish, task run and settle.
 //! - `logs`: `serve --log-format json` writes one JSON object per line that guest text cannot
 //!   forge.
 
@@ -15,3 +17,4 @@ mod assets;
 mod dashboard;
 mod logs;
 mod metrics;
+mod trace;

@@ -86,6 +86,18 @@ class PublishAndResult(unittest.TestCase):
         for i in (0, 999, 1000, 2499):
             self.assertEqual(handles[i].result(timeout=60), 2 * i)
 
+    def test_publish_many_keeps_order_and_raises_a_refused_chunk(self) -> None:
+        handles = self.add.publish_many(({"x": i, "y": 0} for i in range(95)), chunk=10, in_flight=3)
+        self.assertEqual(len(handles), 95)
+        for i in (0, 9, 10, 47, 94):
+            self.assertEqual(handles[i].result(timeout=60), i)
+        bad = [{"x": i, "y": 0} for i in range(30)]
+        bad[25] = {"x": 1, "extra": 5}
+        with self.assertRaises(BadRequest):
+            self.add.publish_many(bad, chunk=10, in_flight=3)
+        with self.assertRaises(ValueError):
+            self.add.publish_many([], in_flight=0)
+
     def test_a_failed_task_raises_task_failed(self) -> None:
         flaky = self.client.queue("flaky")
         with self.assertRaises(TaskFailed) as caught:

@@ -12,6 +12,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from .errors import ConnectionFailed, NotFound, ResultTimeout, TaskFailed, from_response
@@ -21,8 +22,13 @@ DEFAULT_SERVER = "http://127.0.0.1:7878"
 MAX_WAIT_MS = 300_000
 #: Messages per batch request in `publish_many` (the host caps a batch body at 64 MiB).
 DEFAULT_CHUNK = 10_000
+#: Batch requests `publish_many` keeps in flight: the next chunks are encoded and sent while the
+#: host stores the previous one (measured: `scripts/bench-client.sh`).
+DEFAULT_IN_FLIGHT = 3
 #: Task states after which nothing more happens (as the host's `TaskState::is_terminal`).
-TERMINAL_STATES = frozenset({"succeeded", "failed", "dead_lettered", "expired", "skipped_duplicate"})
+TERMINAL_STATES = frozenset(
+    {"succeeded", "failed", "dead_lettered", "expired", "skipped_duplicate", "cancelled"}
+)
 #: Keyword names `publish(**kwargs)` takes as options, not as task arguments.
 OPTION_NAMES = ("countdown", "eta", "priority", "task_id")
 
@@ -181,10 +187,15 @@ def _query(
     return f"?{urllib.parse.urlencode(pairs)}" if pairs else ""
 
 
+#: One encoder for every message: `json.dumps` builds a new one per call with these options.
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def _body(message: Mapping[str, Any]) -> bytes:
-    if not isinstance(message, Mapping):
+    # A plain dict skips the slower ABC check.
+    if type(message) is not dict and not isinstance(message, Mapping):
         raise TypeError(f"a message is a mapping of argument names to values, not {type(message).__name__}")
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
+    return _encode(message).encode()
 
 
 class Queue:
@@ -233,30 +244,37 @@ class Queue:
         eta: Eta | None = None,
         priority: int | None = None,
         chunk: int = DEFAULT_CHUNK,
+        in_flight: int = DEFAULT_IN_FLIGHT,
     ) -> list[TaskHandle]:
         """Publish many messages through the batch route, `chunk` per request (each request
-        is all or nothing); the handles in order."""
+        is all or nothing), up to `in_flight` requests at once; the handles in order. On an
+        error the first one is raised once the requests in flight have ended: the chunks
+        before it were published, later ones may have been."""
         if chunk < 1:
             raise ValueError(f"chunk {chunk} must be at least 1")
-        query = _query(countdown, eta, priority)
-        handles: list[TaskHandle] = []
-        lines: list[bytes] = []
+        if in_flight < 1:
+            raise ValueError(f"in_flight {in_flight} must be at least 1")
+        path = f"{self._path}/messages:batch{_query(countdown, eta, priority)}"
 
-        def flush() -> None:
-            body = b"\n".join(lines) + b"\n"
-            _, answer = self.client.request(
-                "POST", f"{self._path}/messages:batch{query}", body, "application/x-ndjson"
-            )
-            handles.extend(TaskHandle(self.client, i) for i in answer["task_ids"])
-            lines.clear()
+        def send(body: bytes) -> list[str]:
+            _, answer = self.client.request("POST", path, body, "application/x-ndjson")
+            return list(answer["task_ids"])
 
-        for message in messages:
-            lines.append(_body(message))
-            if len(lines) == chunk:
-                flush()
-        if lines:
-            flush()
-        return handles
+        sent: list[Future[list[str]]] = []
+        with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="wasmboost-publish") as pool:
+            lines: list[bytes] = []
+            for message in messages:
+                lines.append(_body(message))
+                if len(lines) == chunk:
+                    # Wait for a free slot first, so at most `in_flight` bodies are held.
+                    if len(sent) >= in_flight:
+                        sent[-in_flight].result()
+                    sent.append(pool.submit(send, b"\n".join(lines) + b"\n"))
+                    lines = []
+            if lines:
+                sent.append(pool.submit(send, b"\n".join(lines) + b"\n"))
+        client = self.client
+        return [TaskHandle(client, i) for f in sent for i in f.result()]
 
     def call(self, timeout: float = 30.0, **kwargs: Any) -> Any:
         """Publish and wait for the result in one request (RPC); the result value."""
@@ -316,10 +334,16 @@ class Queue:
 class TaskHandle:
     """One published task."""
 
+    __slots__ = ("client", "id")
+
     def __init__(self, client: Client, task_id: str) -> None:
         self.client = client
         self.id = task_id
-        self._path = f"/v1/tasks/{urllib.parse.quote(task_id, safe='')}"
+
+    @property
+    def _path(self) -> str:
+        # Built when used: `publish_many` makes a handle per message and most are never asked.
+        return f"/v1/tasks/{urllib.parse.quote(self.id, safe='')}"
 
     def __repr__(self) -> str:
         return f"TaskHandle({self.id!r})"

@@ -12,10 +12,14 @@ use std::fmt;
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
+use tracing_subscriber::Layer;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+use wasmboost_trace::{Exporting, TraceConfig};
 
 /// What `RUST_LOG` defaults to: info for wasmboost and the `audit` target, warn otherwise.
 const DEFAULT_FILTER: &str = "warn,wasmboost=info,audit=info";
@@ -30,17 +34,34 @@ pub enum LogFormat {
     Json,
 }
 
-/// Install the global subscriber (a second call does nothing).
-pub fn init(format: LogFormat) {
+/// Install the global subscriber (a second call does nothing), with the OpenTelemetry layer
+/// when `[trace] endpoint` is set: the returned [`Exporting`] sends the last spans on shutdown.
+/// Without an endpoint the subscriber is exactly the plain log one.
+pub fn init(format: LogFormat, trace: &TraceConfig) -> anyhow::Result<Option<Exporting>> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_FILTER));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.event_format(JsonLines).try_init(),
+    let Some((otel, exporting)) = wasmboost_trace::layer(trace)? else {
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr);
+        let _ = match format {
+            LogFormat::Text => builder.try_init(),
+            LogFormat::Json => builder.event_format(JsonLines).try_init(),
+        };
+        return Ok(None);
     };
+    // The filter moves onto the log layer, so `RUST_LOG` does not hide spans from the exporter
+    // (which takes only its own target).
+    let text = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let logs = match format {
+        LogFormat::Text => text.with_filter(filter).boxed(),
+        LogFormat::Json => text.event_format(JsonLines).with_filter(filter).boxed(),
+    };
+    let _ = tracing_subscriber::registry()
+        .with(logs)
+        .with(otel)
+        .try_init();
+    Ok(Some(exporting))
 }
 
 /// One JSON object per event.

@@ -64,6 +64,8 @@ enum Command {
     Token(commands::token::TokenCommand),
     /// Show who deployed, rolled back, paused, purged or changed tokens, and when.
     Audit(commands::audit::AuditCommand),
+    /// Print a shell completion script: `wasmboost completions bash|zsh|fish`.
+    Completions(commands::completions::CompletionsCommand),
     /// Compile a component into the host's cache (used by the host in a child process).
     #[command(hide = true, name = "__compile")]
     Compile(commands::compile::CompileCommand),
@@ -105,6 +107,7 @@ fn main() -> ExitCode {
             Command::Token(c) => c.execute().await,
             Command::Audit(c) => c.execute().await,
             Command::Compile(c) => c.execute().await,
+            Command::Completions(c) => Ok(c.execute(&mut <Cli as clap::CommandFactory>::command())),
         }
     });
     match result {
@@ -127,5 +130,30 @@ mod tests {
     #[test]
     fn every_subcommand_is_well_formed() {
         super::Cli::command().debug_assert();
+    }
+
+    /// The bash script completes every visible subcommand.
+    #[test]
+    fn the_bash_completions_name_every_subcommand() {
+        use crate::commands::completions::{CompletionShell, script};
+        let mut command = super::Cli::command();
+        let script = script(CompletionShell::Bash, &mut command);
+        let names: Vec<String> = command
+            .get_subcommands()
+            .filter(|c| !c.is_hide_set())
+            .map(|c| c.get_name().to_owned())
+            .collect();
+        assert!(names.len() > 20, "{names:?}");
+        // The top level's word list: `opts="... run bench new ... completions help"`.
+        let top = script
+            .lines()
+            .find(|l| l.contains("opts=\"") && l.contains(" publish "))
+            .unwrap_or_else(|| panic!("no top-level word list in\n{script}"));
+        for name in &names {
+            assert!(
+                top.split([' ', '"']).any(|w| w == name),
+                "{name} missing from {top}"
+            );
+        }
     }
 }

@@ -12,6 +12,7 @@
 //! - [`tls`]: the rustls config from PEM files.
 //! - [`ui`]: the dashboard at `/ui`, assets embedded in the binary.
 //! - [`metrics`]: the Prometheus exposition of `/metrics`.
+//! - [`trace`]: the OpenTelemetry span of a publish and the `traceparent` it passes on.
 //! - [`params`]: query parameters and the duration syntax shared with the CLI.
 //! - [`error`]: [`ServerError`] and the JSON [`ApiError`].
 //! - internal: `transport` (the accept loop: TLS, header timeout, graceful shutdown).
@@ -33,6 +34,7 @@ pub mod metrics;
 pub mod params;
 pub mod routes;
 pub mod tls;
+pub mod trace;
 pub mod ui;
 
 mod host_impl;

@@ -18,8 +18,8 @@
 //! (queue -> running module and fetch loop), `fetch` (the per-queue fetch loop and its gates),
 //! `task` (one delivery end to end), `verdict` (how a delivery ends: state, settlement, counts,
 //! error), `records` (every task-record write), `budget` (per-task budgets and their ceilings),
-//! `upkeep` (counters, heartbeats), `stats_query`, `services`, `fault` (test-only crash points)
-//! (what a task's `publish` import reaches). Config lives in
+//! `upkeep` (counters, heartbeats), `stats_query`, `trace` (task and settle spans), `services`
+//! (what a task's `publish` import reaches), `fault` (test-only crash points). Config lives in
 //! `config/` (`mod`: the file; `queue`: per-queue keys; `settings`: resolved policy; `error`).
 
 pub mod cancel;
@@ -43,6 +43,7 @@ mod services;
 mod shared;
 mod stats_query;
 mod task;
+mod trace;
 mod upkeep;
 mod verdict;
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use tracing::Instrument;
 use wasmboost_broker::{KvError, KvOp, KvQuota, KvRefusal, KvReply};
 use wasmboost_runtime::{FollowUp, KvGrant, ServiceError, TaskServices};
 
@@ -166,14 +167,24 @@ impl TaskServices for WorkerServices {
             // Nobody waits on a follow-up task: its record follows the queue's results policy.
             reply: false,
         };
-        publish_one(
-            &self.shared,
-            &message.queue,
-            message.payload.as_bytes(),
-            opts,
-        )
-        .await
-        .map_err(|err| match err {
+        let traced = crate::trace::follow_up(&message.queue, message.payload.as_bytes());
+        let published = match &traced {
+            None => {
+                publish_one(
+                    &self.shared,
+                    &message.queue,
+                    message.payload.as_bytes(),
+                    opts,
+                )
+                .await
+            }
+            Some((span, body)) => {
+                let body = body.as_deref().unwrap_or(message.payload.as_bytes());
+                let publish = publish_one(&self.shared, &message.queue, body, opts);
+                publish.instrument(span.clone()).await
+            }
+        };
+        published.map_err(|err| match err {
             HostError::BadMessage { .. }
             | HostError::OverBudget(_)
             | HostError::BadName(_)

@@ -68,6 +68,7 @@ impl TaskCx {
             record.peak_memory_bytes = Some(ran.report.peak_memory_bytes);
             record.module_version = Some(ran.version);
         }
+        crate::trace::record_end(&record);
         self.finish(delivery, record, verdict.settlement(), verdict.counts())
             .await;
     }
@@ -94,7 +95,7 @@ impl TaskCx {
         if !self.q.settings.results.keeps(record.state, self.reply) {
             // No record to commit the counts with: they go with the queue's next counter flush.
             self.q.count(counts);
-            if let Err(err) = delivery.settle(settlement).await {
+            if let Err(err) = crate::trace::settle(delivery, settlement).await {
                 self.shared.metrics.broker_error(BrokerOp::Settle);
                 tracing::warn!(task_id = %self.task_id, error = %err, "could not settle; the message comes back after its lease");
             }
@@ -106,10 +107,10 @@ impl TaskCx {
         // runs the task again instead of losing its record and count. Where the record and the
         // settle go through the same commit (the embedded broker), together is as safe.
         let (counted, settled) = if self.shared.one_commit {
-            tokio::join!(put, delivery.settle(settlement))
+            tokio::join!(put, crate::trace::settle(delivery, settlement))
         } else {
             let counted = put.await;
-            (counted, delivery.settle(settlement).await)
+            (counted, crate::trace::settle(delivery, settlement).await)
         };
         if counted == Counted::CountLater {
             self.q.count(counts);
@@ -174,13 +175,17 @@ pub(crate) async fn process(
         }
         return;
     }
-    match parsed {
-        Ok(parsed) => gate_and_run(&cx, delivery, parsed, cancelled).await,
-        Err(err) => {
-            let reason = format!("malformed message: {err}");
-            cx.end(delivery, Verdict::Malformed { reason }, None).await;
+    let span = crate::trace::task_span(&q.name, &cx.task_id, cx.attempt, parsed.as_ref().ok());
+    let work = async {
+        match parsed {
+            Ok(parsed) => gate_and_run(&cx, delivery, parsed, cancelled).await,
+            Err(err) => {
+                let reason = format!("malformed message: {err}");
+                cx.end(delivery, Verdict::Malformed { reason }, None).await;
+            }
         }
-    }
+    };
+    crate::trace::within(span, work).await;
 }
 
 /// The message-level gates, then the run.

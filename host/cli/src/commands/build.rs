@@ -14,11 +14,14 @@ pub struct BuildCommand {
     /// The project directory (a Rust crate, or a Python project with an `app.py`).
     #[arg(default_value = ".")]
     path: PathBuf,
+    /// Print `{"components": [paths]}` instead of one path per line.
+    #[arg(long)]
+    json: bool,
 }
 
 impl BuildCommand {
     pub async fn execute(self) -> anyhow::Result<ExitCode> {
-        let dir = self.path;
+        let dir = self.path.clone();
         let components = if super::python::is_python_project(&dir) {
             vec![super::python::build(&dir)?]
         } else {
@@ -27,6 +30,11 @@ impl BuildCommand {
                 .await
                 .context("the build task stopped")??
         };
+        if self.json {
+            let paths: Vec<String> = components.iter().map(|p| p.display().to_string()).collect();
+            println!("{}", serde_json::json!({ "components": paths }));
+            return Ok(ExitCode::SUCCESS);
+        }
         for path in components {
             println!("{}", path.display());
         }

@@ -19,6 +19,9 @@ pub struct HealthcheckCommand {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 3)]
     timeout_secs: u64,
+    /// Print `{"url", "healthy", "status"}` (and `error` when unreachable) on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 impl HealthcheckCommand {
@@ -38,10 +41,28 @@ impl HealthcheckCommand {
         let status = match client.get(&url).send().await {
             Ok(response) => response.status(),
             Err(err) => {
-                eprintln!("unhealthy: {url}: {err}");
+                if self.json {
+                    let line = serde_json::json!({
+                        "url": url, "healthy": false, "status": null, "error": err.to_string(),
+                    });
+                    println!("{line}");
+                } else {
+                    eprintln!("unhealthy: {url}: {err}");
+                }
                 return Ok(ExitCode::FAILURE);
             }
         };
+        if self.json {
+            let healthy = status.is_success();
+            let line =
+                serde_json::json!({ "url": url, "healthy": healthy, "status": status.as_u16() });
+            println!("{line}");
+            return Ok(if healthy {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
+        }
         if status.is_success() {
             println!("{url}: {status}");
             Ok(ExitCode::SUCCESS)

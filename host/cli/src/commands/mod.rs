@@ -5,6 +5,7 @@ pub mod bench;
 pub mod build;
 pub mod cancel;
 pub mod compile;
+pub mod completions;
 pub mod deploy;
 pub mod dlq;
 pub mod healthcheck;

@@ -27,6 +27,9 @@ pub struct NewCommand {
     /// The language of the task.
     #[arg(long, value_enum, default_value_t = Lang::Rust)]
     lang: Lang,
+    /// Print `{"name", "path", "lang"}` of the created project instead of the next steps.
+    #[arg(long)]
+    json: bool,
 }
 
 /// The languages a task can be written in.
@@ -47,6 +50,15 @@ impl NewCommand {
         match self.lang {
             Lang::Python => super::python::scaffold(&dir, &name)?,
             Lang::Rust => scaffold_rust(&dir, &name, &find_sdk()?)?,
+        }
+        if self.json {
+            let lang = match self.lang {
+                Lang::Rust => "rust",
+                Lang::Python => "python",
+            };
+            let line = serde_json::json!({ "name": name, "path": dir.display().to_string(), "lang": lang });
+            println!("{line}");
+            return Ok(ExitCode::SUCCESS);
         }
         println!("created {name} in {}", dir.display());
         println!("build it with: wasmboost build {}", dir.display());
@@ -250,6 +262,7 @@ mod tests {
             name: PathBuf::from(name),
             path: path.map(PathBuf::from),
             lang: Lang::Python,
+            json: false,
         }
     }
 

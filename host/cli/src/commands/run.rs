@@ -26,6 +26,10 @@ pub struct RunCommand {
     /// Read the message from this file.
     #[arg(long)]
     pub payload_file: Option<PathBuf>,
+    /// Print one JSON object (outcome, result or error, duration, fuel, peak memory) on stdout
+    /// instead of the result and a summary on stderr.
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub budget: BudgetArgs,
     #[command(flatten)]
@@ -117,6 +121,10 @@ impl RunCommand {
         };
         let report = module.invoke(invocation).await;
         print_guest_output(&report);
+        if self.json {
+            println!("{}", outcome_json(&report));
+            return Ok(exit_code(&report.outcome));
+        }
         Ok(print_outcome(&report))
     }
 
@@ -169,6 +177,45 @@ fn print_guest_output(report: &Report) {
             eprintln!("[guest {name}] ... (truncated)");
         }
     }
+}
+
+/// The exit code of an outcome: 0, [`EXIT_TASK_ERROR`] or [`EXIT_TRAP`].
+fn exit_code(outcome: &Outcome) -> ExitCode {
+    match outcome {
+        Outcome::Ok { .. } => ExitCode::SUCCESS,
+        Outcome::TaskError { .. } => ExitCode::from(EXIT_TASK_ERROR),
+        Outcome::Trap { .. } => ExitCode::from(EXIT_TRAP),
+    }
+}
+
+/// `run --json`: the outcome and the run's figures as one object. A result that is JSON is
+/// embedded as such.
+fn outcome_json(report: &Report) -> serde_json::Value {
+    let mut out = serde_json::json!({
+        "duration_us": u64::try_from(report.duration.as_micros()).unwrap_or(u64::MAX),
+        "fuel_used": report.fuel_used,
+        "peak_memory_bytes": report.peak_memory_bytes,
+    });
+    match &report.outcome {
+        Outcome::Ok { result } => {
+            out["outcome"] = "ok".into();
+            out["result"] = serde_json::from_str(result).unwrap_or_else(|_| result.clone().into());
+        }
+        Outcome::TaskError { error } => {
+            out["outcome"] = "task_error".into();
+            out["error"] = describe_task_error(error).into();
+        }
+        Outcome::Trap { trap } => {
+            out["outcome"] = "trap".into();
+            out["trap"] = trap.name().into();
+            if let wasmboost_runtime::TrapKind::Panic(m) | wasmboost_runtime::TrapKind::Other(m) =
+                trap
+            {
+                out["error"] = m.clone().into();
+            }
+        }
+    }
+    out
 }
 
 /// Prints the result or the reason and returns the exit code.

@@ -70,8 +70,19 @@ fn parse_queue(text: &str) -> Result<(String, u32), String> {
 
 impl ServeCommand {
     pub async fn execute(self) -> anyhow::Result<ExitCode> {
-        crate::logs::init(self.log_format);
         let config = self.config()?;
+        // The trace exporter's HTTP client (reqwest) needs the TLS provider installed first.
+        crate::client::install_tls_provider();
+        let exporting = crate::logs::init(self.log_format, &config.trace)?;
+        let code = self.run(config).await;
+        if let Some(exporting) = exporting {
+            // Blocks while the last spans are sent: off the runtime's worker threads.
+            let _ = tokio::task::spawn_blocking(move || exporting.shutdown()).await;
+        }
+        code
+    }
+
+    async fn run(self, config: Config) -> anyhow::Result<ExitCode> {
         let grace = config.host.shutdown_grace.0;
         let tls = match (&config.host.tls_cert, &config.host.tls_key) {
             (Some(cert), Some(key)) => Some(wasmboost_server::tls::load(cert, key)?),

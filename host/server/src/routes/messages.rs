@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
 use super::{App, AppState, MAX_BATCH_BYTES, Params};
 use crate::body::{self, Cap};
@@ -41,7 +42,16 @@ pub async fn publish(
         key: "host.max_message_bytes",
     };
     let body = body::read(body, &headers, cap, app.body_timeout).await?;
-    let task_id = control.publish(&queue, &body, options).await?;
+    let (body, span) = crate::trace::publish_span(&queue, &headers, body);
+    let task_id = match &span {
+        None => control.publish(&queue, &body, options).await?,
+        Some(span) => {
+            let published = control.publish(&queue, &body, options);
+            let task_id = published.instrument(span.clone()).await?;
+            span.record("task_id", task_id.as_str());
+            task_id
+        }
+    };
     let Some(wait) = query.wait() else {
         return Ok((StatusCode::ACCEPTED, Json(Published { task_id })).into_response());
     };
@@ -99,7 +109,11 @@ pub async fn publish_batch(
             "the batch is empty: send one JSON object per line",
         ));
     }
-    let task_ids = app.control.publish_batch(&queue, bodies, options).await?;
+    let published = app.control.publish_batch(&queue, bodies, options);
+    let task_ids = match crate::trace::batch_span(&queue) {
+        None => published.await?,
+        Some(span) => published.instrument(span).await?,
+    };
     Ok((StatusCode::ACCEPTED, Json(PublishedBatch { task_ids })).into_response())
 }
 

@@ -72,6 +72,8 @@ pub struct Config {
     pub queues: BTreeMap<String, QueueConfig>,
     /// Periodic messages (`[[schedules]]`), fired by one host at a time.
     pub schedules: Vec<schedule::ScheduleConfig>,
+    /// OpenTelemetry traces over OTLP/HTTP; off unless `endpoint` is set.
+    pub trace: wasmboost_trace::TraceConfig,
 }
 
 /// The `[host]` table.
@@ -226,6 +228,7 @@ impl Config {
         }
         self.validate_host()?;
         self.validate_runtime()?;
+        self.validate_trace()?;
         schedule::resolve_all(&self.schedules)?;
         self.policies().map(|_| ())
     }
@@ -233,6 +236,17 @@ impl Config {
     /// Every queue's resolved settings (validating them: see [`Config::validate`]).
     pub(crate) fn policies(&self) -> Result<Policies, ConfigError> {
         Policies::resolve(&self.defaults, &self.queues, self.runtime.max_memory.0)
+    }
+
+    /// An OTLP endpoint is an `http://` or `https://` URL; anything else is named now rather
+    /// than failing on the first export.
+    fn validate_trace(&self) -> Result<(), ConfigError> {
+        match &self.trace.endpoint {
+            Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => Err(
+                ConfigError::invalid("trace.endpoint", format!("{url:?} is not an http(s) URL")),
+            ),
+            _ => Ok(()),
+        }
     }
 
     fn validate_host(&self) -> Result<(), ConfigError> {

@@ -107,8 +107,19 @@ fn example_file_is_valid_and_shows_the_defaults() {
     assert_eq!(c.host, HostConfig::default());
     assert_eq!(c.runtime, RuntimeConfigToml::default());
     assert_eq!(c.broker, BrokerSection::default());
+    assert_eq!(c.trace, wasmboost_trace::TraceConfig::default());
     // `[defaults]` writes every built-in default out: resolved, it must equal an empty table's.
     let shown = c.policies().expect("valid");
     let built_in = Config::default().policies().expect("valid");
     assert_eq!(shown.of("any"), built_in.of("any"));
+}
+
+#[test]
+fn a_trace_endpoint_must_be_an_http_url() {
+    let err = Config::parse("[trace]\nendpoint = \"localhost:4318\"\n")
+        .and_then(|c| c.validate().map(|()| c))
+        .expect_err("not a URL");
+    assert!(err.to_string().contains("trace.endpoint"), "{err}");
+    let c = Config::parse("[trace]\nendpoint = \"http://127.0.0.1:4318\"\n").expect("valid");
+    c.validate().expect("an http URL is valid");
 }
