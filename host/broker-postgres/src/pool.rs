@@ -25,10 +25,16 @@ use crate::error::DbError;
 pub(crate) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
 /// The pool: `pool_size` slots, each holding at most one live connection.
+///
+/// No caller ever waits on a lock across network I/O: a reconnect runs on a task of its own
+/// and fills its slot itself. A caller's future may be kept but not polled for a while (a
+/// task's select loop awaits a lease renewal while its cancel watch sits mid-call); had that
+/// future held the slot across its connect, the renewal waiting on the same slot would never
+/// come back, nor would anything else on the pool (the 120 s hang after a server restart).
 #[derive(Debug)]
 pub(crate) struct Db {
     pg: tokio_postgres::Config,
-    slots: Box<[tokio::sync::Mutex<Slot>]>,
+    slots: Arc<[Mutex<Slot>]>,
     next: AtomicUsize,
     timeout: Duration,
 }
@@ -37,6 +43,8 @@ pub(crate) struct Db {
 struct Slot {
     conn: Option<Arc<Conn>>,
     backoff: Backoff,
+    /// A reconnect of this slot is under way.
+    connecting: bool,
 }
 
 impl Slot {
@@ -44,6 +52,15 @@ impl Slot {
     fn live(&self) -> Option<Arc<Conn>> {
         self.conn.as_ref().filter(|c| c.usable()).map(Arc::clone)
     }
+}
+
+/// What a caller found in its slot.
+enum Found {
+    Live(Arc<Conn>),
+    /// Reconnect it (the caller started the attempt).
+    Reconnect,
+    /// Down (in backoff, or another caller is reconnecting it).
+    Down,
 }
 
 impl Db {
@@ -54,9 +71,10 @@ impl Db {
         let mut first = Some(Arc::new(Conn::new(client, timeout)));
         let slots = (0..config.pool_size.max(1))
             .map(|_| {
-                tokio::sync::Mutex::new(Slot {
+                Mutex::new(Slot {
                     conn: first.take(),
                     backoff: Backoff::new(min, max),
+                    connecting: false,
                 })
             })
             .collect();
@@ -68,54 +86,70 @@ impl Db {
         }
     }
 
-    /// A live connection: the next slot's in turn, reconnecting it if it closed. Within the
-    /// backoff after its failed reconnect, another slot's live connection, else `Unavailable`
-    /// at once (the worker backs off too).
+    /// A live connection: the next slot's in turn, reconnecting it if it closed. While it is
+    /// down (in the backoff after a failed reconnect, or reconnecting for another caller),
+    /// another slot's live connection, else `Unavailable` at once (the worker backs off too).
     pub(crate) async fn client(&self) -> Result<Arc<Conn>, Down> {
         let n = self.slots.len();
         let first = self.next.fetch_add(1, Ordering::Relaxed) % n;
-        let mut slot = self.slots[first].lock().await;
-        if let Some(conn) = slot.live() {
-            return Ok(conn);
-        }
-        slot.conn = None;
-        if !slot.backoff.remaining().is_zero() {
-            drop(slot);
-            return self.any_live(first).await;
-        }
-        tracing::debug!(slot = first, "postgres: connecting");
-        let made = match tokio::time::timeout(self.timeout, connect(&self.pg)).await {
-            Ok(made) => made.map_err(|e| e.to_string()),
-            Err(_) => Err(format!("no answer to a connect within {:?}", self.timeout)),
-        };
-        match made {
-            Ok(client) => {
-                slot.backoff.succeeded();
-                let conn = Arc::new(Conn::new(client, self.timeout));
-                slot.conn = Some(Arc::clone(&conn));
-                tracing::info!(slot = first, "postgres: reconnected");
-                Ok(conn)
-            }
-            Err(e) => {
-                slot.backoff.failed();
-                tracing::debug!(slot = first, error = %e, "postgres: connect failed");
-                Err(Down(e))
-            }
+        match self.look(first) {
+            Found::Live(conn) => Ok(conn),
+            Found::Reconnect => self.reconnect(first).await,
+            Found::Down => (1..n)
+                .find_map(|k| lock(&self.slots[(first + k) % n]).live())
+                .ok_or_else(|| Down("postgres connection lost; reconnecting".to_owned())),
         }
     }
 
-    /// A live connection of any other slot that is free now.
-    async fn any_live(&self, except: usize) -> Result<Arc<Conn>, Down> {
-        for (i, slot) in self.slots.iter().enumerate() {
-            if i == except {
-                continue;
-            }
-            if let Some(conn) = slot.try_lock().ok().and_then(|s| s.live()) {
-                return Ok(conn);
-            }
+    fn look(&self, i: usize) -> Found {
+        let mut slot = lock(&self.slots[i]);
+        if let Some(conn) = slot.live() {
+            return Found::Live(conn);
         }
-        Err(Down("postgres connection lost; reconnecting".to_owned()))
+        slot.conn = None;
+        if slot.connecting || !slot.backoff.remaining().is_zero() {
+            return Found::Down;
+        }
+        slot.connecting = true;
+        Found::Reconnect
     }
+
+    /// Reconnect slot `i` on a task of its own, bounded by the op timeout; the task fills the
+    /// slot even if this caller is dropped or not polled meanwhile.
+    async fn reconnect(&self, i: usize) -> Result<Arc<Conn>, Down> {
+        let (pg, slots, timeout) = (self.pg.clone(), Arc::clone(&self.slots), self.timeout);
+        let attempt = tokio::spawn(async move {
+            tracing::debug!(slot = i, "postgres: connecting");
+            let made = match tokio::time::timeout(timeout, connect(&pg)).await {
+                Ok(made) => made.map_err(|e| e.to_string()),
+                Err(_) => Err(format!("no answer to a connect within {timeout:?}")),
+            };
+            let mut slot = lock(&slots[i]);
+            slot.connecting = false;
+            match made {
+                Ok(client) => {
+                    slot.backoff.succeeded();
+                    let conn = Arc::new(Conn::new(client, timeout));
+                    slot.conn = Some(Arc::clone(&conn));
+                    tracing::info!(slot = i, "postgres: reconnected");
+                    Ok(conn)
+                }
+                Err(e) => {
+                    slot.backoff.failed();
+                    tracing::debug!(slot = i, error = %e, "postgres: connect failed");
+                    Err(Down(e))
+                }
+            }
+        });
+        attempt
+            .await
+            .unwrap_or_else(|e| Err(Down(format!("postgres reconnect ended: {e}"))))
+    }
+}
+
+/// A slot's state; never held across an await.
+fn lock(slot: &Mutex<Slot>) -> std::sync::MutexGuard<'_, Slot> {
+    slot.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// One pooled connection: its prepared statements, and whether a call on it went unanswered
