@@ -7,6 +7,7 @@ mod cancel;
 mod cli;
 mod deploy;
 mod fresh;
+mod global_rate;
 mod grants;
 mod nats;
 mod postgres;

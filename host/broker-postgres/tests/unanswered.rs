@@ -37,7 +37,9 @@ struct Proxy {
 
 impl Proxy {
     async fn start(upstream: u16) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a proxy");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a proxy");
         let port = listener.local_addr().expect("proxy address").port();
         let silent = Arc::new(AtomicBool::new(false));
         let links = Arc::new(std::sync::Mutex::new(JoinSet::new()));
@@ -57,7 +59,11 @@ impl Proxy {
     }
 
     fn url(&self) -> String {
-        format!("postgresql://{}@127.0.0.1:{}/postgres", server::USER, self.port)
+        format!(
+            "postgresql://{}@127.0.0.1:{}/postgres",
+            server::USER,
+            self.port
+        )
     }
 
     fn silence(&self, on: bool) {
@@ -167,7 +173,10 @@ async fn no_caller_waits_on_a_reconnect_it_did_not_start() {
     // Until the store saw its connection end (an error) or is reconnecting (no answer).
     let deadline = Instant::now() + Duration::from_secs(30);
     while let Ok(Ok(_)) = timeout(Duration::from_secs(1), store.get_record(ID)).await {
-        assert!(Instant::now() < deadline, "the cut connection still answers");
+        assert!(
+            Instant::now() < deadline,
+            "the cut connection still answers"
+        );
     }
     // A caller polled once, then kept without being polled (as a select loop keeps a branch
     // while it awaits another): it may be the one reconnecting now.
