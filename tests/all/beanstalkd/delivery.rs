@@ -2,10 +2,9 @@
 //! buried with the reason → replay; a delayed task on time; priority order; a `greenstalk`
 //! producer's JSON body run by the host.
 
-use std::process::Command;
-
 use serde_json::json;
 use wasmboost_tests::beanstalkd::{BeanstalkdServer, tube_stat};
+use wasmboost_tests::producer;
 
 use super::support::{LONG, cli_json, deploy, poll, publish, record, record_in, start};
 
@@ -99,35 +98,14 @@ fn a_greenstalk_producer_json_body_runs() {
     let queue = "bs_foreign";
     let mut host = start(&server, "");
     deploy(&host, queue, "echo_v1");
-    let venv = std::env::temp_dir().join("wasmboost-greenstalk-venv");
-    let python = venv.join("bin/python");
-    let ready = Command::new(&python)
-        .args(["-c", "import greenstalk"])
-        .status();
-    if !ready.is_ok_and(|s| s.success()) {
-        let made = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status();
-        let installed = made.is_ok_and(|s| s.success())
-            && Command::new(&python)
-                .args(["-m", "pip", "install", "--quiet", "greenstalk"])
-                .status()
-                .is_ok_and(|s| s.success());
-        if !installed {
-            eprintln!(
-                "SKIPPED a_greenstalk_producer_json_body_runs: cannot pip install greenstalk"
-            );
-            return;
-        }
-    }
+    let Some(python) = producer::venv_with("greenstalk", "greenstalk") else {
+        eprintln!("SKIPPED a_greenstalk_producer_json_body_runs: cannot pip install greenstalk");
+        return;
+    };
     let script = "import sys, greenstalk\n\
         with greenstalk.Client(('127.0.0.1', int(sys.argv[1])), use='wasmboost.bs_foreign') as c:\n\
         \x20   c.put('{\"x\": 41}')\n";
-    let out = Command::new(&python)
-        .args(["-c", script, &server.port().to_string()])
-        .output()
-        .expect("python runs");
+    let out = producer::run(&python, script, &[&server.port().to_string()]);
     assert!(out.status.success(), "greenstalk put: {out:?}");
     let row = poll("the foreign task to succeed", &host, LONG, || {
         super::support::queue_row(&host, queue)
