@@ -5,6 +5,7 @@ mod amqp;
 mod beanstalkd;
 mod cancel;
 mod cli;
+mod delivery_checks;
 mod deploy;
 mod fresh;
 mod global_rate;
