@@ -7,8 +7,10 @@
 //!   after AckWait); a nats-server kill and restart under running hosts.
 //! - `delivery`: poison → `max_retries + 1` attempts → the DLQ stream with the reason →
 //!   replay; a delayed task on time (±1 s); priority order.
+//! - `foreign`: a `nats-py` producer's bare JSON runs through the host.
 
 mod delivery;
+mod foreign;
 mod shared;
 
 use wasmboost_tests::host::HostProcess;

@@ -25,6 +25,7 @@ pub mod nats;
 pub mod netns;
 pub mod poll;
 pub mod postgres;
+pub mod producer;
 pub mod python;
 pub mod rabbit;
 pub mod redis;

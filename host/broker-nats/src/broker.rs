@@ -15,7 +15,7 @@ use wasmboost_broker::{
     validate_queue_name,
 };
 
-use crate::config::NatsConfig;
+use crate::config::{CALL_TIMEOUT, NatsConfig};
 use crate::error::{ConnectError, op};
 use crate::lease::Leases;
 use crate::topology::{Queue, Topology, band_subject, delayed_subject, wake_subject};
@@ -81,15 +81,12 @@ impl NatsBroker {
     /// NAK delayed until their due time. Returns the earliest due time still waiting.
     async fn promote_due(&self, q: &Arc<Queue>) -> Result<Option<u64>, BrokerError> {
         let client = self.client();
-        let mut batch = q
-            .delayed
-            .fetch()
-            .max_messages(DELAYED_BATCH)
-            .messages()
-            .await
+        let pull = q.delayed.fetch().max_messages(DELAYED_BATCH).messages();
+        let mut batch = bounded("fetch delayed", pull)
+            .await?
             .map_err(|e| op(&client, "fetch delayed", e))?;
         let mut earliest: Option<u64> = None;
-        while let Some(m) = batch.next().await {
+        while let Some(m) = bounded("fetch delayed", batch.next()).await? {
             let m = m.map_err(|e| op(&client, "fetch delayed", e))?;
             let now = now_ms();
             let due = wire::not_before(m.headers.as_ref()).unwrap_or(0);
@@ -133,13 +130,11 @@ impl NatsBroker {
                 break;
             }
             let consumer = &q.bands[usize::from(band)];
-            let mut batch = consumer
-                .fetch()
-                .max_messages(left)
-                .messages()
-                .await
+            let pull = consumer.fetch().max_messages(left).messages();
+            let mut batch = bounded("fetch", pull)
+                .await?
                 .map_err(|e| op(&client, "fetch", e))?;
-            while let Some(m) = batch.next().await {
+            while let Some(m) = bounded("fetch", batch.next()).await? {
                 let m = m.map_err(|e| op(&client, "fetch", e))?;
                 let message = wire::message(&q.name, band, &m);
                 let lease = self.leases.hold(q, m, &message, lease);
@@ -148,15 +143,21 @@ impl NatsBroker {
         }
         Ok(out)
     }
-}
 
-#[async_trait]
-impl Broker for NatsBroker {
-    fn kind(&self) -> &'static str {
-        crate::TYPE
+    /// `done`, after forgetting the queue's streams and consumers when it failed: they may have
+    /// vanished under this host, and the next call makes them again.
+    fn forget_on_error<T>(
+        &self,
+        queue: &str,
+        done: Result<T, BrokerError>,
+    ) -> Result<T, BrokerError> {
+        if done.is_err() {
+            self.topology.forget(queue);
+        }
+        done
     }
 
-    async fn publish(&self, queue: &str, messages: Vec<NewMessage>) -> Result<(), BrokerError> {
+    async fn publish_to(&self, queue: &str, messages: Vec<NewMessage>) -> Result<(), BrokerError> {
         let q = self.queue(queue).await?;
         let client = self.client();
         let now = now_ms();
@@ -190,7 +191,7 @@ impl Broker for NatsBroker {
         Ok(())
     }
 
-    async fn fetch(
+    async fn fetch_from(
         &self,
         queue: &str,
         max: usize,
@@ -240,6 +241,29 @@ impl Broker for NatsBroker {
                 () = tokio::time::sleep(nap) => {}
             }
         }
+    }
+}
+
+#[async_trait]
+impl Broker for NatsBroker {
+    fn kind(&self) -> &'static str {
+        crate::TYPE
+    }
+
+    async fn publish(&self, queue: &str, messages: Vec<NewMessage>) -> Result<(), BrokerError> {
+        let published = self.publish_to(queue, messages).await;
+        self.forget_on_error(queue, published)
+    }
+
+    async fn fetch(
+        &self,
+        queue: &str,
+        max: usize,
+        lease: Duration,
+        wait: Duration,
+    ) -> Result<Vec<Delivery>, BrokerError> {
+        let fetched = self.fetch_from(queue, max, lease, wait).await;
+        self.forget_on_error(queue, fetched)
     }
 
     async fn counts(&self, queue: &str) -> Result<QueueCounts, BrokerError> {
@@ -305,4 +329,11 @@ impl Broker for NatsBroker {
         let client = self.client();
         client.flush().await.map_err(|e| op(&client, "flush", e))
     }
+}
+
+/// `call`, or `Unavailable` when it gets no answer within [`CALL_TIMEOUT`].
+async fn bounded<T>(what: &str, call: impl Future<Output = T>) -> Result<T, BrokerError> {
+    tokio::time::timeout(CALL_TIMEOUT, call).await.map_err(|_| {
+        BrokerError::Unavailable(format!("nats {what}: no answer within {CALL_TIMEOUT:?}"))
+    })
 }

@@ -24,6 +24,10 @@ pub const DEFAULT_DUPLICATE_WINDOW_MS: u64 = 120_000;
 pub const DEFAULT_STATE_MAX_AGE_S: u64 = 30 * 86_400;
 /// Stream replicas (1 on a single server; 3 on a cluster).
 pub const DEFAULT_REPLICAS: usize = 1;
+/// Longest one JetStream read (a pull batch's next message) may go unanswered before it fails
+/// as unavailable: a pull request to a consumer that vanished (a memory-storage server
+/// restarted, a stream deleted) is never answered, and must not hang a fetch.
+pub const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Settings of the NATS JetStream broker.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

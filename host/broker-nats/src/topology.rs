@@ -119,6 +119,13 @@ impl Topology {
             .map(Arc::clone)
     }
 
+    /// Forget what is known of `name`'s streams and consumers: the next use makes them again
+    /// (they may have vanished under a running host).
+    pub(crate) fn forget(&self, name: &str) {
+        let mut queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
+        queues.remove(name);
+    }
+
     async fn create(&self, name: &str) -> Result<Arc<Queue>, BrokerError> {
         let client = self.client();
         let err = |what: &str, e: String| op(&client, &format!("set up {what} of {name:?}"), e);

@@ -15,9 +15,10 @@ use wasmboost_broker::{
 };
 
 use crate::config::PostgresConfig;
-use crate::conn::{Db, Listener, Wakers, connect};
+use crate::conn::{Listener, Wakers, connect};
 use crate::error::{ConnectError, op};
 use crate::lease::PgLease;
+use crate::pool::Db;
 use crate::schema;
 
 /// Claim up to `$2` visible jobs of queue `$1` for `$3` ms. `SKIP LOCKED` lets concurrent

@@ -17,6 +17,14 @@ pub const DEFAULT_RECONNECT_MAX_MS: u64 = 5_000;
 /// safety net for a notification lost while the LISTEN connection was reconnecting. Delays and
 /// lease ends are waited for exactly (the fetch asks when the next job becomes visible).
 pub const DEFAULT_IDLE_RECHECK_MS: u64 = 2_000;
+/// Connections each host keeps for statements (plus one per LISTEN channel): enough that the
+/// lease renewals and settles of a few hundred tasks in flight do not queue on one socket.
+pub const DEFAULT_POOL_SIZE: usize = 4;
+/// Longest one connect or statement may go unanswered before it fails as unavailable and its
+/// connection is replaced (a server that vanished mid-request never answers).
+pub const DEFAULT_OP_TIMEOUT_MS: u64 = 10_000;
+/// Most connections a pool may ask for (the server's `max_connections` is shared by hosts).
+pub const MAX_POOL_SIZE: usize = 64;
 
 /// Settings of the PostgreSQL broker.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -36,6 +44,12 @@ pub struct PostgresConfig {
     /// Longest an idle fetch waits between looks without a notification, in ms.
     #[serde(default = "default_idle_recheck")]
     pub idle_recheck_ms: u64,
+    /// Connections for statements, used round-robin (each reconnects on its own).
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+    /// Longest one connect or statement may go unanswered, in ms.
+    #[serde(default = "default_op_timeout")]
+    pub op_timeout_ms: u64,
     /// Keep results, pause flags, dedup marks, modules and counters in this Redis instead of
     /// the database. Unset: in the database (tables of schema version 2), shared by every host.
     #[serde(default)]
@@ -55,6 +69,13 @@ fn default_idle_recheck() -> u64 {
     DEFAULT_IDLE_RECHECK_MS
 }
 
+fn default_pool_size() -> usize {
+    DEFAULT_POOL_SIZE
+}
+fn default_op_timeout() -> u64 {
+    DEFAULT_OP_TIMEOUT_MS
+}
+
 impl Default for PostgresConfig {
     fn default() -> Self {
         PostgresConfig::with_url(DEFAULT_URL)
@@ -69,6 +90,8 @@ impl PostgresConfig {
             reconnect_min_ms: DEFAULT_RECONNECT_MIN_MS,
             reconnect_max_ms: DEFAULT_RECONNECT_MAX_MS,
             idle_recheck_ms: DEFAULT_IDLE_RECHECK_MS,
+            pool_size: DEFAULT_POOL_SIZE,
+            op_timeout_ms: DEFAULT_OP_TIMEOUT_MS,
             state_redis_url: None,
         }
     }
@@ -82,6 +105,10 @@ impl PostgresConfig {
 
     pub(crate) fn idle_recheck(&self) -> Duration {
         Duration::from_millis(self.idle_recheck_ms)
+    }
+
+    pub(crate) fn op_timeout(&self) -> Duration {
+        Duration::from_millis(self.op_timeout_ms)
     }
 
     /// The parsed connection string.
@@ -105,6 +132,15 @@ impl PostgresConfig {
         }
         if self.idle_recheck_ms == 0 {
             return bad("idle_recheck_ms 0 must be at least 1".to_owned());
+        }
+        if self.pool_size == 0 || self.pool_size > MAX_POOL_SIZE {
+            return bad(format!(
+                "pool_size {} must be from 1 to {MAX_POOL_SIZE}",
+                self.pool_size
+            ));
+        }
+        if self.op_timeout_ms == 0 {
+            return bad("op_timeout_ms 0 must be at least 1".to_owned());
         }
         Ok(())
     }

@@ -1,20 +1,19 @@
-//! Connections: [`Db`], the one shared client every operation pipelines its statements on
-//! (each operation is a single statement, so nothing needs a client of its own), reconnected
-//! with backoff when the server went away; and [`Listener`], the `LISTEN` connection whose
-//! notifications wake idle fetchers of the named queue.
+//! Connections: [`connect`] (one connection, driven on its own task; the pool of them is
+//! [`crate::pool::Db`]), and [`Listener`], the `LISTEN` connection whose notifications wake
+//! idle fetchers of the named queue, reconnected with backoff when the server went away.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use futures::StreamExt;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_postgres::{AsyncMessage, Client, NoTls};
 use wasmboost_broker::networked::backoff::Backoff;
-use wasmboost_broker::{BrokerError, StateError};
 
 use crate::config::PostgresConfig;
-use crate::error::ConnectError;
+use crate::error::{ConnectError, DbError};
 
 /// Open a connection and drive it on its own task.
 pub(crate) async fn connect(pg: &tokio_postgres::Config) -> Result<Client, ConnectError> {
@@ -25,74 +24,6 @@ pub(crate) async fn connect(pg: &tokio_postgres::Config) -> Result<Client, Conne
         }
     });
     Ok(client)
-}
-
-/// The shared client, replaced by a new connection once it closed.
-#[derive(Debug)]
-pub(crate) struct Db {
-    pg: tokio_postgres::Config,
-    slot: tokio::sync::Mutex<Slot>,
-}
-
-#[derive(Debug)]
-struct Slot {
-    client: Option<Arc<Client>>,
-    backoff: Backoff,
-}
-
-impl Db {
-    pub(crate) fn new(pg: tokio_postgres::Config, config: &PostgresConfig, client: Client) -> Self {
-        let (min, max) = config.reconnect();
-        Db {
-            pg,
-            slot: tokio::sync::Mutex::new(Slot {
-                client: Some(Arc::new(client)),
-                backoff: Backoff::new(min, max),
-            }),
-        }
-    }
-
-    /// The live client, reconnecting if the last one closed. Within the backoff after a failed
-    /// reconnect this fails at once with `Unavailable` (the worker backs off too).
-    pub(crate) async fn client(&self) -> Result<Arc<Client>, Down> {
-        let mut slot = self.slot.lock().await;
-        if let Some(client) = slot.client.as_ref().filter(|c| !c.is_closed()) {
-            return Ok(Arc::clone(client));
-        }
-        slot.client = None;
-        if !slot.backoff.remaining().is_zero() {
-            return Err(Down("postgres connection lost; reconnecting".to_owned()));
-        }
-        match connect(&self.pg).await {
-            Ok(client) => {
-                slot.backoff.succeeded();
-                let client = Arc::new(client);
-                slot.client = Some(Arc::clone(&client));
-                tracing::info!("postgres broker: reconnected");
-                Ok(client)
-            }
-            Err(e) => {
-                slot.backoff.failed();
-                Err(Down(e.to_string()))
-            }
-        }
-    }
-}
-
-/// The server cannot be reached now: `Unavailable` to brokers and stores alike.
-#[derive(Debug)]
-pub(crate) struct Down(String);
-
-impl From<Down> for BrokerError {
-    fn from(d: Down) -> Self {
-        BrokerError::Unavailable(d.0)
-    }
-}
-
-impl From<Down> for StateError {
-    fn from(d: Down) -> Self {
-        StateError::Unavailable(d.0)
-    }
 }
 
 /// Wake-ups by name (a queue for idle fetchers, a task id for `wait_terminal`).
@@ -147,11 +78,12 @@ impl Listener {
         wakers: Arc<Wakers>,
     ) -> Self {
         let (min, max) = config.reconnect();
+        let bound = config.op_timeout();
         let task = tokio::spawn(async move {
             let mut backoff = Backoff::new(min, max);
             loop {
                 tokio::time::sleep(backoff.remaining()).await;
-                match listen(&pg, channel, &wakers).await {
+                match listen(&pg, channel, &wakers, bound).await {
                     // It was up and then dropped: reconnect at once.
                     Ok(()) => backoff.succeeded(),
                     Err(e) => {
@@ -179,13 +111,17 @@ impl Drop for Listener {
     }
 }
 
-/// One listen session: until the connection drops (`Ok`) or cannot be made (`Err`).
+/// One listen session: until the connection drops (`Ok`) or cannot be made within `bound`
+/// (`Err`).
 async fn listen(
     pg: &tokio_postgres::Config,
     channel: &str,
     wakers: &Arc<Wakers>,
-) -> Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = pg.connect(NoTls).await?;
+    bound: Duration,
+) -> Result<(), DbError> {
+    let (client, mut connection) = tokio::time::timeout(bound, pg.connect(NoTls))
+        .await
+        .map_err(|_| DbError::TimedOut(bound))??;
     let driven = Arc::clone(wakers);
     let drive = tokio::spawn(async move {
         let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
@@ -200,7 +136,15 @@ async fn listen(
             }
         }
     });
-    client.batch_execute(&format!("LISTEN {channel}")).await?;
+    let statement = format!("LISTEN {channel}");
+    let listening = tokio::time::timeout(bound, client.batch_execute(&statement)).await;
+    if let Err(e) = listening
+        .map_err(|_| DbError::TimedOut(bound))
+        .and_then(|r| Ok(r?))
+    {
+        drive.abort();
+        return Err(e);
+    }
     wakers.wake_all();
     // The client stays alive (and the connection open) until the driver sees it close.
     let _ = drive.await;

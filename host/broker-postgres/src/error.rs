@@ -2,6 +2,8 @@
 //! [`BrokerError`]: a lost or refused connection is `Unavailable` (the worker backs off and
 //! retries), anything the server refused is `Backend`.
 
+use std::time::Duration;
+
 use wasmboost_broker::BrokerError;
 
 /// Errors of [`crate::open`].
@@ -49,10 +51,30 @@ pub(crate) fn is_connection(e: &tokio_postgres::Error) -> bool {
         && std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
 }
 
+/// A call on a pooled connection that failed: the driver's error, or no answer in time.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DbError {
+    #[error("{0}")]
+    Pg(#[from] tokio_postgres::Error),
+    /// The connection is retired: the server may be gone without closing it.
+    #[error("no answer within {0:?}")]
+    TimedOut(Duration),
+}
+
+impl DbError {
+    /// Whether to retry later (the connection or server is the trouble, not the statement).
+    pub(crate) fn is_connection(&self) -> bool {
+        match self {
+            DbError::Pg(e) => is_connection(e),
+            DbError::TimedOut(_) => true,
+        }
+    }
+}
+
 /// A driver error as the seam sees it; `what` names the operation.
-pub(crate) fn op(what: &str, e: tokio_postgres::Error) -> BrokerError {
+pub(crate) fn op(what: &str, e: DbError) -> BrokerError {
     let text = format!("postgres {what}: {e}");
-    if is_connection(&e) {
+    if e.is_connection() {
         BrokerError::Unavailable(text)
     } else {
         BrokerError::Backend(text)

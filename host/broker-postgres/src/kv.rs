@@ -6,8 +6,7 @@
 use wasmboost_broker::kv::KvRefusal;
 use wasmboost_broker::{KvError, KvOp, KvQuota, KvReply, StateError};
 
-use crate::conn::Db;
-use crate::error::is_connection;
+use crate::pool::Db;
 
 const KV: &str = "SELECT tag, val, a, b FROM wasmboost.kv($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
@@ -62,7 +61,7 @@ pub(crate) async fn apply(
         .await
         .map_err(|e| {
             let text = format!("postgres kv of queue {queue:?}: {e}");
-            if is_connection(&e) {
+            if e.is_connection() {
                 StateError::Unavailable(text)
             } else {
                 StateError::Backend(text)

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use wasmboost_broker::{BrokerError, Lease, Settlement};
 
 use crate::broker::millis;
-use crate::conn::Db;
 use crate::error::op;
+use crate::pool::Db;
 
 const RENEW: &str = "
 UPDATE wasmboost.jobs SET lease_until = wasmboost.now_ms() + $3

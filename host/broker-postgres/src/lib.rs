@@ -12,7 +12,9 @@
 //! - [`state`]: [`PostgresStore`], the `StateStore` implementation.
 //! - `kv`: task key-value namespaces (one call of `wasmboost.kv` each).
 //! - `lease`: renewing and settling one fetched job, fenced by its lease token.
-//! - `conn`: the shared connection (reconnects with backoff) and the LISTEN connection.
+//! - `pool`: the connections statements run on (round-robin, each reconnecting with backoff,
+//!   every call bounded, statements prepared once per connection).
+//! - `conn`: opening one connection, and the LISTEN connection.
 //! - [`error`]: setup errors ([`ConnectError`]) and how driver errors map onto the seam.
 
 pub mod broker;
@@ -21,6 +23,7 @@ mod conn;
 pub mod error;
 mod kv;
 mod lease;
+mod pool;
 pub mod schema;
 pub mod state;
 

@@ -22,8 +22,9 @@ use wasmboost_broker::{
 
 use crate::broker::millis;
 use crate::config::PostgresConfig;
-use crate::conn::{Db, Listener, Wakers, connect};
-use crate::error::{ConnectError, is_connection};
+use crate::conn::{Listener, Wakers, connect};
+use crate::error::{ConnectError, DbError};
+use crate::pool::Db;
 use crate::schema::{self, RECORDS_CHANNEL};
 
 /// How often expired records, dedup marks and heartbeats are deleted.
@@ -167,7 +168,7 @@ impl PostgresStore {
     async fn execute(
         &self,
         what: &str,
-        sql: &str,
+        sql: &'static str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<u64, StateError> {
         let client = self.db.client().await?;
@@ -177,7 +178,7 @@ impl PostgresStore {
     async fn query(
         &self,
         what: &str,
-        sql: &str,
+        sql: &'static str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Vec<tokio_postgres::Row>, StateError> {
         let client = self.db.client().await?;
@@ -186,9 +187,9 @@ impl PostgresStore {
 }
 
 /// A driver error as the state seam sees it.
-fn st(what: &str, e: tokio_postgres::Error) -> StateError {
+fn st(what: &str, e: DbError) -> StateError {
     let text = format!("postgres {what}: {e}");
-    if is_connection(&e) {
+    if e.is_connection() {
         StateError::Unavailable(text)
     } else {
         StateError::Backend(text)

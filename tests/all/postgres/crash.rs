@@ -8,7 +8,6 @@ use wasmboost_tests::postgres::{PostgresServer, psql};
 use super::support::{LONG, deploy, poll, publish_batch, queue_row, record_in, start};
 
 #[test]
-#[ignore = "fails on merged main (a GET of a task record hangs 120 s after the restart); open in issue 18"]
 fn kill_9_of_a_host_with_tasks_in_flight_loses_nothing() {
     const TASKS: usize = 300;
     let server = PostgresServer::start();
@@ -41,7 +40,6 @@ fn kill_9_of_a_host_with_tasks_in_flight_loses_nothing() {
 }
 
 #[test]
-#[ignore = "fails on merged main (a GET of a task record hangs 120 s after the restart); open in issue 18"]
 fn postgres_crash_and_restart_under_a_running_host_loses_nothing_confirmed() {
     const TASKS: usize = 200;
     let mut server = PostgresServer::start();

@@ -4,11 +4,9 @@
 use wasmboost_tests::host::{HostOptions, HostProcess};
 use wasmboost_tests::postgres::PostgresServer;
 
-pub use wasmboost_tests::api::{
-    LONG, cli_json, deploy, poll, publish, publish_batch, queue_row, record, record_in,
-};
+pub use wasmboost_tests::api::{LONG, deploy, poll, publish_batch, queue_row, record_in};
 
-/// `wasmboost serve` on `server` (state in the host's embedded store) with `extra` config.
+/// `wasmboost serve` on `server` (state in the same database) with `extra` config.
 pub fn start(server: &PostgresServer, extra: &str) -> HostProcess {
     let config = format!(
         "[broker]\ntype = \"postgres\"\nurl = {:?}\n{extra}\n",

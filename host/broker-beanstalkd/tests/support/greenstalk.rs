@@ -1,36 +1,19 @@
-//! Python's `greenstalk` as a foreign producer: a virtualenv under the target directory (made
-//! once, reused by later runs) with `greenstalk` from PyPI.
+//! Python's `greenstalk` as a foreign producer: a virtualenv (made once, reused by later runs)
+//! with `greenstalk` from PyPI, made by the workspace harness's std-only venv helper.
 
 use std::path::PathBuf;
 use std::process::Command;
+
+#[path = "../../../../tests/harness/producer.rs"]
+#[allow(dead_code, reason = "this crate's tests use only the venv part")]
+mod producer;
 
 pub const WHY_SKIPPED: &str =
     "python3 -m venv or pip install greenstalk failed (no python3-venv, or PyPI unreachable)";
 
 /// The venv's python with greenstalk importable, or `None` if it cannot be made here.
 pub fn python() -> Option<PathBuf> {
-    let venv = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("greenstalk-venv");
-    let python = venv.join("bin").join("python");
-    let importable = |py: &PathBuf| {
-        Command::new(py)
-            .args(["-c", "import greenstalk"])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if importable(&python) {
-        return Some(python);
-    }
-    let made = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()
-        .is_ok_and(|s| s.success());
-    let installed = made
-        && Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", "greenstalk"])
-            .status()
-            .is_ok_and(|s| s.success());
-    (installed && importable(&python)).then_some(python)
+    producer::venv_with("greenstalk", "greenstalk")
 }
 
 /// Put `body` into `tube` with greenstalk's defaults (priority 65536, TTR 60).
