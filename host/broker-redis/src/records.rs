@@ -2,15 +2,22 @@
 //! while one pipeline is in flight go out together in the next (`SET .. PX` per record, then a
 //! `PUBLISH` for each terminal one), so a busy host stores thousands of records per round trip
 //! and one syscall instead of one each, while a lone write still takes one round trip.
+//!
+//! On a Redis Cluster a pipeline must stay within one slot, and a record, its channel and its
+//! queue's counters are in three: each record is written on its own (all of a batch at once),
+//! its count first, in its queue's slot, through `count.lua` (see there), then the record, then
+//! the `PUBLISH`. A crash between the steps leaves the count without the record; writing the
+//! record again (the worker retries a failed write) does not count an ending twice.
 
 use bytes::Bytes;
-use redis::aio::ConnectionManager;
+use futures::future::join_all;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use wasmboost_broker::StateError;
 
 use crate::error::is_transient;
-use crate::scripts::{RECORD, RECORD_LUA};
+use crate::handle::Handle;
+use crate::scripts::{COUNT, RECORD, RECORD_LUA};
 use crate::store::TERMINAL;
 
 /// Most records in one pipeline.
@@ -36,6 +43,8 @@ pub(crate) enum WriteMode {
     Counted {
         counters: String,
         deltas: Vec<(String, i64)>,
+        /// On a cluster: the task's ended mark in the queue's slot (`Keys::ended`).
+        ended: Option<String>,
     },
     /// Unless the stored record has ended.
     Progress,
@@ -53,9 +62,9 @@ pub(crate) struct RecordWriter {
 }
 
 impl RecordWriter {
-    pub(crate) fn spawn(manager: ConnectionManager) -> Self {
+    pub(crate) fn spawn(manager: Handle, cluster: bool) -> Self {
         let (requests, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(manager, rx));
+        let task = tokio::spawn(run(manager, cluster, rx));
         RecordWriter { requests, task }
     }
 
@@ -75,13 +84,25 @@ impl Drop for RecordWriter {
     }
 }
 
-async fn run(mut manager: ConnectionManager, mut rx: mpsc::UnboundedReceiver<Request>) {
+async fn run(mut manager: Handle, cluster: bool, mut rx: mpsc::UnboundedReceiver<Request>) {
     while let Some(batch) = crate::batch::next(&mut rx, MAX_BATCH).await {
-        flush(&mut manager, batch).await;
+        if cluster {
+            flush_each(&manager, batch).await;
+        } else {
+            flush(&mut manager, batch).await;
+        }
     }
 }
 
-async fn flush(manager: &mut ConnectionManager, batch: Vec<Request>) {
+fn outcome(result: &redis::RedisResult<()>) -> Result<(), StateError> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) if is_transient(e) => Err(StateError::Unavailable(format!("redis: {e}"))),
+        Err(e) => Err(StateError::Backend(format!("redis: {e}"))),
+    }
+}
+
+async fn flush(manager: &mut Handle, batch: Vec<Request>) {
     let mut pipe = redis::pipe();
     // Loaded first in the same pipeline, so its EVALSHAs below find it even right after a
     // server restart emptied the script cache.
@@ -101,7 +122,9 @@ async fn flush(manager: &mut ConnectionManager, batch: Vec<Request>) {
                     .arg(write.ttl_ms)
                     .ignore();
             }
-            WriteMode::Counted { counters, deltas } => {
+            WriteMode::Counted {
+                counters, deltas, ..
+            } => {
                 script(&mut pipe, write, counters, "count");
                 for (name, delta) in deltas {
                     pipe.arg(name).arg(*delta);
@@ -123,14 +146,79 @@ async fn flush(manager: &mut ConnectionManager, batch: Vec<Request>) {
     }
     let result = pipe.query_async::<()>(manager).await;
     for request in batch {
-        let outcome = match &result {
-            Ok(()) => Ok(()),
-            Err(e) if is_transient(e) => Err(StateError::Unavailable(format!("redis: {e}"))),
-            Err(e) => Err(StateError::Backend(format!("redis: {e}"))),
-        };
         // The caller may have given up waiting; the write happened (or failed) anyway.
-        let _ = request.done.send(outcome);
+        let _ = request.done.send(outcome(&result));
     }
+}
+
+/// On a cluster: every record of the batch on its own, all at once (see the module doc).
+async fn flush_each(manager: &Handle, batch: Vec<Request>) {
+    let writes = batch.into_iter().map(|Request { write, done }| {
+        let mut con = manager.clone();
+        async move {
+            let result = write_one(&mut con, &write).await;
+            let _ = done.send(outcome(&result));
+        }
+    });
+    join_all(writes).await;
+}
+
+async fn write_one(con: &mut Handle, write: &RecordWrite) -> redis::RedisResult<()> {
+    match &write.mode {
+        WriteMode::Progress => {
+            RECORD
+                .key(&write.key)
+                .key(&write.key)
+                .arg(&write.value)
+                .arg(write.ttl_ms)
+                .arg(TERMINAL)
+                .arg("progress")
+                .invoke_async::<()>(con)
+                .await?;
+        }
+        WriteMode::Counted {
+            counters,
+            deltas,
+            ended,
+        } => {
+            let terminal = write.value.first() == Some(&TERMINAL);
+            let Some(ended) = ended else {
+                return Err(redis::RedisError::from((
+                    redis::ErrorKind::Client,
+                    "a counted record on a cluster needs its ended mark",
+                )));
+            };
+            let mut count = COUNT.key(counters);
+            count
+                .key(ended)
+                .arg(if terminal { "1" } else { "0" })
+                .arg(write.ttl_ms);
+            for (name, delta) in deltas {
+                count.arg(name).arg(*delta);
+            }
+            count.invoke_async::<()>(con).await?;
+            set(con, write).await?;
+        }
+        WriteMode::Plain => set(con, write).await?,
+    }
+    if let Some((channel, record)) = &write.publish {
+        redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(record.as_ref())
+            .query_async::<()>(con)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn set(con: &mut Handle, write: &RecordWrite) -> redis::RedisResult<()> {
+    redis::cmd("SET")
+        .arg(&write.key)
+        .arg(&write.value)
+        .arg("PX")
+        .arg(write.ttl_ms)
+        .query_async(con)
+        .await
 }
 
 /// `EVALSHA` of the record script for `write`, its counter pairs still to be appended.

@@ -1,0 +1,225 @@
+//! [`Failover`]: the connection to the master a set of sentinels names. Commands go to the
+//! current master over one reconnecting socket (a [`ConnectionManager`]). When one fails as if
+//! the master were gone (refused, reset, timed out) or answers `READONLY` (it was demoted to a
+//! replica), the sentinels are asked again in the background, and a new master is connected and
+//! swapped in for every clone of the handle; the failed command itself fails as unavailable and
+//! the worker retries it with backoff. No failover logic of our own: Sentinel decides who the
+//! master is.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::{
+    AsyncConnectionConfig, Client, Cmd, ErrorKind, Pipeline, RedisError, RedisFuture,
+    RedisResult, ServerErrorKind, Value,
+};
+
+use crate::error::is_transient;
+use crate::topology::SentinelSpec;
+
+/// Pause between rounds of asking the sentinels while no new master is named yet.
+const RESOLVE_PAUSE: Duration = Duration::from_millis(100);
+
+/// A handle on the current master; clones share it (and its switch to a new one).
+#[derive(Clone)]
+pub(crate) struct Failover {
+    state: Arc<State>,
+}
+
+struct State {
+    spec: SentinelSpec,
+    manager_config: ConnectionManagerConfig,
+    connect_timeout: Duration,
+    current: RwLock<Master>,
+    /// A background look-up is running (one at a time).
+    resolving: AtomicBool,
+}
+
+#[derive(Clone)]
+struct Master {
+    addr: (String, u16),
+    client: Client,
+    manager: ConnectionManager,
+}
+
+impl Failover {
+    /// Ask the sentinels for the master and connect to it.
+    pub(crate) async fn connect(
+        spec: SentinelSpec,
+        manager_config: ConnectionManagerConfig,
+        connect_timeout: Duration,
+    ) -> RedisResult<Failover> {
+        let addr = ask_sentinels(&spec, connect_timeout).await?;
+        let master = open_master(&spec, addr, &manager_config).await?;
+        tracing::info!(master = %spec.master, addr = %format!("{}:{}", master.addr.0, master.addr.1), "redis master named by sentinel");
+        Ok(Failover {
+            state: Arc::new(State {
+                spec,
+                manager_config,
+                connect_timeout,
+                current: RwLock::new(master),
+                resolving: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// A client for the current master (for dedicated connections: blocking reads, pub/sub).
+    pub(crate) fn client(&self) -> Client {
+        self.state.master().client
+    }
+
+    /// `host:port` of the current master.
+    pub(crate) fn addr(&self) -> String {
+        let (host, port) = self.state.master().addr;
+        format!("{host}:{port}")
+    }
+
+    /// After a command: on a sign that the master is gone or demoted, look it up again.
+    fn check<T>(&self, result: RedisResult<T>) -> RedisResult<T> {
+        let Err(e) = result else { return result };
+        let demoted = e.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly);
+        if demoted || is_transient(&e) {
+            self.resolve_in_background();
+        }
+        if demoted {
+            // A replica refusing a write: transient for the caller (a new master is coming).
+            return Err(RedisError::from(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                format!("redis master was demoted to a replica: {e}"),
+            )));
+        }
+        Err(e)
+    }
+
+    fn resolve_in_background(&self) {
+        if self.state.resolving.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let state = Arc::clone(&self.state);
+        tokio::spawn(async move {
+            state.resolve().await;
+            state.resolving.store(false, Ordering::Release);
+        });
+    }
+}
+
+impl State {
+    fn master(&self) -> Master {
+        // Only a swapped-in value: a panic elsewhere cannot leave it half-written.
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Ask the sentinels until they name a master other than the one that failed (or the same
+    /// one answering again), then switch to it.
+    async fn resolve(&self) {
+        let failed = self.master().addr;
+        for _ in 0..50 {
+            if let Ok(addr) = ask_sentinels(&self.spec, self.connect_timeout).await {
+                if addr != failed {
+                    match open_master(&self.spec, addr, &self.manager_config).await {
+                        Ok(master) => {
+                            tracing::warn!(master = %self.spec.master, from = %format!("{}:{}", failed.0, failed.1), to = %format!("{}:{}", master.addr.0, master.addr.1), "redis failover: switched to the new master");
+                            *self.current.write().unwrap_or_else(PoisonError::into_inner) =
+                                master;
+                            return;
+                        }
+                        Err(e) => tracing::debug!(error = %e, "new redis master not reachable yet"),
+                    }
+                } else if self.master().manager.clone().send_packed_command(&redis::cmd("PING")).await.is_ok() {
+                    // The old master answers again (a blip, not a failover).
+                    return;
+                }
+            }
+            tokio::time::sleep(RESOLVE_PAUSE).await;
+        }
+    }
+}
+
+/// The master's address according to the first sentinel that knows it.
+async fn ask_sentinels(spec: &SentinelSpec, timeout: Duration) -> RedisResult<(String, u16)> {
+    let mut last = None;
+    for url in &spec.sentinels {
+        match ask_one(url, &spec.master, timeout).await {
+            Ok(Some(addr)) => return Ok(addr),
+            Ok(None) => {
+                last = Some(RedisError::from((
+                    ErrorKind::Client,
+                    "sentinel does not know the master",
+                    format!("{url} has no master named {:?}", spec.master),
+                )));
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        RedisError::from((ErrorKind::Client, "no sentinel configured"))
+    }))
+}
+
+async fn ask_one(url: &str, master: &str, timeout: Duration) -> RedisResult<Option<(String, u16)>> {
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout));
+    let mut con = Client::open(url)?
+        .get_multiplexed_async_connection_with_config(&config)
+        .await?;
+    redis::cmd("SENTINEL")
+        .arg("get-master-addr-by-name")
+        .arg(master)
+        .query_async(&mut con)
+        .await
+}
+
+async fn open_master(
+    spec: &SentinelSpec,
+    addr: (String, u16),
+    config: &ConnectionManagerConfig,
+) -> RedisResult<Master> {
+    let client = Client::open(spec.node_url(&addr.0, addr.1))?;
+    let mut manager = ConnectionManager::new_with_config(client.clone(), config.clone()).await?;
+    // A sentinel may still name a master that was just demoted: only a master will do.
+    let role: Vec<Value> = redis::cmd("ROLE").query_async(&mut manager).await?;
+    if !matches!(role.first(), Some(Value::BulkString(r)) if r == b"master") {
+        return Err(RedisError::from((
+            ErrorKind::Server(ServerErrorKind::ReadOnly),
+            "the named master is a replica",
+        )));
+    }
+    Ok(Master {
+        addr,
+        client,
+        manager,
+    })
+}
+
+impl ConnectionLike for Failover {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        Box::pin(async move {
+            let mut manager = self.state.master().manager;
+            let result = manager.req_packed_command(cmd).await;
+            self.check(result)
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        Box::pin(async move {
+            let mut manager = self.state.master().manager;
+            let result = manager.req_packed_commands(pipeline, offset, count).await;
+            self.check(result)
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.state.master().manager.get_db()
+    }
+}
