@@ -4,13 +4,14 @@
 //! and one syscall instead of one each, while a lone write still takes one round trip.
 //!
 //! On a Redis Cluster a pipeline must stay within one slot, and a record, its channel and its
-//! queue's counters are in three: each record is written on its own (all of a batch at once),
-//! its count first, in its queue's slot, through `count.lua` (see there), then the record, then
+//! queue's counters are in three: each record is written on its own, by its caller (no writer
+//! task: a publish's `queued` record must reach the connection before the publish does, as one
+//! server's shared pipeline ensures, or a fast worker's ending could be overwritten by it), its
+//! count first, in its queue's slot, through `count.lua` (see there), then the record, then
 //! the `PUBLISH`. A crash between the steps leaves the count without the record; writing the
 //! record again (the worker retries a failed write) does not count an ending twice.
 
 use bytes::Bytes;
-use futures::future::join_all;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use wasmboost_broker::StateError;
@@ -55,21 +56,38 @@ struct Request {
     done: oneshot::Sender<Result<(), StateError>>,
 }
 
-#[derive(Debug)]
 pub(crate) struct RecordWriter {
     requests: mpsc::UnboundedSender<Request>,
     task: JoinHandle<()>,
+    /// On a cluster: the connection each caller writes through itself.
+    direct: Option<Handle>,
+}
+
+impl std::fmt::Debug for RecordWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordWriter")
+            .field("direct", &self.direct.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl RecordWriter {
     pub(crate) fn spawn(manager: Handle, cluster: bool) -> Self {
         let (requests, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(manager, cluster, rx));
-        RecordWriter { requests, task }
+        let direct = cluster.then(|| manager.clone());
+        let task = tokio::spawn(run(manager, rx));
+        RecordWriter {
+            requests,
+            task,
+            direct,
+        }
     }
 
     /// Store `write`; returns once Redis has it (and its waiters were published to).
     pub(crate) async fn write(&self, write: RecordWrite) -> Result<(), StateError> {
+        if let Some(con) = &self.direct {
+            return outcome(&write_one(&mut con.clone(), &write).await);
+        }
         let (done, rx) = oneshot::channel();
         self.requests
             .send(Request { write, done })
@@ -84,13 +102,9 @@ impl Drop for RecordWriter {
     }
 }
 
-async fn run(mut manager: Handle, cluster: bool, mut rx: mpsc::UnboundedReceiver<Request>) {
+async fn run(mut manager: Handle, mut rx: mpsc::UnboundedReceiver<Request>) {
     while let Some(batch) = crate::batch::next(&mut rx, MAX_BATCH).await {
-        if cluster {
-            flush_each(&manager, batch).await;
-        } else {
-            flush(&mut manager, batch).await;
-        }
+        flush(&mut manager, batch).await;
     }
 }
 
@@ -151,18 +165,7 @@ async fn flush(manager: &mut Handle, batch: Vec<Request>) {
     }
 }
 
-/// On a cluster: every record of the batch on its own, all at once (see the module doc).
-async fn flush_each(manager: &Handle, batch: Vec<Request>) {
-    let writes = batch.into_iter().map(|Request { write, done }| {
-        let mut con = manager.clone();
-        async move {
-            let result = write_one(&mut con, &write).await;
-            let _ = done.send(outcome(&result));
-        }
-    });
-    join_all(writes).await;
-}
-
+/// On a cluster: one record, step by step (see the module doc).
 async fn write_one(con: &mut Handle, write: &RecordWrite) -> redis::RedisResult<()> {
     match &write.mode {
         WriteMode::Progress => {

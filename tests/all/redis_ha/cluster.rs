@@ -45,7 +45,18 @@ fn two_hosts_drain_two_queues_on_a_cluster() {
     // A sample of records, read back through the other host: each holds its own result.
     for (n, queue_ids) in ids.iter().enumerate() {
         for (i, id) in queue_ids.iter().enumerate().step_by(97) {
-            let record = poll(&format!("record {id}"), LONG, || logs(&all), || {
+            let reader = &hosts[(n + 1) % 2];
+            let context = || {
+                let (status, body) = reader.http("GET", &format!("/v1/tasks/{id}"), b"");
+                let warnings: String = logs(&all)
+                    .lines()
+                    .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                    .take(20)
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                format!("{status} {body}\n{warnings}")
+            };
+            let record = poll(&format!("record {id}"), LONG, context, || {
                 let (status, body) = hosts[(n + 1) % 2].http("GET", &format!("/v1/tasks/{id}"), b"");
                 let record: Value = serde_json::from_str(&body).ok()?;
                 (status == 200 && record["state"] == "succeeded").then_some(record)
