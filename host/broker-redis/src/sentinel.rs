@@ -114,6 +114,15 @@ impl State {
             .clone()
     }
 
+    /// Whether the current master answers a `PING` within the connect timeout (its own
+    /// reconnect backoff must not hold up the look-up while a failover is under way).
+    async fn answers(&self) -> bool {
+        let mut manager = self.master().manager;
+        let cmd = redis::cmd("PING");
+        let ping = cmd.query_async::<()>(&mut manager);
+        matches!(tokio::time::timeout(self.connect_timeout, ping).await, Ok(Ok(())))
+    }
+
     /// Ask the sentinels until they name a master other than the one that failed (or the same
     /// one answering again), then switch to it.
     async fn resolve(&self) {
@@ -130,7 +139,7 @@ impl State {
                         }
                         Err(e) => tracing::debug!(error = %e, "new redis master not reachable yet"),
                     }
-                } else if self.master().manager.clone().send_packed_command(&redis::cmd("PING")).await.is_ok() {
+                } else if self.answers().await {
                     // The old master answers again (a blip, not a failover).
                     return;
                 }

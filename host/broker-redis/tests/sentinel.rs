@@ -76,7 +76,7 @@ async fn a_killed_master_loses_no_acknowledged_publish() {
         }
         if killed && !restarted && deployment.master_port() == Some(deployment.replica.port()) {
             // The old master comes back; the sentinels turn it into the new master's replica.
-            deployment.master.start_again();
+            deployment.restart_old_master();
             restarted = true;
         }
         next += 1;

@@ -50,7 +50,7 @@ fn a_killed_master_loses_no_acknowledged_task() {
             killed = true;
         }
         if killed && !restarted && deployment.master_port() == Some(deployment.replica.port()) {
-            deployment.master.start_again();
+            deployment.restart_old_master();
             restarted = true;
         }
         let bodies: Vec<String> = (n..n + BATCH)

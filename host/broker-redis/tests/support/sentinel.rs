@@ -57,6 +57,15 @@ impl RedisSentinels {
         format!("redis+sentinel://{}/{MASTER}", addrs.join(","))
     }
 
+    /// Start the killed old master again, empty (no persistence here): the sentinels make it
+    /// the new master's replica. Priority 0 keeps them from ever promoting it: a replica still
+    /// in its first sync holds nothing, and on a loaded machine a second, spurious failover
+    /// could otherwise pick it (with persistence a restarted node keeps its data).
+    pub fn restart_old_master(&mut self) {
+        let never_promote = ["--replica-priority".to_owned(), "0".to_owned()];
+        self.master.start_again_with(&never_promote);
+    }
+
     /// The port the first sentinel names as the master now.
     pub fn master_port(&self) -> Option<u16> {
         let out = self.sentinels[0].cli(&["SENTINEL", "get-master-addr-by-name", MASTER]);

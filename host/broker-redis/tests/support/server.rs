@@ -147,6 +147,12 @@ impl RedisServer {
         }
     }
 
+    /// [`RedisServer::start_again`] with more arguments from now on.
+    pub fn start_again_with(&mut self, extra: &[String]) {
+        self.extra.extend_from_slice(extra);
+        self.start_again();
+    }
+
     /// Stop the server gracefully (SIGTERM) and wait for it to exit.
     pub fn stop(&mut self) {
         self.signal(Signal::Term);
