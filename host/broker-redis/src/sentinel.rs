@@ -5,6 +5,11 @@
 //! swapped in for every clone of the handle; the failed command itself fails as unavailable and
 //! the worker retries it with backoff. No failover logic of our own: Sentinel decides who the
 //! master is.
+//!
+//! The sentinels are also asked every [`WATCH_INTERVAL`] in the background: a connection that
+//! sent nothing during the outage would otherwise reconnect to the old master's address when
+//! that node restarts, and write there (it starts as an empty master until the sentinels make
+//! it a replica, which then discards those writes).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -21,6 +26,8 @@ use crate::topology::SentinelSpec;
 
 /// Pause between rounds of asking the sentinels while no new master is named yet.
 const RESOLVE_PAUSE: Duration = Duration::from_millis(100);
+/// How often the sentinels are asked who the master is, with no error to prompt it.
+const WATCH_INTERVAL: Duration = Duration::from_millis(250);
 
 /// A handle on the current master; clones share it (and its switch to a new one).
 #[derive(Clone)]
@@ -54,15 +61,15 @@ impl Failover {
         let addr = ask_sentinels(&spec, connect_timeout).await?;
         let master = open_master(&spec, addr, &manager_config).await?;
         tracing::info!(master = %spec.master, addr = %format!("{}:{}", master.addr.0, master.addr.1), "redis master named by sentinel");
-        Ok(Failover {
-            state: Arc::new(State {
-                spec,
-                manager_config,
-                connect_timeout,
-                current: RwLock::new(master),
-                resolving: AtomicBool::new(false),
-            }),
-        })
+        let state = Arc::new(State {
+            spec,
+            manager_config,
+            connect_timeout,
+            current: RwLock::new(master),
+            resolving: AtomicBool::new(false),
+        });
+        tokio::spawn(watch(Arc::downgrade(&state)));
+        Ok(Failover { state })
     }
 
     /// A client for the current master (for dedicated connections: blocking reads, pub/sub).
@@ -105,7 +112,40 @@ impl Failover {
     }
 }
 
+/// Ask the sentinels every [`WATCH_INTERVAL`] while the handle lives; switch when they name
+/// another master.
+async fn watch(state: std::sync::Weak<State>) {
+    loop {
+        tokio::time::sleep(WATCH_INTERVAL).await;
+        let Some(state) = state.upgrade() else { return };
+        if state.resolving.load(Ordering::Acquire) {
+            continue;
+        }
+        if let Ok(addr) = ask_sentinels(&state.spec, state.connect_timeout).await
+            && addr != state.master().addr
+        {
+            state.switch_to(addr).await;
+        }
+    }
+}
+
 impl State {
+    /// Connect to `addr` and make it the master of every clone; false when it is no master yet.
+    async fn switch_to(&self, addr: (String, u16)) -> bool {
+        let failed = self.master().addr;
+        match open_master(&self.spec, addr, &self.manager_config).await {
+            Ok(master) => {
+                tracing::warn!(master = %self.spec.master, from = %format!("{}:{}", failed.0, failed.1), to = %format!("{}:{}", master.addr.0, master.addr.1), "redis failover: switched to the new master");
+                *self.current.write().unwrap_or_else(PoisonError::into_inner) = master;
+                true
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "new redis master not reachable yet");
+                false
+            }
+        }
+    }
+
     fn master(&self) -> Master {
         // Only a swapped-in value: a panic elsewhere cannot leave it half-written.
         self.current
@@ -130,14 +170,8 @@ impl State {
         for _ in 0..50 {
             if let Ok(addr) = ask_sentinels(&self.spec, self.connect_timeout).await {
                 if addr != failed {
-                    match open_master(&self.spec, addr, &self.manager_config).await {
-                        Ok(master) => {
-                            tracing::warn!(master = %self.spec.master, from = %format!("{}:{}", failed.0, failed.1), to = %format!("{}:{}", master.addr.0, master.addr.1), "redis failover: switched to the new master");
-                            *self.current.write().unwrap_or_else(PoisonError::into_inner) =
-                                master;
-                            return;
-                        }
-                        Err(e) => tracing::debug!(error = %e, "new redis master not reachable yet"),
+                    if self.switch_to(addr).await {
+                        return;
                     }
                 } else if self.answers().await {
                     // The old master answers again (a blip, not a failover).

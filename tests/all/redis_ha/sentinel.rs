@@ -11,7 +11,7 @@ use wasmboost_tests::guests;
 use wasmboost_tests::redis::RedisSentinels;
 
 use crate::redis::support::{
-    deploy, logs, start_hosts, terminal_records, try_publish_batch, wait_version,
+    deploy, logs, records, start_hosts, terminal_records, try_publish_batch, wait_version,
 };
 
 /// Acknowledged tasks before the kill, and in all.
@@ -70,6 +70,36 @@ fn a_killed_master_loses_no_acknowledged_task() {
     }
     assert!(killed && restarted, "the master was replaced");
     // Read from the promoted replica, the master now.
+    let master = &deployment.replica;
+    let unfinished = || {
+        records(master, &acked)
+            .iter()
+            .zip(&acked)
+            .filter(|(r, _)| !r.as_ref().is_some_and(|r| r["state"] == "succeeded"))
+            .map(|(_, id)| id.clone())
+            .collect::<Vec<_>>()
+    };
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) && !unfinished().is_empty() {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let left = unfinished();
+    if !left.is_empty() {
+        let stream = master.cli(&["XRANGE", "wasmboost:q:{add}:stream", "-", "+"]);
+        let dead = master.cli(&["XRANGE", "wasmboost:q:{add}:dead", "-", "+"]);
+        let parked = master.cli(&["XRANGE", "wasmboost:q:{add}:parked", "-", "+"]);
+        let pending = master.cli(&["XPENDING", "wasmboost:q:{add}:stream", "wasmboost", "-", "+", "20"]);
+        let groups = master.cli(&["XINFO", "GROUPS", "wasmboost:q:{add}:stream"]);
+        panic!(
+            "{} unfinished, e.g. {:?}; in stream {}, dead {}, parked {}\npending: {pending}\ngroups: {groups}\n{}",
+            left.len(),
+            &left[..left.len().min(3)],
+            stream.contains(&left[0]),
+            dead.contains(&left[0]),
+            parked.contains(&left[0]),
+            logs(&all)
+        );
+    }
     let records = terminal_records(&deployment.replica, &all, &acked);
     for ((id, record), x) in acked.iter().zip(&records).zip(&expected) {
         assert_eq!(record["state"], "succeeded", "task {id}: {record}");
