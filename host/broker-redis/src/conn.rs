@@ -134,6 +134,12 @@ impl Conn {
         self.handle.clone()
     }
 
+    /// True on one server (`redis://`), where the broker's and the store's connections reach
+    /// the same node in the order they were used.
+    pub(crate) fn is_single(&self) -> bool {
+        matches!(self.source, Source::Single(_))
+    }
+
     /// True on a Redis Cluster: multi-key steps must then stay within one slot.
     pub(crate) fn is_cluster(&self) -> bool {
         matches!(self.source, Source::Cluster { .. })

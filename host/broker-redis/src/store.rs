@@ -39,6 +39,9 @@ pub struct RedisStore {
     keys: Keys,
     notifier: Notifier,
     records: RecordWriter,
+    /// On Sentinel and Cluster: a record that has not ended never replaces one that has (see
+    /// `write_record`).
+    guard_endings: bool,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -58,6 +61,7 @@ impl RedisStore {
         let notifier = Notifier::new(Arc::clone(&conn));
         let records = RecordWriter::spawn(conn.manager(), conn.is_cluster());
         Ok(RedisStore {
+            guard_endings: !conn.is_single(),
             keys,
             conn,
             notifier,
@@ -112,6 +116,16 @@ impl RedisStore {
         stored.push(if terminal { TERMINAL } else { RUNNING });
         stored.extend_from_slice(&record);
         let publish = terminal.then(|| (self.keys.done_channel(task_id), record));
+        // A publish writes its `queued` record alongside the message, on the store's own
+        // connection. One server sees the two in order; a cluster node or a new master after a
+        // failover may not, and a fast worker's ending could be overwritten by the late
+        // `queued`. There, such a record is written only over one that has not ended (the
+        // progress rule; one script run instead of a `SET`). A dead-letter replay's `queued`
+        // record then shows only once the task runs again.
+        let mode = match mode {
+            WriteMode::Plain if self.guard_endings && !terminal => WriteMode::Progress,
+            other => other,
+        };
         self.records
             .write(RecordWrite {
                 key: self.keys.task(task_id),
