@@ -111,9 +111,10 @@ impl Conn {
                 )
             }
             Topology::Sentinel(spec) => {
-                let failover = Failover::connect(spec, manager_config(config), config.connect_timeout())
-                    .await
-                    .map_err(connect_err)?;
+                let failover =
+                    Failover::connect(spec, manager_config(config), config.connect_timeout())
+                        .await
+                        .map_err(connect_err)?;
                 (
                     Handle::Sentinel(failover.clone()),
                     Source::Sentinel(failover),

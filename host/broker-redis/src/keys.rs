@@ -214,7 +214,11 @@ mod tests {
     /// keep their names.
     #[test]
     fn lease_keys_share_a_slot_on_a_cluster() {
-        let tag = |key: &str| key.split_once('{').and_then(|(_, r)| r.split_once('}')).map(|(t, _)| t.to_owned());
+        let tag = |key: &str| {
+            key.split_once('{')
+                .and_then(|(_, r)| r.split_once('}'))
+                .map(|(t, _)| t.to_owned())
+        };
         let k = Keys::on("wb", true);
         let (holder, token) = k.lease("schedules");
         for key in [holder, token, k.schedule_lasts()] {

@@ -106,11 +106,7 @@ async fn unlock(con: &mut Handle, keys: &Keys, token: &str) {
         .await;
 }
 
-async fn migrate(
-    con: &mut Handle,
-    keys: &Keys,
-    from_start: bool,
-) -> Result<(), ConnectError> {
+async fn migrate(con: &mut Handle, keys: &Keys, from_start: bool) -> Result<(), ConnectError> {
     let prefix = keys.prefix();
     let mut moved = 0;
     if from_start {
@@ -133,11 +129,7 @@ async fn migrate(
     Ok(())
 }
 
-async fn set_marker(
-    con: &mut Handle,
-    keys: &Keys,
-    value: &str,
-) -> Result<(), ConnectError> {
+async fn set_marker(con: &mut Handle, keys: &Keys, value: &str) -> Result<(), ConnectError> {
     redis::cmd("SET")
         .arg(keys.layout())
         .arg(value)

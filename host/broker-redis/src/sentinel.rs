@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::{
-    AsyncConnectionConfig, Client, Cmd, ErrorKind, Pipeline, RedisError, RedisFuture,
-    RedisResult, ServerErrorKind, Value,
+    AsyncConnectionConfig, Client, Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult,
+    ServerErrorKind, Value,
 };
 
 use crate::error::is_transient;
@@ -160,7 +160,10 @@ impl State {
         let mut manager = self.master().manager;
         let cmd = redis::cmd("PING");
         let ping = cmd.query_async::<()>(&mut manager);
-        matches!(tokio::time::timeout(self.connect_timeout, ping).await, Ok(Ok(())))
+        matches!(
+            tokio::time::timeout(self.connect_timeout, ping).await,
+            Ok(Ok(()))
+        )
     }
 
     /// Ask the sentinels until they name a master other than the one that failed (or the same
@@ -199,9 +202,7 @@ async fn ask_sentinels(spec: &SentinelSpec, timeout: Duration) -> RedisResult<(S
             Err(e) => last = Some(e),
         }
     }
-    Err(last.unwrap_or_else(|| {
-        RedisError::from((ErrorKind::Client, "no sentinel configured"))
-    }))
+    Err(last.unwrap_or_else(|| RedisError::from((ErrorKind::Client, "no sentinel configured"))))
 }
 
 async fn ask_one(url: &str, master: &str, timeout: Duration) -> RedisResult<Option<(String, u16)>> {

@@ -102,7 +102,10 @@ fn split_scheme<'a>(url: &'a str, kind: &str) -> Option<(&'static str, &'a str)>
 }
 
 /// `(user:password@ or "", [host:port...], path)` of what follows `scheme://`.
-fn split_authority<'a>(url: &str, rest: &'a str) -> Result<(&'a str, Vec<&'a str>, &'a str), String> {
+fn split_authority<'a>(
+    url: &str,
+    rest: &'a str,
+) -> Result<(&'a str, Vec<&'a str>, &'a str), String> {
     let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
     let (auth, hosts) = match authority.rfind('@') {
         Some(at) => authority.split_at(at + 1),
@@ -137,7 +140,10 @@ mod tests {
         let t = Topology::parse("redis+cluster://u:p@a:7000,b:7001").expect("cluster");
         assert_eq!(
             t,
-            Topology::Cluster(vec!["redis://u:p@a:7000".into(), "redis://u:p@b:7001".into()])
+            Topology::Cluster(vec![
+                "redis://u:p@a:7000".into(),
+                "redis://u:p@b:7001".into()
+            ])
         );
         let tls = Topology::parse("rediss+cluster://a:7000/").expect("tls cluster");
         assert_eq!(tls, Topology::Cluster(vec!["rediss://a:7000".into()]));
@@ -145,7 +151,8 @@ mod tests {
 
     #[test]
     fn sentinels_name_their_master() {
-        let Ok(Topology::Sentinel(s)) = Topology::parse("redis+sentinel://:pw@s1:26379,s2:26380/main/3")
+        let Ok(Topology::Sentinel(s)) =
+            Topology::parse("redis+sentinel://:pw@s1:26379,s2:26380/main/3")
         else {
             panic!("a sentinel url");
         };

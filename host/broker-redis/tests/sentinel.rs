@@ -93,7 +93,10 @@ async fn a_killed_master_loses_no_acknowledged_publish() {
             }
         }
     }
-    assert!(refused > 0, "publishes were refused while there was no replica");
+    assert!(
+        refused > 0,
+        "publishes were refused while there was no replica"
+    );
     let new_port = deployment.master_port();
     assert_eq!(
         new_port,
@@ -103,7 +106,11 @@ async fn a_killed_master_loses_no_acknowledged_publish() {
     loop {
         let missing: Vec<String> = {
             let seen = seen.lock().expect("seen ids");
-            acked.iter().filter(|id| !seen.contains(*id)).cloned().collect()
+            acked
+                .iter()
+                .filter(|id| !seen.contains(*id))
+                .cloned()
+                .collect()
         };
         if missing.is_empty() {
             break;
@@ -123,7 +130,12 @@ async fn a_killed_master_loses_no_acknowledged_publish() {
 async fn consume(broker: Arc<RedisBroker>, seen: Arc<Mutex<HashSet<String>>>) {
     loop {
         match broker
-            .fetch(QUEUE, 50, Duration::from_secs(2), Duration::from_millis(200))
+            .fetch(
+                QUEUE,
+                50,
+                Duration::from_secs(2),
+                Duration::from_millis(200),
+            )
             .await
         {
             Ok(batch) => {

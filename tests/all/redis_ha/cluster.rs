@@ -6,7 +6,7 @@ use wasmboost_tests::guests;
 use wasmboost_tests::redis::RedisCluster;
 
 use crate::redis::support::{
-    deploy, field, logs, poll, publish_batch, start_hosts, wait_drained, wait_version, LONG,
+    LONG, deploy, field, logs, poll, publish_batch, start_hosts, wait_drained, wait_version,
 };
 
 /// Tasks per queue.
@@ -39,7 +39,11 @@ fn two_hosts_drain_two_queues_on_a_cluster() {
     }
     for queue in QUEUES {
         let row = wait_drained(&all, queue, TASKS as u64);
-        assert_eq!(field(&row, "succeeded"), TASKS as u64, "{queue} ran once each: {row}");
+        assert_eq!(
+            field(&row, "succeeded"),
+            TASKS as u64,
+            "{queue} ran once each: {row}"
+        );
         assert_eq!(field(&row, "dead_lettered"), 0, "{row}");
     }
     // A sample of records, read back through the other host: each holds its own result.
@@ -57,11 +61,17 @@ fn two_hosts_drain_two_queues_on_a_cluster() {
                 format!("{status} {body}\n{warnings}")
             };
             let record = poll(&format!("record {id}"), LONG, context, || {
-                let (status, body) = hosts[(n + 1) % 2].http("GET", &format!("/v1/tasks/{id}"), b"");
+                let (status, body) =
+                    hosts[(n + 1) % 2].http("GET", &format!("/v1/tasks/{id}"), b"");
                 let record: Value = serde_json::from_str(&body).ok()?;
                 (status == 200 && record["state"] == "succeeded").then_some(record)
             });
-            assert_eq!(record["result"], i + n, "task {i} of {}: {record}", QUEUES[n]);
+            assert_eq!(
+                record["result"],
+                i + n,
+                "task {i} of {}: {record}",
+                QUEUES[n]
+            );
             assert_eq!(record["attempts"], 1, "{record}");
         }
     }
