@@ -42,7 +42,7 @@ enum Source {
     Single(Client),
     /// A client without response timeout for blocking reads, and the seeds for pub/sub.
     Cluster {
-        blocking: ClusterClient,
+        blocking: Box<ClusterClient>,
         seeds: Vec<Client>,
     },
     Sentinel(Failover),
@@ -107,7 +107,10 @@ impl Conn {
                 let connection = shared.get_async_connection().await.map_err(connect_err)?;
                 (
                     Handle::Cluster(connection),
-                    Source::Cluster { blocking, seeds },
+                    Source::Cluster {
+                        blocking: Box::new(blocking),
+                        seeds,
+                    },
                 )
             }
             Topology::Sentinel(spec) => {
