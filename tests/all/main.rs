@@ -16,6 +16,7 @@ mod production;
 mod python;
 mod queue;
 mod redis;
+mod redis_ha;
 mod results;
 mod runtime;
 mod schedule;

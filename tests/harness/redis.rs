@@ -9,4 +9,15 @@
 #[path = "../../host/broker-redis/tests/support/server.rs"]
 mod server;
 
+/// A 3-node Redis Cluster ([`RedisCluster::start`], `url()` is `redis+cluster://...`).
+#[path = "../../host/broker-redis/tests/support/cluster.rs"]
+mod cluster;
+
+/// Master + replica + 3 sentinels ([`RedisSentinels::start`], `url()` is
+/// `redis+sentinel://.../<master>`).
+#[path = "../../host/broker-redis/tests/support/sentinel.rs"]
+mod sentinel;
+
+pub use cluster::{RedisCluster, shared_cluster};
+pub use sentinel::RedisSentinels;
 pub use server::{Persistence, RedisServer};

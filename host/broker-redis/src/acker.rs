@@ -1,16 +1,18 @@
 //! Group-committed acks. Each `ack` waits for its own `XACK`, but acks that arrive while a flush
 //! is in flight are sent together in the next one (one script call per stream: `XACK` of the
 //! batch, then trim what is settled), so a busy host acks thousands of messages per round trip
-//! while a lone ack still takes one.
+//! while a lone ack still takes one. On a Redis Cluster, where a pipeline stays within one
+//! slot, each stream's script goes in its own pipeline, all of a flush at once.
 
 use std::collections::BTreeMap;
 
-use redis::aio::ConnectionManager;
+use futures::future::try_join_all;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use wasmboost_broker::BrokerError;
 
 use crate::error::is_transient;
+use crate::handle::Handle;
 use crate::scripts::ACK;
 
 /// Most acks in one flush: bounds the size of one MULTI.
@@ -29,9 +31,9 @@ pub(crate) struct Acker {
 }
 
 impl Acker {
-    pub(crate) fn spawn(manager: ConnectionManager, group: String) -> Self {
+    pub(crate) fn spawn(manager: Handle, group: String, cluster: bool) -> Self {
         let (requests, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(manager, group, rx));
+        let task = tokio::spawn(run(manager, group, cluster, rx));
         Acker { requests, task }
     }
 
@@ -57,28 +59,29 @@ impl Drop for Acker {
 }
 
 async fn run(
-    mut manager: ConnectionManager,
+    mut manager: Handle,
     group: String,
+    cluster: bool,
     mut rx: mpsc::UnboundedReceiver<AckRequest>,
 ) {
     while let Some(batch) = crate::batch::next(&mut rx, MAX_BATCH).await {
-        flush(&mut manager, &group, batch).await;
+        flush(&mut manager, &group, cluster, batch).await;
     }
 }
 
-async fn flush(manager: &mut ConnectionManager, group: &str, batch: Vec<AckRequest>) {
+async fn flush(manager: &mut Handle, group: &str, cluster: bool, batch: Vec<AckRequest>) {
     let mut by_stream: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for r in &batch {
         by_stream.entry(&r.stream).or_default().push(&r.entry_id);
     }
-    let mut result = send(manager, group, &by_stream, false).await;
+    let mut result = send(manager, group, &by_stream, false, cluster).await;
     // A restarted server forgot the script: load it and send the batch once more (acking an
     // entry twice is harmless).
     if result
         .as_ref()
         .is_err_and(|e| e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript))
     {
-        result = send(manager, group, &by_stream, true).await;
+        result = send(manager, group, &by_stream, true, cluster).await;
     }
     for r in batch {
         let outcome = match &result {
@@ -94,19 +97,39 @@ async fn flush(manager: &mut ConnectionManager, group: &str, batch: Vec<AckReque
 /// One round trip: the ack script per stream (`EVALSHA`), preceded by `SCRIPT LOAD` when
 /// `load` (sending the script text with every flush would cost Redis a hash of it each time).
 async fn send(
-    manager: &mut ConnectionManager,
+    manager: &mut Handle,
     group: &str,
     by_stream: &BTreeMap<&str, Vec<&str>>,
     load: bool,
+    cluster: bool,
 ) -> redis::RedisResult<()> {
+    if cluster {
+        let sends = by_stream.iter().map(|(stream, ids)| {
+            let mut con = manager.clone();
+            let pipe = ack_pipeline([(stream, ids)], group, load);
+            async move { pipe.query_async::<()>(&mut con).await }
+        });
+        return try_join_all(sends).await.map(drop);
+    }
+    ack_pipeline(by_stream, group, load)
+        .query_async(manager)
+        .await
+}
+
+/// The ack script for each stream, preceded by `SCRIPT LOAD` when `load`.
+fn ack_pipeline<'a, S, I>(streams: I, group: &str, load: bool) -> redis::Pipeline
+where
+    S: AsRef<str> + 'a,
+    I: IntoIterator<Item = (S, &'a Vec<&'a str>)>,
+{
     let mut pipe = redis::pipe();
     if load {
         pipe.load_script(&ACK).ignore();
     }
-    for (stream, ids) in by_stream {
+    for (stream, ids) in streams {
         let mut inv = ACK.prepare_invoke();
-        inv.key(*stream).arg(group).arg(ids);
+        inv.key(stream.as_ref()).arg(group).arg(ids);
         pipe.invoke_script(&inv).ignore();
     }
-    pipe.query_async(manager).await
+    pipe
 }

@@ -63,10 +63,10 @@ impl RedisBroker {
     /// while the connection is re-established in the background.
     pub async fn connect(config: RedisConfig) -> Result<Self, ConnectError> {
         let conn = Conn::open(&config).await?;
-        let keys = Keys::new(&config.prefix);
+        let keys = Keys::on(&config.prefix, conn.is_cluster());
         crate::layout::ensure(conn.manager(), &keys).await?;
         let consumer = config.consumer.clone().unwrap_or_else(default_consumer);
-        let acker = Acker::spawn(conn.manager(), config.group.clone());
+        let acker = Acker::spawn(conn.manager(), config.group.clone(), conn.is_cluster());
         let shared = Shared {
             keys,
             conn,
@@ -178,7 +178,8 @@ impl Broker for RedisBroker {
                     }
                     Some(due) => {
                         let mut inv = DELAY.prepare_invoke();
-                        inv.arg(s.keys.queue(queue)).arg(due);
+                        let ns = s.keys.queue(queue);
+                        inv.key(&ns).arg(&ns).arg(due);
                         for (k, v) in &fields {
                             inv.arg(*k).arg(v.as_ref());
                         }
@@ -186,9 +187,23 @@ impl Broker for RedisBroker {
                     }
                 }
             }
-            pipe.query_async::<()>(&mut manager)
-                .await
-                .map_err(broker_err)?;
+            let wait = s.config.wait_replicas;
+            if wait == 0 {
+                pipe.query_async::<()>(&mut manager)
+                    .await
+                    .map_err(broker_err)?;
+                continue;
+            }
+            // In the same round trip: acknowledged only once `wait` replicas hold the chunk.
+            pipe.cmd("WAIT").arg(wait).arg(s.config.wait_timeout_ms);
+            let (acked,): (u32,) = pipe.query_async(&mut manager).await.map_err(broker_err)?;
+            if acked < wait {
+                return Err(BrokerError::Unavailable(format!(
+                    "redis: a publish to {queue} reached {acked} of {wait} replicas in \
+                     {} ms (wait_replicas); it may still run",
+                    s.config.wait_timeout_ms
+                )));
+            }
         }
         Ok(())
     }
@@ -206,8 +221,10 @@ impl Broker for RedisBroker {
     async fn counts(&self, queue: &str) -> Result<QueueCounts, BrokerError> {
         let s = &self.shared;
         s.check(queue)?;
+        let ns = s.keys.queue(queue);
         let reply = COUNTS
-            .arg(s.keys.queue(queue))
+            .key(&ns)
+            .arg(&ns)
             .arg(&s.config.group)
             .arg(PROMOTE_LIMIT)
             .invoke_async(&mut s.conn.manager())

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::topology::Topology;
+
 /// Default server: a local Redis on its standard port.
 pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
 /// Default key prefix: every key starts with `wasmboost:`.
@@ -20,13 +22,20 @@ pub const DEFAULT_RESPONSE_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 2_000;
 /// Longest pause between reconnect attempts.
 pub const DEFAULT_MAX_RECONNECT_DELAY_MS: u64 = 2_000;
+/// Replicas that must have a publish before it is acknowledged: none (asynchronous replication).
+pub const DEFAULT_WAIT_REPLICAS: u32 = 0;
+/// How long a publish waits for `wait_replicas` replicas.
+pub const DEFAULT_WAIT_TIMEOUT_MS: u64 = 1_000;
 
 /// How to reach Redis and how to use it. Every host pointing at the same `url` and `prefix`
 /// shares queues, modules, results, pause flags and rates.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedisConfig {
-    /// Server URL, `redis://[user:password@]host:port[/db]`.
+    /// Server URL: one server `redis://[user:password@]host:port[/db]`; a Redis Cluster
+    /// `redis+cluster://[user:password@]host:port,host:port,...` (seed nodes); a master watched
+    /// by Sentinel `redis+sentinel://[user:password@]host:port,host:port/<master>[/db]`
+    /// (sentinels, then the master name). See `topology`.
     pub url: String,
     /// First segment of every key (`<prefix>:q:{<queue>}:stream`); lets hosts of separate
     /// deployments share one server. 1 to 64 of `A-Z a-z 0-9 _ - .` (no `:`).
@@ -47,6 +56,12 @@ pub struct RedisConfig {
     pub connect_timeout_ms: u64,
     /// Longest pause between reconnect attempts, in milliseconds.
     pub max_reconnect_delay_ms: u64,
+    /// Replicas that must hold a publish before it is acknowledged (`WAIT`, in the publish's
+    /// own round trip); a publish that fewer replicas confirm within `wait_timeout_ms` fails
+    /// as unavailable (it may still run: the producer may publish it again). 0: don't wait.
+    pub wait_replicas: u32,
+    /// Milliseconds a publish waits for `wait_replicas` replicas.
+    pub wait_timeout_ms: u64,
 }
 
 impl Default for RedisConfig {
@@ -61,6 +76,8 @@ impl Default for RedisConfig {
             response_timeout_ms: DEFAULT_RESPONSE_TIMEOUT_MS,
             connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
             max_reconnect_delay_ms: DEFAULT_MAX_RECONNECT_DELAY_MS,
+            wait_replicas: DEFAULT_WAIT_REPLICAS,
+            wait_timeout_ms: DEFAULT_WAIT_TIMEOUT_MS,
         }
     }
 }
@@ -80,6 +97,7 @@ impl RedisConfig {
         if self.url.is_empty() {
             return Err("redis url must not be empty".to_owned());
         }
+        Topology::parse(&self.url)?;
         if !prefix_ok(&self.prefix) {
             return Err(format!(
                 "redis prefix {:?} must be 1 to 64 of A-Z a-z 0-9 _ - . (one key segment: \
@@ -104,6 +122,7 @@ impl RedisConfig {
             ("response_timeout_ms", self.response_timeout_ms),
             ("connect_timeout_ms", self.connect_timeout_ms),
             ("max_reconnect_delay_ms", self.max_reconnect_delay_ms),
+            ("wait_timeout_ms", self.wait_timeout_ms),
         ] {
             if v == 0 {
                 return Err(format!("redis {name} must be at least 1, got 0"));
@@ -118,6 +137,11 @@ impl RedisConfig {
 
     pub(crate) fn connect_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout_ms)
+    }
+
+    /// The deployment `url` names (checked by `validate`).
+    pub(crate) fn topology(&self) -> Result<Topology, String> {
+        Topology::parse(&self.url)
     }
 }
 

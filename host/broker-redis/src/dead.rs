@@ -85,8 +85,10 @@ pub(crate) async fn replay(
             .map(|e| e.id.as_str())
             .collect();
         if !picked.is_empty() {
+            let ns = s.keys.queue(queue);
             let n = REPLAY
-                .arg(s.keys.queue(queue))
+                .key(&ns)
+                .arg(&ns)
                 .arg(&picked)
                 .invoke_async(&mut s.conn.manager())
                 .await

@@ -73,8 +73,11 @@ async fn run_script(
     lease_ms: u64,
 ) -> Result<Found, BrokerError> {
     let reclaim = shared.reclaim_due(queue);
+    let ns = shared.keys.queue(queue);
+    // The namespace as KEYS[1] too: a cluster routes the script by it (see `scripts`).
     let reply: Value = FETCH
-        .arg(shared.keys.queue(queue))
+        .key(&ns)
+        .arg(&ns)
         .arg(&shared.config.group)
         .arg(&shared.consumer)
         .arg(max)

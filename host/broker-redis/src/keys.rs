@@ -6,11 +6,19 @@
 //! - `<prefix>:q:{<queue>}:<what>` — a queue's keys. A queue name has no `:`, `{` or `}`
 //!   (`wasmboost_policy::names`), so `q:{<queue>}:` is one queue's namespace and nobody
 //!   else's. The braces are a Redis Cluster hash tag: all of a queue's keys hash to one slot,
-//!   which the multi-key Lua scripts need should the deployment move to a cluster.
+//!   which the multi-key Lua scripts need on a cluster.
 //! - `<prefix>:t:<task_id>` (records), `<prefix>:d:<task_id>` (done channel),
 //!   `<prefix>:m:<sha256>` (modules), `<prefix>:h:<host_id>` (heartbeats): whatever follows the
 //!   type letter is the id, so ids (any bytes) only ever meet ids of their own type.
 //! - `<prefix>:g:<name>` — the few global keys, with fixed names.
+//!
+//! On a Redis Cluster every script, `MULTI` and pipeline must touch one slot. Queue scripts
+//! and writers already do (the queue's hash tag; single-key steps otherwise). Two things differ
+//! there, and only there (a single server keeps its names and steps, so its data and speed are
+//! as before): the leader leases, their token counters and the schedules' last ticks, which
+//! `lead` and `claim` use together, share the tag `{lease}`; and a counted task ending leaves a
+//! mark `<prefix>:q:{<queue>}:ended:<task_id>` in its queue's slot, since the record itself
+//! lives in another (see `records`).
 //!
 //! The Lua scripts get a queue's namespace (`<prefix>:q:{<queue>}:`) as ARGV[1] and append the
 //! fixed suffixes. `layout` migrates data written with layout 1 (`<prefix>:<queue>:stream`,
@@ -25,13 +33,29 @@ pub(crate) const LAYOUT: &str = "2";
 #[derive(Debug, Clone)]
 pub(crate) struct Keys {
     prefix: String,
+    /// On a Redis Cluster (slot-safe names for the keys scripts use together).
+    cluster: bool,
 }
 
 impl Keys {
+    #[cfg(test)]
     pub(crate) fn new(prefix: &str) -> Self {
         Keys {
             prefix: prefix.to_owned(),
+            cluster: false,
         }
+    }
+
+    /// The names on a Redis Cluster (`cluster`) or on one server.
+    pub(crate) fn on(prefix: &str, cluster: bool) -> Self {
+        Keys {
+            prefix: prefix.to_owned(),
+            cluster,
+        }
+    }
+
+    pub(crate) fn is_cluster(&self) -> bool {
+        self.cluster
     }
 
     pub(crate) fn prefix(&self) -> &str {
@@ -108,10 +132,21 @@ impl Keys {
 
     /// A leader lease (`holder`, `token`) and the counter its tokens come from.
     pub(crate) fn lease(&self, lease: &str) -> (String, String) {
+        if self.cluster {
+            return (
+                self.global(&format!("{{lease}}:holder:{lease}")),
+                self.global(&format!("{{lease}}:token:{lease}")),
+            );
+        }
         (
             self.global(&format!("lease:{lease}")),
             self.global(&format!("lease-token:{lease}")),
         )
+    }
+
+    /// On a cluster: the mark that `task_id`'s ending was counted in `queue`'s counters.
+    pub(crate) fn ended(&self, queue: &str, task_id: &str) -> String {
+        format!("{}ended:{task_id}", self.queue(queue))
     }
 
     /// A workflow join: a hash of slot -> value. The join id is the host's own (a workflow id
@@ -122,6 +157,9 @@ impl Keys {
 
     /// Every schedule's last tick, by schedule name.
     pub(crate) fn schedule_lasts(&self) -> String {
+        if self.cluster {
+            return self.global("{lease}:schedule-last");
+        }
         self.global("schedule-last")
     }
 
@@ -170,6 +208,25 @@ mod tests {
         for key in [k.stream("add", 3), k.dead("add"), k.rate("add")] {
             assert!(key.starts_with(&k.queue("add")), "{key}");
         }
+    }
+
+    /// The keys `lead` and `claim` use together share one cluster slot; on one server they
+    /// keep their names.
+    #[test]
+    fn lease_keys_share_a_slot_on_a_cluster() {
+        let tag = |key: &str| {
+            key.split_once('{')
+                .and_then(|(_, r)| r.split_once('}'))
+                .map(|(t, _)| t.to_owned())
+        };
+        let k = Keys::on("wb", true);
+        let (holder, token) = k.lease("schedules");
+        for key in [holder, token, k.schedule_lasts()] {
+            assert_eq!(tag(&key).as_deref(), Some("lease"), "{key}");
+        }
+        let single = Keys::new("wb");
+        assert_eq!(single.lease("s").0, "wb:g:lease:s");
+        assert_eq!(single.schedule_lasts(), "wb:g:schedule-last");
     }
 
     /// The attack of issue 11: with layout 1, task id `stream` was queue `task`'s stream.

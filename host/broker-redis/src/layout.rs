@@ -16,13 +16,16 @@
 //! moves only what is left. `RENAME` keeps a stream's consumer group and pending entries and a
 //! key's TTL: messages in flight, records and heartbeats carry over as they were. Layout-1 hosts
 //! must be stopped first (they would keep writing layout-1 keys); see the README's "Upgrading".
+//!
+//! A Redis Cluster never held layout-1 data (its queue scripts spanned slots), so there the
+//! marker is simply set: a migration's `SCAN` and multi-key renames would not work there anyway.
 
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
 use redis::{RedisError, Script};
 
 use crate::error::ConnectError;
+use crate::handle::Handle;
 use crate::keys::{Keys, LAYOUT};
 
 /// The marker while pass 2 is under way.
@@ -39,7 +42,7 @@ static RENAME: std::sync::LazyLock<Script> =
     std::sync::LazyLock::new(|| Script::new(include_str!("lua/rename.lua")));
 
 /// Make sure the data under `keys`' prefix is in [`LAYOUT`], migrating layout-1 data.
-pub(crate) async fn ensure(mut con: ConnectionManager, keys: &Keys) -> Result<(), ConnectError> {
+pub(crate) async fn ensure(mut con: Handle, keys: &Keys) -> Result<(), ConnectError> {
     let mut waited = false;
     loop {
         let marker: Option<String> = redis::cmd("GET")
@@ -49,6 +52,9 @@ pub(crate) async fn ensure(mut con: ConnectionManager, keys: &Keys) -> Result<()
             .map_err(failed)?;
         match marker.as_deref() {
             Some(LAYOUT) => return Ok(()),
+            None | Some(HALFWAY) if keys.is_cluster() => {
+                return set_marker(&mut con, keys, LAYOUT).await;
+            }
             None | Some(HALFWAY) => {}
             Some(other) => {
                 return Err(ConnectError::Layout(format!(
@@ -88,7 +94,7 @@ fn failed(source: RedisError) -> ConnectError {
     ConnectError::Migrate { source }
 }
 
-async fn unlock(con: &mut ConnectionManager, keys: &Keys, token: &str) {
+async fn unlock(con: &mut Handle, keys: &Keys, token: &str) {
     let release = Script::new(
         "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
     );
@@ -100,11 +106,7 @@ async fn unlock(con: &mut ConnectionManager, keys: &Keys, token: &str) {
         .await;
 }
 
-async fn migrate(
-    con: &mut ConnectionManager,
-    keys: &Keys,
-    from_start: bool,
-) -> Result<(), ConnectError> {
+async fn migrate(con: &mut Handle, keys: &Keys, from_start: bool) -> Result<(), ConnectError> {
     let prefix = keys.prefix();
     let mut moved = 0;
     if from_start {
@@ -127,11 +129,7 @@ async fn migrate(
     Ok(())
 }
 
-async fn set_marker(
-    con: &mut ConnectionManager,
-    keys: &Keys,
-    value: &str,
-) -> Result<(), ConnectError> {
+async fn set_marker(con: &mut Handle, keys: &Keys, value: &str) -> Result<(), ConnectError> {
     redis::cmd("SET")
         .arg(keys.layout())
         .arg(value)
@@ -143,7 +141,7 @@ async fn set_marker(
 /// Rename every key matching `pattern` that `target` maps to a new name (given the key, its
 /// type and the first byte of a string value). Returns how many moved.
 async fn pass(
-    con: &mut ConnectionManager,
+    con: &mut Handle,
     keys: &Keys,
     pattern: &str,
     target: impl Fn(&[u8], &str, Option<u8>) -> Option<Vec<u8>>,
@@ -169,7 +167,7 @@ async fn pass(
 }
 
 async fn rename_batch(
-    con: &mut ConnectionManager,
+    con: &mut Handle,
     keys: &Keys,
     found: &[Vec<u8>],
     target: &impl Fn(&[u8], &str, Option<u8>) -> Option<Vec<u8>>,

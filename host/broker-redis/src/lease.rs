@@ -139,7 +139,9 @@ impl RedisLease {
         self.fence().await?;
         let s = &self.shared;
         let mut inv = SETTLE.prepare_invoke();
-        inv.arg(s.keys.queue(&self.queue))
+        let ns = s.keys.queue(&self.queue);
+        inv.key(&ns)
+            .arg(&ns)
             .arg(&s.config.group)
             .arg(&s.consumer)
             .arg(self.level)
@@ -179,8 +181,10 @@ impl Lease for RedisLease {
         let lease_ms = u64::try_from(lease.as_millis())
             .unwrap_or(u64::MAX)
             .clamp(1, MAX_LEASE_MS);
+        let ns = s.keys.queue(&self.queue);
         let reply = RENEW
-            .arg(s.keys.queue(&self.queue))
+            .key(&ns)
+            .arg(&ns)
             .arg(&s.config.group)
             .arg(&s.consumer)
             .arg(self.level)

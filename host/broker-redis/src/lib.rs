@@ -11,7 +11,9 @@
 //!   `notify`: terminal-record pub/sub; `kv`: task key-value namespaces (one script run each).
 //! - `keys`: every key name (key layout 2); `layout`: the layout marker and the migration of
 //!   layout-1 data on connect; `fields`: stream entry fields <-> messages; `scripts` and
-//!   `src/lua/`: the Lua scripts; `reply`: reply parsing; `conn`: connections; [`error`].
+//!   `src/lua/`: the Lua scripts; `reply`: reply parsing; [`error`].
+//! - `conn`: connections, over `handle` (one server, a cluster, or the master `sentinel`
+//!   names); `topology`: which of the three a URL names.
 //!
 //! The key layout and delivery guarantees are documented in this crate's README.md.
 
@@ -24,6 +26,7 @@ mod dead;
 pub mod error;
 mod fetch;
 mod fields;
+mod handle;
 mod keys;
 mod kv;
 mod layout;
@@ -32,7 +35,9 @@ mod notify;
 mod records;
 mod reply;
 mod scripts;
+mod sentinel;
 pub mod store;
+mod topology;
 
 use std::sync::Arc;
 

@@ -10,18 +10,18 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures::StreamExt;
-use redis::Client;
 use redis::aio::{PubSubSink, PubSubStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use wasmboost_broker::StateError;
 
+use crate::conn::Conn;
 use crate::error::state_err;
 
 type Waiters = Mutex<HashMap<String, HashMap<u64, oneshot::Sender<Bytes>>>>;
 
 pub(crate) struct Notifier {
-    client: Client,
+    conn: Arc<Conn>,
     inner: Arc<Inner>,
 }
 
@@ -90,14 +90,14 @@ impl std::fmt::Debug for Notifier {
 }
 
 impl Notifier {
-    pub(crate) fn new(client: Client) -> Self {
+    pub(crate) fn new(conn: Arc<Conn>) -> Self {
         let inner = Inner {
             waiters: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
             sub: tokio::sync::Mutex::new(None),
         };
         Notifier {
-            client,
+            conn,
             inner: Arc::new(inner),
         }
     }
@@ -149,7 +149,7 @@ impl Notifier {
     }
 
     async fn open(&self) -> Result<Sub, StateError> {
-        let pubsub = self.client.get_async_pubsub().await.map_err(state_err)?;
+        let pubsub = self.conn.pubsub().await.map_err(state_err)?;
         let (sink, stream) = pubsub.split();
         let alive = Arc::new(AtomicBool::new(true));
         let reader = tokio::spawn(read(stream, Arc::clone(&self.inner), Arc::clone(&alive)));

@@ -2,15 +2,23 @@
 //! while one pipeline is in flight go out together in the next (`SET .. PX` per record, then a
 //! `PUBLISH` for each terminal one), so a busy host stores thousands of records per round trip
 //! and one syscall instead of one each, while a lone write still takes one round trip.
+//!
+//! On a Redis Cluster a pipeline must stay within one slot, and a record, its channel and its
+//! queue's counters are in three: each record is written on its own, by its caller (no writer
+//! task: a publish's `queued` record must reach the connection before the publish does, as one
+//! server's shared pipeline ensures, or a fast worker's ending could be overwritten by it), its
+//! count first, in its queue's slot, through `count.lua` (see there), then the record, then
+//! the `PUBLISH`. A crash between the steps leaves the count without the record; writing the
+//! record again (the worker retries a failed write) does not count an ending twice.
 
 use bytes::Bytes;
-use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use wasmboost_broker::StateError;
 
 use crate::error::is_transient;
-use crate::scripts::{RECORD, RECORD_LUA};
+use crate::handle::Handle;
+use crate::scripts::{COUNT, RECORD, RECORD_LUA};
 use crate::store::TERMINAL;
 
 /// Most records in one pipeline.
@@ -36,6 +44,8 @@ pub(crate) enum WriteMode {
     Counted {
         counters: String,
         deltas: Vec<(String, i64)>,
+        /// On a cluster: the task's ended mark in the queue's slot (`Keys::ended`).
+        ended: Option<String>,
     },
     /// Unless the stored record has ended.
     Progress,
@@ -46,21 +56,38 @@ struct Request {
     done: oneshot::Sender<Result<(), StateError>>,
 }
 
-#[derive(Debug)]
 pub(crate) struct RecordWriter {
     requests: mpsc::UnboundedSender<Request>,
     task: JoinHandle<()>,
+    /// On a cluster: the connection each caller writes through itself.
+    direct: Option<Handle>,
+}
+
+impl std::fmt::Debug for RecordWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordWriter")
+            .field("direct", &self.direct.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl RecordWriter {
-    pub(crate) fn spawn(manager: ConnectionManager) -> Self {
+    pub(crate) fn spawn(manager: Handle, cluster: bool) -> Self {
         let (requests, rx) = mpsc::unbounded_channel();
+        let direct = cluster.then(|| manager.clone());
         let task = tokio::spawn(run(manager, rx));
-        RecordWriter { requests, task }
+        RecordWriter {
+            requests,
+            task,
+            direct,
+        }
     }
 
     /// Store `write`; returns once Redis has it (and its waiters were published to).
     pub(crate) async fn write(&self, write: RecordWrite) -> Result<(), StateError> {
+        if let Some(con) = &self.direct {
+            return outcome(&write_one(&mut con.clone(), &write).await);
+        }
         let (done, rx) = oneshot::channel();
         self.requests
             .send(Request { write, done })
@@ -75,13 +102,21 @@ impl Drop for RecordWriter {
     }
 }
 
-async fn run(mut manager: ConnectionManager, mut rx: mpsc::UnboundedReceiver<Request>) {
+async fn run(mut manager: Handle, mut rx: mpsc::UnboundedReceiver<Request>) {
     while let Some(batch) = crate::batch::next(&mut rx, MAX_BATCH).await {
         flush(&mut manager, batch).await;
     }
 }
 
-async fn flush(manager: &mut ConnectionManager, batch: Vec<Request>) {
+fn outcome(result: &redis::RedisResult<()>) -> Result<(), StateError> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) if is_transient(e) => Err(StateError::Unavailable(format!("redis: {e}"))),
+        Err(e) => Err(StateError::Backend(format!("redis: {e}"))),
+    }
+}
+
+async fn flush(manager: &mut Handle, batch: Vec<Request>) {
     let mut pipe = redis::pipe();
     // Loaded first in the same pipeline, so its EVALSHAs below find it even right after a
     // server restart emptied the script cache.
@@ -101,7 +136,9 @@ async fn flush(manager: &mut ConnectionManager, batch: Vec<Request>) {
                     .arg(write.ttl_ms)
                     .ignore();
             }
-            WriteMode::Counted { counters, deltas } => {
+            WriteMode::Counted {
+                counters, deltas, ..
+            } => {
                 script(&mut pipe, write, counters, "count");
                 for (name, delta) in deltas {
                     pipe.arg(name).arg(*delta);
@@ -123,14 +160,68 @@ async fn flush(manager: &mut ConnectionManager, batch: Vec<Request>) {
     }
     let result = pipe.query_async::<()>(manager).await;
     for request in batch {
-        let outcome = match &result {
-            Ok(()) => Ok(()),
-            Err(e) if is_transient(e) => Err(StateError::Unavailable(format!("redis: {e}"))),
-            Err(e) => Err(StateError::Backend(format!("redis: {e}"))),
-        };
         // The caller may have given up waiting; the write happened (or failed) anyway.
-        let _ = request.done.send(outcome);
+        let _ = request.done.send(outcome(&result));
     }
+}
+
+/// On a cluster: one record, step by step (see the module doc).
+async fn write_one(con: &mut Handle, write: &RecordWrite) -> redis::RedisResult<()> {
+    match &write.mode {
+        WriteMode::Progress => {
+            RECORD
+                .key(&write.key)
+                .key(&write.key)
+                .arg(&write.value)
+                .arg(write.ttl_ms)
+                .arg(TERMINAL)
+                .arg("progress")
+                .invoke_async::<()>(con)
+                .await?;
+        }
+        WriteMode::Counted {
+            counters,
+            deltas,
+            ended,
+        } => {
+            let terminal = write.value.first() == Some(&TERMINAL);
+            let Some(ended) = ended else {
+                return Err(redis::RedisError::from((
+                    redis::ErrorKind::Client,
+                    "a counted record on a cluster needs its ended mark",
+                )));
+            };
+            let mut count = COUNT.key(counters);
+            count
+                .key(ended)
+                .arg(if terminal { "1" } else { "0" })
+                .arg(write.ttl_ms);
+            for (name, delta) in deltas {
+                count.arg(name).arg(*delta);
+            }
+            count.invoke_async::<()>(con).await?;
+            set(con, write).await?;
+        }
+        WriteMode::Plain => set(con, write).await?,
+    }
+    if let Some((channel, record)) = &write.publish {
+        redis::cmd("PUBLISH")
+            .arg(channel)
+            .arg(record.as_ref())
+            .query_async::<()>(con)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn set(con: &mut Handle, write: &RecordWrite) -> redis::RedisResult<()> {
+    redis::cmd("SET")
+        .arg(&write.key)
+        .arg(&write.value)
+        .arg("PX")
+        .arg(write.ttl_ms)
+        .query_async(con)
+        .await
 }
 
 /// `EVALSHA` of the record script for `write`, its counter pairs still to be appended.

@@ -1,6 +1,12 @@
 //! The Lua scripts, each run atomically by Redis. Queue scripts share `lua/prelude.lua`
 //! (key names, field access, promotion of due delayed messages). `redis::Script` runs them by
 //! EVALSHA and loads them again after a server restart forgot them.
+//!
+//! Every script touches the keys of one cluster slot only: a queue script those of one queue
+//! (all under its hash tag), the others the keys they are given. A queue script gets the
+//! queue's namespace (`<prefix>:q:{<queue>}:`) as ARGV[1], and as KEYS[1] as well, which it
+//! never reads: a cluster routes a script to the node of its first key, and Redis checks that
+//! the keys a script touches are that node's.
 
 use std::sync::LazyLock;
 
@@ -38,6 +44,9 @@ pub(crate) static REPLAY: LazyLock<Script> =
 pub(crate) static RECORD: LazyLock<Script> = LazyLock::new(|| Script::new(RECORD_LUA));
 /// Its source, for `SCRIPT LOAD` inside a pipeline.
 pub(crate) const RECORD_LUA: &str = include_str!("lua/record.lua");
+/// On a cluster: count a record's deltas in its queue's slot, once per ending.
+pub(crate) static COUNT: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("lua/count.lua")));
 /// Reserve a slot of a global rate (GCRA).
 pub(crate) static RATE: LazyLock<Script> =
     LazyLock::new(|| Script::new(include_str!("lua/rate.lua")));

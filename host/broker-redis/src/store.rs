@@ -4,6 +4,7 @@
 //! limiter (GCRA in Lua).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -34,10 +35,13 @@ const HOST_INDEX_GRACE_MS: u64 = 60_000;
 
 /// Shared state for every host pointing at one Redis.
 pub struct RedisStore {
-    conn: Conn,
+    conn: Arc<Conn>,
     keys: Keys,
     notifier: Notifier,
     records: RecordWriter,
+    /// On Sentinel and Cluster: a record that has not ended never replaces one that has (see
+    /// `write_record`).
+    guard_endings: bool,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -51,12 +55,13 @@ impl std::fmt::Debug for RedisStore {
 impl RedisStore {
     /// Validate `config` and connect (see `RedisBroker::connect` for outages).
     pub async fn connect(config: RedisConfig) -> Result<Self, ConnectError> {
-        let conn = Conn::open(&config).await?;
-        let keys = Keys::new(&config.prefix);
+        let conn = Arc::new(Conn::open(&config).await?);
+        let keys = Keys::on(&config.prefix, conn.is_cluster());
         crate::layout::ensure(conn.manager(), &keys).await?;
-        let notifier = Notifier::new(conn.client().clone());
-        let records = RecordWriter::spawn(conn.manager());
+        let notifier = Notifier::new(Arc::clone(&conn));
+        let records = RecordWriter::spawn(conn.manager(), conn.is_cluster());
         Ok(RedisStore {
+            guard_endings: !conn.is_single(),
             keys,
             conn,
             notifier,
@@ -111,6 +116,16 @@ impl RedisStore {
         stored.push(if terminal { TERMINAL } else { RUNNING });
         stored.extend_from_slice(&record);
         let publish = terminal.then(|| (self.keys.done_channel(task_id), record));
+        // A publish writes its `queued` record alongside the message, on the store's own
+        // connection. One server sees the two in order; a cluster node or a new master after a
+        // failover may not, and a fast worker's ending could be overwritten by the late
+        // `queued`. There, such a record is written only over one that has not ended (the
+        // progress rule; one script run instead of a `SET`). A dead-letter replay's `queued`
+        // record then shows only once the task runs again.
+        let mode = match mode {
+            WriteMode::Plain if self.guard_endings && !terminal => WriteMode::Progress,
+            other => other,
+        };
         self.records
             .write(RecordWrite {
                 key: self.keys.task(task_id),
@@ -183,6 +198,10 @@ impl StateStore for RedisStore {
         let mode = WriteMode::Counted {
             counters: self.keys.counters(queue),
             deltas: deltas.iter().map(|(n, d)| ((*n).to_owned(), *d)).collect(),
+            ended: self
+                .keys
+                .is_cluster()
+                .then(|| self.keys.ended(queue, task_id)),
         };
         self.write_record(task_id, record, terminal, ttl, mode)
             .await
@@ -302,6 +321,17 @@ impl StateStore for RedisStore {
 
     async fn put_binding(&self, queue: &str, binding: Bytes) -> Result<(), StateError> {
         validate_queue_name(queue)?;
+        if self.keys.is_cluster() {
+            // Two slots: the binding first, so a listed queue always has one.
+            let mut m = self.conn.manager();
+            m.set::<_, _, ()>(self.keys.binding(queue), binding.as_ref())
+                .await
+                .map_err(state_err)?;
+            return m
+                .sadd::<_, _, ()>(self.keys.bound(), queue)
+                .await
+                .map_err(state_err);
+        }
         redis::pipe()
             .atomic()
             .set(self.keys.binding(queue), binding.as_ref())
@@ -356,6 +386,22 @@ impl StateStore for RedisStore {
 
     async fn heartbeat(&self, host_id: &str, info: Bytes, ttl: Duration) -> Result<(), StateError> {
         let ttl = ttl_ms(ttl);
+        if self.keys.is_cluster() {
+            // Two slots: the description first, so an indexed host always has one.
+            let mut m = self.conn.manager();
+            redis::cmd("SET")
+                .arg(self.keys.host(host_id))
+                .arg(info.as_ref())
+                .arg("PX")
+                .arg(ttl)
+                .query_async::<()>(&mut m)
+                .await
+                .map_err(state_err)?;
+            return m
+                .zadd::<_, _, _, ()>(self.keys.hosts(), host_id, now_ms().saturating_add(ttl))
+                .await
+                .map_err(state_err);
+        }
         redis::pipe()
             .cmd("SET")
             .arg(self.keys.host(host_id))

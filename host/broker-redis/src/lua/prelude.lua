@@ -1,5 +1,6 @@
 -- Shared helpers, prepended to every wasmboost queue script.
--- ARGV[1] of most queue scripts is the queue's key namespace, e.g. "wasmboost:q:{add}:" (see
+-- ARGV[1] of most queue scripts is the queue's key namespace, e.g. "wasmboost:q:{add}:" (also
+-- KEYS[1], for cluster routing only; see scripts.rs and
 -- keys.rs: the braces make every key of one queue hash to the same Redis Cluster slot).
 
 local function now_ms()

@@ -30,6 +30,10 @@ pub struct RedisServer {
     persistence: Persistence,
     /// Another local address to listen on besides loopback (`start_also_on`).
     also_bind: Option<String>,
+    /// More arguments (`start_extra`: cluster mode, `--replicaof`).
+    extra: Vec<String>,
+    /// A sentinel's config file text (`start_sentinel`): run as `redis-server <file> --sentinel`.
+    sentinel_conf: Option<String>,
     child: Option<Child>,
 }
 
@@ -51,13 +55,34 @@ impl RedisServer {
         RedisServer::start_bound(Persistence::None, Some(addr.to_owned()))
     }
 
+    /// Start a server without persistence, with more arguments (e.g. cluster mode).
+    pub fn start_extra(extra: &[String]) -> RedisServer {
+        RedisServer::start_full(Persistence::None, None, extra.to_vec(), None)
+    }
+
+    /// Start a sentinel (`redis-server <file> --sentinel`) whose config file holds `conf`.
+    pub fn start_sentinel(conf: &str) -> RedisServer {
+        RedisServer::start_full(Persistence::None, None, Vec::new(), Some(conf.to_owned()))
+    }
+
     fn start_bound(persistence: Persistence, also_bind: Option<String>) -> RedisServer {
+        RedisServer::start_full(persistence, also_bind, Vec::new(), None)
+    }
+
+    fn start_full(
+        persistence: Persistence,
+        also_bind: Option<String>,
+        extra: Vec<String>,
+        sentinel_conf: Option<String>,
+    ) -> RedisServer {
         let dir = tempfile::tempdir().expect("a temp dir for redis-server data");
         let mut server = RedisServer {
             port: 0,
             dir,
             persistence,
             also_bind,
+            extra,
+            sentinel_conf,
             child: None,
         };
         // A free port can be taken by someone else between probing and binding: retry.
@@ -81,6 +106,11 @@ impl RedisServer {
 
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The server's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// Stop the server (SIGTERM: it writes its AOF) and start it again on the same port and
@@ -117,6 +147,12 @@ impl RedisServer {
         }
     }
 
+    /// [`RedisServer::start_again`] with more arguments from now on.
+    pub fn start_again_with(&mut self, extra: &[String]) {
+        self.extra.extend_from_slice(extra);
+        self.start_again();
+    }
+
     /// Stop the server gracefully (SIGTERM) and wait for it to exit.
     pub fn stop(&mut self) {
         self.signal(Signal::Term);
@@ -151,13 +187,27 @@ impl RedisServer {
         let log = self.log_path();
         let mut bind = vec!["127.0.0.1"];
         bind.extend(self.also_bind.as_deref());
-        let mut child = Command::new("redis-server")
+        let mut command = Command::new("redis-server");
+        if let Some(conf) = &self.sentinel_conf {
+            // A sentinel rewrites its file (it records what it learns): write it once.
+            let file = self.dir.path().join("sentinel.conf");
+            if !file.exists() {
+                std::fs::write(&file, conf).expect("write the sentinel config");
+            }
+            command.arg(&file).arg("--sentinel");
+        }
+        let mut child = command
             .args(["--port", &self.port.to_string(), "--bind"])
             .args(&bind)
             .arg("--dir")
             .arg(self.dir.path())
-            .args(["--save", "", "--appendonly", aof, "--appendfsync", fsync])
+            .args(if self.sentinel_conf.is_some() {
+                Vec::new()
+            } else {
+                vec!["--save", "", "--appendonly", aof, "--appendfsync", fsync]
+            })
             .args(["--daemonize", "no", "--protected-mode", "no"])
+            .args(&self.extra)
             .arg("--logfile")
             .arg(&log)
             .stdin(Stdio::null())
@@ -222,7 +272,7 @@ enum Signal {
     Kill,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
