@@ -1,6 +1,7 @@
 //! The `[broker]` table through the composition root: strict settings per type, every broker's
 //! keys with their defaults, and opening the in-process brokers.
 
+use wasmboost_broker_postgres::PostgresConfig;
 use wasmboost_broker_redis::RedisConfig;
 
 use super::*;
@@ -123,23 +124,43 @@ fn broker_values_are_validated_naming_the_value() {
     }
 }
 
-#[test]
-fn example_redis_block_is_valid_and_shows_the_defaults() {
+/// The commented keys of the example config's block for `kind`, uncommented: from its
+/// `# type = "<kind>"` line to its first bare `#` (the next broker's block follows).
+fn example_block(kind: &str) -> String {
     let text = include_str!("../../../deploy/wasmboost.example.toml");
-    let block: String = text
-        .lines()
-        .skip_while(|l| !l.starts_with("# type = \"redis\""))
-        // The block ends at its first bare `#` (the next broker's block follows).
+    let start = format!("# type = \"{kind}\"");
+    text.lines()
+        .skip_while(|l| !l.starts_with(&start))
         .take_while(|l| l.starts_with('#') && l.trim_end() != "#")
         .filter_map(|l| l.strip_prefix("# "))
         .filter(|l| l.contains(" = "))
         .map(|l| format!("{l}\n"))
-        .collect();
+        .collect()
+}
+
+#[test]
+fn example_redis_block_is_valid_and_shows_the_defaults() {
+    let block = example_block("redis");
     let defaults = RedisConfig {
         consumer: Some("worker-1".to_owned()),
         ..RedisConfig::default()
     };
     assert_eq!(redis(&format!("[broker]\n{block}")), defaults, "{block}");
+}
+
+#[test]
+fn example_postgres_block_is_valid_and_shows_the_defaults() {
+    let block = example_block("postgres");
+    let parsed = settings::<PostgresConfig, _>(
+        &section(&format!("[broker]\n{block}")),
+        PostgresConfig::validate,
+    )
+    .expect(&block);
+    let defaults = PostgresConfig {
+        state_redis_url: Some("redis://127.0.0.1:6379/0".to_owned()),
+        ..PostgresConfig::default()
+    };
+    assert_eq!(parsed, defaults, "{block}");
 }
 
 #[tokio::test]

@@ -255,13 +255,20 @@ async fn bindings_survive_reopening_the_embedded_store() {
     assert_eq!(current_answer(&registry, "q").await, (1, "v1".into()));
 }
 
-/// The real `wasmboost` binary, built once per test process.
+/// The real `wasmboost` binary, built once per test process (`WASMBOOST_BIN` overrides, as in
+/// the `tests/` harness).
 fn wasmboost_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("WASMBOOST_BIN") {
+            return PathBuf::from(bin);
+        }
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "-p", "wasmboost-cli", "--bin", "wasmboost"])
+            // The workspace's feature set, as `cargo test --workspace` builds it (a no-op after
+            // `make build`): a `-p` build resolves features per package and compiles wasmtime a
+            // second time into the same target directory, in the middle of the test run.
+            .args(["build", "--quiet", "--workspace", "--all-targets"])
             .current_dir(repo_root())
             .status()
             .expect("cargo runs");
