@@ -56,6 +56,19 @@ pub fn publish_batch(host: &HostProcess, queue: &str, bodies: &[Value]) -> Vec<S
         .collect()
 }
 
+/// Publish `body` and wait for its task to end (succeeded, failed or dead-lettered); its record.
+pub fn run_to_end(host: &HostProcess, queue: &str, body: &Value) -> Value {
+    let id = publish(host, queue, "", body);
+    poll(&format!("task {id} to end"), host, LONG, || {
+        record(host, &id).filter(|r| {
+            matches!(
+                r["state"].as_str(),
+                Some("succeeded" | "failed" | "dead_lettered")
+            )
+        })
+    })
+}
+
 pub fn record(host: &HostProcess, id: &str) -> Option<Value> {
     let (status, body) = host.http("GET", &format!("/v1/tasks/{id}"), b"");
     (status == 200).then(|| serde_json::from_str(&body).expect("record json"))

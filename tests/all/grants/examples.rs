@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use wasmboost_tests::api::run_to_end;
 use wasmboost_tests::guests;
 use wasmboost_tests::host::{HostOptions, HostProcess};
 use wasmboost_tests::web::WebServer;
@@ -27,27 +28,6 @@ fn deploy(host: &HostProcess, queue: &str, example: &str) {
         (200..300).contains(&status),
         "deploy {queue}: {status} {body}"
     );
-}
-
-/// Publishes `payload` and waits for its task to end; its record.
-fn run_task(host: &HostProcess, queue: &str, payload: &Value) -> Value {
-    let (status, body) = host.http(
-        "POST",
-        &format!("/v1/queues/{queue}/messages"),
-        payload.to_string().as_bytes(),
-    );
-    assert!((200..300).contains(&status), "publish: {status} {body}");
-    let answer: Value = serde_json::from_str(&body).expect("json");
-    let id = answer["task_id"].as_str().expect("a task id").to_owned();
-    poll("the task to end", host, || {
-        let (_, body) = host.http("GET", &format!("/v1/tasks/{id}"), b"");
-        let record: Value = serde_json::from_str(&body).ok()?;
-        matches!(
-            record["state"].as_str(),
-            Some("succeeded" | "failed" | "dead_lettered")
-        )
-        .then_some(record)
-    })
 }
 
 fn result_of(record: &Value) -> Value {
@@ -107,7 +87,7 @@ publish_to = ["crawl"]
     deploy(&host, "crawl", "crawler");
     let started = Instant::now();
     let seed = json!({ "url": format!("{}/page/1", site.base()) });
-    let first = result_of(&run_task(&host, "crawl", &seed));
+    let first = result_of(&run_to_end(&host, "crawl", &seed));
     assert_eq!(
         first["published"], 2,
         "page 1 links to pages 2 and 3: {first}"
@@ -135,7 +115,7 @@ publish_to = ["crawl"]
         "nothing else fetched: {hits:?}"
     );
     let report = json!({ "url": format!("{}/page/1", site.base()), "report": true });
-    let count = result_of(&run_task(&host, "crawl", &report));
+    let count = result_of(&run_to_end(&host, "crawl", &report));
     assert_eq!(count["pages"], PAGES, "the kv page count: {count}");
     took
 }
@@ -163,7 +143,7 @@ dirs = [{{ host = "{}", guest = "/in", mode = "ro" }}, {{ host = "{}", guest = "
         .start();
     deploy(&host, "csv", "csvjob");
     let payload = json!({ "file": "sales.csv", "group": "region", "value": "amount" });
-    let result = result_of(&run_task(&host, "csv", &payload));
+    let result = result_of(&run_to_end(&host, "csv", &payload));
     assert_eq!(result["rows"], 4, "{result}");
     assert_eq!(result["groups"]["east"], 12.5, "{result}");
     let written =

@@ -4,33 +4,11 @@
 //! request is refused before it leaves the host (`HTTP-request-denied`, the API sees nothing)
 //! and the task fails with that code; the key never appears in a record or the host's log.
 
-use std::time::Duration;
-
-use serde_json::{Value, json};
-use wasmboost_tests::host::{HostOptions, HostProcess};
+use serde_json::json;
+use wasmboost_tests::api::run_to_end;
+use wasmboost_tests::host::HostOptions;
 use wasmboost_tests::python;
 use wasmboost_tests::web::{API_KEY, API_PRICES, WebServer};
-
-fn run_task(host: &HostProcess, queue: &str, payload: &Value) -> Value {
-    let (status, body) = host.http(
-        "POST",
-        &format!("/v1/queues/{queue}/messages"),
-        payload.to_string().as_bytes(),
-    );
-    assert!((200..300).contains(&status), "publish: {status} {body}");
-    let answer: Value = serde_json::from_str(&body).expect("json");
-    let id = answer["task_id"].as_str().expect("a task id").to_owned();
-    wasmboost_tests::poll::poll(
-        "the task to end",
-        Duration::from_secs(60),
-        || host.log(),
-        || {
-            let (_, body) = host.http("GET", &format!("/v1/tasks/{id}"), b"");
-            let record: Value = serde_json::from_str(&body).ok()?;
-            matches!(record["state"].as_str(), Some("succeeded" | "failed")).then_some(record)
-        },
-    )
-}
 
 #[test]
 fn the_python_apisummary_example_calls_an_api_with_a_secret_only_where_granted() {
@@ -59,7 +37,7 @@ fn the_python_apisummary_example_calls_an_api_with_a_secret_only_where_granted()
     }
     let payload = json!({ "url": format!("{}/api/items", site.base()) });
 
-    let done = run_task(&host, "prices", &payload);
+    let done = run_to_end(&host, "prices", &payload);
     assert_eq!(done["state"], "succeeded", "{done}");
     let result = &done["result"];
     assert_eq!(result["items"], API_PRICES.len(), "{done}");
@@ -70,7 +48,7 @@ fn the_python_apisummary_example_calls_an_api_with_a_secret_only_where_granted()
     assert!(body.contains("summaries"), "{body}");
     assert_eq!(site.hits("/api/items"), 1, "the API was called once");
 
-    let refused = run_task(&host, "plain", &payload);
+    let refused = run_to_end(&host, "plain", &payload);
     assert_eq!(refused["state"], "failed", "{refused}");
     let error = refused["error"].as_str().unwrap_or_default();
     assert!(
