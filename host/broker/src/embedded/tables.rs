@@ -102,19 +102,46 @@ pub(crate) fn expires_ms(value: &[u8]) -> u64 {
         .map_or(0, |head| u64::from_le_bytes(*head))
 }
 
-/// Pending values by table and key: (version, value, counts to apply with it).
-type PendingMap = HashMap<(Kv, String), (u64, Arc<[u8]>, Option<Count>)>;
+/// Whether `value` is a plain non-terminal record (`queued`, `delayed`): written over an ending,
+/// it starts the task afresh (a replayed dead letter), so what follows it counts again.
+fn is_plain_record(value: &[u8]) -> bool {
+    value.get(8) == Some(&NOT_TERMINAL)
+}
+
+/// A pending value and the counts that ride with it.
+#[derive(Debug)]
+struct Slot {
+    version: u64,
+    value: Arc<[u8]>,
+    /// Counts set before any reset in this slot: they apply only if the committed record has not
+    /// ended (a rerun after a crash is counted once).
+    guarded: Option<Count>,
+    /// Counts set after a reset in this slot: the committed record no longer decides for them.
+    after_reset: Option<Count>,
+    /// A plain record was set over whatever is committed since the writer last took this key.
+    reset: bool,
+}
+
+/// What the writer takes of a pending key (see [`Pending::take`]).
+#[derive(Debug)]
+pub(crate) struct Taken {
+    pub version: u64,
+    pub value: Arc<[u8]>,
+    pub guarded: Option<Count>,
+    pub after_reset: Option<Count>,
+    pub reset: bool,
+}
 
 /// Values written but maybe not committed yet, so readers see their own writes while the writer
 /// commits lazily. The writer removes an entry once it committed that version of it.
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
-    map: Mutex<PendingMap>,
+    map: Mutex<HashMap<(Kv, String), Slot>>,
     version: AtomicU64,
 }
 
 impl Pending {
-    fn lock(&self) -> MutexGuard<'_, PendingMap> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<(Kv, String), Slot>> {
         // Plain inserts and removes: a panic cannot leave the map half-updated.
         self.map.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -123,51 +150,79 @@ impl Pending {
         self.set_counted(table, key, value, None);
     }
 
-    /// Set `key`, with `count` to apply when the writer stores it (see [`Pending::take`]). A
-    /// count of an earlier value not taken by the writer yet is carried over: it still applies
-    /// (once; a second terminal value of a task already counted keeps only the first count).
+    /// Set `key`, with `count` to apply when the writer stores it (see [`Pending::take`]). The
+    /// writes of one key between two commits collapse into one, so what each would have found
+    /// stored is kept here: a count of an earlier value not taken yet still applies (once: a
+    /// second ending of a task whose ending is pending keeps only the first count), and a count
+    /// that follows a plain record (a replay's `queued` over an ending) applies whatever ending
+    /// is committed.
     pub fn set_counted(&self, table: Kv, key: &str, value: Vec<u8>, count: Option<Count>) {
         let version = self.version.fetch_add(1, Ordering::Relaxed);
         let mut map = self.lock();
-        let slot = (table, key.to_owned());
-        if is_progress_record(&value)
-            && map
-                .get(&slot)
-                .is_some_and(|(_, pending, _)| is_terminal_record(pending))
-        {
+        let plain = is_plain_record(&value);
+        let Some(slot) = map.get_mut(&(table, key.to_owned())) else {
+            let slot = Slot {
+                version,
+                value: value.into(),
+                guarded: count,
+                after_reset: None,
+                reset: plain,
+            };
+            map.insert((table, key.to_owned()), slot);
+            return;
+        };
+        let ended = is_terminal_record(&slot.value);
+        if ended && is_progress_record(&value) {
             // A progress mark never replaces an ending (see `PROGRESS`).
             return;
         }
-        let count = match (map.remove(&slot), count) {
-            (Some((_, old_value, Some(old))), new) if is_terminal_record(&old_value) => {
-                Some(old).or(new)
+        if let Some(new) = count {
+            if ended {
+                if slot.guarded.is_none() && slot.after_reset.is_none() {
+                    slot.guarded = Some(new);
+                }
+            } else {
+                let into = if slot.reset {
+                    &mut slot.after_reset
+                } else {
+                    &mut slot.guarded
+                };
+                *into = Some(match into.take() {
+                    Some(old) => old.merged(new),
+                    None => new,
+                });
             }
-            (Some((_, _, Some(old))), Some(new)) => Some(old.merged(new)),
-            (Some((_, _, old)), new) => old.or(new),
-            (None, new) => new,
-        };
-        map.insert(slot, (version, value.into(), count));
+        }
+        slot.reset |= plain;
+        slot.version = version;
+        slot.value = value.into();
     }
 
     pub fn get(&self, table: Kv, key: &str) -> Option<Arc<[u8]>> {
         self.lock()
             .get(&(table, key.to_owned()))
-            .map(|(_, value, _)| Arc::clone(value))
+            .map(|slot| Arc::clone(&slot.value))
     }
 
-    /// The value to write now, its version, and its count, which the caller now owns (it is
-    /// applied in the same transaction as the value, so it is taken out here, exactly once).
-    pub fn take(&self, table: Kv, key: &str) -> Option<(u64, Arc<[u8]>, Option<Count>)> {
+    /// The value to write now, its version, and its counts, which the caller now owns (they are
+    /// applied in the same transaction as the value, so they are taken out here, exactly once).
+    pub fn take(&self, table: Kv, key: &str) -> Option<Taken> {
         let mut map = self.lock();
-        let (version, value, count) = map.get_mut(&(table, key.to_owned()))?;
-        Some((*version, Arc::clone(value), count.take()))
+        let slot = map.get_mut(&(table, key.to_owned()))?;
+        Some(Taken {
+            version: slot.version,
+            value: Arc::clone(&slot.value),
+            guarded: slot.guarded.take(),
+            after_reset: slot.after_reset.take(),
+            reset: std::mem::take(&mut slot.reset),
+        })
     }
 
     /// `version` of `key` is committed: forget it unless a newer one was set meanwhile.
     pub fn committed(&self, table: Kv, key: &str, version: u64) {
         let mut map = self.lock();
         let k = (table, key.to_owned());
-        if map.get(&k).is_some_and(|(v, _, _)| *v == version) {
+        if map.get(&k).is_some_and(|slot| slot.version == version) {
             map.remove(&k);
         }
     }

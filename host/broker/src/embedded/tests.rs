@@ -522,6 +522,47 @@ async fn random_settles_on_embedded_then_reopen() {
     );
 }
 
+/// A replayed dead letter: its record goes back to `queued` over the stored ending, and its next
+/// ending counts again, also when the `queued` record and that ending reach the writer in one
+/// batch (then the stored ending is not what the new ending follows).
+#[tokio::test]
+async fn an_ending_after_a_replay_counts_again_even_in_the_same_commit() {
+    const TASKS: usize = 300;
+    let dir = temp();
+    let ttl = Duration::from_secs(60);
+    let ending = Bytes::from_static(b"dead");
+    let id = |i: usize| format!("t{i}");
+    {
+        let (_broker, store) = open(dir.path()).expect("open");
+        for i in 0..TASKS {
+            store
+                .put_record_counted(&id(i), ending.clone(), true, ttl, "q", &[("failed", 1)])
+                .await
+                .expect("first ending");
+        }
+    }
+    let (_broker, store) = open(dir.path()).expect("reopen: every first ending committed");
+    // Back to back: the writer, on its own thread, takes most such pairs in one batch.
+    for i in 0..TASKS {
+        store
+            .put_record(&id(i), Bytes::from_static(b"queued"), false, ttl)
+            .await
+            .expect("the replay's queued record");
+        store
+            .put_record_counted(&id(i), ending.clone(), true, ttl, "q", &[("failed", 1)])
+            .await
+            .expect("the replayed task's ending");
+    }
+    drop((_broker, store));
+    let (_broker, store) = open(dir.path()).expect("reopen");
+    let counters = store.counters("q").await.expect("counters");
+    assert_eq!(
+        counters.get("failed"),
+        Some(&(2 * TASKS as i64)),
+        "{counters:?}"
+    );
+}
+
 /// A task that runs again after a crash (its ending durable, its ack not): the rerun's
 /// `running` mark does not replace the ending, so the rerun's ending is not counted again;
 /// after a reopen too (the first ending committed, the rest in later transactions).

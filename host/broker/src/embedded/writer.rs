@@ -271,7 +271,9 @@ impl Apply<'_> {
     /// Counts apply only while the stored record is not terminal yet: a task that ran again
     /// after a crash (its first terminal record committed, its ack not) is counted once. For the
     /// same reason a progress mark (`running`) is not written over a terminal record: the rerun
-    /// would otherwise make its own ending look like the first and count it again.
+    /// would otherwise make its own ending look like the first and count it again. Neither rule
+    /// looks at the stored record for what follows a plain record set since the last commit (a
+    /// replay's `queued`): that record, not the stored ending, came before it.
     fn flush(
         &mut self,
         tables: &mut Tables<'_>,
@@ -282,24 +284,25 @@ impl Apply<'_> {
             return Ok(());
         };
         let key = &slot.key().1;
-        let Some((version, value, count)) = self.pending.take(table, key) else {
+        let Some(taken) = self.pending.take(table, key) else {
             return Ok(());
         };
-        let ended_before = if count.is_some() || is_progress_record(&value) {
+        let progress = is_progress_record(&taken.value);
+        let ended_before = if taken.guarded.is_some() || (progress && !taken.reset) {
             let stored = tables.kv[table as usize].get(key.as_str())?;
             stored.is_some_and(|v| is_terminal_record(v.value()))
         } else {
             false
         };
-        if let Some(count) = count
-            && !ended_before
-        {
+        let counts = [taken.guarded.filter(|_| !ended_before), taken.after_reset];
+        for count in counts.into_iter().flatten() {
             counters::add_rows(&mut tables.kv[Kv::Counters as usize], &count)?;
             self.counters.add(&count);
         }
-        if !(ended_before && is_progress_record(&value)) {
-            tables.put(table, key, &value)?;
+        if !(progress && ended_before && !taken.reset) {
+            tables.put(table, key, &taken.value)?;
         }
+        let version = taken.version;
         slot.insert(version);
         Ok(())
     }
