@@ -19,8 +19,10 @@ examples: wasm-target
 guests: wasm-target
 	cd tests/guests && $(CARGO) build --release --target $(WASM_TARGET)
 
+# The release binary and the in-process queue benchmark, in one build: separate `-p` builds
+# resolve features differently and would compile wasmtime twice.
 build-release:
-	$(CARGO) build --release -p wasmboost-cli
+	$(CARGO) build --release -p wasmboost-cli -p wasmboost-worker --bin wasmboost --example queue_bench
 
 # The whole workspace with its tests, as `cargo test --workspace` resolves features: a `-p`
 # build resolves them per package and compiles wasmtime a second time.

@@ -82,12 +82,13 @@ awk -v a="$before" -v b="$after" -v m="${BENCH_MESSAGES:-50000}" 'BEGIN {
 
 echo "== one host on rabbitmq, in process, release (queue_bench: the workloads of bench-queue.sh)"
 # Guests build in their own workspaces' target dirs, whatever CARGO_TARGET_DIR says.
+make -s build-release  # the release binary and queue_bench, one feature set
 (cd "$root/examples" && env -u CARGO_TARGET_DIR cargo build --release --target wasm32-wasip2 -q)
 (cd "$root/tests/guests" && env -u CARGO_TARGET_DIR cargo build --release --target wasm32-wasip2 -q -p sleep)
 add="$root/examples/target/wasm32-wasip2/release/add.wasm"
 sleep_wasm="$root/tests/guests/target/wasm32-wasip2/release/sleep.wasm"
 QUEUE_BENCH_BROKER=$(printf 'type = "amqp"\nurl = "%s"' "$url") \
-    cargo run --release -q -p wasmboost-worker --example queue_bench -- "$add" "$sleep_wasm" "$n"
+    "${CARGO_TARGET_DIR:-$root/target}/release/examples/queue_bench" "$add" "$sleep_wasm" "$n"
 
 echo "== RPC through the real binary (wasmboost serve on rabbitmq, one keep-alive connection)"
 cargo build --release -q -p wasmboost-cli

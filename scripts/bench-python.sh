@@ -15,7 +15,7 @@ BIN="${WASMBOOST_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/wasmboost}"
 PAYLOAD='{"x": 1, "y": 2}'
 
 if [[ ! -x "$BIN" ]]; then
-    cargo build --release -p wasmboost-cli
+    make -s build-release
 fi
 ./scripts/setup-python.sh
 

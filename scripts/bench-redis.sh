@@ -43,12 +43,13 @@ raw_drain=$(echo "$out" | sed -nE 's/.*drain [0-9]+ .*: ([0-9]+) msg\/s/\1/p')
 redis-cli -p "$port" flushall >/dev/null
 
 echo "== one host on Redis, in process (queue_bench with WASMBOOST_BENCH_REDIS_URL, $n tasks)"
+make -s build-release  # the release binary and queue_bench, one feature set
 (cd examples && cargo build --release --target wasm32-wasip2 -q)
 (cd tests/guests && cargo build --release --target wasm32-wasip2 -q -p sleep)
 add=examples/target/wasm32-wasip2/release/add.wasm
 sleep=tests/guests/target/wasm32-wasip2/release/sleep.wasm
 host=$(WASMBOOST_BENCH_REDIS_URL="$url" RUST_LOG=warn \
-  cargo run --release -q -p wasmboost-worker --example queue_bench -- "$add" "$sleep" "$n" 2>/dev/null)
+  "${CARGO_TARGET_DIR:-target}/release/examples/queue_bench" "$add" "$sleep" "$n" 2>/dev/null)
 echo "$host"
 host_drain=$(echo "$host" | sed -nE 's/^drain +[0-9]+ tasks +([0-9]+) tasks\/s.*/\1/p')
 redis-cli -p "$port" flushall >/dev/null
