@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 WASM_TARGET := wasm32-wasip2
 
-.PHONY: run test bench bench-scale soak callgrind setup wasm-target examples guests build build-release python-env sdk-python-test client-python-test client-python-typecheck fmt clippy check
+.PHONY: run test bench bench-scale soak callgrind setup wasm-target examples guests build build-release build-bench python-env sdk-python-test client-python-test client-python-typecheck fmt clippy check
 
 wasm-target:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -19,9 +19,13 @@ examples: wasm-target
 guests: wasm-target
 	cd tests/guests && $(CARGO) build --release --target $(WASM_TARGET)
 
-# The release binary and the in-process queue benchmark, in one build: separate `-p` builds
-# resolve features differently and would compile wasmtime twice.
 build-release:
+	$(CARGO) build --release -p wasmboost-cli
+
+# The release binary and the in-process queue benchmark in one build, for every benchmark
+# script: a separate `-p wasmboost-worker` build resolves features per package and compiles
+# wasmtime a second time.
+build-bench:
 	$(CARGO) build --release -p wasmboost-cli -p wasmboost-worker --bin wasmboost --example queue_bench
 
 # The whole workspace with its tests, as `cargo test --workspace` resolves features: a `-p`
@@ -56,23 +60,23 @@ client-python-typecheck: python-env
 test: setup examples guests build python-env sdk-python-test client-python-test client-python-typecheck
 	$(CARGO) test --workspace
 
-bench: build-release examples guests
+bench: build-bench examples guests
 	./scripts/bench.sh
 
 # The scaling curve at full size: 1/2/3 hosts in their own network namespaces on one Redis, 3 000
 # sleeping tasks each (needs root or CAP_NET_ADMIN; scripts/bench-scale.sh).
-bench-scale: build-release guests
+bench-scale: build-bench guests
 	./scripts/bench-scale.sh
 
 # Long-run flatness, not part of `make test`: 1 M no-op tasks through one `serve` on the embedded
 # broker and on Redis, RSS and fds sampled, the RSS slope after warm-up (scripts/soak.sh).
-soak: build-release examples
+soak: build-bench examples
 	./scripts/soak.sh
 
 # Instructions per task from valgrind's callgrind, by the difference of two run lengths (start-up
 # cancels out; the number does not move with the machine's load): per isolated `add` call, per
 # queued task through `serve` on the embedded broker and on Redis (scripts/callgrind.sh).
-callgrind: build-release examples
+callgrind: build-bench examples
 	./scripts/callgrind.sh
 
 fmt:

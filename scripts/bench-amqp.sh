@@ -82,7 +82,7 @@ awk -v a="$before" -v b="$after" -v m="${BENCH_MESSAGES:-50000}" 'BEGIN {
 
 echo "== one host on rabbitmq, in process, release (queue_bench: the workloads of bench-queue.sh)"
 # Guests build in their own workspaces' target dirs, whatever CARGO_TARGET_DIR says.
-make -s build-release  # the release binary and queue_bench, one feature set
+make -s build-bench  # the release binary and queue_bench, one feature set
 (cd "$root/examples" && env -u CARGO_TARGET_DIR cargo build --release --target wasm32-wasip2 -q)
 (cd "$root/tests/guests" && env -u CARGO_TARGET_DIR cargo build --release --target wasm32-wasip2 -q -p sleep)
 add="$root/examples/target/wasm32-wasip2/release/add.wasm"

@@ -18,7 +18,7 @@ if [[ -n "${WASMBOOST_PY_VENV:-}" ]]; then
 fi
 
 if [[ ! -x "$WASMBOOST_BIN" ]]; then
-    make -s build-release
+    make -s build-bench
 fi
 echo "binary: $WASMBOOST_BIN; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 cd clients/python

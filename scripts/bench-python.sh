@@ -15,7 +15,7 @@ BIN="${WASMBOOST_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/wasmboost}"
 PAYLOAD='{"x": 1, "y": 2}'
 
 if [[ ! -x "$BIN" ]]; then
-    make -s build-release
+    make -s build-bench
 fi
 ./scripts/setup-python.sh
 

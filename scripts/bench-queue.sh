@@ -11,7 +11,7 @@ n="${1:-100000}"
 add="$root/examples/target/wasm32-wasip2/release/add.wasm"
 sleep="$root/tests/guests/target/wasm32-wasip2/release/sleep.wasm"
 cd "$root"
-# The same release build as `make build-release` (another `-p` set would rebuild wasmtime).
-make -s build-release >/dev/null
+# The release build every benchmark uses (`make build-bench`; another `-p` set rebuilds wasmtime).
+make -s build-bench >/dev/null
 bin="${QUEUE_BENCH:-${CARGO_TARGET_DIR:-$root/target}/release/examples/queue_bench}"
 "$bin" "$add" "$sleep" "$n"

@@ -43,7 +43,7 @@ raw_drain=$(echo "$out" | sed -nE 's/.*drain [0-9]+ .*: ([0-9]+) msg\/s/\1/p')
 redis-cli -p "$port" flushall >/dev/null
 
 echo "== one host on Redis, in process (queue_bench with WASMBOOST_BENCH_REDIS_URL, $n tasks)"
-make -s build-release  # the release binary and queue_bench, one feature set
+make -s build-bench  # the release binary and queue_bench, one feature set
 (cd examples && cargo build --release --target wasm32-wasip2 -q)
 (cd tests/guests && cargo build --release --target wasm32-wasip2 -q -p sleep)
 add=examples/target/wasm32-wasip2/release/add.wasm

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tasks="${1:-3000}"
 target="${CARGO_TARGET_DIR:-$PWD/target}"
-make -s build-release  # one release feature set (a different -p set recompiles wasmtime)
+make -s build-bench  # one release feature set (a different -p set recompiles wasmtime)
 echo "== load average before: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
 WASMBOOST_BIN="$target/release/wasmboost" WASMBOOST_SCALE_TASKS="$tasks" \
   cargo test --test all -- production::scaling:: --nocapture 2>&1 | grep -E '^(scaling|SKIPPED|test result)'

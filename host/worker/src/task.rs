@@ -344,8 +344,6 @@ async fn run_guarded(
     started_ms: u64,
     stop: &Interrupt,
 ) -> Option<Report> {
-    let lease = cx.q.settings.lease;
-    let renew_every = lease / 3;
     let watch_for = invocation
         .limits
         .timeout
@@ -360,27 +358,34 @@ async fn run_guarded(
         services,
     };
     let call = bound.module.invoke_until(invocation, &access, stop);
-    tokio::pin!(call);
-    let watch = watch_cancel(cx, stop, watch_for);
-    tokio::pin!(watch);
-    let mut next = tokio::time::Instant::now() + RUNNING_RECORD_AFTER.min(renew_every);
-    let mut marked = false;
+    // The run, the cancel watch and the lease keeper are polled together: a slow store or
+    // broker call in one (a renewal through an outage, a reconnect) never stalls the others.
+    tokio::select! {
+        biased;
+        report = call => Some(report),
+        () = cx.shared.abandon.cancelled() => None,
+        never = watch_cancel(cx, stop, watch_for) => match never {},
+        never = keep_lease(cx, delivery, bound, started_ms) => match never {},
+    }
+}
+
+/// While the task runs: its `running` mark once it takes a while, then a lease renewal every
+/// third of the lease. Never resolves (the run's select ends it).
+async fn keep_lease(
+    cx: &TaskCx,
+    delivery: &Delivery,
+    bound: &Bound,
+    started_ms: u64,
+) -> std::convert::Infallible {
+    let lease = cx.q.settings.lease;
+    let renew_every = lease / 3;
+    tokio::time::sleep(RUNNING_RECORD_AFTER.min(renew_every)).await;
+    mark_running(cx, bound, started_ms).await;
     loop {
-        tokio::select! {
-            biased;
-            report = &mut call => return Some(report),
-            () = cx.shared.abandon.cancelled() => return None,
-            () = &mut watch => {}
-            () = tokio::time::sleep_until(next) => {
-                if !marked {
-                    marked = true;
-                    mark_running(cx, bound, started_ms).await;
-                } else if let Err(err) = delivery.renew(lease).await {
-                    cx.shared.metrics.broker_error(BrokerOp::Renew);
-                    tracing::warn!(task_id = %cx.task_id, error = %err, "lease renewal failed");
-                }
-                next = tokio::time::Instant::now() + renew_every;
-            }
+        tokio::time::sleep(renew_every).await;
+        if let Err(err) = delivery.renew(lease).await {
+            cx.shared.metrics.broker_error(BrokerOp::Renew);
+            tracing::warn!(task_id = %cx.task_id, error = %err, "lease renewal failed");
         }
     }
 }
@@ -389,7 +394,11 @@ async fn run_guarded(
 /// [`RUNNING_RECORD_AFTER`], so short tasks never pay for a subscription; a cancel requested
 /// in that gap is still seen, because the wait looks at the mark after subscribing. Never
 /// resolves (the run's select ends it).
-async fn watch_cancel(cx: &TaskCx, stop: &Interrupt, watch_for: Duration) {
+async fn watch_cancel(
+    cx: &TaskCx,
+    stop: &Interrupt,
+    watch_for: Duration,
+) -> std::convert::Infallible {
     tokio::time::sleep(RUNNING_RECORD_AFTER).await;
     match cx.shared.store.wait_cancel(&cx.task_id, watch_for).await {
         Ok(true) => {
@@ -401,7 +410,7 @@ async fn watch_cancel(cx: &TaskCx, stop: &Interrupt, watch_for: Duration) {
             tracing::warn!(task_id = %cx.task_id, error = %err, "cannot watch for a cancel of this task")
         }
     }
-    std::future::pending::<()>().await
+    std::future::pending().await
 }
 
 /// Adds the calls the grants refused to the queue's `denied` counter (`wasmboost queues`).
