@@ -184,9 +184,12 @@ async fn cancels_among(shared: &Shared, q: &QueueWorker, batch: &[Delivery]) -> 
 fn spawn_task(shared: &Arc<Shared>, q: &Arc<QueueWorker>, delivery: Delivery, cancelled: bool) {
     let slot = Slot(Arc::clone(&q.slots));
     let (shared2, q2) = (Arc::clone(shared), Arc::clone(q));
-    shared.tracker.spawn(async move {
-        task::process(shared2, q2, delivery, cancelled, slot).await;
-    });
+    // Boxed: a task's future holds the whole run (the instance call's state machine), and tokio
+    // moves a spawned future by value several times (into its task cell, then each stage
+    // change); a box is moved instead, so the run's state is copied once, here.
+    shared
+        .tracker
+        .spawn(Box::pin(task::process(shared2, q2, delivery, cancelled, slot)));
 }
 
 /// Wait for this queue's next rate slot; false if the host stops first.
