@@ -75,6 +75,15 @@ polls() {
     { grep -o '"url":"[^"]*/v1/queues"' "$1/net.json" 2>/dev/null || true; } | wc -l
 }
 
+# CPU time (clock ticks: user + system) of every process in session `$1`, children included.
+ticks() {
+    local total=0 pid
+    for pid in $(ps -s "$1" -o pid= 2>/dev/null); do
+        total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)))
+    done
+    echo "$total"
+}
+
 # Wait until the page has polled `GET /v1/queues`: it is open, logged in and polling.
 wait_for_page() {
     local dir=$1
@@ -115,10 +124,17 @@ one_run() { # with_browser(0|1); sets `rate` (tasks/s)
         pids+=($!)
         wait_for_page "$dir"
     fi
-    local before
+    local before host_before browser_before hz
+    hz=$(getconf CLK_TCK)
     before=$(polls "$dir")
+    host_before=$(ticks "${pids[0]}")
+    browser_before=$( [[ $browser == 1 ]] && ticks "${pids[1]}" || echo 0)
     rate=$(drain)
     polled=$(($(polls "$dir") - before))
+    # The host's CPU per drained task (load moves it far less than the wall-clock rate) and
+    # the browser's CPU over the drain, which competes with the host for the same cores.
+    host_us=$(( ($(ticks "${pids[0]}") - host_before) * 1000000 / hz / N ))
+    browser_ms=$( [[ $browser == 1 ]] && echo $(( ($(ticks "${pids[1]}") - browser_before) * 1000 / hz )) || echo 0)
     if [[ $browser == 1 && $polled -eq 0 ]]; then
         echo "the page did not poll during the drain" >&2
         exit 1
@@ -129,16 +145,21 @@ one_run() { # with_browser(0|1); sets `rate` (tasks/s)
 echo "binary: $BIN; N=$N; runs: $RUNS each, alternating; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 without=()
 with=()
+cpu_without=()
+cpu_with=()
 for run in $(seq "$RUNS"); do
     one_run 0
     without+=("$rate")
-    echo "run $run without the dashboard: $rate tasks/s"
+    cpu_without+=("$host_us")
+    echo "run $run without the dashboard: $rate tasks/s; host CPU $host_us us/task"
     one_run 1
     with+=("$rate")
-    echo "run $run with the queues page open: $rate tasks/s ($polled net-log events of its /v1/queues polls during the drain)"
+    cpu_with+=("$host_us")
+    echo "run $run with the queues page open: $rate tasks/s; host CPU $host_us us/task; Chromium CPU $browser_ms ms over the drain ($polled net-log events of its /v1/queues polls)"
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ma=$(median "${without[@]}")
 mb=$(median "${with[@]}")
 echo "median without: $ma tasks/s; with the queues page: $mb tasks/s; ratio with/without: $(awk -v a="$ma" -v b="$mb" 'BEGIN { printf "%.3f", b / a }')"
+echo "host CPU per task, median: without $(median "${cpu_without[@]}") us, with the queues page $(median "${cpu_with[@]}") us"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
