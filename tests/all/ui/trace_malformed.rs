@@ -87,7 +87,11 @@ fn a_malformed_traceparent_starts_a_new_trace_and_is_never_logged() {
     let host = HostOptions::default()
         .config(format!("[trace]\nendpoint = \"{endpoint}\"\n"))
         .start();
-    let (status, body) = host.http("PUT", "/v1/queues/add/module", &guests::example_bytes("add"));
+    let (status, body) = host.http(
+        "PUT",
+        "/v1/queues/add/module",
+        &guests::example_bytes("add"),
+    );
     assert!((200..300).contains(&status), "deploy: {status} {body}");
     let addr = host.addr();
 
@@ -181,8 +185,14 @@ fn a_malformed_traceparent_starts_a_new_trace_and_is_never_logged() {
         let publish = with_task_id(&spans, "publish", id).expect("polled");
         let task = with_task_id(&spans, "task", id).expect("polled");
         assert_eq!(publish.parent_span_id, "", "{what}: the publish is a root");
-        assert!(roots.insert(publish.trace_id.clone()), "{what}: a trace of its own");
-        assert_eq!(task.trace_id, publish.trace_id, "{what}: the task continues the publish");
+        assert!(
+            roots.insert(publish.trace_id.clone()),
+            "{what}: a trace of its own"
+        );
+        assert_eq!(
+            task.trace_id, publish.trace_id,
+            "{what}: the task continues the publish"
+        );
         assert_eq!(task.parent_span_id, publish.span_id, "{what}");
         assert_eq!(task.attributes["outcome"], "succeeded", "{what}");
     }
@@ -190,15 +200,27 @@ fn a_malformed_traceparent_starts_a_new_trace_and_is_never_logged() {
         .iter()
         .find(|s| s.name == "publish_batch")
         .expect("polled");
-    assert_eq!(batch_span.parent_span_id, "", "a malformed batch header: a root");
+    assert_eq!(
+        batch_span.parent_span_id, "",
+        "a malformed batch header: a root"
+    );
     for id in &batch {
         let task = with_task_id(&spans, "task", id).expect("polled");
-        assert_eq!(task.parent_span_id, "", "a malformed line's task is a root: {task:?}");
-        assert!(roots.insert(task.trace_id.clone()), "a trace of its own: {task:?}");
+        assert_eq!(
+            task.parent_span_id, "",
+            "a malformed line's task is a root: {task:?}"
+        );
+        assert!(
+            roots.insert(task.trace_id.clone()),
+            "a trace of its own: {task:?}"
+        );
         assert_eq!(task.attributes["outcome"], "succeeded", "{task:?}");
     }
     let good_task = with_task_id(&spans, "task", &good_id).expect("polled");
-    assert_eq!(good_task.trace_id, GOOD_TRACE, "the well-formed line keeps its trace");
+    assert_eq!(
+        good_task.trace_id, GOOD_TRACE,
+        "the well-formed line keeps its trace"
+    );
     assert_eq!(good_task.parent_span_id, GOOD_SPAN);
     assert_eq!(good_task.attributes["outcome"], "succeeded");
     assert!(
