@@ -21,6 +21,8 @@ const BAD_SPAN: &str = "badc0ffee0ddf00d";
 /// A well-formed producer trace, for the line of a batch that must keep its link.
 const GOOD_TRACE: &str = "6e0c63257de34c926f9efcd03899a1d3";
 const GOOD_SPAN: &str = "b7ad6b7169203331";
+/// The well-formed header of a batch.
+const HEADER_TRACE: &str = "7f3a9b1c2d4e5f60718293a4b5c6d7e8";
 /// In a value that tries to forge a log line.
 const FORGED: &str = "forged-log-line";
 
@@ -161,6 +163,15 @@ fn a_malformed_traceparent_starts_a_new_trace_and_is_never_logged() {
         .collect();
     assert_eq!(batch.len(), lines.len(), "{answer}");
     let good_id = batch.pop().expect("the well-formed line");
+    // A well-formed header on a batch: its `publish_batch` span continues the producer's.
+    let (status, answer) = http_with(
+        addr,
+        "POST",
+        "/v1/queues/add/messages:batch",
+        &[("traceparent", &format!("00-{HEADER_TRACE}-{GOOD_SPAN}-01"))],
+        &add_body(None),
+    );
+    assert_eq!(status, 202, "batch: {answer}");
 
     let spans = poll(
         "a publish and a task span for every task",
@@ -175,7 +186,12 @@ fn a_malformed_traceparent_starts_a_new_trace_and_is_never_logged() {
                 .iter()
                 .chain([&good_id])
                 .all(|id| with_task_id(&spans, "task", id).is_some())
-                && spans.iter().any(|s| s.name == "publish_batch");
+                && spans
+                    .iter()
+                    .any(|s| s.name == "publish_batch" && s.trace_id != HEADER_TRACE)
+                && spans
+                    .iter()
+                    .any(|s| s.name == "publish_batch" && s.trace_id == HEADER_TRACE);
             all.then_some(spans)
         },
     );
@@ -198,8 +214,16 @@ fn a_malformed_traceparent_starts_a_new_trace_and_is_never_logged() {
     }
     let batch_span = spans
         .iter()
-        .find(|s| s.name == "publish_batch")
+        .find(|s| s.name == "publish_batch" && s.trace_id != HEADER_TRACE)
         .expect("polled");
+    let continued = spans
+        .iter()
+        .find(|s| s.name == "publish_batch" && s.trace_id == HEADER_TRACE)
+        .expect("polled");
+    assert_eq!(
+        continued.parent_span_id, GOOD_SPAN,
+        "a well-formed batch header"
+    );
     assert_eq!(
         batch_span.parent_span_id, "",
         "a malformed batch header: a root"
