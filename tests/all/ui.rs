@@ -10,6 +10,8 @@
 //!   waits, deploys and compiles.
 //! - `trace`: OTLP/HTTP export to an in-test receiver; one task's span tree continues the
 //!   producer's `traceparent` through publish, task run and settle.
+//! - `trace_malformed`: malformed `traceparent` values (header, `extra`, single and batch) are
+//!   ignored: the publish is accepted, the task starts a new trace, the value is never logged.
 //! - `logs`: `serve --log-format json` writes one JSON object per line that guest text cannot
 //!   forge.
 
@@ -18,3 +20,4 @@ mod dashboard;
 mod logs;
 mod metrics;
 mod trace;
+mod trace_malformed;

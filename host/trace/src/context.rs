@@ -1,9 +1,11 @@
-//! W3C trace context (`traceparent`) in and out of spans, through the standard propagator.
+//! W3C trace context (`traceparent`) in and out of spans: read strictly ([`crate::traceparent`]),
+//! written through the standard propagator.
 
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
+use opentelemetry::Context;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::TraceContextExt;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
@@ -13,15 +15,14 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 pub const TRACEPARENT: &str = "traceparent";
 
 /// Make `span` a child of the span `traceparent` names. A missing or malformed value leaves
-/// `span` a root: a producer's bad header costs it its trace link, nothing else.
+/// `span` a root, as W3C Trace Context asks of a receiver: a producer's bad value costs it its
+/// trace link, nothing else (the message is published; the value is never logged).
 pub fn continue_trace(span: &tracing::Span, traceparent: Option<&str>) {
-    let Some(value) = traceparent else { return };
-    let carrier = HashMap::from([(TRACEPARENT.to_owned(), value.to_owned())]);
-    let parent = TraceContextPropagator::new().extract(&carrier);
-    if parent.span().span_context().is_valid() {
-        // Only fails when the span is disabled, and then there is no trace to continue.
-        let _ = span.set_parent(parent);
-    }
+    let Some(remote) = traceparent.and_then(crate::traceparent::parse) else {
+        return;
+    };
+    // Only fails when the span is disabled, and then there is no trace to continue.
+    let _ = span.set_parent(Context::new().with_remote_span_context(remote));
 }
 
 /// The `traceparent` of `span`, to hand to whatever continues its work (the message's

@@ -7,6 +7,7 @@
 //!   exporter behind it; installing it is what turns tracing on.
 //! - `otlp`: spans as an OTLP/HTTP JSON export request.
 //! - [`context`]: W3C `traceparent` in and out: a producer's trace continues into the task.
+//! - [`traceparent`]: the strict reading of a `traceparent` value; a malformed one names nothing.
 //!
 //! The hot path pays one relaxed load while tracing is off: every span is made behind [`on`],
 //! and a caller that finds it off runs its future bare, without a span to enter.
@@ -17,6 +18,7 @@ pub mod config;
 pub mod context;
 pub mod export;
 mod otlp;
+pub mod traceparent;
 
 pub use config::TraceConfig;
 pub use context::{

@@ -22,26 +22,26 @@ const CHAIN_TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
 
 /// One exported span: the fields the test checks.
 #[derive(Debug, Clone)]
-struct Span {
-    name: String,
-    trace_id: String,
-    span_id: String,
-    parent_span_id: String,
-    attributes: HashMap<String, String>,
+pub(super) struct Span {
+    pub(super) name: String,
+    pub(super) trace_id: String,
+    pub(super) span_id: String,
+    pub(super) parent_span_id: String,
+    pub(super) attributes: HashMap<String, String>,
 }
 
 /// Every span posted to `/v1/traces`, decoded.
 #[derive(Clone, Default)]
-struct Received(Arc<Mutex<Vec<Span>>>);
+pub(super) struct Received(Arc<Mutex<Vec<Span>>>);
 
 impl Received {
-    fn spans(&self) -> Vec<Span> {
+    pub(super) fn spans(&self) -> Vec<Span> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
 /// Accept OTLP/HTTP exports on a free loopback port until the test process ends.
-fn receiver() -> (String, Received) {
+pub(super) fn receiver() -> (String, Received) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = format!("http://{}", listener.local_addr().expect("addr"));
     let received = Received::default();

@@ -110,7 +110,7 @@ pub async fn publish_batch(
         ));
     }
     let published = app.control.publish_batch(&queue, bodies, options);
-    let task_ids = match crate::trace::batch_span(&queue) {
+    let task_ids = match crate::trace::batch_span(&queue, &headers) {
         None => published.await?,
         Some(span) => published.instrument(span).await?,
     };
