@@ -75,6 +75,10 @@ struct Run {
     drain: Duration,
     rss_setup_kib: u64,
     rss_peak_kib: u64,
+    /// Confirmed acks without an answer in time.
+    unanswered: usize,
+    /// Messages left in the streams after the drain.
+    left: u64,
 }
 
 /// The pid of the `nats-server` this process started listening on `port` (a child of ours).
@@ -189,8 +193,10 @@ async fn publish(js: &jetstream::Context, layout: Layout, queues: usize, n: usiz
 }
 
 /// Drain one queue: fetch up to `FETCH_MAX`, confirm-ack each concurrently, until empty.
-async fn drain(c: consumer::PullConsumer) -> usize {
-    let mut got = 0;
+/// Returns how many were fetched and how many confirmed acks got no answer in time (the
+/// client's request timeout; the broker would report such a settle as failed).
+async fn drain(c: consumer::PullConsumer) -> (usize, usize) {
+    let (mut got, mut unanswered) = (0, 0);
     loop {
         let mut batch = c
             .fetch()
@@ -203,13 +209,29 @@ async fn drain(c: consumer::PullConsumer) -> usize {
             msgs.push(m.expect("message"));
         }
         if msgs.is_empty() {
-            return got;
+            return (got, unanswered);
         }
         got += msgs.len();
         for r in join_all(msgs.iter().map(|m| m.double_ack())).await {
-            r.expect("ack");
+            if r.is_err() {
+                unanswered += 1;
+            }
         }
     }
+}
+
+/// Messages still stored in the layout's streams (acks that did not land).
+async fn left(js: &jetstream::Context, layout: Layout, queues: usize) -> u64 {
+    let names: Vec<String> = match layout {
+        Layout::PerQueue => (0..queues).map(|k| format!("A_{k}")).collect(),
+        Layout::Shared => vec!["B".to_owned()],
+    };
+    let mut left = 0;
+    for name in names {
+        let mut s = js.get_stream(&name).await.expect("stream");
+        left += s.info().await.expect("stream info").state.messages;
+    }
+    left
 }
 
 async fn run(layout: Layout, queues: usize, n: usize) -> Run {
@@ -229,13 +251,14 @@ async fn run(layout: Layout, queues: usize, n: usize) -> Run {
 
     let started = Instant::now();
     let loops = consumers.into_iter().map(|c| tokio::spawn(drain(c)));
-    let drained: usize = join_all(loops)
-        .await
-        .into_iter()
-        .map(|r| r.expect("drain loop"))
-        .sum();
+    let (mut drained, mut unanswered) = (0, 0);
+    for r in join_all(loops).await {
+        let (got, missed) = r.expect("drain loop");
+        drained += got;
+        unanswered += missed;
+    }
     let drain = started.elapsed();
-    assert_eq!(drained, n, "{layout:?} K={queues}: every message drained once");
+    assert_eq!(drained, n, "{layout:?} K={queues}: every message fetched once");
     let (_, rss_peak_kib) = rss_kib(pid);
     Run {
         setup,
@@ -243,7 +266,19 @@ async fn run(layout: Layout, queues: usize, n: usize) -> Run {
         drain,
         rss_setup_kib,
         rss_peak_kib,
+        unanswered,
+        left: left(&js, layout, queues).await,
     }
+}
+
+/// The load average (the machine is shared: read the numbers against it).
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -252,20 +287,23 @@ async fn bench_stream_layouts() {
     let n = messages();
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
     println!(
-        "nats layout | K | run | setup ms | publish msg/s | drain msg/s | RSS after setup MiB | peak RSS MiB  ({n} messages)"
+        "nats layout | K | run | setup ms | publish msg/s | drain msg/s | RSS after setup MiB | peak RSS MiB | acks unanswered | left  ({n} messages, load {})",
+        loadavg()
     );
     for queues in QUEUE_COUNTS {
         for round in 1..=RUNS {
             for layout in [Layout::PerQueue, Layout::Shared] {
                 let r = run(layout, queues, n).await;
                 println!(
-                    "nats layout | {} | {queues} | {round} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1}",
+                    "nats layout | {} | {queues} | {round} | {:.0} | {:.0} | {:.0} | {:.1} | {:.1} | {} | {}",
                     layout.label(),
                     r.setup.as_secs_f64() * 1000.0,
                     rate(r.publish),
                     rate(r.drain),
                     r.rss_setup_kib as f64 / 1024.0,
                     r.rss_peak_kib as f64 / 1024.0,
+                    r.unanswered,
+                    r.left,
                 );
             }
         }
