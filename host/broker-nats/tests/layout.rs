@@ -96,7 +96,9 @@ fn server_pid(port: u16) -> u32 {
         let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
         let ours = ppid.as_deref() == Some(me.as_str())
             && args.first().is_some_and(|a| a.ends_with(b"nats-server"))
-            && args.windows(2).any(|w| w[0] == b"-p" && w[1] == port.as_bytes());
+            && args
+                .windows(2)
+                .any(|w| w[0] == b"-p" && w[1] == port.as_bytes());
         if ours {
             return pid;
         }
@@ -258,7 +260,10 @@ async fn run(layout: Layout, queues: usize, n: usize) -> Run {
         unanswered += missed;
     }
     let drain = started.elapsed();
-    assert_eq!(drained, n, "{layout:?} K={queues}: every message fetched once");
+    assert_eq!(
+        drained, n,
+        "{layout:?} K={queues}: every message fetched once"
+    );
     let (_, rss_peak_kib) = rss_kib(pid);
     Run {
         setup,
