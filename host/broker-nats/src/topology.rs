@@ -3,10 +3,10 @@
 //! **One work-queue stream per queue** (`WB_<queue>_<hash>`), holding one subject per priority
 //! band, `wasmboost.p<N>.<queue>` (N = 0..=9), and `wasmboost.delayed.<queue>` for messages
 //! not due yet; one durable pull consumer per subject, shared by every host. Why a stream per
-//! queue rather than one stream with a subject per queue: a work-queue stream allows only
-//! consumers with disjoint filters, which is what a queue needs anyway; counts, purges, limits
-//! and a server's per-stream locking stay per queue (a busy queue does not contend with an idle
-//! one), and deleting a queue is deleting a stream. Chosen by that reasoning, not measured.
+//! queue rather than one stream with a subject per queue: measured (`tests/layout.rs`, table in
+//! the crate README), at 100 queues a stream per queue drains about 2× faster and answers every
+//! confirmed ack, where the shared stream's filtered consumers contend on its one store; and
+//! limits, purges and deleting a queue stay per queue.
 //!
 //! **Priority bands:** JetStream delivers one consumer's messages in stream order only, so each
 //! priority is its own subject and consumer, and a fetch drains the bands highest first.
@@ -87,24 +87,36 @@ pub(crate) struct Queue {
 }
 
 /// The queues this process has set up.
+///
+/// No caller waits on a lock across another caller's network I/O: a queue's setup (several
+/// JetStream round trips) runs on a task of its own, which fills the queue's cell, and each
+/// caller only awaits that task. Had the first caller's own future run the setup, a caller
+/// kept but not polled (a task's select loop busy in another arm while the guest's publish
+/// sits mid-setup) would hold every other caller of that queue, fetch loops included, until
+/// it was polled again (the pattern that hung the PostgreSQL store after a restart).
 #[derive(Debug)]
 pub(crate) struct Topology {
+    setup: Arc<Setup>,
+    queues: Mutex<HashMap<String, Arc<OnceCell<Arc<Queue>>>>>,
+}
+
+/// What setting up a queue needs, shared with the setup tasks.
+#[derive(Debug)]
+struct Setup {
     js: jetstream::Context,
     config: NatsConfig,
-    queues: Mutex<HashMap<String, Arc<OnceCell<Arc<Queue>>>>>,
 }
 
 impl Topology {
     pub(crate) fn new(js: jetstream::Context, config: NatsConfig) -> Self {
         Topology {
-            js,
-            config,
+            setup: Arc::new(Setup { js, config }),
             queues: Mutex::new(HashMap::new()),
         }
     }
 
     pub(crate) fn client(&self) -> async_nats::Client {
-        self.js.client()
+        self.setup.js.client()
     }
 
     /// The queue's streams and consumers, creating what is missing (idempotent: every host
@@ -114,9 +126,21 @@ impl Topology {
             let mut queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
             Arc::clone(queues.entry(name.to_owned()).or_default())
         };
-        cell.get_or_try_init(|| self.create(name))
-            .await
-            .map(Arc::clone)
+        if let Some(q) = cell.get() {
+            return Ok(Arc::clone(q));
+        }
+        // The setup runs on its own task (see [`Topology`]): the cell's initializer is always
+        // polled, whatever becomes of this caller.
+        let setup = Arc::clone(&self.setup);
+        let name = name.to_owned();
+        let made = tokio::spawn(async move {
+            cell.get_or_try_init(|| setup.create(&name))
+                .await
+                .map(Arc::clone)
+        });
+        made.await.map_err(|e| {
+            BrokerError::Backend(format!("nats: the setup of a queue did not finish: {e}"))
+        })?
     }
 
     /// Forget what is known of `name`'s streams and consumers: the next use makes them again
@@ -125,9 +149,11 @@ impl Topology {
         let mut queues = self.queues.lock().unwrap_or_else(PoisonError::into_inner);
         queues.remove(name);
     }
+}
 
+impl Setup {
     async fn create(&self, name: &str) -> Result<Arc<Queue>, BrokerError> {
-        let client = self.client();
+        let client = self.js.client();
         let err = |what: &str, e: String| op(&client, &format!("set up {what} of {name:?}"), e);
         let mut subjects: Vec<String> = (0..=MAX_PRIORITY).map(|b| band_subject(name, b)).collect();
         subjects.push(delayed_subject(name));

@@ -1,6 +1,7 @@
 //! The streams of a queue vanish under a running broker (a nats-server with memory storage
 //! restarted, or an operator deleted them): no call hangs; each either fails as a retryable
-//! error or recreates what is missing, and the queue works again without a host restart.
+//! error or recreates what is missing, and the queue works again without a host restart. And a
+//! caller kept but not polled in the middle of a queue's setup holds no other caller.
 
 #[path = "support/server.rs"]
 #[allow(
@@ -75,4 +76,43 @@ async fn vanished_streams_hang_no_call_and_come_back() {
             fetched.map(|b| b.len())
         );
     }
+}
+
+/// A future kept but not polled (a task's select loop busy in another arm) while it sits in the
+/// middle of a queue's first setup must not hold any other caller of that queue: the setup runs
+/// on its own task. With the setup run on the first caller's future (a `OnceCell` initializer),
+/// the second publish waits for as long as the first is not polled, here for ever.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_caller_kept_unpolled_mid_setup_holds_no_other_caller() {
+    let server = NatsServer::start();
+    let broker = NatsBroker::connect(NatsConfig::with_url(server.url()))
+        .await
+        .expect("connect the broker");
+    let q = "unpolled";
+    let first = broker.publish(q, vec![NewMessage::new("first", r#"{"n":1}"#)]);
+    tokio::pin!(first);
+    // One poll: the queue's setup has started (its first JetStream request is out) and this
+    // future is then left alone, as a select loop leaves a branch it is not polling.
+    assert!(
+        futures::poll!(first.as_mut()).is_pending(),
+        "a first publish needs the server's answers"
+    );
+    timeout(
+        HANG,
+        broker.publish(q, vec![NewMessage::new("second", r#"{"n":2}"#)]),
+    )
+    .await
+    .expect("a second caller must not wait for the unpolled first one")
+    .expect("the second publish");
+    let got = timeout(HANG, broker.fetch(q, 10, LEASE, Duration::ZERO))
+        .await
+        .expect("a fetch must not wait for the unpolled first caller")
+        .expect("fetch");
+    let ids: Vec<&str> = got.iter().map(|d| d.message().id.as_str()).collect();
+    assert_eq!(ids, ["second"], "the second publish was stored");
+    // Polled again, the first one completes too.
+    timeout(HANG, first)
+        .await
+        .expect("the first publish completes once polled")
+        .expect("the first publish");
 }

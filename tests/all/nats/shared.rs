@@ -71,14 +71,20 @@ fn nats_server_restart_under_running_hosts_loses_nothing_confirmed() {
     let config = format!("{}[queues.{queue}]\nconcurrency = 10\n", broker(&server));
     let mut hosts = start_hosts(2, &config);
     deploy(&hosts[0], queue, "sleep");
-    let ids = publish_batch(&hosts[0], queue, &vec![json!({"ms": 50}); TASKS]);
-    poll("some tasks to finish", &hosts[0], LONG, || {
+    // 200 ms each over 20 slots: about 2 s of work, so the restart lands while most is left.
+    let ids = publish_batch(&hosts[0], queue, &vec![json!({"ms": 200}); TASKS]);
+    let before = poll("some tasks to finish", &hosts[0], LONG, || {
         queue_row(&hosts[0], queue).filter(|r| r["succeeded"].as_u64().unwrap_or(0) >= 20)
     });
     server.restart();
+    // Otherwise the restart was under idle hosts and this test proved nothing.
+    assert!(
+        before["succeeded"].as_u64().unwrap_or(0) < TASKS as u64 / 2,
+        "most tasks must still be left at the restart: {before}"
+    );
     for id in &ids {
         let r = record_in(&hosts[1], id, "succeeded");
-        assert_eq!(r["result"], 50, "task {id}: {r}");
+        assert_eq!(r["result"], 200, "task {id}: {r}");
     }
     for host in &mut hosts {
         let status = host.stop();
