@@ -52,6 +52,19 @@ pub trait StateStore: Send + Sync + fmt::Debug + 'static {
         ttl: Duration,
     ) -> Result<(), StateError>;
 
+    /// Many non-terminal records at once (a batch publish): by default each through
+    /// [`StateStore::put_record`], concurrently; a store that can write them in one step does.
+    async fn put_records(
+        &self,
+        records: &[(String, Bytes)],
+        ttl: Duration,
+    ) -> Result<(), StateError> {
+        let puts = records
+            .iter()
+            .map(|(id, record)| self.put_record(id, record.clone(), false, ttl));
+        futures::future::try_join_all(puts).await.map(|_| ())
+    }
+
     /// A non-terminal progress record (`running`) that never replaces a terminal one: a task
     /// that runs again after a crash (its ending durable, its ack not) must not undo that ending,
     /// or the rerun's ending would be counted a second time. Stores that count in the record's

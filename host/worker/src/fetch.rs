@@ -187,9 +187,9 @@ fn spawn_task(shared: &Arc<Shared>, q: &Arc<QueueWorker>, delivery: Delivery, ca
     // Boxed: a task's future holds the whole run (the instance call's state machine), and tokio
     // moves a spawned future by value several times (into its task cell, then each stage
     // change); a box is moved instead, so the run's state is copied once, here.
-    shared
-        .tracker
-        .spawn(Box::pin(task::process(shared2, q2, delivery, cancelled, slot)));
+    shared.tracker.spawn(Box::pin(task::process(
+        shared2, q2, delivery, cancelled, slot,
+    )));
 }
 
 /// Wait for this queue's next rate slot; false if the host stops first.

@@ -56,14 +56,23 @@ impl Records {
             .await
     }
 
-    /// Many such records at once (a batch publish).
+    /// Many records that count nothing at once (a batch publish: `queued`/`delayed`), in one
+    /// step where the store can.
     pub(crate) async fn put_all(
         &self,
         records: &[TaskRecord],
         ttl: Duration,
     ) -> Result<(), StateError> {
-        let puts = records.iter().map(|r| self.put(r, ttl));
-        futures::future::try_join_all(puts).await.map(|_| ())
+        let (ended, open): (Vec<&TaskRecord>, Vec<&TaskRecord>) =
+            records.iter().partition(|r| r.state.is_terminal());
+        for record in ended {
+            self.put(record, ttl).await?;
+        }
+        let open: Vec<(String, bytes::Bytes)> = open
+            .into_iter()
+            .map(|r| (r.task_id.clone(), r.to_bytes()))
+            .collect();
+        self.store.put_records(&open, ttl).await
     }
 
     /// The record that ends an attempt, with its counter deltas. The delivery may be settled

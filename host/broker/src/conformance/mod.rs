@@ -143,6 +143,7 @@ macro_rules! state_conformance {
             bindings,
             counters,
             counted_endings_count_once,
+            batch_records_read_back_and_their_endings_count,
             heartbeats_expire,
             tokens_put_list_delete,
             audit_keeps_the_newest,

@@ -263,6 +263,47 @@ pub async fn counted_endings_count_once(store: Arc<dyn StateStore>) {
     assert!(want(&got), "counted once each: {got:?}");
 }
 
+/// A batch of records (`put_records`, a batch publish) reads back record by record, and each
+/// task's later ending is counted (for a store that counts in the record's step).
+pub async fn batch_records_read_back_and_their_endings_count(store: Arc<dyn StateStore>) {
+    let q = unique("batch");
+    let ids: Vec<String> = (0..50).map(|i| unique(&format!("b{i}"))).collect();
+    let queued: Vec<(String, Bytes)> = ids
+        .iter()
+        .map(|id| (id.clone(), Bytes::from(format!("queued {id}"))))
+        .collect();
+    store.put_records(&queued, LONG).await.expect("the batch");
+    for (id, record) in &queued {
+        assert_eq!(
+            store.get_record(id).await.expect("record").as_ref(),
+            Some(record),
+            "{id}"
+        );
+    }
+    let mut counted = true;
+    for id in &ids {
+        counted &= store
+            .put_record_counted(
+                id,
+                Bytes::from_static(b"done"),
+                true,
+                LONG,
+                &q,
+                &[("succeeded", 1)],
+            )
+            .await
+            .expect("an ending");
+    }
+    if !counted {
+        return;
+    }
+    let want = ids.len() as i64;
+    eventually("the counts", || async {
+        store.counters(&q).await.expect("counters").get("succeeded") == Some(&want)
+    })
+    .await;
+}
+
 pub async fn heartbeats_expire(store: Arc<dyn StateStore>) {
     let (short, long) = (unique("host"), unique("host-long"));
     let (short_info, long_info) = (Bytes::from(short.clone()), Bytes::from(long.clone()));

@@ -185,6 +185,26 @@ impl StateStore for EmbeddedStore {
         Ok(())
     }
 
+    /// One pending-map lock and one writer message for the whole batch.
+    async fn put_records(
+        &self,
+        records: &[(String, Bytes)],
+        ttl: Duration,
+    ) -> Result<(), StateError> {
+        let expires = ms_after(ttl).to_le_bytes();
+        let values = records.iter().map(|(id, record)| {
+            let mut value = Vec::with_capacity(9 + record.len());
+            value.extend_from_slice(&expires);
+            value.push(NOT_TERMINAL);
+            value.extend_from_slice(record);
+            (id.as_str(), value)
+        });
+        let table = Kv::Records;
+        let keys = self.shared.pending.set_many(table, values);
+        self.shared.send(Op::FlushMany { table, keys });
+        Ok(())
+    }
+
     /// Not written over a terminal record, in the writer's transaction (see `writer::flush`).
     async fn put_progress(
         &self,

@@ -158,7 +158,17 @@ impl Pending {
     /// is committed.
     pub fn set_counted(&self, table: Kv, key: &str, value: Vec<u8>, count: Option<Count>) {
         let version = self.version.fetch_add(1, Ordering::Relaxed);
-        let mut map = self.lock();
+        Self::set_locked(&mut self.lock(), version, table, key, value, count);
+    }
+
+    fn set_locked(
+        map: &mut HashMap<(Kv, String), Slot>,
+        version: u64,
+        table: Kv,
+        key: &str,
+        value: Vec<u8>,
+        count: Option<Count>,
+    ) {
         let plain = is_plain_record(&value);
         let Some(slot) = map.get_mut(&(table, key.to_owned())) else {
             let slot = Slot {
@@ -196,6 +206,22 @@ impl Pending {
         slot.reset |= plain;
         slot.version = version;
         slot.value = value.into();
+    }
+
+    /// [`Pending::set`] for many keys under one lock; the keys, for the writer.
+    pub fn set_many<'a>(
+        &self,
+        table: Kv,
+        values: impl Iterator<Item = (&'a str, Vec<u8>)>,
+    ) -> Vec<String> {
+        let mut map = self.lock();
+        values
+            .map(|(key, value)| {
+                let version = self.version.fetch_add(1, Ordering::Relaxed);
+                Self::set_locked(&mut map, version, table, key, value, None);
+                key.to_owned()
+            })
+            .collect()
     }
 
     pub fn get(&self, table: Kv, key: &str) -> Option<Arc<[u8]>> {

@@ -56,6 +56,11 @@ pub(crate) enum Op {
         table: Kv,
         key: String,
     },
+    /// [`Op::Flush`] of many keys (a batch publish's records).
+    FlushMany {
+        table: Kv,
+        keys: Vec<String>,
+    },
     /// Add deltas to stored counters.
     AddCounters(Count),
     /// Answered once everything before it is committed.
@@ -263,6 +268,11 @@ impl Apply<'_> {
                 counters::add_rows(&mut tables.kv[Kv::Counters as usize], &count)?;
             }
             Op::Flush { table, key } => self.flush(tables, table, key)?,
+            Op::FlushMany { table, keys } => {
+                for key in keys {
+                    self.flush(tables, table, key)?;
+                }
+            }
         }
         Ok(())
     }
