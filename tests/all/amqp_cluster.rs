@@ -1,0 +1,130 @@
+//! Integration test: a real host on RabbitMQ quorum queues (`queue_type = "quorum"`) over a
+//! 3-node RabbitMQ cluster on local ports (`wasmboost_tests::rabbit::RabbitCluster`). The node
+//! leading the queue, which is also the node the host is connected to, is killed (`kill -9`)
+//! while tasks are published and run: the two survivors elect a new leader, the host reconnects
+//! by itself to the next node of its `url` + `failover_urls`, and every task whose publish was
+//! confirmed (HTTP 200) ends succeeded with its own result. Skipped, with a message, where the
+//! cluster cannot form.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use wasmboost_tests::api::{LONG, poll, record};
+use wasmboost_tests::guests;
+use wasmboost_tests::host::{HostOptions, HostProcess};
+use wasmboost_tests::rabbit::RabbitCluster;
+
+const QUEUE: &str = "qq_failover";
+/// Confirmed tasks before the kill, and in all.
+const BEFORE: usize = 100;
+const TOTAL: usize = 300;
+const BATCH: usize = 10;
+const DEADLINE: Duration = Duration::from_secs(60);
+
+#[test]
+fn a_killed_quorum_leader_loses_no_confirmed_task() {
+    let started = Instant::now();
+    let mut cluster = match RabbitCluster::start() {
+        Ok(cluster) => cluster,
+        Err(e) => {
+            eprintln!("SKIPPED: no 3-node RabbitMQ cluster on this machine: {e}");
+            return;
+        }
+    };
+    let formed = started.elapsed();
+    let toml = format!(
+        "[broker]\ntype = \"amqp\"\nurl = {:?}\nfailover_urls = [{:?}, {:?}]\n\
+         queue_type = \"quorum\"\n[defaults]\nlease = \"5s\"\n[queues.{QUEUE}]\nconcurrency = 20\n",
+        cluster.amqp_url(0),
+        cluster.amqp_url(1),
+        cluster.amqp_url(2),
+    );
+    let host = HostOptions::default().config(toml).start();
+    let path = format!("/v1/queues/{QUEUE}/module");
+    let (status, body) = host.http("PUT", &path, &guests::example_bytes("add"));
+    assert!((200..300).contains(&status), "deploy: {status} {body}");
+
+    let (mut acked, mut expected, mut refused) = (Vec::new(), Vec::new(), 0);
+    let mut killed = None;
+    let deadline = Instant::now() + DEADLINE;
+    let mut n = 0;
+    while acked.len() < TOTAL {
+        assert!(
+            Instant::now() < deadline,
+            "{} tasks confirmed (killed {killed:?}, {refused} batches refused)\n{}",
+            acked.len(),
+            host.log()
+        );
+        if killed.is_none() && acked.len() >= BEFORE {
+            let leader = cluster.leader_of(0, QUEUE).expect("the queue has a leader");
+            // Declared through node 0 (the host's first url): RabbitMQ places the leader on the
+            // declaring client's node, so killing it also cuts the host's connection.
+            assert_eq!(
+                cluster.index_of(&leader),
+                Some(0),
+                "the leader is the host's node"
+            );
+            cluster.kill(0);
+            killed = Some(Instant::now());
+        }
+        match try_publish(&host, n) {
+            Ok(ids) => {
+                acked.extend(ids);
+                expected.extend(n..n + BATCH);
+            }
+            Err(_) => {
+                refused += 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        n += BATCH;
+    }
+    for (id, x) in acked.iter().zip(&expected) {
+        let r = poll(&format!("task {id} to succeed"), &host, LONG, || {
+            record(&host, id).filter(|r| r["state"] == "succeeded")
+        });
+        assert_eq!(r["result"], *x, "task {id} has its own result: {r}");
+    }
+    let leader = cluster.leader_of(1, QUEUE).expect("a new leader");
+    assert!(
+        matches!(cluster.index_of(&leader), Some(1 | 2)),
+        "a survivor leads the queue now: {leader}"
+    );
+    let (_, metrics) = host.http("GET", "/metrics", b"");
+    let reconnects = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("wasmboost_broker_reconnects_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    assert!(
+        reconnects.is_some_and(|r| r >= 1.0),
+        "the host reconnected by itself: {reconnects:?}"
+    );
+    eprintln!(
+        "quorum failover: cluster formed in {formed:?}, {} tasks confirmed, {refused} batches \
+         refused, all run {:?} after the kill; {:?} in all",
+        acked.len(),
+        killed.map(|k| k.elapsed()),
+        started.elapsed()
+    );
+}
+
+/// Publish tasks `n..n + BATCH` (`{"x": i, "y": 0}`) in one batch; the task ids once confirmed.
+fn try_publish(host: &HostProcess, n: usize) -> Result<Vec<String>, String> {
+    let lines: String = (n..n + BATCH)
+        .map(|i| format!("{{\"x\":{i},\"y\":0}}\n"))
+        .collect();
+    let path = format!("/v1/queues/{QUEUE}/messages:batch");
+    let (status, body) = host.http("POST", &path, lines.as_bytes());
+    if !(200..300).contains(&status) {
+        return Err(format!("{status} {body}"));
+    }
+    let answer: Value = serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))?;
+    answer["task_ids"]
+        .as_array()
+        .ok_or_else(|| format!("no task_ids: {body}"))
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+}
