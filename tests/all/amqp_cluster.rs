@@ -45,14 +45,19 @@ fn a_killed_quorum_leader_loses_no_confirmed_task() {
     assert!((200..300).contains(&status), "deploy: {status} {body}");
 
     let (mut acked, mut expected, mut refused) = (Vec::new(), Vec::new(), 0);
+    let mut last_refusal = String::new();
     let mut killed = None;
     let deadline = Instant::now() + DEADLINE;
     let mut n = 0;
     while acked.len() < TOTAL {
         assert!(
             Instant::now() < deadline,
-            "{} tasks confirmed (killed {killed:?}, {refused} batches refused)\n{}",
+            "{} tasks confirmed (killed {killed:?}, {refused} batches refused, last: {last_refusal})\n\
+             reconnects: {:?}\nnode 1 log:\n{}\nqueues: {}\nhost log:\n{}",
             acked.len(),
+            reconnects(&host),
+            cluster.log_tail(1, 30),
+            cluster.queues(1),
             host.log()
         );
         if killed.is_none() && acked.len() >= BEFORE {
@@ -72,7 +77,8 @@ fn a_killed_quorum_leader_loses_no_confirmed_task() {
                 acked.extend(ids);
                 expected.extend(n..n + BATCH);
             }
-            Err(_) => {
+            Err(why) => {
+                last_refusal = why;
                 refused += 1;
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -90,11 +96,7 @@ fn a_killed_quorum_leader_loses_no_confirmed_task() {
         matches!(cluster.index_of(&leader), Some(1 | 2)),
         "a survivor leads the queue now: {leader}"
     );
-    let (_, metrics) = host.http("GET", "/metrics", b"");
-    let reconnects = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("wasmboost_broker_reconnects_total "))
-        .and_then(|v| v.trim().parse::<f64>().ok());
+    let reconnects = reconnects(&host);
     assert!(
         reconnects.is_some_and(|r| r >= 1.0),
         "the host reconnected by itself: {reconnects:?}"
@@ -106,6 +108,15 @@ fn a_killed_quorum_leader_loses_no_confirmed_task() {
         killed.map(|k| k.elapsed()),
         started.elapsed()
     );
+}
+
+/// The host's `wasmboost_broker_reconnects_total`.
+fn reconnects(host: &HostProcess) -> Option<f64> {
+    let (_, metrics) = host.http("GET", "/metrics", b"");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("wasmboost_broker_reconnects_total "))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// Publish tasks `n..n + BATCH` (`{"x": i, "y": 0}`) in one batch; the task ids once confirmed.

@@ -125,6 +125,28 @@ impl RabbitCluster {
         })
     }
 
+    /// Every queue with its type, leader, members and online members, as node `via` lists
+    /// them (for failure messages).
+    pub fn queues(&self, via: usize) -> String {
+        let args = ["list_queues", "name", "type", "leader", "members", "online", "messages"];
+        match self.ctl(via, &args) {
+            Ok(out) => String::from_utf8_lossy(&out.stdout).into_owned(),
+            Err(e) => format!("rabbitmqctl: {e}"),
+        }
+    }
+
+    /// The last `n` warnings and errors in node `i`'s log (for failure messages).
+    pub fn log_tail(&self, i: usize, n: usize) -> String {
+        let node = &self.nodes[i];
+        let path = node.dir.join("log").join(format!("{}.log", node.name));
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("[warning]") || l.contains("[error]"))
+            .collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
     fn boot_all(&mut self) -> std::io::Result<()> {
         let epmd_port = self.epmd_port;
         for node in &mut self.nodes {

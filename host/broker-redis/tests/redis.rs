@@ -501,7 +501,8 @@ async fn acks_load_their_script_again_when_the_server_forgot_it() {
 /// promoted replica (`tests/all/redis_ha/sentinel.rs`).
 #[tokio::test]
 async fn a_record_no_replica_confirmed_is_refused_as_unavailable() {
-    let master = RedisServer::start();
+    // No 5 s pause before the replica's first (diskless) sync.
+    let master = RedisServer::start_extra(&["--repl-diskless-sync-delay".to_owned(), "0".to_owned()]);
     let config = RedisConfig {
         wait_replicas: 1,
         wait_timeout_ms: 100,
