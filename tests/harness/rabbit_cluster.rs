@@ -117,18 +117,37 @@ impl RabbitCluster {
     /// The name of the node leading quorum queue `queue`, asked of node `via`.
     pub fn leader_of(&self, via: usize, queue: &str) -> Option<String> {
         let out = self
-            .ctl(via, &["list_queues", "name", "leader", "--quiet", "--no-table-headers"])
+            .ctl(
+                via,
+                &[
+                    "list_queues",
+                    "name",
+                    "leader",
+                    "--quiet",
+                    "--no-table-headers",
+                ],
+            )
             .ok()?;
-        String::from_utf8_lossy(&out.stdout).lines().find_map(|line| {
-            let mut cols = line.split_whitespace();
-            (cols.next() == Some(queue)).then(|| cols.next().map(str::to_owned))?
-        })
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|line| {
+                let mut cols = line.split_whitespace();
+                (cols.next() == Some(queue)).then(|| cols.next().map(str::to_owned))?
+            })
     }
 
     /// Every queue with its type, leader, members and online members, as node `via` lists
     /// them (for failure messages).
     pub fn queues(&self, via: usize) -> String {
-        let args = ["list_queues", "name", "type", "leader", "members", "online", "messages"];
+        let args = [
+            "list_queues",
+            "name",
+            "type",
+            "leader",
+            "members",
+            "online",
+            "messages",
+        ];
         match self.ctl(via, &args) {
             Ok(out) => String::from_utf8_lossy(&out.stdout).into_owned(),
             Err(e) => format!("rabbitmqctl: {e}"),
@@ -211,7 +230,12 @@ impl RabbitCluster {
         let groups: Vec<String> = self
             .nodes
             .iter()
-            .map(|n| format!("kill -KILL -$(cat '{}/pgid' 2>/dev/null) 2>/dev/null", n.dir.display()))
+            .map(|n| {
+                format!(
+                    "kill -KILL -$(cat '{}/pgid' 2>/dev/null) 2>/dev/null",
+                    n.dir.display()
+                )
+            })
             .collect();
         let script = format!(
             "while kill -0 {parent} 2>/dev/null; do sleep 1; done; {kills}; kill {epmd} 2>/dev/null",
@@ -279,7 +303,10 @@ impl ClusterNode {
                 )));
             }
             if Instant::now() > deadline {
-                return Err(err(format!("{} did not boot in {READY_DEADLINE:?}", self.name)));
+                return Err(err(format!(
+                    "{} did not boot in {READY_DEADLINE:?}",
+                    self.name
+                )));
             }
             std::thread::sleep(Duration::from_millis(100));
         }

@@ -119,12 +119,14 @@ mod tests {
         .expect("valid");
         assert_eq!(config.urls(), ["amqp://a/", "amqp://b/", "amqps://c/"]);
         assert_eq!(config.validate(), Ok(()));
-        let bad: AmqpConfig = toml::from_str(
-            "url = \"amqp://a/\"\nfailover_urls = [\"http://u:hunter2@b/\"]\n",
-        )
-        .expect("parses");
+        let bad: AmqpConfig =
+            toml::from_str("url = \"amqp://a/\"\nfailover_urls = [\"http://u:hunter2@b/\"]\n")
+                .expect("parses");
         let err = bad.validate().expect_err("not an amqp url");
-        assert!(err.contains("http://***@b/") && !err.contains("hunter2"), "{err}");
+        assert!(
+            err.contains("http://***@b/") && !err.contains("hunter2"),
+            "{err}"
+        );
     }
 
     #[test]

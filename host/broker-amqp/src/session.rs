@@ -240,7 +240,10 @@ impl Link {
             Ok(Err(e)) => e.to_string(),
             Err(_) => format!("no answer within {CONNECT_TIMEOUT:?}"),
         };
-        Err(format!("cannot connect to rabbitmq at {}: {why}", redact(url)))
+        Err(format!(
+            "cannot connect to rabbitmq at {}: {why}",
+            redact(url)
+        ))
     }
 
     /// Close the connection; later calls fail with `Closed`.

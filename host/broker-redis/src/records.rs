@@ -129,7 +129,10 @@ impl RecordWriter {
     /// waiters were published to.
     pub(crate) async fn write(&self, write: RecordWrite) -> Result<(), StateError> {
         if let Some(con) = &self.direct {
-            return outcome(&write_one(&mut con.clone(), &write, self.durable).await, self.durable);
+            return outcome(
+                &write_one(&mut con.clone(), &write, self.durable).await,
+                self.durable,
+            );
         }
         let (done, rx) = oneshot::channel();
         self.requests

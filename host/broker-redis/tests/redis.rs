@@ -502,7 +502,8 @@ async fn acks_load_their_script_again_when_the_server_forgot_it() {
 #[tokio::test]
 async fn a_record_no_replica_confirmed_is_refused_as_unavailable() {
     // No 5 s pause before the replica's first (diskless) sync.
-    let master = RedisServer::start_extra(&["--repl-diskless-sync-delay".to_owned(), "0".to_owned()]);
+    let master =
+        RedisServer::start_extra(&["--repl-diskless-sync-delay".to_owned(), "0".to_owned()]);
     let config = RedisConfig {
         wait_replicas: 1,
         wait_timeout_ms: 100,
@@ -517,7 +518,14 @@ async fn a_record_no_replica_confirmed_is_refused_as_unavailable() {
         "a record no replica holds is refused as unavailable: {alone:?}"
     );
     let counted = store
-        .put_record_counted("t-counted", record.clone(), true, ttl, "q", &[("succeeded", 1)])
+        .put_record_counted(
+            "t-counted",
+            record.clone(),
+            true,
+            ttl,
+            "q",
+            &[("succeeded", 1)],
+        )
         .await;
     assert!(
         matches!(&counted, Err(e) if e.is_transient()),
@@ -543,5 +551,9 @@ async fn a_record_no_replica_confirmed_is_refused_as_unavailable() {
         .await
         .expect("a record a replica confirmed is stored");
     let held = replica.cli(&["EXISTS", "wasmboost:t:t-held"]);
-    assert_eq!(held.trim(), "1", "the replica holds the record once the write returns");
+    assert_eq!(
+        held.trim(),
+        "1",
+        "the replica holds the record once the write returns"
+    );
 }
