@@ -115,8 +115,16 @@ impl Session {
                 .await
                 .map_err(|e| map_err(&format!("confirming {id:?}"), &e))?;
             if confirmation.is_nack() {
-                return Err(BrokerError::Backend(format!(
-                    "rabbitmq refused message {id:?} (publisher nack)"
+                // After a quorum queue's leader died, RabbitMQ 3.10 kept nacking every later
+                // publish on the channel (`amqp_cluster` in tests/all): close this session's
+                // connection (its consumers' unacked messages go back to the queue), so the next
+                // publish goes through a fresh one.
+                let _ = self
+                    .conn
+                    .close(200, "publisher nack: reconnecting".into())
+                    .await;
+                return Err(BrokerError::Unavailable(format!(
+                    "rabbitmq refused message {id:?} (publisher nack); publish it again"
                 )));
             }
         }
