@@ -4,8 +4,10 @@
 //!
 //! - [`config`]: [`AmqpConfig`], the `[broker] type = "amqp"` settings.
 //! - [`broker`]: [`AmqpBroker`], the [`wasmboost_broker::Broker`] implementation; [`open`] (from
-//!   the config) and [`connect`] (from a URL) make one.
-//! - internal: `session` (connection, confirm channel, reconnect with backoff), `topology` (names,
+//!   the config), [`connect`] (from a URL) and [`connect_nodes`] (several nodes of one cluster,
+//!   tried in turn) make one.
+//! - internal: `session` (connection, confirm channel, reconnect with backoff, to the next node
+//!   of a cluster), `topology` (names,
 //!   declarations, delay buckets), `codec` (message ⇄ AMQP properties and `x-wasmboost-*`
 //!   headers), `consumer` (one prefetch-limited consumer per queue buffering for `fetch`),
 //!   `lease` (settlement and the in-process lease), `reaper` (one task ending every overdue
