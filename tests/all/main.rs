@@ -2,6 +2,7 @@
 //! from source, the real binary, and real servers started by the harness (`tests/harness`).
 
 mod amqp;
+mod amqp_cluster;
 mod beanstalkd;
 mod cancel;
 mod cli;

@@ -4,8 +4,8 @@
 //!   (whose keys live on different nodes), every task run once.
 //! - `sentinel`: two hosts on a master + replica + 3 sentinels (`redis+sentinel://`,
 //!   `wait_replicas = 1`); the master is killed (`kill -9`) under load, a replica is promoted,
-//!   the hosts find it by themselves, and every task acknowledged to its producer runs.
-//!   Ignored for now: a task ending during the switch may keep no record (see the test).
+//!   the hosts find it by themselves, and every task acknowledged to its producer runs and
+//!   keeps its own result.
 
 mod cluster;
 mod sentinel;

@@ -42,8 +42,13 @@ impl AmqpBroker {
 
     /// A broker for `url` that declares its queues as `queue_type`.
     pub fn with_queue_type(url: &str, queue_type: QueueType) -> AmqpBroker {
+        AmqpBroker::with_nodes(vec![url.to_owned()], queue_type)
+    }
+
+    /// A broker on the nodes `urls` of one cluster, tried in turn (see `session`).
+    pub fn with_nodes(urls: Vec<String>, queue_type: QueueType) -> AmqpBroker {
         AmqpBroker {
-            link: Link::new(url, queue_type),
+            link: Link::new(urls, queue_type),
             consumers: tokio::sync::Mutex::new(HashMap::new()),
             leased: Mutex::new(HashMap::new()),
             reaper: Arc::new(Reaper::default()),

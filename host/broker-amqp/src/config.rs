@@ -9,6 +9,11 @@ use serde::Deserialize;
 pub struct AmqpConfig {
     /// e.g. `amqp://guest:guest@127.0.0.1:5672/%2f`.
     pub url: String,
+    /// Other nodes of the same RabbitMQ cluster (`amqp://` or `amqps://` each): when the
+    /// connection is lost, the host reconnects to the next node of `url` + these that answers.
+    /// With quorum queues it carries on through any live node.
+    #[serde(default)]
+    pub failover_urls: Vec<String>,
     /// Redis URL for the shared state store (results, dedup, pause flags, modules, counters);
     /// required with more than one host. Unset: the state is kept in this host's embedded store.
     #[serde(default)]
@@ -44,16 +49,26 @@ impl QueueType {
 impl AmqpConfig {
     /// Checked before connecting.
     pub fn validate(&self) -> Result<(), String> {
-        if !(self.url.starts_with("amqp://") || self.url.starts_with("amqps://")) {
-            return Err(format!(
-                "url {:?} must start with amqp:// or amqps://",
-                redact(&self.url)
-            ));
+        for url in self.urls() {
+            if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
+                return Err(format!(
+                    "url {:?} must start with amqp:// or amqps://",
+                    redact(&url)
+                ));
+            }
         }
         if self.state_redis_url.as_deref() == Some("") {
             return Err("state_redis_url must not be empty (leave it out instead)".to_owned());
         }
         Ok(())
+    }
+
+    /// `url`, then `failover_urls`: the nodes in the order they are tried.
+    pub fn urls(&self) -> Vec<String> {
+        std::iter::once(&self.url)
+            .chain(&self.failover_urls)
+            .cloned()
+            .collect()
     }
 }
 
@@ -75,6 +90,7 @@ mod tests {
     fn a_url_without_the_amqp_scheme_is_refused_without_its_password() {
         let config = AmqpConfig {
             url: "redis://user:hunter2@host/".to_owned(),
+            failover_urls: Vec::new(),
             state_redis_url: None,
             queue_type: QueueType::Classic,
         };
@@ -93,6 +109,24 @@ mod tests {
         let err = toml::from_str::<AmqpConfig>("url = \"amqp://h/\"\nqueue_type = \"stream\"\n")
             .expect_err("streams are not work queues");
         assert!(err.to_string().contains("stream"), "{err}");
+    }
+
+    #[test]
+    fn failover_urls_follow_url_and_each_is_checked() {
+        let config: AmqpConfig = toml::from_str(
+            "url = \"amqp://a/\"\nfailover_urls = [\"amqp://b/\", \"amqps://c/\"]\n",
+        )
+        .expect("valid");
+        assert_eq!(config.urls(), ["amqp://a/", "amqp://b/", "amqps://c/"]);
+        assert_eq!(config.validate(), Ok(()));
+        let bad: AmqpConfig =
+            toml::from_str("url = \"amqp://a/\"\nfailover_urls = [\"http://u:hunter2@b/\"]\n")
+                .expect("parses");
+        let err = bad.validate().expect_err("not an amqp url");
+        assert!(
+            err.contains("http://***@b/") && !err.contains("hunter2"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //!
 //! - [`config`]: [`AmqpConfig`], the `[broker] type = "amqp"` settings.
 //! - [`broker`]: [`AmqpBroker`], the [`wasmboost_broker::Broker`] implementation; [`open`] (from
-//!   the config) and [`connect`] (from a URL) make one.
-//! - internal: `session` (connection, confirm channel, reconnect with backoff), `topology` (names,
+//!   the config), [`connect`] (from a URL) and [`connect_nodes`] (several nodes of one cluster,
+//!   tried in turn) make one.
+//! - internal: `session` (connection, confirm channel, reconnect with backoff, to the next node
+//!   of a cluster), `topology` (names,
 //!   declarations, delay buckets), `codec` (message ⇄ AMQP properties and `x-wasmboost-*`
 //!   headers), `consumer` (one prefetch-limited consumer per queue buffering for `fetch`),
 //!   `lease` (settlement and the in-process lease), `reaper` (one task ending every overdue
@@ -54,7 +56,7 @@ pub enum OpenError {
 /// The broker of `config`, and the shared state store in Redis when `state_redis_url` is set
 /// (`None`: the host keeps state in its embedded store, one host only).
 pub async fn open(config: AmqpConfig) -> Result<Opened, OpenError> {
-    let broker = connect_with(&config.url, config.queue_type).await?;
+    let broker = connect_nodes(config.urls(), config.queue_type).await?;
     let store = wasmboost_broker_redis::shared_state(config.state_redis_url.as_deref()).await?;
     Ok((broker, store))
 }
@@ -70,7 +72,16 @@ pub async fn connect_with(
     url: &str,
     queue_type: QueueType,
 ) -> Result<Arc<AmqpBroker>, BrokerError> {
-    let broker = AmqpBroker::with_queue_type(url, queue_type);
+    connect_nodes(vec![url.to_owned()], queue_type).await
+}
+
+/// [`connect_with`] to the first of `urls` (nodes of one cluster) that answers; a lost
+/// connection is replaced by one to the next node that answers.
+pub async fn connect_nodes(
+    urls: Vec<String>,
+    queue_type: QueueType,
+) -> Result<Arc<AmqpBroker>, BrokerError> {
+    let broker = AmqpBroker::with_nodes(urls, queue_type);
     broker.connect().await?;
     Ok(Arc::new(broker))
 }

@@ -1,6 +1,11 @@
 //! The connection to RabbitMQ: one [`Session`] (connection + confirm-mode publishing channel) at a
 //! time, replaced with backoff when it dies. Topology is declared once per queue per session, so
 //! a reconnect re-declares it on first use.
+//!
+//! With several node URLs (`url` plus `failover_urls`, nodes of one cluster), a reconnect starts
+//! at the node after the one that was lost and tries each in turn; the backoff applies only once
+//! a whole round failed. A quorum queue is reachable through any node, so a host carries on
+//! through the survivors when its node dies.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -110,8 +115,16 @@ impl Session {
                 .await
                 .map_err(|e| map_err(&format!("confirming {id:?}"), &e))?;
             if confirmation.is_nack() {
-                return Err(BrokerError::Backend(format!(
-                    "rabbitmq refused message {id:?} (publisher nack)"
+                // After a quorum queue's leader died, RabbitMQ 3.10 kept nacking every later
+                // publish on the channel (`amqp_cluster` in tests/all): close this session's
+                // connection (its consumers' unacked messages go back to the queue), so the next
+                // publish goes through a fresh one.
+                let _ = self
+                    .conn
+                    .close(200, "publisher nack: reconnecting".into())
+                    .await;
+                return Err(BrokerError::Unavailable(format!(
+                    "rabbitmq refused message {id:?} (publisher nack); publish it again"
                 )));
             }
         }
@@ -134,7 +147,8 @@ impl Session {
 /// Owns the current session and reconnects with exponential backoff when it is gone.
 #[derive(Debug)]
 pub(crate) struct Link {
-    url: String,
+    /// The nodes, tried in turn (one for a single node).
+    urls: Vec<String>,
     queue_type: QueueType,
     state: tokio::sync::Mutex<LinkState>,
     /// Sessions opened after the first (`/metrics` broker reconnects); read without the lock.
@@ -150,12 +164,16 @@ struct LinkState {
     closed: bool,
     /// A session was opened before (the next one is a reconnect).
     opened: bool,
+    /// The node of `urls` the next attempt starts at.
+    node: usize,
 }
 
 impl Link {
-    pub fn new(url: &str, queue_type: QueueType) -> Link {
+    /// A link to the first of `urls` that answers (at least one is expected; none fails every
+    /// connect).
+    pub fn new(urls: Vec<String>, queue_type: QueueType) -> Link {
         Link {
-            url: url.to_owned(),
+            urls,
             queue_type,
             state: tokio::sync::Mutex::new(LinkState {
                 session: None,
@@ -164,6 +182,7 @@ impl Link {
                 next_try: Instant::now(),
                 closed: false,
                 opened: false,
+                node: 0,
             }),
             reconnects: std::sync::atomic::AtomicU64::new(0),
         }
@@ -184,39 +203,55 @@ impl Link {
             if s.alive() {
                 return Ok(Arc::clone(s));
             }
-            tracing::warn!(url = %redact(&self.url), "rabbitmq connection lost; reconnecting");
+            tracing::warn!(url = %redact(&self.urls[st.node % self.urls.len().max(1)]), "rabbitmq connection lost; reconnecting");
             st.session = None;
+            // The lost node is likely down: start the round at the next one.
+            st.node = (st.node + 1) % self.urls.len().max(1);
         }
         tokio::time::sleep_until(st.next_try).await;
-        st.generation += 1;
-        let attempt = tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            Session::open(&self.url, st.generation, self.queue_type),
-        );
-        let opened = match attempt.await {
-            Ok(result) => result.map_err(|e| e.to_string()),
-            Err(_) => Err(format!("no answer within {CONNECT_TIMEOUT:?}")),
-        };
-        match opened {
-            Ok(s) => {
-                if std::mem::replace(&mut st.opened, true) {
-                    self.reconnects
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut failures = Vec::new();
+        for k in 0..self.urls.len() {
+            let node = (st.node + k) % self.urls.len();
+            st.generation += 1;
+            match self.open(node, st.generation).await {
+                Ok(s) => {
+                    if std::mem::replace(&mut st.opened, true) {
+                        self.reconnects
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    let s = Arc::new(s);
+                    st.session = Some(Arc::clone(&s));
+                    st.backoff = MIN_BACKOFF;
+                    st.node = node;
+                    return Ok(s);
                 }
-                let s = Arc::new(s);
-                st.session = Some(Arc::clone(&s));
-                st.backoff = MIN_BACKOFF;
-                Ok(s)
-            }
-            Err(e) => {
-                st.next_try = Instant::now() + st.backoff;
-                st.backoff = (st.backoff * 2).min(MAX_BACKOFF);
-                Err(BrokerError::Unavailable(format!(
-                    "cannot connect to rabbitmq at {}: {e}",
-                    redact(&self.url)
-                )))
+                Err(e) => failures.push(e),
             }
         }
+        st.next_try = Instant::now() + st.backoff;
+        st.backoff = (st.backoff * 2).min(MAX_BACKOFF);
+        if failures.is_empty() {
+            failures.push("no rabbitmq url configured".to_owned());
+        }
+        Err(BrokerError::Unavailable(failures.join("; ")))
+    }
+
+    /// One attempt at node `node`; the error names the node (without its password).
+    async fn open(&self, node: usize, generation: u64) -> Result<Session, String> {
+        let url = &self.urls[node];
+        let attempt = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            Session::open(url, generation, self.queue_type),
+        );
+        let why = match attempt.await {
+            Ok(Ok(session)) => return Ok(session),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {CONNECT_TIMEOUT:?}"),
+        };
+        Err(format!(
+            "cannot connect to rabbitmq at {}: {why}",
+            redact(url)
+        ))
     }
 
     /// Close the connection; later calls fail with `Closed`.

@@ -24,7 +24,7 @@ pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 2_000;
 pub const DEFAULT_MAX_RECONNECT_DELAY_MS: u64 = 2_000;
 /// Replicas that must have a publish before it is acknowledged: none (asynchronous replication).
 pub const DEFAULT_WAIT_REPLICAS: u32 = 0;
-/// How long a publish waits for `wait_replicas` replicas.
+/// How long a publish or a record write waits for `wait_replicas` replicas.
 pub const DEFAULT_WAIT_TIMEOUT_MS: u64 = 1_000;
 
 /// How to reach Redis and how to use it. Every host pointing at the same `url` and `prefix`
@@ -56,11 +56,13 @@ pub struct RedisConfig {
     pub connect_timeout_ms: u64,
     /// Longest pause between reconnect attempts, in milliseconds.
     pub max_reconnect_delay_ms: u64,
-    /// Replicas that must hold a publish before it is acknowledged (`WAIT`, in the publish's
-    /// own round trip); a publish that fewer replicas confirm within `wait_timeout_ms` fails
-    /// as unavailable (it may still run: the producer may publish it again). 0: don't wait.
+    /// Replicas that must hold a publish before it is acknowledged, and a task record before
+    /// it counts as stored (`WAIT`, in the write's own round trip); a publish that fewer
+    /// replicas confirm within `wait_timeout_ms` fails as unavailable (it may still run: the
+    /// producer may publish it again), and so does a record write (the worker retries it and
+    /// settles the delivery only once it is stored). 0: don't wait.
     pub wait_replicas: u32,
-    /// Milliseconds a publish waits for `wait_replicas` replicas.
+    /// Milliseconds a publish or a record write waits for `wait_replicas` replicas.
     pub wait_timeout_ms: u64,
 }
 

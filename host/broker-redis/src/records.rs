@@ -3,6 +3,13 @@
 //! `PUBLISH` for each terminal one), so a busy host stores thousands of records per round trip
 //! and one syscall instead of one each, while a lone write still takes one round trip.
 //!
+//! With `wait_replicas` set, a record counts as stored only once that many replicas hold it
+//! (`WAIT` in the same round trip, as a publish does). The worker settles a delivery only after
+//! its ending record is stored, so a master that dies before replicating the record cannot take
+//! it down with it while the settle, sent later, reaches the promoted replica: a write that no
+//! replica confirmed fails as unavailable, is retried, and the delivery stays unsettled until
+//! then (`tests/all/redis_ha/sentinel.rs`).
+//!
 //! On a Redis Cluster a pipeline must stay within one slot, and a record, its channel and its
 //! queue's counters are in three: each record is written on its own, by its caller (no writer
 //! task: a publish's `queued` record must reach the connection before the publish does, as one
@@ -51,6 +58,39 @@ pub(crate) enum WriteMode {
     Progress,
 }
 
+/// Replicas a record write waits for (`wait_replicas`) and for how long; `None`: no wait.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Durable {
+    pub(crate) replicas: u32,
+    pub(crate) timeout_ms: u64,
+}
+
+impl Durable {
+    /// From the config: `None` when `wait_replicas` is 0.
+    pub(crate) fn of(config: &crate::config::RedisConfig) -> Option<Durable> {
+        (config.wait_replicas > 0).then_some(Durable {
+            replicas: config.wait_replicas,
+            timeout_ms: config.wait_timeout_ms,
+        })
+    }
+
+    /// Append `WAIT` to `pipe` (its reply is the pipeline's only one).
+    fn append(self, pipe: &mut redis::Pipeline) {
+        pipe.cmd("WAIT").arg(self.replicas).arg(self.timeout_ms);
+    }
+
+    /// Whether `reached` replicas are enough.
+    fn check(self, reached: u32) -> Result<(), StateError> {
+        if reached >= self.replicas {
+            return Ok(());
+        }
+        Err(StateError::Unavailable(format!(
+            "redis: a task record reached {reached} of {} replicas in {} ms (wait_replicas)",
+            self.replicas, self.timeout_ms
+        )))
+    }
+}
+
 struct Request {
     write: RecordWrite,
     done: oneshot::Sender<Result<(), StateError>>,
@@ -61,6 +101,7 @@ pub(crate) struct RecordWriter {
     task: JoinHandle<()>,
     /// On a cluster: the connection each caller writes through itself.
     direct: Option<Handle>,
+    durable: Option<Durable>,
 }
 
 impl std::fmt::Debug for RecordWriter {
@@ -72,21 +113,26 @@ impl std::fmt::Debug for RecordWriter {
 }
 
 impl RecordWriter {
-    pub(crate) fn spawn(manager: Handle, cluster: bool) -> Self {
+    pub(crate) fn spawn(manager: Handle, cluster: bool, durable: Option<Durable>) -> Self {
         let (requests, rx) = mpsc::unbounded_channel();
         let direct = cluster.then(|| manager.clone());
-        let task = tokio::spawn(run(manager, rx));
+        let task = tokio::spawn(run(manager, durable, rx));
         RecordWriter {
             requests,
             task,
             direct,
+            durable,
         }
     }
 
-    /// Store `write`; returns once Redis has it (and its waiters were published to).
+    /// Store `write`; returns once Redis has it (and `wait_replicas` replicas too), and its
+    /// waiters were published to.
     pub(crate) async fn write(&self, write: RecordWrite) -> Result<(), StateError> {
         if let Some(con) = &self.direct {
-            return outcome(&write_one(&mut con.clone(), &write).await);
+            return outcome(
+                &write_one(&mut con.clone(), &write, self.durable).await,
+                self.durable,
+            );
         }
         let (done, rx) = oneshot::channel();
         self.requests
@@ -102,21 +148,41 @@ impl Drop for RecordWriter {
     }
 }
 
-async fn run(mut manager: Handle, mut rx: mpsc::UnboundedReceiver<Request>) {
+async fn run(
+    mut manager: Handle,
+    durable: Option<Durable>,
+    mut rx: mpsc::UnboundedReceiver<Request>,
+) {
     while let Some(batch) = crate::batch::next(&mut rx, MAX_BATCH).await {
-        flush(&mut manager, batch).await;
+        flush(&mut manager, durable, batch).await;
     }
 }
 
-fn outcome(result: &redis::RedisResult<()>) -> Result<(), StateError> {
-    match result {
-        Ok(()) => Ok(()),
-        Err(e) if is_transient(e) => Err(StateError::Unavailable(format!("redis: {e}"))),
-        Err(e) => Err(StateError::Backend(format!("redis: {e}"))),
+/// A write's result: the replicas `WAIT` reported (unused without `durable`).
+fn outcome(result: &redis::RedisResult<u32>, durable: Option<Durable>) -> Result<(), StateError> {
+    match (result, durable) {
+        (Ok(_), None) => Ok(()),
+        (Ok(reached), Some(durable)) => durable.check(*reached),
+        (Err(e), _) if is_transient(e) => Err(StateError::Unavailable(format!("redis: {e}"))),
+        (Err(e), _) => Err(StateError::Backend(format!("redis: {e}"))),
     }
 }
 
-async fn flush(manager: &mut Handle, batch: Vec<Request>) {
+/// Send `pipe`; with `durable`, `WAIT` last in the same round trip, its count returned.
+async fn send(
+    manager: &mut Handle,
+    mut pipe: redis::Pipeline,
+    durable: Option<Durable>,
+) -> redis::RedisResult<u32> {
+    let Some(durable) = durable else {
+        return pipe.query_async::<()>(manager).await.map(|()| 0);
+    };
+    durable.append(&mut pipe);
+    let (reached,): (u32,) = pipe.query_async(manager).await?;
+    Ok(reached)
+}
+
+async fn flush(manager: &mut Handle, durable: Option<Durable>, batch: Vec<Request>) {
     let mut pipe = redis::pipe();
     // Loaded first in the same pipeline, so its EVALSHAs below find it even right after a
     // server restart emptied the script cache.
@@ -158,15 +224,20 @@ async fn flush(manager: &mut Handle, batch: Vec<Request>) {
                 .ignore();
         }
     }
-    let result = pipe.query_async::<()>(manager).await;
+    let result = send(manager, pipe, durable).await;
     for request in batch {
         // The caller may have given up waiting; the write happened (or failed) anyway.
-        let _ = request.done.send(outcome(&result));
+        let _ = request.done.send(outcome(&result, durable));
     }
 }
 
-/// On a cluster: one record, step by step (see the module doc).
-async fn write_one(con: &mut Handle, write: &RecordWrite) -> redis::RedisResult<()> {
+/// On a cluster: one record, step by step (see the module doc); `WAIT` goes with the last
+/// write, in the record's slot (the counters, in the queue's, are not waited for).
+async fn write_one(
+    con: &mut Handle,
+    write: &RecordWrite,
+    durable: Option<Durable>,
+) -> redis::RedisResult<u32> {
     match &write.mode {
         WriteMode::Progress => {
             RECORD
@@ -211,7 +282,16 @@ async fn write_one(con: &mut Handle, write: &RecordWrite) -> redis::RedisResult<
             .query_async::<()>(con)
             .await?;
     }
-    Ok(())
+    let Some(durable) = durable else {
+        return Ok(0);
+    };
+    // A keyed command first routes the `WAIT` to the record's node, whose connection it
+    // then covers.
+    let mut pipe = redis::pipe();
+    pipe.cmd("EXISTS").arg(&write.key).ignore();
+    durable.append(&mut pipe);
+    let (reached,): (u32,) = pipe.query_async(con).await?;
+    Ok(reached)
 }
 
 async fn set(con: &mut Handle, write: &RecordWrite) -> redis::RedisResult<()> {

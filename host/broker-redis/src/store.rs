@@ -21,7 +21,7 @@ use crate::conn::Conn;
 use crate::error::{ConnectError, state_err};
 use crate::keys::Keys;
 use crate::notify::Notifier;
-use crate::records::{RecordWrite, RecordWriter, WriteMode};
+use crate::records::{Durable, RecordWrite, RecordWriter, WriteMode};
 use crate::scripts::{CLAIM, LEAD, RATE};
 
 /// First byte of a stored record: whether it is terminal.
@@ -59,7 +59,7 @@ impl RedisStore {
         let keys = Keys::on(&config.prefix, conn.is_cluster());
         crate::layout::ensure(conn.manager(), &keys).await?;
         let notifier = Notifier::new(Arc::clone(&conn));
-        let records = RecordWriter::spawn(conn.manager(), conn.is_cluster());
+        let records = RecordWriter::spawn(conn.manager(), conn.is_cluster(), Durable::of(&config));
         Ok(RedisStore {
             guard_endings: !conn.is_single(),
             keys,

@@ -493,3 +493,67 @@ async fn acks_load_their_script_again_when_the_server_forgot_it() {
     assert_eq!(broker.counts("q").await.expect("counts").leased, 0);
     assert_eq!(server.cli(&["XLEN", "wasmboost:q:{q}:stream"]).trim(), "0");
 }
+
+/// With `wait_replicas = 1` a task record counts as stored only once a replica holds it: with
+/// no replica the write fails as unavailable (the worker retries it and leaves the delivery
+/// unsettled), and once a replica is in sync the write returns with the replica holding it.
+/// This is what keeps a Sentinel failover from losing an ending record whose settle reached the
+/// promoted replica (`tests/all/redis_ha/sentinel.rs`).
+#[tokio::test]
+async fn a_record_no_replica_confirmed_is_refused_as_unavailable() {
+    // No 5 s pause before the replica's first (diskless) sync.
+    let master =
+        RedisServer::start_extra(&["--repl-diskless-sync-delay".to_owned(), "0".to_owned()]);
+    let config = RedisConfig {
+        wait_replicas: 1,
+        wait_timeout_ms: 100,
+        ..RedisConfig::with_url(master.url())
+    };
+    let store = RedisStore::connect(config).await.expect("connect");
+    let record = Bytes::from_static(br#"{"state":"succeeded"}"#);
+    let ttl = Duration::from_secs(60);
+    let alone = store.put_record("t-alone", record.clone(), true, ttl).await;
+    assert!(
+        matches!(&alone, Err(e) if e.is_transient()),
+        "a record no replica holds is refused as unavailable: {alone:?}"
+    );
+    let counted = store
+        .put_record_counted(
+            "t-counted",
+            record.clone(),
+            true,
+            ttl,
+            "q",
+            &[("succeeded", 1)],
+        )
+        .await;
+    assert!(
+        matches!(&counted, Err(e) if e.is_transient()),
+        "an ending record with counts too: {counted:?}"
+    );
+
+    let replicaof = [
+        "--replicaof".to_owned(),
+        "127.0.0.1".to_owned(),
+        master.port().to_string(),
+    ];
+    let replica = RedisServer::start_extra(&replicaof);
+    let deadline = Instant::now() + DEADLINE;
+    while !replica
+        .cli(&["INFO", "replication"])
+        .contains("master_link_status:up")
+    {
+        assert!(Instant::now() < deadline, "the replica never synced");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    store
+        .put_record("t-held", record, true, ttl)
+        .await
+        .expect("a record a replica confirmed is stored");
+    let held = replica.cli(&["EXISTS", "wasmboost:t:t-held"]);
+    assert_eq!(
+        held.trim(),
+        "1",
+        "the replica holds the record once the write returns"
+    );
+}

@@ -4,6 +4,18 @@
 //! ends with a record of its own result. The old master is restarted once the replica took
 //! over (the sentinels make it the new master's replica), as an operator would: until then the
 //! new master has no replica, and a publish that no replica confirmed is refused, not lost.
+//!
+//! The restarted node comes back as an empty master, and stays one until a sentinel converts it
+//! (up to its 10 s `INFO` period): a connection that has not switched yet may write there, and
+//! those writes vanish at the conversion. A task's ending record is therefore stored only once a
+//! replica holds it (`wait_replicas`, `records.rs` in the Redis crate), and the worker settles a
+//! delivery only after its record is stored. Without that wait, 1 of 7 runs ended with 8
+//! acknowledged tasks that had no record while their messages were acked on the promoted
+//! master: each ending was stored on a node that then lost it (the dying master before it
+//! replicated, or the restarted one before its conversion; the store's and the broker's
+//! connections switch masters independently) while the ack, sent after it, reached the
+//! promoted master. It takes 26–29 s, most of it the failover (1 s to notice the dead master,
+//! then the election) and the wait for the sentinels to attach the restarted node.
 
 use std::time::{Duration, Instant};
 
@@ -21,10 +33,8 @@ const BATCH: usize = 10;
 const DEADLINE: Duration = Duration::from_secs(40);
 
 #[test]
-#[ignore = "open: about 1 in 500 tasks that end during the switch keep no ending record (the \
-            store's and the broker's connections switch masters at different moments); the \
-            broker-level guarantee is tested by host/broker-redis/tests/sentinel.rs"]
 fn a_killed_master_loses_no_acknowledged_task() {
+    let started = Instant::now();
     let mut deployment = RedisSentinels::start();
     let toml = format!(
         "[host]\nshutdown_grace = \"5s\"\n[broker]\ntype = \"redis\"\nurl = \"{}\"\n\
@@ -119,7 +129,8 @@ fn a_killed_master_loses_no_acknowledged_task() {
         );
     }
     eprintln!(
-        "failover: {} tasks acknowledged, {refused} batches refused",
-        acked.len()
+        "failover: {} tasks acknowledged, {refused} batches refused, {:?} in all",
+        acked.len(),
+        started.elapsed()
     );
 }

@@ -269,3 +269,29 @@ async fn many_held_deliveries_do_not_cap_later_fetches() {
     let counts = b.counts(&q).await.expect("counts");
     assert_eq!((counts.ready, counts.leased), (0, 0), "{counts:?}");
 }
+
+/// With several node URLs (`failover_urls`), a node that refuses connections is skipped: the
+/// broker connects to the next one and works there.
+#[tokio::test]
+async fn a_refused_node_is_skipped_for_the_next_url() {
+    let refused = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let port = listener.local_addr().expect("its address").port();
+        drop(listener);
+        format!("amqp://guest:guest@127.0.0.1:{port}/%2f")
+    };
+    let urls = vec![refused, shared_node().amqp_url()];
+    let broker: Arc<dyn Broker> =
+        match wasmboost_broker_amqp::connect_nodes(urls, Default::default()).await {
+            Ok(b) => b,
+            Err(e) => panic!("the second url is used when the first refuses: {e}"),
+        };
+    let queue = unique("failover_urls");
+    broker
+        .publish(&queue, vec![NewMessage::new("m1", "{}")])
+        .await
+        .expect("publish through the second node");
+    let delivery = fetch_one(&broker, &queue).await;
+    assert_eq!(delivery.message().id, "m1");
+    delivery.settle(Settlement::Ack).await.expect("ack");
+}

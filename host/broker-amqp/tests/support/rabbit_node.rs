@@ -41,7 +41,7 @@ pub fn shared_node() -> &'static RabbitNode {
     })
 }
 
-fn free_port() -> std::io::Result<u16> {
+pub(crate) fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
         .local_addr()?
         .port())
@@ -187,7 +187,7 @@ impl Drop for RabbitNode {
     }
 }
 
-fn kill_group(pgid: u32) {
+pub(crate) fn kill_group(pgid: u32) {
     let _ = Command::new("kill")
         // `--`: a negative pid (a process group) is not an option.
         .args(["-s", "KILL", "--", &format!("-{pgid}")])
@@ -196,7 +196,7 @@ fn kill_group(pgid: u32) {
 }
 
 /// Open a TCP connection and read the server's `connection.start` frame: the node is ready.
-fn amqp_handshake(port: u16) -> std::io::Result<()> {
+pub(crate) fn amqp_handshake(port: u16) -> std::io::Result<()> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
