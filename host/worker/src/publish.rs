@@ -104,6 +104,16 @@ pub(crate) fn prepare(
     })
 }
 
+/// A new task id: a UUID v7 (its first 48 bits the publish time in ms, so ids sort by time to
+/// the millisecond) whose random bits come from the thread's CSPRNG, not from a `getrandom`
+/// system call per id as `Uuid::now_v7` does (4 % of a batch publish's CPU).
+fn new_task_id(now_ms: u64) -> String {
+    let random: [u8; 10] = rand::random();
+    uuid::Builder::from_unix_timestamp_millis(now_ms, &random)
+        .into_uuid()
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,14 +207,4 @@ mod tests {
             );
         }
     }
-}
-
-/// A new task id: a UUID v7 (its first 48 bits the publish time in ms, so ids sort by time to
-/// the millisecond) whose random bits come from the thread's CSPRNG, not from a `getrandom`
-/// system call per id as `Uuid::now_v7` does (4 % of a batch publish's CPU).
-fn new_task_id(now_ms: u64) -> String {
-    let random: [u8; 10] = rand::random();
-    uuid::Builder::from_unix_timestamp_millis(now_ms, &random)
-        .into_uuid()
-        .to_string()
 }
