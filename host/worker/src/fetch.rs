@@ -151,9 +151,16 @@ async fn take_slots(shared: &Shared, q: &QueueWorker) -> Option<usize> {
 /// Start a task per delivery, each at its rate slot when the queue has a rate.
 async fn start_batch(shared: &Arc<Shared>, q: &Arc<QueueWorker>, batch: Vec<Delivery>) {
     let cancelled = cancels_among(shared, q, &batch).await;
+    let slots = match q.settings.qps {
+        Some(_) => rate_slots(shared, q, batch.len()).await,
+        None => Vec::new(),
+    };
     let mut batch = batch.into_iter().zip(cancelled);
+    let mut slots = slots.into_iter();
     while let Some((delivery, cancelled)) = batch.next() {
-        if q.settings.qps.is_some() && !wait_rate_slot(shared, q).await {
+        if let Some(at) = slots.next()
+            && !wait_until(shared, q, at).await
+        {
             // Stopping while waiting for a slot: hand these back now rather than after a lease.
             let rest = std::iter::once(delivery).chain(batch.by_ref().map(|(d, _)| d));
             return_unstarted(q, rest.collect()).await;
@@ -192,26 +199,39 @@ fn spawn_task(shared: &Arc<Shared>, q: &Arc<QueueWorker>, delivery: Delivery, ca
     )));
 }
 
-/// Wait for this queue's next rate slot; false if the host stops first.
-async fn wait_rate_slot(shared: &Shared, q: &QueueWorker) -> bool {
-    let wait = match (&q.limiter, q.settings.qps) {
+/// When each of the next `n` starts of this queue may happen, earliest first. With a shared
+/// store every slot of the batch is reserved at once: reserved one after another, a host could
+/// start at most one task per store round trip, and a slow store (a loaded machine) would hold
+/// three hosts below a rate the store grants them.
+async fn rate_slots(shared: &Shared, q: &QueueWorker, n: usize) -> Vec<Instant> {
+    let mut slots = match (&q.limiter, q.settings.qps) {
         (Some(limiter), _) if !shared.store.is_shared() => {
             let now = Instant::now();
-            let at = limiter
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .reserve(now);
-            at.saturating_duration_since(now)
+            let mut limiter = limiter.lock().unwrap_or_else(|p| p.into_inner());
+            (0..n).map(|_| limiter.reserve(now)).collect()
         }
-        (_, Some(qps)) => match shared.store.reserve_rate(&q.name, qps).await {
-            Ok(wait) => wait,
-            Err(err) => {
-                tracing::warn!(queue = %q.name, error = %err, "global rate limiter failed; pacing locally");
-                Duration::from_secs_f64(1.0 / qps)
-            }
-        },
-        _ => Duration::ZERO,
+        (_, Some(qps)) => {
+            let reserve = |_| async move {
+                let wait = match shared.store.reserve_rate(&q.name, qps).await {
+                    Ok(wait) => wait,
+                    Err(err) => {
+                        tracing::warn!(queue = %q.name, error = %err, "global rate limiter failed; pacing locally");
+                        Duration::from_secs_f64(1.0 / qps)
+                    }
+                };
+                Instant::now() + wait
+            };
+            futures::future::join_all((0..n).map(reserve)).await
+        }
+        _ => Vec::new(),
     };
+    slots.sort_unstable();
+    slots
+}
+
+/// Sleep until `at` (a rate slot); false if the host stops first.
+async fn wait_until(shared: &Shared, q: &QueueWorker, at: Instant) -> bool {
+    let wait = at.saturating_duration_since(Instant::now());
     if wait.is_zero() {
         return true;
     }
