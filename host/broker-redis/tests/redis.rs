@@ -539,17 +539,29 @@ async fn a_record_no_replica_confirmed_is_refused_as_unavailable() {
     ];
     let replica = RedisServer::start_extra(&replicaof);
     let deadline = Instant::now() + DEADLINE;
-    while !replica
+    // In sync on both sides: the replica's link is up and the master lists it online (until
+    // then a WAIT may still count no replica).
+    while !(replica
         .cli(&["INFO", "replication"])
         .contains("master_link_status:up")
+        && master
+            .cli(&["INFO", "replication"])
+            .contains("state=online"))
     {
         assert!(Instant::now() < deadline, "the replica never synced");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    store
-        .put_record("t-held", record, true, ttl)
-        .await
-        .expect("a record a replica confirmed is stored");
+    // The worker retries a write refused as unavailable; so does this check, while the new
+    // replica's first acknowledgements arrive.
+    loop {
+        match store.put_record("t-held", record.clone(), true, ttl).await {
+            Ok(()) => break,
+            Err(e) if e.is_transient() && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("a record a replica confirmed is stored: {e}"),
+        }
+    }
     let held = replica.cli(&["EXISTS", "wasmboost:t:t-held"]);
     assert_eq!(
         held.trim(),
