@@ -12,6 +12,30 @@ use std::sync::OnceLock;
 /// The target every guest is built for.
 pub const WASM_TARGET: &str = "wasm32-wasip2";
 
+/// A `cargo` command for a build from inside a test, without the variables cargo sets for the
+/// test process itself (`CARGO_PKG_*`, `CARGO_MANIFEST_DIR`, `OUT_DIR`, ...). Build scripts
+/// such as ring's rerun when those change, so a nested build that inherits them recompiles
+/// every crate depending on ring, once for each test crate, in the middle of `make test`.
+pub fn cargo() -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        let set_for_a_crate = [
+            "CARGO_PKG_",
+            "CARGO_MANIFEST_",
+            "CARGO_BIN_",
+            "CARGO_CRATE_",
+        ]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+            || ["CARGO_PRIMARY_PACKAGE", "CARGO_TARGET_TMPDIR", "OUT_DIR"].contains(&name);
+        if set_for_a_crate {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
 /// The repository root (this crate lives in `tests/`).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -77,8 +101,7 @@ fn component(built: &OnceLock<Result<PathBuf, String>>, workspace: &Path, name: 
 /// Runs the release build of a guest workspace; returns its output dir or cargo's stderr.
 pub fn build_workspace(workspace: &Path) -> Result<PathBuf, String> {
     let target_dir = workspace.join("target");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
+    let output = cargo()
         .current_dir(workspace)
         .args([
             "build",

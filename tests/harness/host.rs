@@ -37,8 +37,7 @@ pub fn wasmboost_bin() -> PathBuf {
             return PathBuf::from(bin);
         }
         let root = workspace_root();
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
+        let status = crate::guests::cargo()
             // The workspace's feature set (as `cargo test --workspace` builds it): a `-p` build
             // would resolve features per package and compile wasmtime a second time.
             .args(["build", "--quiet", "--workspace", "--all-targets"])

@@ -2,15 +2,15 @@
 //! runtime, and the memory and embedded (on-disk) state stores.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use wasmboost_broker::{MemoryStore, StateStore};
 use wasmboost_registry::{Compiler, Registry, RegistryError, RegistryLimits, Version};
 use wasmboost_runtime::config::default_limits;
 use wasmboost_runtime::{Invocation, Outcome, Runtime, RuntimeConfig, TaskContext, TaskModule};
-use wasmboost_tests::guests::{core_module_bytes, guest_bytes, repo_root};
+use wasmboost_tests::guests::{core_module_bytes, guest_bytes};
+use wasmboost_tests::host::wasmboost_bin;
 
 const MAX_BYTES: u64 = 10 * 1024 * 1024;
 
@@ -253,32 +253,6 @@ async fn bindings_survive_reopening_the_embedded_store() {
     let versions = registry.versions("q").await.expect("versions");
     assert_eq!(numbers(&versions), [(1, true), (2, false)]);
     assert_eq!(current_answer(&registry, "q").await, (1, "v1".into()));
-}
-
-/// The real `wasmboost` binary, built once per test process (`WASMBOOST_BIN` overrides, as in
-/// the `tests/` harness).
-fn wasmboost_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        if let Some(bin) = std::env::var_os("WASMBOOST_BIN") {
-            return PathBuf::from(bin);
-        }
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            // The workspace's feature set, as `cargo test --workspace` builds it (a no-op after
-            // `make build`): a `-p` build resolves features per package and compiles wasmtime a
-            // second time into the same target directory, in the middle of the test run.
-            .args(["build", "--quiet", "--workspace", "--all-targets"])
-            .current_dir(repo_root())
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building wasmboost failed");
-        // Tests run from <target>/debug/deps/; the binary sits in <target>/debug/.
-        let exe = std::env::current_exe().expect("test executable path");
-        let debug = exe.parent().and_then(Path::parent).expect("target/debug");
-        debug.join("wasmboost")
-    })
-    .clone()
 }
 
 #[tokio::test]

@@ -12,6 +12,9 @@
 //! 4. 2 000 tasks sleeping 50 ms at concurrency 50 (ideal 2.0 s);
 //! 5. 10 000 tasks sleeping at once on one host, and the host's memory.
 //!
+//! `WASMBOOST_BENCH_RESULTS` sets the `add` queue's `results` policy (`always`, `errors` or
+//! `never`; unset: the queue's default), to measure what a record per task costs.
+//!
 //! `QUEUE_BENCH_BROKER` replaces the broker: the body of a `[broker]` table, e.g.
 //! `type = "amqp"` and `url = "amqp://..."` on two lines (`scripts/bench-amqp.sh`). With a broker
 //! on the network the drain is polled every 50 ms instead of 5 (each poll is round trips).
@@ -35,6 +38,7 @@ fn config(dir: &std::path::Path) -> Result<Config, BoxError> {
         max_instances = 10100
         [queues.add]
         concurrency = {add_concurrency}
+        {results}
         [queues.sleep50]
         concurrency = 50
         [queues.sleep10k]
@@ -44,6 +48,9 @@ fn config(dir: &std::path::Path) -> Result<Config, BoxError> {
         dir = dir.display().to_string(),
         add_concurrency =
             std::env::var("WASMBOOST_BENCH_CONCURRENCY").unwrap_or_else(|_| "200".to_owned()),
+        results = std::env::var("WASMBOOST_BENCH_RESULTS")
+            .map(|policy| format!("results = {policy:?}"))
+            .unwrap_or_default(),
     );
     Ok(Config::parse(&text)?)
 }

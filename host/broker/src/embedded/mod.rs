@@ -77,13 +77,16 @@ impl WriterHandle {
         pending: &Arc<Pending>,
         counters: &Arc<Counters>,
         fsync_interval: Option<Duration>,
+        sweep_first: bool,
     ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel();
         let (db, pending) = (Arc::clone(db), Arc::clone(pending));
         let counters = Arc::clone(counters);
         let thread = std::thread::Builder::new()
             .name("wasmboost-embedded-writer".to_owned())
-            .spawn(move || writer::run(&db, &pending, &counters, &rx, fsync_interval))?;
+            .spawn(move || {
+                writer::run(&db, &pending, &counters, &rx, fsync_interval, sweep_first);
+            })?;
         Ok(WriterHandle {
             tx: Some(tx),
             thread: Some(thread),
@@ -163,13 +166,13 @@ pub fn open_with(
         .map_err(|e| io("cannot open the database in", &e))?;
     create_tables(&db).map_err(|e| io("cannot prepare the database in", &e))?;
     // Rows past the sweep's limit go in the writer's first sweep, due as soon as it starts.
-    writer::sweep(&db).map_err(|e| io("cannot sweep expired rows in", &e))?;
+    let more = writer::sweep(&db).map_err(|e| io("cannot sweep expired rows in", &e))?;
     let (entries, next_seq) = load_messages(&db)?;
     let counters = Counters::load(&db).map_err(|e| io("cannot read counters in", &e))?;
     let counters = Arc::new(counters);
     let db = Arc::new(db);
     let pending = Arc::new(Pending::default());
-    let writer = WriterHandle::start(&db, &pending, &counters, options.fsync_interval)
+    let writer = WriterHandle::start(&db, &pending, &counters, options.fsync_interval, more)
         .map_err(|e| io("cannot start the writer thread for", &e))?;
     let shared = Arc::new(Shared {
         writer,
