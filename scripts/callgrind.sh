@@ -19,7 +19,8 @@
 # reservation): `[runtime] max_instances` / `memory_reservation`, `--memory-reservation` for bench.
 # Usage: scripts/callgrind.sh [invoke|embedded|redis|all]
 #   env: WASMBOOST_BIN (default target/release/wasmboost), WASM (the add example), A=200 B=2200,
-#        TASKS=500, KEEP=1 keeps the callgrind profiles (their directory is printed).
+#        TASKS=500, KEEP=1 keeps the callgrind profiles (their directory is printed),
+#        RESULTS=never|errors|always sets the queues' `results` policy (default: the host's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +30,8 @@ WASM=${WASM:-examples/target/wasm32-wasip2/release/add.wasm}
 A=${A:-200}
 B=${B:-2200}
 TASKS=${TASKS:-500}
+results=""
+[[ -n ${RESULTS:-} ]] && results="results = \"$RESULTS\""$'\n'
 if [[ ${RAW:-0} != 1 ]]; then
     export GLIBC_TUNABLES=glibc.cpu.x86_rep_stosb_threshold=0xffffffffffff:glibc.cpu.x86_rep_movsb_threshold=0xffffffffffff
 fi
@@ -167,7 +170,7 @@ per_queued() {
 
 embedded() {
     # 8 instances x (4 GiB + guard): the default code (no bounds checks) in a pool valgrind can map.
-    printf '[runtime]\nmax_instances = 8\n[defaults]\nconcurrency = 4\n' >"$work/embedded.toml"
+    printf '[runtime]\nmax_instances = 8\n[defaults]\nconcurrency = 4\n%s' "$results" >"$work/embedded.toml"
     per_queued embedded "$work/embedded.toml"
 }
 
@@ -184,8 +187,8 @@ redis() {
         redis-cli -p "$port" ping >/dev/null 2>&1 && break
         sleep 0.05
     done
-    printf '[broker]\ntype = "redis"\nurl = "redis://127.0.0.1:%s"\n[runtime]\nmax_instances = 8\n[defaults]\nconcurrency = 4\n' \
-        "$port" >"$work/redis.toml"
+    printf '[broker]\ntype = "redis"\nurl = "redis://127.0.0.1:%s"\n[runtime]\nmax_instances = 8\n[defaults]\nconcurrency = 4\n%s' \
+        "$port" "$results" >"$work/redis.toml"
     per_queued redis "$work/redis.toml" "$pid"
 }
 

@@ -4,12 +4,13 @@
 # started here. A sampler records the host's RSS and open fds every SAMPLE seconds; after each
 # round the data directory's size (embedded) or Redis's used memory is printed. At the end: the
 # RSS slope after warm-up (the first round is skipped) by least squares, in MiB per 100 000
-# tasks, against the target of < 1 MiB. Not part of `make test` (about an hour for 1 M tasks on a
-# 2-core machine, per broker).
+# tasks, against the target of < 1 MiB. Not part of `make test` (1 M tasks take 1-2 minutes per
+# broker on a 2-core machine; use TOTAL=3000000 with RESULT_TTL=30s to watch the TTL turn over).
 #
 # RESULT_TTL (default 10m) is the queue's `result_ttl`: records older than it are removed by the
-# embedded store's sweep (every 30 s) or by Redis's own expiry, so the data directory should stop
-# growing once the run is older than the TTL.
+# embedded store (each commit removes up to twice the rows it wrote, and an idle store sweeps
+# every 30 s) or by Redis's own expiry, so the data directory stops growing once the run is older
+# than the TTL.
 # Usage: scripts/soak.sh [TOTAL] [ROUND]   (env: SAMPLE, RESULT_TTL, BROKERS="embedded redis")
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -12,6 +12,12 @@ mod output;
 mod profile;
 mod version;
 
+/// mimalloc instead of glibc's malloc: a task's path allocates and frees many small buffers
+/// across threads (messages, records, the WASI context), where glibc's arenas cost 16-30 % of
+/// the embedded drain rate (README, "Benchmarks": the allocator A/B).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Run task functions compiled to WebAssembly components, isolated, under budgets, from queues.
 #[derive(Debug, Parser)]
 #[command(name = "wasmboost", version, long_version = version::long_version(), about)]

@@ -26,6 +26,11 @@ use wasmboost_worker::{Config, Host, PublishOptions};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// The allocator the `wasmboost` binary uses (`host/cli/src/main.rs`), so the benchmark measures
+/// what a host runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn config(dir: &std::path::Path) -> Result<Config, BoxError> {
     let broker = broker_table().unwrap_or_default();
     let text = format!(
@@ -160,9 +165,12 @@ async fn rpc(host: &Host, n: usize) -> Result<(), BoxError> {
     for i in 0..n {
         let body = format!(r#"{{"x":{i},"y":1}}"#);
         let t0 = Instant::now();
-        let id = host
-            .publish("add", body.as_bytes(), PublishOptions::default())
-            .await?;
+        // A waiting caller (as `?wait=` marks it): its record is kept whatever `results` says.
+        let waits = PublishOptions {
+            reply: true,
+            ..PublishOptions::default()
+        };
+        let id = host.publish("add", body.as_bytes(), waits).await?;
         let r = host.wait_result(&id, Duration::from_secs(10)).await?;
         lat.push(t0.elapsed());
         if r.is_none() {
