@@ -55,7 +55,6 @@ host_drain=$(echo "$host" | sed -nE 's/^drain +[0-9]+ tasks +([0-9]+) tasks\/s.*
 redis-cli -p "$port" flushall >/dev/null
 
 echo "== RPC through the real binary's HTTP API (scripts/bench-rpc.sh, broker redis)"
-cargo build --release -q -p wasmboost-cli
 printf '[broker]\ntype = "redis"\nurl = "%s"\n' "$url" >"$dir/wasmboost.toml"
 CONFIG="$dir/wasmboost.toml" BROKER=redis WASMBOOST_BIN="${CARGO_TARGET_DIR:-target}/release/wasmboost" \
   scripts/bench-rpc.sh 2000 || echo "bench-rpc failed"
