@@ -26,6 +26,12 @@ pub const DEFAULT_COMPILE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_COMPILE_MEMORY: u64 = 2 << 30;
 /// The hidden subcommand of the `wasmboost` binary that compiles into the cache.
 pub const COMPILE_SUBCOMMAND: &str = "__compile";
+/// Set in a compile child's environment when its heap is limited. The `wasmboost` binary
+/// allocates with mimalloc, which by default reserves its heap in 1 GiB arenas of writable
+/// memory; `RLIMIT_DATA` counts a whole arena, so under a limit of 1 GiB or less not even a
+/// small guest compiled. Arenas of 16 MiB keep what the limit counts within 16 MiB of what
+/// the compile uses.
+const LIMITED_CHILD_ENV: (&str, &str) = ("MIMALLOC_ARENA_RESERVE", "16MiB");
 /// How much of the child's error output is kept in the rejection reason.
 const MAX_REASON_BYTES: usize = 4096;
 
@@ -133,6 +139,7 @@ impl ChildJob<'_> {
             .arg(self.memory_reservation.to_string());
         if let Some(limit) = self.memory_limit {
             command.arg("--max-data-bytes").arg(limit.to_string());
+            command.env(LIMITED_CHILD_ENV.0, LIMITED_CHILD_ENV.1);
         }
         command
             .stdin(Stdio::piped())

@@ -138,6 +138,26 @@ async fn retries_and_delays_survive_reopen_and_come_due_on_time() {
     );
 }
 
+/// Stores `n` terminal records `<prefix><i>` that expire after `ttl`, one write each.
+async fn put_expiring(store: &super::EmbeddedStore, prefix: &str, n: usize, ttl: Duration) {
+    for i in 0..n {
+        store
+            .put_record(&format!("{prefix}{i}"), Bytes::from_static(b"r"), true, ttl)
+            .await
+            .expect("put");
+    }
+}
+
+/// The rows committed in `table`.
+fn rows(store: &super::EmbeddedStore, table: super::tables::Kv) -> u64 {
+    use redb::{ReadableDatabase, ReadableTableMetadata};
+    let txn = store.shared.db.begin_read().expect("read txn");
+    txn.open_table(table.table())
+        .expect("table")
+        .len()
+        .expect("len")
+}
+
 /// A sweep stops at its limit and says so, so the writer sweeps again in a second rather than in
 /// 30 s: records expiring faster than the limit per interval would otherwise pile up on disk.
 #[tokio::test]
@@ -145,38 +165,20 @@ async fn a_sweep_at_its_limit_asks_for_another() {
     let dir = temp();
     let (_broker, store) = open(dir.path()).expect("open");
     let n = super::writer::SWEEP_LIMIT + 10;
-    for i in 0..n {
-        store
-            .put_record(
-                &format!("t{i}"),
-                Bytes::from_static(b"r"),
-                true,
-                Duration::from_millis(1),
-            )
-            .await
-            .expect("put");
-    }
+    put_expiring(&store, "t", n, Duration::from_millis(1)).await;
     store.set_paused("q", false).await.expect("barrier");
     tokio::time::sleep(Duration::from_millis(5)).await;
-    let db = &store.shared.db;
     // The writer may have swept some already; sweep until it says nothing more is due.
     let mut sweeps = Vec::new();
     loop {
-        let more = super::writer::sweep(db).expect("sweep");
+        let more = super::writer::sweep(&store.shared.db).expect("sweep");
         sweeps.push(more);
         if !more {
             break;
         }
     }
-    let rows = {
-        use redb::{ReadableDatabase, ReadableTableMetadata};
-        let txn = db.begin_read().expect("read txn");
-        txn.open_table(super::tables::Kv::Records.table())
-            .expect("table")
-            .len()
-            .expect("len")
-    };
-    assert_eq!(rows, 0, "every expired record removed after {sweeps:?}");
+    let left = rows(&store, super::tables::Kv::Records);
+    assert_eq!(left, 0, "every expired record removed after {sweeps:?}");
     assert!(sweeps.len() <= 3, "{sweeps:?}");
 }
 
@@ -187,44 +189,18 @@ async fn a_sweep_at_its_limit_asks_for_another() {
 async fn commits_remove_expired_rows_without_an_idle_sweep() {
     let dir = temp();
     let (_broker, store) = open(dir.path()).expect("open");
-    let expired = 1_000;
-    for i in 0..expired {
-        store
-            .put_record(
-                &format!("old{i}"),
-                Bytes::from_static(b"r"),
-                true,
-                Duration::from_millis(1),
-            )
-            .await
-            .expect("put");
-    }
+    put_expiring(&store, "old", 1_000, Duration::from_millis(1)).await;
     store.set_paused("q", false).await.expect("barrier");
     tokio::time::sleep(Duration::from_millis(5)).await;
     // One durable write per commit, each keeping its record for an hour.
     let kept = 100;
     for i in 0..kept {
-        store
-            .put_record(
-                &format!("new{i}"),
-                Bytes::from_static(b"r"),
-                true,
-                Duration::from_secs(3600),
-            )
-            .await
-            .expect("put");
+        put_expiring(&store, &format!("new{i}."), 1, Duration::from_secs(3600)).await;
         store.set_paused("q", false).await.expect("barrier");
     }
-    let rows = {
-        use redb::{ReadableDatabase, ReadableTableMetadata};
-        let txn = store.shared.db.begin_read().expect("read txn");
-        txn.open_table(super::tables::Kv::Records.table())
-            .expect("table")
-            .len()
-            .expect("len")
-    };
     assert_eq!(
-        rows, kept,
+        rows(&store, super::tables::Kv::Records),
+        kept,
         "the expired records went with the commits that followed"
     );
 }
@@ -239,10 +215,7 @@ async fn sweep_deletes_expired_rows() {
         } else {
             Duration::from_secs(600)
         };
-        store
-            .put_record(&format!("t{i}"), Bytes::from_static(b"r"), true, ttl)
-            .await
-            .expect("put");
+        put_expiring(&store, &format!("t{i}."), 1, ttl).await;
         store
             .dedup_mark("q", &format!("k{i}"), ttl)
             .await
@@ -251,23 +224,14 @@ async fn sweep_deletes_expired_rows() {
     // A durable write commits everything queued before it.
     store.set_paused("q", false).await.expect("barrier");
     tokio::time::sleep(Duration::from_millis(5)).await;
-    let db = &store.shared.db;
-    super::writer::sweep(db).expect("sweep");
-    let rows = |table: super::tables::Kv| {
-        use redb::{ReadableDatabase, ReadableTableMetadata};
-        let txn = db.begin_read().expect("read txn");
-        txn.open_table(table.table())
-            .expect("table")
-            .len()
-            .expect("len")
-    };
+    super::writer::sweep(&store.shared.db).expect("sweep");
     assert_eq!(
-        rows(super::tables::Kv::Records),
+        rows(&store, super::tables::Kv::Records),
         10,
         "expired records deleted, live ones kept"
     );
     assert_eq!(
-        rows(super::tables::Kv::Dedup),
+        rows(&store, super::tables::Kv::Dedup),
         10,
         "expired marks deleted, live ones kept"
     );
