@@ -91,7 +91,6 @@ QUEUE_BENCH_BROKER=$(printf 'type = "amqp"\nurl = "%s"' "$url") \
     "${CARGO_TARGET_DIR:-$root/target}/release/examples/queue_bench" "$add" "$sleep_wasm" "$n"
 
 echo "== RPC through the real binary (wasmboost serve on rabbitmq, one keep-alive connection)"
-cargo build --release -q -p wasmboost-cli
 bin=${CARGO_TARGET_DIR:-$root/target}/release/wasmboost
 printf '[broker]\ntype = "amqp"\nurl = "%s"\n' "$url" >"$dir/wasmboost.toml"
 "$bin" serve --listen 127.0.0.1:0 --data-dir "$dir/data" --config "$dir/wasmboost.toml" \

@@ -448,6 +448,13 @@ fn new_build_and_run_a_python_project_with_the_cli() {
     );
     assert!(project.join("app.py").is_file() && project.join("README.md").is_file());
 
+    // What an older wasmboost left in the generated directory (contract 0.1.0's WIT at the top
+    // of it): the build writes that directory afresh instead of parsing it with the new files.
+    let stale = project.join(".wasmboost").join("wit");
+    std::fs::create_dir_all(&stale).expect("a stale WIT directory");
+    std::fs::write(stale.join("task.wit"), "package wasmboost:task@0.1.0;\n")
+        .expect("a stale WIT file");
+
     let out = cli(["build", project_arg]);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(

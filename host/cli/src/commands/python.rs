@@ -163,6 +163,9 @@ pub fn build(dir: &Path) -> anyhow::Result<PathBuf> {
     let result = Command::new(&tool)
         .args(componentize_args(&work, &dir, &output))
         .current_dir(&dir)
+        // componentize-py is Rust: a caller's RUST_BACKTRACE would bury the Python traceback
+        // under a Rust one, past the lines the error keeps.
+        .env("RUST_BACKTRACE", "0")
         .output()
         .with_context(|| format!("cannot run {}", tool.display()))?;
     if !result.status.success() {
@@ -190,9 +193,14 @@ fn componentize_args(work: &Path, dir: &Path, output: &Path) -> Vec<OsString> {
     args
 }
 
-/// Writes the compiled-in SDK and WIT under `<dir>/.wasmboost/`; returns that directory.
+/// Writes the compiled-in SDK and WIT under `<dir>/.wasmboost/`, afresh: a file an older
+/// wasmboost left there (the WIT's layout changed with contract 0.2.0) would be parsed with the
+/// new ones and fail the build. Returns that directory.
 fn write_build_inputs(dir: &Path) -> anyhow::Result<PathBuf> {
     let work = dir.join(WORK_DIR);
+    if fs::symlink_metadata(&work).is_ok() {
+        fs::remove_dir_all(&work).with_context(|| format!("cannot clear {}", work.display()))?;
+    }
     let sdk = work.join("sdk").join("wasmboost_guest");
     let wit = work.join("wit");
     let deps = wit.join("deps");
