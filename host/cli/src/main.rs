@@ -13,10 +13,10 @@ mod profile;
 mod version;
 
 /// mimalloc instead of glibc's malloc: a task's path allocates and frees many small buffers
-/// across threads (messages, records, the WASI context), where glibc's arenas cost 16-30 % of
-/// the embedded drain rate (README, "Benchmarks": the allocator A/B). Built without transparent
-/// huge pages (a CLI call paid for zeroing 2 MiB pages); a compile child under a memory limit
-/// runs with small arenas (`wasmboost_registry`'s `LIMITED_CHILD_ENV`).
+/// across threads (messages, records, the WASI context), where glibc's malloc costs 16-22 %
+/// more instructions per queued task (README, "Benchmarks": the allocator A/B). Built without
+/// transparent huge pages (a CLI call paid for zeroing 2 MiB pages); a compile child under a
+/// memory limit runs with small arenas (`wasmboost_registry`'s `LIMITED_CHILD_ENV`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
