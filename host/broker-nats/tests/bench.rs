@@ -10,6 +10,8 @@
 //! stream), then the broker's drain of N no-op messages (publish + fetch + ack through
 //! `Broker`), and the ratio.
 
+#[path = "support/raw.rs"]
+mod raw;
 #[path = "support/server.rs"]
 #[allow(
     dead_code,
@@ -21,29 +23,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, stream};
-use bytes::Bytes;
-use futures::StreamExt;
 use futures::future::join_all;
+use raw::{FETCH_MAX, PUBLISH_BATCH, body, drain_acked, messages, publish_acked};
 use server::NatsServer;
 use tokio::time::Instant;
 use wasmboost_broker::{Broker, NewMessage, Settlement};
 use wasmboost_broker_nats::{NatsBroker, NatsConfig};
 
-const PUBLISH_BATCH: usize = 1_000;
 const DRAINERS: usize = 4;
-const FETCH_MAX: usize = 256;
 const LEASE: Duration = Duration::from_secs(60);
-
-fn messages() -> usize {
-    std::env::var("WASMBOOST_BENCH_N")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(50_000)
-}
-
-fn body(i: usize) -> Bytes {
-    Bytes::from(format!("{{\"x\":{i},\"y\":2}}"))
-}
 
 /// Publish `n` (acks awaited per batch) and drain them with `DRAINERS` pull loops.
 async fn ceiling(url: &str, n: usize) -> Duration {
@@ -70,46 +58,18 @@ async fn ceiling(url: &str, n: usize) -> Duration {
         .await
         .expect("consumer");
     let started = Instant::now();
-    for chunk in (0..n).collect::<Vec<_>>().chunks(PUBLISH_BATCH) {
-        let mut acks = Vec::new();
-        for &i in chunk {
-            acks.push(js.publish("ceiling", body(i)).await.expect("publish"));
-        }
-        for a in acks {
-            a.await.expect("publish ack");
-        }
-    }
+    publish_acked(&js, n, |_| "ceiling".to_owned()).await;
     let c = Arc::new(c);
     let drainers = (0..DRAINERS).map(|_| {
         let c = Arc::clone(&c);
-        tokio::spawn(async move {
-            let mut got = 0;
-            loop {
-                let mut batch = c
-                    .fetch()
-                    .max_messages(FETCH_MAX)
-                    .messages()
-                    .await
-                    .expect("fetch");
-                let mut msgs = Vec::new();
-                while let Some(m) = batch.next().await {
-                    msgs.push(m.expect("message"));
-                }
-                if msgs.is_empty() {
-                    return got;
-                }
-                got += msgs.len();
-                for r in join_all(msgs.iter().map(|m| m.double_ack())).await {
-                    r.expect("ack");
-                }
-            }
-        })
+        tokio::spawn(async move { drain_acked(&c).await })
     });
-    let drained: usize = join_all(drainers)
-        .await
-        .into_iter()
-        .map(|r| r.expect("drainer"))
-        .sum();
+    let mut drained = 0;
+    for r in join_all(drainers).await {
+        let (got, unanswered) = r.expect("drainer");
+        assert_eq!(unanswered, 0, "ack");
+        drained += got;
+    }
     assert_eq!(drained, n, "ceiling drained every message");
     started.elapsed()
 }

@@ -16,6 +16,9 @@
 //! 256 from the queue's durable consumer, then a confirmed ack of each, concurrently, as the
 //! broker settles), and the server's resident memory (after setup, and its peak).
 
+#[path = "support/raw.rs"]
+#[allow(dead_code, reason = "shared with bench.rs, which uses all of it")]
+mod raw;
 #[path = "support/server.rs"]
 #[allow(
     dead_code,
@@ -26,23 +29,13 @@ mod server;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, stream};
-use bytes::Bytes;
-use futures::StreamExt;
 use futures::future::join_all;
+use raw::{drain_acked, messages, publish_acked};
 use server::NatsServer;
 use tokio::time::Instant;
 
-const PUBLISH_BATCH: usize = 1_000;
-const FETCH_MAX: usize = 256;
 const QUEUE_COUNTS: [usize; 3] = [1, 10, 100];
 const RUNS: usize = 2;
-
-fn messages() -> usize {
-    std::env::var("WASMBOOST_BENCH_N")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(50_000)
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Layout {
@@ -176,53 +169,6 @@ async fn set_up(
 
 /// Publish `n` messages round-robin over the queues, in pipelined batches with every ack
 /// awaited.
-async fn publish(js: &jetstream::Context, layout: Layout, queues: usize, n: usize) {
-    let subjects: Vec<String> = (0..queues).map(|k| layout.subject(k)).collect();
-    let mut sent = 0;
-    while sent < n {
-        let end = (sent + PUBLISH_BATCH).min(n);
-        let mut acks = Vec::with_capacity(end - sent);
-        for i in sent..end {
-            let body = Bytes::from(format!("{{\"x\":{i},\"y\":2}}"));
-            let subject = subjects[i % queues].clone();
-            acks.push(js.publish(subject, body).await.expect("publish"));
-        }
-        for ack in acks {
-            ack.await.expect("publish ack");
-        }
-        sent = end;
-    }
-}
-
-/// Drain one queue: fetch up to `FETCH_MAX`, confirm-ack each concurrently, until empty.
-/// Returns how many were fetched and how many confirmed acks got no answer in time (the
-/// client's request timeout; the broker would report such a settle as failed).
-async fn drain(c: consumer::PullConsumer) -> (usize, usize) {
-    let (mut got, mut unanswered) = (0, 0);
-    loop {
-        let mut batch = c
-            .fetch()
-            .max_messages(FETCH_MAX)
-            .messages()
-            .await
-            .expect("fetch");
-        let mut msgs = Vec::new();
-        while let Some(m) = batch.next().await {
-            msgs.push(m.expect("message"));
-        }
-        if msgs.is_empty() {
-            return (got, unanswered);
-        }
-        got += msgs.len();
-        for r in join_all(msgs.iter().map(|m| m.double_ack())).await {
-            if r.is_err() {
-                unanswered += 1;
-            }
-        }
-    }
-}
-
-/// Messages still stored in the layout's streams (acks that did not land).
 async fn left(js: &jetstream::Context, layout: Layout, queues: usize) -> u64 {
     let names: Vec<String> = match layout {
         Layout::PerQueue => (0..queues).map(|k| format!("A_{k}")).collect(),
@@ -248,11 +194,14 @@ async fn run(layout: Layout, queues: usize, n: usize) -> Run {
     let (rss_setup_kib, _) = rss_kib(pid);
 
     let started = Instant::now();
-    publish(&js, layout, queues, n).await;
+    let subjects: Vec<String> = (0..queues).map(|k| layout.subject(k)).collect();
+    publish_acked(&js, n, |i| subjects[i % queues].clone()).await;
     let publish = started.elapsed();
 
     let started = Instant::now();
-    let loops = consumers.into_iter().map(|c| tokio::spawn(drain(c)));
+    let loops = consumers
+        .into_iter()
+        .map(|c| tokio::spawn(async move { drain_acked(&c).await }));
     let (mut drained, mut unanswered) = (0, 0);
     for r in join_all(loops).await {
         let (got, missed) = r.expect("drain loop");
